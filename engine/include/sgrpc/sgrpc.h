@@ -1,0 +1,602 @@
+/*
+ * sgrpc — a sans-IO gRPC engine.
+ *
+ * This is the umbrella header and the reference documentation of the
+ * engine. The engine consumes bytes and produces events and bytes; it
+ * never touches a socket, a clock, a thread or a global. See
+ * docs/engine.md for the contract in prose.
+ *
+ * Conventions used below:
+ *  - Functions returning int return 0 (or a non-negative count) on
+ *    success and a negative SGRPC_ERR_* code on failure.
+ *  - "now" and deadlines are monotonic nanoseconds on a clock chosen by
+ *    the caller; the engine only compares and subtracts them.
+ *  - "Borrowed" data stays valid until the next call into the same
+ *    connection (any sgrpc_conn_* or sgrpc_call_* function on it), unless
+ *    stated otherwise.
+ */
+#ifndef SGRPC_SGRPC_H
+#define SGRPC_SGRPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SGRPC_STATICLIB)
+#define SGRPC_EXTERN
+#elif defined(_WIN32)
+#ifdef BUILDING_SGRPC
+#define SGRPC_EXTERN __declspec(dllexport)
+#else
+#define SGRPC_EXTERN __declspec(dllimport)
+#endif
+#else
+#define SGRPC_EXTERN __attribute__((visibility("default")))
+#endif
+
+#define SGRPC_VERSION "0.1.0"
+#define SGRPC_VERSION_NUM 0x000100
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Library return codes. All are negative. Codes at or below
+ * SGRPC_ERR_FATAL mean the connection can no longer carry calls; such an
+ * error is sticky (every later call returns it), but output already
+ * queued (typically a GOAWAY) can still be taken with sgrpc_conn_out_*.
+ */
+typedef enum {
+  /** An argument is NULL, out of range, or malformed. */
+  SGRPC_ERR_INVALID_ARGUMENT = -1,
+  /** The operation does not fit the call's state (e.g. send after
+   *  half-close, initial metadata sent twice, server-only function on a
+   *  client call). */
+  SGRPC_ERR_INVALID_STATE = -2,
+  /** The call's send buffer is full; wait for SGRPC_EV_WRITABLE. */
+  SGRPC_ERR_WOULDBLOCK = -3,
+  /** The call has ended; its final event was (or will be) delivered. */
+  SGRPC_ERR_CALL_CLOSED = -4,
+  /** A message exceeds settings.max_send_message_size. */
+  SGRPC_ERR_MESSAGE_TOO_LARGE = -5,
+  /** A metadata key or value breaks gRPC's rules, or the key is reserved. */
+  SGRPC_ERR_BAD_METADATA = -6,
+  /** Out of memory in a call-level function; the connection is intact
+   *  and nothing was changed. */
+  SGRPC_ERR_NOMEM = -7,
+  /** The connection no longer accepts new calls (GOAWAY sent or
+   *  received, or it is closing). Open another connection. */
+  SGRPC_ERR_GOING_AWAY = -8,
+  /** sgrpc_conn_recv was called while events are still queued: pull
+   *  them all with sgrpc_conn_next_event first. */
+  SGRPC_ERR_EVENTS_PENDING = -9,
+  /** Sending output would exceed settings.max_outbound_queue: take the
+   *  connection's output first. */
+  SGRPC_ERR_OUTPUT_FULL = -10,
+
+  /** Everything at or below this value is fatal for the connection. */
+  SGRPC_ERR_FATAL = -900,
+  /** The peer broke HTTP/2 at the connection level (bad preface,
+   *  flooding, compression error, ...). A GOAWAY is queued. */
+  SGRPC_ERR_PROTOCOL = -901,
+  /** Out of memory while processing connection input or output. */
+  SGRPC_ERR_CONN_NOMEM = -902,
+  /** The connection is closed: the transport ended, or both sides are
+   *  done after GOAWAY. */
+  SGRPC_ERR_CONN_CLOSED = -903,
+  /** nghttp2 failed in a way not covered above. */
+  SGRPC_ERR_HTTP2 = -904
+} sgrpc_error;
+
+/** Returns a static, human-readable string for a SGRPC_ERR_* code. */
+SGRPC_EXTERN const char *sgrpc_strerror(int code);
+
+/** Returns nonzero when code is a fatal (connection-ending) error. */
+SGRPC_EXTERN int sgrpc_is_fatal(int code);
+
+/* ------------------------------------------------------------------ */
+/* gRPC status codes (doc/statuscodes.md of grpc/grpc)                 */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+  SGRPC_STATUS_OK = 0,
+  SGRPC_STATUS_CANCELLED = 1,
+  SGRPC_STATUS_UNKNOWN = 2,
+  SGRPC_STATUS_INVALID_ARGUMENT = 3,
+  SGRPC_STATUS_DEADLINE_EXCEEDED = 4,
+  SGRPC_STATUS_NOT_FOUND = 5,
+  SGRPC_STATUS_ALREADY_EXISTS = 6,
+  SGRPC_STATUS_PERMISSION_DENIED = 7,
+  SGRPC_STATUS_RESOURCE_EXHAUSTED = 8,
+  SGRPC_STATUS_FAILED_PRECONDITION = 9,
+  SGRPC_STATUS_ABORTED = 10,
+  SGRPC_STATUS_OUT_OF_RANGE = 11,
+  SGRPC_STATUS_UNIMPLEMENTED = 12,
+  SGRPC_STATUS_INTERNAL = 13,
+  SGRPC_STATUS_UNAVAILABLE = 14,
+  SGRPC_STATUS_DATA_LOSS = 15,
+  SGRPC_STATUS_UNAUTHENTICATED = 16
+} sgrpc_status_code;
+
+/** Returns the canonical name ("OK", "CANCELLED", ...) or "UNKNOWN"
+ *  for a value outside 0..16. */
+SGRPC_EXTERN const char *sgrpc_status_name(int code);
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Allocator hooks, laid out exactly like nghttp2_mem so the engine can
+ * hand them to nghttp2 unchanged. The struct is copied by
+ * sgrpc_conn_*_new and never kept by pointer. NULL means libc.
+ */
+typedef struct sgrpc_mem {
+  void *user_data;
+  void *(*malloc)(size_t size, void *user_data);
+  void (*free)(void *ptr, void *user_data);
+  void *(*calloc)(size_t nmemb, size_t size, void *user_data);
+  void *(*realloc)(void *ptr, size_t size, void *user_data);
+} sgrpc_mem;
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                            */
+/* ------------------------------------------------------------------ */
+
+#define SGRPC_SETTINGS_VERSION 1
+
+/** A deadline value meaning "none". */
+#define SGRPC_NO_DEADLINE INT64_MAX
+/** Returned by sgrpc_conn_next_expiry when no timer is armed. */
+#define SGRPC_NEVER INT64_MAX
+
+/**
+ * Connection settings. Fill with sgrpc_settings_default() and change
+ * what you need; the struct is copied at connection creation.
+ */
+typedef struct sgrpc_settings {
+  /** Set by sgrpc_settings_default to SGRPC_SETTINGS_VERSION. */
+  uint32_t version;
+  /** Largest message accepted from the peer, after the 5-byte prefix.
+   *  Default 4 MiB. A larger one ends the call RESOURCE_EXHAUSTED. */
+  uint32_t max_recv_message_size;
+  /** Largest message sgrpc_call_send accepts. Default INT32_MAX. */
+  uint32_t max_send_message_size;
+  /** Per-call bytes buffered for sending before sgrpc_call_send returns
+   *  SGRPC_ERR_WOULDBLOCK. A single message is always accepted into an
+   *  empty buffer. Default 64 KiB. */
+  uint32_t max_send_buffer;
+  /** Largest header block (name + value + 32 per field, as in RFC 7540
+   *  SETTINGS_MAX_HEADER_LIST_SIZE) accepted and advertised. Default
+   *  16 KiB. */
+  uint32_t max_header_list_size;
+  /** HTTP/2 initial stream window advertised to the peer. Default 4 MiB. */
+  uint32_t stream_window;
+  /** HTTP/2 connection window. Default 4 MiB. */
+  uint32_t connection_window;
+  /** Server: SETTINGS_MAX_CONCURRENT_STREAMS advertised. Default 256.
+   *  Client: ignored (the peer's value applies). */
+  uint32_t max_concurrent_streams;
+  /** Events queued before the engine stops consuming input. The queue
+   *  can exceed it by the events of one HTTP/2 frame. Default 256. */
+  uint32_t max_queued_events;
+  /** Bytes of output the engine prepares per sgrpc_conn_out_peek.
+   *  Default 64 KiB. */
+  uint32_t out_chunk;
+  /** Client: value of the :scheme header, "http" or "https". Default
+   *  "http". Must outlive the connection (a string literal is typical). */
+  const char *scheme;
+  /** Client: user-agent header; server: ignored. Default
+   *  "sgrpc-c/" SGRPC_VERSION. Must outlive the connection. */
+  const char *user_agent;
+} sgrpc_settings;
+
+/** Fills s with the defaults listed above. */
+SGRPC_EXTERN void sgrpc_settings_default(sgrpc_settings *s);
+
+/* ------------------------------------------------------------------ */
+/* Metadata                                                            */
+/* ------------------------------------------------------------------ */
+
+/**
+ * One metadata entry. Keys are lowercase [0-9a-z-_.]. Values of keys
+ * ending in "-bin" are raw bytes (the engine base64-encodes them on the
+ * wire and decodes them on receipt); other values are printable ASCII
+ * (0x20-0x7E). Keys may repeat; order is kept.
+ *
+ * In events, key and value are borrowed; key is NUL-terminated and value
+ * is NUL-terminated too (the NUL is not counted in value_len).
+ */
+typedef struct sgrpc_md {
+  const char *key;
+  size_t key_len;
+  const uint8_t *value;
+  size_t value_len;
+} sgrpc_md;
+
+/** Fills an sgrpc_md from two NUL-terminated strings. */
+#define SGRPC_MD_STR(k, v)                                                     \
+  { (k), sizeof(k) - 1, (const uint8_t *)(v), sizeof(v) - 1 }
+
+/**
+ * Checks a metadata entry the way sgrpc_call_* functions will before
+ * sending it. Returns 0, or SGRPC_ERR_BAD_METADATA when the key is empty,
+ * has a character outside [0-9a-z-_.], is reserved (":"-prefixed,
+ * "grpc-"-prefixed, content-type, te, user-agent, host, connection,
+ * keep-alive, proxy-connection, transfer-encoding, upgrade), or when a
+ * non-binary value has a byte outside 0x20-0x7E.
+ */
+SGRPC_EXTERN int sgrpc_md_check(const sgrpc_md *md);
+
+/* ------------------------------------------------------------------ */
+/* Connection                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct sgrpc_conn sgrpc_conn;
+typedef struct sgrpc_call sgrpc_call;
+
+/**
+ * Creates a client connection. The HTTP/2 preface and SETTINGS are
+ * queued as output at once. settings and mem may be NULL (defaults,
+ * libc). now is the current time.
+ *
+ * Returns 0 and sets *pconn, or SGRPC_ERR_INVALID_ARGUMENT /
+ * SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_conn_client_new(sgrpc_conn **pconn,
+                                       const sgrpc_settings *settings,
+                                       const sgrpc_mem *mem, int64_t now);
+
+/** Creates a server connection; otherwise as sgrpc_conn_client_new. */
+SGRPC_EXTERN int sgrpc_conn_server_new(sgrpc_conn **pconn,
+                                       const sgrpc_settings *settings,
+                                       const sgrpc_mem *mem, int64_t now);
+
+/**
+ * Frees the connection and every call on it, including call handles the
+ * user has not released. NULL is a no-op. No events are produced.
+ */
+SGRPC_EXTERN void sgrpc_conn_del(sgrpc_conn *conn);
+
+/** Returns nonzero for a server connection. */
+SGRPC_EXTERN int sgrpc_conn_is_server(const sgrpc_conn *conn);
+
+/**
+ * Feeds bytes received from the peer. Any split works, down to one byte
+ * at a time. Returns the number of bytes consumed (possibly fewer than
+ * len when the event queue filled up: pull events, then feed the rest),
+ * or a negative code.
+ *
+ * Rules:
+ *  - Every queued event must have been pulled before calling this again;
+ *    otherwise SGRPC_ERR_EVENTS_PENDING is returned and nothing is read.
+ *  - Events produced may point into data (zero-copy messages): keep data
+ *    unchanged until every event has been pulled.
+ *  - now arms server-side deadlines of new calls.
+ *  - Must not be called while the caller is in the middle of processing
+ *    an event it pulled from this connection in a way that still needs
+ *    that event's borrowed data.
+ *
+ * A fatal return is sticky; queued output (GOAWAY) can still be taken.
+ */
+SGRPC_EXTERN ssize_t sgrpc_conn_recv(sgrpc_conn *conn, const uint8_t *data,
+                                     size_t len, int64_t now);
+
+/**
+ * Tells the engine that the transport ended (EOF, reset, TLS closed).
+ * Every open call ends with UNAVAILABLE; the connection is closed
+ * afterwards (SGRPC_ERR_CONN_CLOSED). Pull the resulting events.
+ */
+SGRPC_EXTERN int sgrpc_conn_transport_closed(sgrpc_conn *conn);
+
+/**
+ * Points *data at output bytes ready for the transport and returns their
+ * count (0: nothing to send). The bytes are borrowed: they stay valid
+ * until sgrpc_conn_out_consume or any other call into conn. Calling peek
+ * twice without consuming returns the same bytes (more may be appended).
+ * Returns a negative code on a fatal error with nothing left to send.
+ */
+SGRPC_EXTERN ssize_t sgrpc_conn_out_peek(sgrpc_conn *conn,
+                                         const uint8_t **data);
+
+/** Marks n bytes returned by the last peek as written. n may be less
+ *  than peeked (short write). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT. */
+SGRPC_EXTERN int sgrpc_conn_out_consume(sgrpc_conn *conn, size_t n);
+
+/**
+ * Copies up to cap bytes of output into buf and consumes them (for
+ * transports that need buffers they own, like libuv). Returns the count
+ * (0: nothing to send) or a negative code.
+ */
+SGRPC_EXTERN ssize_t sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
+                                         size_t cap);
+
+/** Returns nonzero when output is waiting (cheap; does not prepare it). */
+SGRPC_EXTERN int sgrpc_conn_want_write(sgrpc_conn *conn);
+
+/**
+ * Returns nonzero while the connection can still carry traffic: it has
+ * not hit a fatal error, the transport has not closed, and the HTTP/2
+ * session still wants to read or write. When it returns 0 and no output
+ * is pending, the adapter may close the transport.
+ */
+SGRPC_EXTERN int sgrpc_conn_is_alive(sgrpc_conn *conn);
+
+/** Returns the earliest time at which sgrpc_conn_handle_expiry must be
+ *  called, or SGRPC_NEVER. */
+SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
+
+/**
+ * Runs every timer due at or before now: call deadlines (client: the call
+ * ends DEADLINE_EXCEEDED and the stream is reset with CANCEL; server: the
+ * call ends with status DEADLINE_EXCEEDED sent to the peer). Calling it
+ * early is harmless. Returns 0 or a negative code.
+ */
+SGRPC_EXTERN int sgrpc_conn_handle_expiry(sgrpc_conn *conn, int64_t now);
+
+/** Sends a PING carrying opaque; an SGRPC_EV_PING_ACK with the same value
+ *  follows when the peer answers. */
+SGRPC_EXTERN int sgrpc_conn_ping(sgrpc_conn *conn, uint64_t opaque);
+
+/**
+ * Queues a GOAWAY with error_code (HTTP/2 code; 0 is NO_ERROR) and the
+ * last stream the engine processed. No new call can start afterwards on a
+ * client; a server refuses streams above the last id. Calls in flight are
+ * left to finish.
+ */
+SGRPC_EXTERN int sgrpc_conn_goaway(sgrpc_conn *conn, uint32_t error_code,
+                                   const char *debug, size_t debug_len);
+
+/** Number of calls the engine still holds (open, or closed but not yet
+ *  released by the user). */
+SGRPC_EXTERN size_t sgrpc_conn_call_count(const sgrpc_conn *conn);
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+  /** No event queued. */
+  SGRPC_EV_NONE = 0,
+  /** Server: a new call with valid gRPC request headers. The call handle
+   *  in the event belongs to the user, who must sgrpc_call_release it. */
+  SGRPC_EV_CALL_NEW,
+  /** Client: the response's initial metadata (not sent for
+   *  trailers-only responses, where everything is in SGRPC_EV_CLOSE). */
+  SGRPC_EV_HEADERS,
+  /** One complete message (prefix removed). Window credit for it goes
+   *  back to the peer when this event is pulled. */
+  SGRPC_EV_MESSAGE,
+  /** Server: the client half-closed; no more messages will come. */
+  SGRPC_EV_HALF_CLOSE,
+  /** The call's last event. Client: the status (from trailers or a
+   *  trailers-only response, or synthesized for HTTP errors, resets,
+   *  deadlines and connection loss). Server: how the call ended (the
+   *  status this side sent, CANCELLED when the peer reset the stream,
+   *  DEADLINE_EXCEEDED when the deadline passed, and so on). */
+  SGRPC_EV_CLOSE,
+  /** The call's send buffer drained below settings.max_send_buffer after
+   *  a send returned SGRPC_ERR_WOULDBLOCK. */
+  SGRPC_EV_WRITABLE,
+  /** The peer sent GOAWAY. Calls above last_stream_id end UNAVAILABLE. */
+  SGRPC_EV_GOAWAY,
+  /** The peer acknowledged a sgrpc_conn_ping. */
+  SGRPC_EV_PING_ACK
+} sgrpc_event_type;
+
+/** The status carried by SGRPC_EV_CLOSE. All pointers are borrowed. */
+typedef struct sgrpc_status_info {
+  /** gRPC status code; values outside 0..16 received from a peer are
+   *  reported as SGRPC_STATUS_UNKNOWN. */
+  int code;
+  /** grpc-message, percent-decoded, UTF-8 (invalid sequences replaced
+   *  with U+FFFD). NUL-terminated; never NULL (may be ""). */
+  const char *message;
+  size_t message_len;
+  /** grpc-status-details-bin, base64-decoded (NULL/0 when absent). */
+  const uint8_t *details;
+  size_t details_len;
+  /** Trailing metadata (reserved keys removed). */
+  const sgrpc_md *md;
+  size_t md_count;
+} sgrpc_status_info;
+
+typedef struct sgrpc_event {
+  sgrpc_event_type type;
+  /** The call the event belongs to; NULL for connection events. */
+  sgrpc_call *call;
+  /** The call's user_data at the time the event was pulled. */
+  void *call_user_data;
+  union {
+    /** SGRPC_EV_CALL_NEW */
+    struct {
+      const char *path; /* ":path", e.g. "/pkg.Svc/Method" */
+      size_t path_len;
+      const char *authority; /* ":authority" or "" */
+      const char *user_agent; /* "" when absent */
+      const char *content_type; /* e.g. "application/grpc+proto" */
+      const char *encoding; /* grpc-encoding, "" when absent */
+      const char *accept_encoding; /* grpc-accept-encoding or "" */
+      /** Absolute deadline (now at receipt + grpc-timeout), or
+       *  SGRPC_NO_DEADLINE. */
+      int64_t deadline;
+      const sgrpc_md *md;
+      size_t md_count;
+    } call_new;
+    /** SGRPC_EV_HEADERS */
+    struct {
+      const sgrpc_md *md;
+      size_t md_count;
+      const char *encoding; /* grpc-encoding, "" when absent */
+    } headers;
+    /** SGRPC_EV_MESSAGE */
+    struct {
+      const uint8_t *data;
+      size_t len;
+      /** The message's compressed flag (1 when the peer set it). */
+      int compressed;
+    } message;
+    /** SGRPC_EV_CLOSE */
+    struct {
+      sgrpc_status_info status;
+      /** Nonzero when the stream ended by RST_STREAM (from either side). */
+      int reset;
+      /** The RST_STREAM error code when reset (HTTP/2 wire code). */
+      uint32_t http2_error;
+      /** Client: nonzero when the server never processed the call (stream
+       *  refused, or above a GOAWAY's last_stream_id): safe to retry. */
+      int retry_safe;
+    } close;
+    /** SGRPC_EV_GOAWAY */
+    struct {
+      uint32_t error_code;
+      int32_t last_stream_id;
+      const uint8_t *debug;
+      size_t debug_len;
+    } goaway;
+    /** SGRPC_EV_PING_ACK */
+    struct {
+      uint64_t opaque;
+    } ping_ack;
+  } u;
+} sgrpc_event;
+
+/**
+ * Pulls the next event into *ev. Returns 1 when an event was stored, 0
+ * when the queue is empty (ev->type is SGRPC_EV_NONE), or a negative code.
+ * Data in the event is borrowed until the next call into conn; message
+ * data may also point into the bytes given to the last sgrpc_conn_recv.
+ * Events of calls the user already released are skipped.
+ */
+SGRPC_EXTERN int sgrpc_conn_next_event(sgrpc_conn *conn, sgrpc_event *ev);
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                               */
+/* ------------------------------------------------------------------ */
+
+/** Options for sgrpc_call_start. Zero-initialise, then set fields. */
+typedef struct sgrpc_call_opts {
+  /** ":path", "/package.Service/Method". Required. */
+  const char *path;
+  /** ":authority"; NULL or "" sends none. */
+  const char *authority;
+  /** Absolute deadline, or 0 / SGRPC_NO_DEADLINE for none. */
+  int64_t deadline;
+  /** Custom metadata, checked with sgrpc_md_check. */
+  const sgrpc_md *md;
+  size_t md_count;
+  /** Content subtype: NULL for "application/grpc", "proto" for
+   *  "application/grpc+proto", "json" for "application/grpc+json". */
+  const char *content_subtype;
+  /** Stored on the call; returned in every event. */
+  void *user_data;
+} sgrpc_call_opts;
+
+/**
+ * Client: starts a call. Headers are queued at once (in the spec's order:
+ * :method, :scheme, :path, :authority, grpc-timeout, te, content-type,
+ * user-agent, then custom metadata). The user owns the handle and must
+ * sgrpc_call_release it; its last event is SGRPC_EV_CLOSE.
+ *
+ * Returns 0 and sets *pcall, or SGRPC_ERR_INVALID_ARGUMENT,
+ * SGRPC_ERR_BAD_METADATA, SGRPC_ERR_INVALID_STATE (server connection),
+ * SGRPC_ERR_GOING_AWAY, SGRPC_ERR_NOMEM, or a fatal code. A deadline at
+ * or before now starts nothing and returns SGRPC_ERR_INVALID_ARGUMENT.
+ */
+SGRPC_EXTERN int sgrpc_call_start(sgrpc_conn *conn, const sgrpc_call_opts *opts,
+                                  int64_t now, sgrpc_call **pcall);
+
+/** Flags for sgrpc_call_send. */
+#define SGRPC_SEND_END 0x1 /**< client: half-close after this message */
+#define SGRPC_SEND_COMPRESSED 0x2 /**< set the compressed flag (data is
+                                       already compressed by the caller) */
+
+/**
+ * Queues one message (the engine adds the 5-byte prefix and copies the
+ * bytes). Server: initial metadata is sent first if it was not.
+ * Returns 0, SGRPC_ERR_WOULDBLOCK (buffer full; nothing queued; wait for
+ * SGRPC_EV_WRITABLE), SGRPC_ERR_MESSAGE_TOO_LARGE, SGRPC_ERR_INVALID_STATE
+ * (after half-close or status), SGRPC_ERR_CALL_CLOSED, SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_call_send(sgrpc_call *call, const uint8_t *data,
+                                 size_t len, unsigned flags);
+
+/** Client: half-closes (END_STREAM after buffered messages). */
+SGRPC_EXTERN int sgrpc_call_close_send(sgrpc_call *call);
+
+/**
+ * Server: sends initial metadata now. Optional; otherwise it goes with
+ * the first message. Returns SGRPC_ERR_INVALID_STATE if already sent.
+ */
+SGRPC_EXTERN int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md,
+                                         size_t md_count);
+
+/** The status a server sends with sgrpc_call_send_status. */
+typedef struct sgrpc_status {
+  int code;
+  /** UTF-8 text, percent-encoded on the wire. NULL for none. */
+  const char *message;
+  /** grpc-status-details-bin bytes (e.g. a serialized google.rpc.Status);
+   *  NULL/0 for none. */
+  const uint8_t *details;
+  size_t details_len;
+  /** Trailing metadata. */
+  const sgrpc_md *md;
+  size_t md_count;
+} sgrpc_status;
+
+/**
+ * Server: ends the call with a status after the buffered messages. When
+ * nothing was sent before, a trailers-only response is used. The call's
+ * SGRPC_EV_CLOSE follows once the stream closes.
+ */
+SGRPC_EXTERN int sgrpc_call_send_status(sgrpc_call *call,
+                                        const sgrpc_status *status);
+
+/**
+ * Either side: cancels the call with RST_STREAM CANCEL. The call ends
+ * CANCELLED (its SGRPC_EV_CLOSE is queued). Returns SGRPC_ERR_CALL_CLOSED
+ * when it had already ended.
+ */
+SGRPC_EXTERN int sgrpc_call_cancel(sgrpc_call *call);
+
+/**
+ * Gives the handle back. If the call is still open it is cancelled first.
+ * Queued events of the call are dropped. The handle is invalid afterwards.
+ */
+SGRPC_EXTERN void sgrpc_call_release(sgrpc_call *call);
+
+SGRPC_EXTERN void sgrpc_call_set_user_data(sgrpc_call *call, void *user_data);
+SGRPC_EXTERN void *sgrpc_call_get_user_data(const sgrpc_call *call);
+/** HTTP/2 stream id (client: 0 until assigned). */
+SGRPC_EXTERN int32_t sgrpc_call_stream_id(const sgrpc_call *call);
+/** The connection the call belongs to. */
+SGRPC_EXTERN sgrpc_conn *sgrpc_call_conn(const sgrpc_call *call);
+
+/* ------------------------------------------------------------------ */
+/* Wire helpers (exposed for tests, tools and other transports)        */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Encodes a timeout in nanoseconds as a grpc-timeout value (at most 8
+ * digits and a unit H M S m u n; the coarsest exact unit is preferred,
+ * otherwise the value is rounded up). buf must hold at least 10 bytes; it
+ * is NUL-terminated. Returns the length, or SGRPC_ERR_INVALID_ARGUMENT
+ * for a negative timeout.
+ */
+SGRPC_EXTERN int sgrpc_timeout_encode(int64_t ns, char *buf, size_t cap);
+
+/** Decodes a grpc-timeout value strictly (1-8 digits, then one unit).
+ *  Returns 0 and sets *ns, or SGRPC_ERR_INVALID_ARGUMENT. */
+SGRPC_EXTERN int sgrpc_timeout_decode(const char *s, size_t len, int64_t *ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SGRPC_SGRPC_H */

@@ -1,0 +1,712 @@
+/*
+ * Calls: the client and server call API, the send buffer and its data
+ * provider, status/trailer building, and the deadline heap.
+ */
+#include <string.h>
+
+#include "conn.h"
+#include "wire.h"
+
+extern nghttp2_data_source_read_callback sg_data_read_cb;
+
+/* ------------------------------------------------------------------ */
+/* Life of a call                                                      */
+/* ------------------------------------------------------------------ */
+
+sgrpc_call *sg_call_new(sgrpc_conn *c) {
+  sgrpc_call *call = c->mem.calloc(1, sizeof(*call), c->mem.user_data);
+  if (!call) return NULL;
+  call->conn = c;
+  call->deadline = SGRPC_NO_DEADLINE;
+  call->next = c->calls;
+  if (c->calls) c->calls->prev = call;
+  c->calls = call;
+  c->ncalls++;
+  return call;
+}
+
+void sg_call_free(sgrpc_call *call) {
+  sgrpc_conn *c = call->conn;
+  if (call->prev) call->prev->next = call->next;
+  else c->calls = call->next;
+  if (call->next) call->next->prev = call->prev;
+  c->ncalls--;
+  sg_call_heap_remove(call);
+  if (c->retired_call == call) c->retired_call = NULL;
+  /* nghttp2 may still hold the stream (fatal error, transport gone) */
+  if (c->session && call->stream_id > 0)
+    nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
+  sg_buf_free(&c->mem, &call->rbuf);
+  sg_buf_free(&c->mem, &call->spare);
+  sg_buf_free(&c->mem, &call->sbuf);
+  sg_hdrs_free(c, &call->hin);
+  sg_hdrs_free(c, &call->htr);
+  sg_free(c, call->trailer_mem);
+  sg_free(c, call);
+}
+
+void sg_call_maybe_free(sgrpc_call *call) {
+  if (call->released && !call->stream_open && call->ev_refs == 0) sg_call_free(call);
+}
+
+/* ------------------------------------------------------------------ */
+/* Deadline heap                                                       */
+/* ------------------------------------------------------------------ */
+
+static void heap_swap(sgrpc_conn *c, size_t a, size_t b) {
+  sgrpc_call *t = c->heap[a];
+  c->heap[a] = c->heap[b];
+  c->heap[b] = t;
+  c->heap[a]->heap_idx = a;
+  c->heap[b]->heap_idx = b;
+}
+
+static void heap_up(sgrpc_conn *c, size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (c->heap[p]->deadline <= c->heap[i]->deadline) break;
+    heap_swap(c, i, p);
+    i = p;
+  }
+}
+
+static void heap_down(sgrpc_conn *c, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < c->heap_len && c->heap[l]->deadline < c->heap[m]->deadline) m = l;
+    if (r < c->heap_len && c->heap[r]->deadline < c->heap[m]->deadline) m = r;
+    if (m == i) break;
+    heap_swap(c, i, m);
+    i = m;
+  }
+}
+
+/* Arms the call's deadline. On no memory the conn becomes fatal: a
+ * deadline that silently never fires is worse than a failed connection. */
+void sg_call_heap_add(sgrpc_call *call) {
+  sgrpc_conn *c = call->conn;
+  if (call->in_heap) return;
+  if (c->heap_len == c->heap_cap) {
+    size_t ncap = c->heap_cap ? c->heap_cap * 2 : 16;
+    sgrpc_call **nh = sg_realloc(c, c->heap, ncap * sizeof(*nh));
+    if (!nh) {
+      if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
+      return;
+    }
+    c->heap = nh;
+    c->heap_cap = ncap;
+  }
+  call->heap_idx = c->heap_len;
+  c->heap[c->heap_len++] = call;
+  call->in_heap = 1;
+  heap_up(c, call->heap_idx);
+}
+
+void sg_call_heap_remove(sgrpc_call *call) {
+  sgrpc_conn *c = call->conn;
+  size_t i = call->heap_idx;
+  if (!call->in_heap) return;
+  call->in_heap = 0;
+  c->heap_len--;
+  if (i != c->heap_len) {
+    c->heap[i] = c->heap[c->heap_len];
+    c->heap[i]->heap_idx = i;
+    heap_down(c, i);
+    heap_up(c, i);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Header lists                                                        */
+/* ------------------------------------------------------------------ */
+
+int sg_nv_reserve(sgrpc_conn *c, size_t n) {
+  nghttp2_nv *nv;
+  if (c->nv_cap >= n) return 0;
+  nv = sg_realloc(c, c->nv, n * sizeof(*nv));
+  if (!nv) return -1;
+  c->nv = nv;
+  c->nv_cap = n;
+  return 0;
+}
+
+static void nv_set(nghttp2_nv *nv, const char *name, size_t nlen, const void *value,
+                   size_t vlen) {
+  nv->name = (uint8_t *)(uintptr_t)name;
+  nv->namelen = nlen;
+  nv->value = (uint8_t *)(uintptr_t)value;
+  nv->valuelen = vlen;
+  nv->flags = NGHTTP2_NV_FLAG_NONE;
+}
+
+#define NV_LIT(nv, n, v) nv_set((nv), (n), sizeof(n) - 1, (v), sizeof(v) - 1)
+
+static int check_md(const sgrpc_md *md, size_t n) {
+  size_t i;
+  if (n && !md) return SGRPC_ERR_INVALID_ARGUMENT;
+  for (i = 0; i < n; i++) {
+    int rv = sgrpc_md_check(&md[i]);
+    if (rv) return rv;
+  }
+  return 0;
+}
+
+/* Bytes needed to hold the encoded values of md. */
+static size_t md_encoded_size(const sgrpc_md *md, size_t n) {
+  size_t i, total = 0;
+  for (i = 0; i < n; i++) {
+    total += sgrpc_key_is_bin(md[i].key, md[i].key_len)
+                 ? sgrpc_b64_encoded_len(md[i].value_len)
+                 : 0;
+  }
+  return total;
+}
+
+/* Bytes to copy md keys and non-binary values. */
+static size_t md_copy_size(const sgrpc_md *md, size_t n) {
+  size_t i, total = 0;
+  for (i = 0; i < n; i++) {
+    total += md[i].key_len;
+    if (!sgrpc_key_is_bin(md[i].key, md[i].key_len)) total += md[i].value_len;
+  }
+  return total;
+}
+
+/* Appends md to nv, base64-encoding -bin values into *space (which must
+ * hold md_encoded_size bytes). Returns the new nv count. */
+static size_t md_to_nv(nghttp2_nv *nv, size_t at, const sgrpc_md *md, size_t n,
+                       char **space) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (sgrpc_key_is_bin(md[i].key, md[i].key_len)) {
+      size_t l = sgrpc_b64_encode(md[i].value, md[i].value_len, *space);
+      nv_set(&nv[at++], md[i].key, md[i].key_len, *space, l);
+      *space += l;
+    } else {
+      nv_set(&nv[at++], md[i].key, md[i].key_len, md[i].value, md[i].value_len);
+    }
+  }
+  return at;
+}
+
+static int ng_to_sg(int rv) {
+  switch (rv) {
+  case 0: return 0;
+  case NGHTTP2_ERR_NOMEM: return SGRPC_ERR_NOMEM;
+  case NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE:
+  case NGHTTP2_ERR_START_STREAM_NOT_ALLOWED:
+  case NGHTTP2_ERR_SESSION_CLOSING: return SGRPC_ERR_GOING_AWAY;
+  case NGHTTP2_ERR_STREAM_CLOSED:
+  case NGHTTP2_ERR_STREAM_CLOSING: return SGRPC_ERR_CALL_CLOSED;
+  case NGHTTP2_ERR_INVALID_ARGUMENT: return SGRPC_ERR_INVALID_ARGUMENT;
+  case NGHTTP2_ERR_INVALID_STATE:
+  case NGHTTP2_ERR_DATA_EXIST: return SGRPC_ERR_INVALID_STATE;
+  default: return SGRPC_ERR_HTTP2;
+  }
+}
+
+static int conn_usable(const sgrpc_conn *c) {
+  if (c->fatal) return c->fatal;
+  if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+/* ------------------------------------------------------------------ */
+
+int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
+                     sgrpc_call **pcall) {
+  char tmo[16], ct[64];
+  size_t n = 0, space_len, ctlen, plen, alen = 0;
+  char *space;
+  int tmolen = -1, rv;
+  int32_t sid;
+  sgrpc_call *call;
+  nghttp2_data_provider prd;
+
+  if (!pcall) return SGRPC_ERR_INVALID_ARGUMENT;
+  *pcall = NULL;
+  if (!c || !o || !o->path) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_STATE;
+  if ((rv = conn_usable(c)) != 0) return rv;
+  if (c->goaway_recv || c->goaway_sent) return SGRPC_ERR_GOING_AWAY;
+  plen = strlen(o->path);
+  if (plen < 2 || o->path[0] != '/' || !sgrpc_h2_value_valid((const uint8_t *)o->path, plen))
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (o->authority) {
+    alen = strlen(o->authority);
+    if (!sgrpc_h2_value_valid((const uint8_t *)o->authority, alen))
+      return SGRPC_ERR_INVALID_ARGUMENT;
+  }
+  if ((rv = check_md(o->md, o->md_count)) != 0) return rv;
+  if (o->deadline != 0 && o->deadline != SGRPC_NO_DEADLINE) {
+    if (o->deadline <= now) return SGRPC_ERR_INVALID_ARGUMENT;
+    tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo));
+    if (tmolen < 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  }
+  memcpy(ct, "application/grpc", 16);
+  ctlen = 16;
+  if (o->content_subtype && o->content_subtype[0]) {
+    size_t sl = strlen(o->content_subtype);
+    if (sl > sizeof(ct) - 18) return SGRPC_ERR_INVALID_ARGUMENT;
+    ct[ctlen++] = '+';
+    memcpy(ct + ctlen, o->content_subtype, sl);
+    ctlen += sl;
+    if (!sgrpc_h2_value_valid((const uint8_t *)ct, ctlen)) return SGRPC_ERR_INVALID_ARGUMENT;
+  }
+  if (sg_nv_reserve(c, 8 + o->md_count) != 0) return SGRPC_ERR_NOMEM;
+  space_len = md_encoded_size(o->md, o->md_count);
+  c->scratch.len = c->scratch.off = 0;
+  if (sg_buf_reserve(&c->mem, &c->scratch, space_len + 1) != 0) return SGRPC_ERR_NOMEM;
+  space = (char *)c->scratch.p;
+
+  call = sg_call_new(c);
+  if (!call) return SGRPC_ERR_NOMEM;
+  call->user_data = o->user_data;
+
+  NV_LIT(&c->nv[n++], ":method", "POST");
+  nv_set(&c->nv[n++], ":scheme", 7, c->settings.scheme, strlen(c->settings.scheme));
+  nv_set(&c->nv[n++], ":path", 5, o->path, plen);
+  if (alen) nv_set(&c->nv[n++], ":authority", 10, o->authority, alen);
+  if (tmolen > 0) nv_set(&c->nv[n++], "grpc-timeout", 12, tmo, (size_t)tmolen);
+  NV_LIT(&c->nv[n++], "te", "trailers");
+  nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  nv_set(&c->nv[n++], "user-agent", 10, c->settings.user_agent,
+         strlen(c->settings.user_agent));
+  n = md_to_nv(c->nv, n, o->md, o->md_count, &space);
+
+  prd.source.ptr = call;
+  prd.read_callback = sg_data_read_cb;
+  sid = nghttp2_submit_request(c->session, NULL, c->nv, n, &prd, call);
+  if (sid < 0) {
+    call->released = 1;
+    sg_call_free(call);
+    return ng_to_sg(sid);
+  }
+  call->stream_id = sid;
+  call->stream_open = 1;
+  call->headers_sent = 1;
+  call->data_attached = 1;
+  if (tmolen > 0) {
+    call->deadline = o->deadline;
+    sg_call_heap_add(call);
+  }
+  *pcall = call;
+  return 0;
+}
+
+/* Ends a client call with a status event. Returns 0, or -1 when the event
+ * could not be queued (the connection becomes fatal). */
+int sg_call_client_finish(sgrpc_call *call, int code, const char *msg, size_t msg_len,
+                          int reset, uint32_t h2err, int retry_safe, int send_rst) {
+  sgrpc_conn *c = call->conn;
+  sg_event *e;
+  if (call->closed) return 0;
+  call->closed = 1;
+  call->discard = 1;
+  sg_call_heap_remove(call);
+  if (send_rst && call->stream_open && !c->fatal) {
+    nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                              NGHTTP2_CANCEL);
+  }
+  if (call->released) return 0;
+  e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+  if (!e) goto nomem;
+  if (sg_buf_append(&c->mem, &e->owned, msg, msg_len) != 0 ||
+      sg_buf_append(&c->mem, &e->owned, "", 1) != 0)
+    goto nomem;
+  e->ev.u.close.status.code = code;
+  e->ev.u.close.status.message = (const char *)e->owned.p;
+  e->ev.u.close.status.message_len = msg_len;
+  e->ev.u.close.reset = reset;
+  e->ev.u.close.http2_error = h2err;
+  e->ev.u.close.retry_safe = retry_safe;
+  return 0;
+nomem:
+  if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
+  return -1;
+}
+
+int sgrpc_call_close_send(sgrpc_call *call) {
+  int rv;
+  if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (call->conn->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_STATE;
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if ((rv = conn_usable(call->conn)) != 0) return rv;
+  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
+  call->send_end = 1;
+  return sg_call_resume(call);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+/* ------------------------------------------------------------------ */
+
+int sg_call_resume(sgrpc_call *call) {
+  sgrpc_conn *c = call->conn;
+  int rv;
+  if (!call->deferred || !call->stream_open) return 0;
+  call->deferred = 0;
+  rv = nghttp2_session_resume_data(c->session, call->stream_id);
+  if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
+  return 0; /* other errors: the stream is gone and will report itself */
+}
+
+static int submit_trailer_now(sgrpc_call *call) {
+  sgrpc_conn *c = call->conn;
+  int rv = nghttp2_submit_trailer(c->session, call->stream_id, call->trailer_nv,
+                                  call->trailer_nvlen);
+  sg_free(c, call->trailer_mem);
+  call->trailer_mem = NULL;
+  call->trailer_nv = NULL;
+  call->trailer_nvlen = 0;
+  call->status_pending = 0;
+  return rv;
+}
+
+ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
+                          uint32_t *data_flags) {
+  sgrpc_conn *c = call->conn;
+  size_t avail = sg_buf_avail(&call->sbuf);
+  size_t n = 0;
+  if (avail) {
+    n = avail < length ? avail : length;
+    memcpy(buf, call->sbuf.p + call->sbuf.off, n);
+    call->sbuf.off += n;
+    avail -= n;
+    if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
+    if (call->want_writable && avail < c->settings.max_send_buffer && !call->closed &&
+        !call->released) {
+      call->want_writable = 0;
+      if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (avail) return (ssize_t)n;
+  }
+  if (c->role == SG_ROLE_CLIENT) {
+    if (call->send_end) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      return (ssize_t)n;
+    }
+  } else if (call->status_pending) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    if (submit_trailer_now(call) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return (ssize_t)n;
+  }
+  if (n) return (ssize_t)n;
+  call->deferred = 1;
+  return NGHTTP2_ERR_DEFERRED;
+}
+
+/* Server: the content-type to answer with: the request's own. */
+static const char *request_content_type(sgrpc_call *call, size_t *len) {
+  uint32_t i;
+  sg_hdrs *h = &call->hin;
+  for (i = 0; i < h->nfields; i++) {
+    sg_field *f = &h->fields[i];
+    if (f->name_len == 12 && memcmp(h->store.p + f->name_off, "content-type", 12) == 0) {
+      *len = f->value_len;
+      return (const char *)h->store.p + f->value_off;
+    }
+  }
+  *len = 16;
+  return "application/grpc";
+}
+
+static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
+  sgrpc_conn *c = call->conn;
+  size_t n = 0, ctlen, space_len;
+  const char *ct = request_content_type(call, &ctlen);
+  char *space;
+  nghttp2_data_provider prd;
+  int rv;
+  if (sg_nv_reserve(c, 2 + md_count) != 0) return SGRPC_ERR_NOMEM;
+  space_len = md_encoded_size(md, md_count);
+  c->scratch.len = c->scratch.off = 0;
+  if (sg_buf_reserve(&c->mem, &c->scratch, space_len + 1) != 0) return SGRPC_ERR_NOMEM;
+  space = (char *)c->scratch.p;
+  NV_LIT(&c->nv[n++], ":status", "200");
+  nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  n = md_to_nv(c->nv, n, md, md_count, &space);
+  prd.source.ptr = call;
+  prd.read_callback = sg_data_read_cb;
+  rv = nghttp2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
+  if (rv != 0) return ng_to_sg(rv);
+  call->headers_sent = 1;
+  call->data_attached = 1;
+  return 0;
+}
+
+int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
+  sgrpc_conn *c;
+  uint8_t *p;
+  int rv;
+  if (!call || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
+  c = call->conn;
+  if (flags & ~(unsigned)(SGRPC_SEND_END | SGRPC_SEND_COMPRESSED)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if ((flags & SGRPC_SEND_END) && c->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if ((rv = conn_usable(c)) != 0) return rv;
+  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if (len > c->settings.max_send_message_size || len > UINT32_MAX)
+    return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) {
+    call->want_writable = 1;
+    return SGRPC_ERR_WOULDBLOCK;
+  }
+  if (c->role == SG_ROLE_SERVER && !call->headers_sent) {
+    if ((rv = server_submit_headers(call, NULL, 0)) != 0) return rv;
+  }
+  sg_buf_compact(&call->sbuf);
+  if (sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0) return SGRPC_ERR_NOMEM;
+  p = call->sbuf.p + call->sbuf.len;
+  p[0] = (flags & SGRPC_SEND_COMPRESSED) ? 1 : 0;
+  p[1] = (uint8_t)(len >> 24);
+  p[2] = (uint8_t)(len >> 16);
+  p[3] = (uint8_t)(len >> 8);
+  p[4] = (uint8_t)len;
+  if (len) memcpy(p + 5, data, len);
+  call->sbuf.len += 5 + len;
+  if (flags & SGRPC_SEND_END) call->send_end = 1;
+  return sg_call_resume(call);
+}
+
+/* ------------------------------------------------------------------ */
+/* Server                                                              */
+/* ------------------------------------------------------------------ */
+
+int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
+  int rv;
+  if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if ((rv = conn_usable(call->conn)) != 0) return rv;
+  if (call->headers_sent || call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if ((rv = check_md(md, md_count)) != 0) return rv;
+  return server_submit_headers(call, md, md_count);
+}
+
+/* Builds the status fields into one allocation kept in call->trailer_*.
+ * http_status > 0 makes it a complete trailers-only header block. */
+static int build_status(sgrpc_call *call, int http_status, int code, const char *msg,
+                        const uint8_t *details, size_t details_len, const sgrpc_md *md,
+                        size_t md_count) {
+  sgrpc_conn *c = call->conn;
+  size_t msg_len = msg ? strlen(msg) : 0;
+  size_t enc_msg = msg_len ? sgrpc_pct_encoded_len(msg, msg_len) : 0;
+  size_t enc_det = details_len ? sgrpc_b64_encoded_len(details_len) : 0;
+  size_t nnv = 6 + md_count;
+  size_t bytes = nnv * sizeof(nghttp2_nv) + 16 + 4 + enc_msg + enc_det +
+                 md_encoded_size(md, md_count) + md_copy_size(md, md_count);
+  uint8_t *mem = sg_malloc(c, bytes);
+  nghttp2_nv *nv = (nghttp2_nv *)(void *)mem;
+  char *space, *codes, *status3;
+  size_t n = 0, ctlen;
+  const char *ct;
+  if (!mem) return SGRPC_ERR_NOMEM;
+  space = (char *)(mem + nnv * sizeof(nghttp2_nv));
+  status3 = space;
+  space += 4;
+  codes = space;
+  space += 16;
+  if (http_status > 0) {
+    status3[0] = (char)('0' + http_status / 100);
+    status3[1] = (char)('0' + http_status / 10 % 10);
+    status3[2] = (char)('0' + http_status % 10);
+    nv_set(&nv[n++], ":status", 7, status3, 3);
+    if (http_status == 405) goto done; /* a bare HTTP answer */
+    ct = request_content_type(call, &ctlen);
+    if (http_status != 200) {
+      ct = "application/grpc";
+      ctlen = 16;
+    }
+    nv_set(&nv[n++], "content-type", 12, ct, ctlen);
+  }
+  {
+    /* grpc-status in decimal */
+    char tmp[12];
+    size_t k = 0, i;
+    unsigned v = (unsigned)code;
+    do {
+      tmp[k++] = (char)('0' + v % 10);
+      v /= 10;
+    } while (v && k < sizeof(tmp));
+    for (i = 0; i < k; i++) codes[i] = tmp[k - 1 - i];
+    nv_set(&nv[n++], "grpc-status", 11, codes, k);
+  }
+  if (enc_msg) {
+    sgrpc_pct_encode(msg, msg_len, space);
+    nv_set(&nv[n++], "grpc-message", 12, space, enc_msg);
+    space += enc_msg;
+  }
+  if (enc_det) {
+    sgrpc_b64_encode(details, details_len, space);
+    nv_set(&nv[n++], "grpc-status-details-bin", 23, space, enc_det);
+    space += enc_det;
+  }
+  /* Trailers may be submitted long after this returns: copy everything. */
+  {
+    size_t i;
+    for (i = 0; i < md_count; i++) {
+      char *k = space, *v;
+      size_t vl;
+      memcpy(k, md[i].key, md[i].key_len);
+      space += md[i].key_len;
+      v = space;
+      if (sgrpc_key_is_bin(md[i].key, md[i].key_len)) {
+        vl = sgrpc_b64_encode(md[i].value, md[i].value_len, v);
+      } else {
+        vl = md[i].value_len;
+        if (vl) memcpy(v, md[i].value, vl);
+      }
+      space += vl;
+      nv_set(&nv[n++], k, md[i].key_len, v, vl);
+    }
+  }
+done:
+  sg_free(c, call->trailer_mem);
+  call->trailer_mem = mem;
+  call->trailer_nv = nv;
+  call->trailer_nvlen = n;
+  return 0;
+}
+
+/* Sends the status: trailers-only when nothing was sent, otherwise as
+ * trailers after the buffered messages. */
+static int server_end(sgrpc_call *call, int http_status, int code, const char *msg,
+                      const uint8_t *details, size_t details_len, const sgrpc_md *md,
+                      size_t md_count) {
+  sgrpc_conn *c = call->conn;
+  int rv;
+  if (!call->headers_sent) {
+    rv = build_status(call, http_status ? http_status : 200, code, msg, details,
+                      details_len, md, md_count);
+    if (rv) return rv;
+    rv = nghttp2_submit_response(c->session, call->stream_id, call->trailer_nv,
+                                 call->trailer_nvlen, NULL);
+    sg_free(c, call->trailer_mem);
+    call->trailer_mem = NULL;
+    call->trailer_nv = NULL;
+    if (rv != 0) return ng_to_sg(rv);
+    call->headers_sent = 1;
+  } else {
+    rv = build_status(call, 0, code, msg, details, details_len, md, md_count);
+    if (rv) return rv;
+    call->status_pending = 1;
+    rv = sg_call_resume(call);
+    if (rv) return rv;
+  }
+  call->send_end = 1;
+  call->sent_code = code;
+  return 0;
+}
+
+int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
+  int rv;
+  if (!call || !st || st->code < 0 || st->code > 16 || (st->details_len && !st->details))
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if ((rv = conn_usable(call->conn)) != 0) return rv;
+  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if ((rv = check_md(st->md, st->md_count)) != 0) return rv;
+  return server_end(call, 0, st->code, st->message, st->details, st->details_len, st->md,
+                    st->md_count);
+}
+
+/* Server: the engine ends the call itself (bad request, deadline, limit).
+ * code < 0 means an HTTP error status -code instead of a gRPC one. Queues
+ * the CLOSE event when notify_app and the user holds the call. Returns 0,
+ * -1 on no memory. */
+int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_app) {
+  sgrpc_conn *c = call->conn;
+  int http = 0, gcode = code, rv;
+  if (call->closed || c->fatal) return 0;
+  if (code < 0) {
+    http = -code;
+    gcode = http == 400 ? SGRPC_STATUS_INTERNAL : SGRPC_STATUS_UNKNOWN;
+  }
+  call->discard = 1;
+  sg_call_heap_remove(call);
+  if (!call->send_end) {
+    /* Unsent messages are dropped: the status must go now. */
+    call->sbuf.off = call->sbuf.len = 0;
+    rv = server_end(call, http, gcode, msg, NULL, 0, NULL, 0);
+    if (rv == SGRPC_ERR_NOMEM) {
+      c->fatal = SGRPC_ERR_CONN_NOMEM;
+      return -1;
+    }
+  } else if (call->stream_open) {
+    /* our status is already on its way; make sure the stream ends */
+    nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                              NGHTTP2_CANCEL);
+  }
+  call->closed = 1;
+  if (notify_app && !call->released) {
+    sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+    if (!e) {
+      c->fatal = SGRPC_ERR_CONN_NOMEM;
+      return -1;
+    }
+    e->ev.u.close.status.code = gcode;
+    e->ev.u.close.status.message = msg ? msg : "";
+    e->ev.u.close.status.message_len = msg ? strlen(msg) : 0;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Both sides                                                          */
+/* ------------------------------------------------------------------ */
+
+int sgrpc_call_cancel(sgrpc_call *call) {
+  sgrpc_conn *c;
+  if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
+  c = call->conn;
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->stream_open && !c->fatal && !c->transport_closed) {
+    int rv = nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                                       NGHTTP2_CANCEL);
+    if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
+  }
+  if (c->role == SG_ROLE_CLIENT) {
+    if (sg_call_client_finish(call, SGRPC_STATUS_CANCELLED, "call cancelled", 14, 1,
+                              NGHTTP2_CANCEL, 0, 0) != 0)
+      return c->fatal;
+    return 0;
+  }
+  call->closed = 1;
+  call->discard = 1;
+  sg_call_heap_remove(call);
+  if (!call->released) {
+    sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+    if (!e) {
+      c->fatal = SGRPC_ERR_CONN_NOMEM;
+      return c->fatal;
+    }
+    e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
+    e->ev.u.close.status.message = "call cancelled";
+    e->ev.u.close.status.message_len = 14;
+    e->ev.u.close.reset = 1;
+    e->ev.u.close.http2_error = NGHTTP2_CANCEL;
+  }
+  return 0;
+}
+
+void sgrpc_call_release(sgrpc_call *call) {
+  if (!call || call->released) return;
+  call->released = 1;
+  if (!call->closed) sgrpc_call_cancel(call);
+  if (!call->stream_open || call->conn->fatal || call->conn->transport_closed)
+    call->stream_open = 0;
+  sg_call_maybe_free(call);
+}
+
+void sgrpc_call_set_user_data(sgrpc_call *call, void *user_data) {
+  if (call) call->user_data = user_data;
+}
+void *sgrpc_call_get_user_data(const sgrpc_call *call) {
+  return call ? call->user_data : NULL;
+}
+int32_t sgrpc_call_stream_id(const sgrpc_call *call) { return call ? call->stream_id : 0; }
+sgrpc_conn *sgrpc_call_conn(const sgrpc_call *call) { return call ? call->conn : NULL; }

@@ -1,0 +1,1329 @@
+/*
+ * The connection: nghttp2 in memory mode, the event queue, input and
+ * output, header-block processing and the deadline timers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "wire.h"
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                              */
+/* ------------------------------------------------------------------ */
+
+static void *libc_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
+static void libc_free(void *p, void *ud) { (void)ud; free(p); }
+static void *libc_calloc(size_t a, size_t b, void *ud) { (void)ud; return calloc(a, b); }
+static void *libc_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
+
+void *sg_malloc(sgrpc_conn *c, size_t n) { return c->mem.malloc(n, c->mem.user_data); }
+void *sg_realloc(sgrpc_conn *c, void *p, size_t n) {
+  return c->mem.realloc(p, n, c->mem.user_data);
+}
+void sg_free(sgrpc_conn *c, void *p) {
+  if (p) c->mem.free(p, c->mem.user_data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Codes and names                                                     */
+/* ------------------------------------------------------------------ */
+
+const char *sgrpc_strerror(int code) {
+  switch (code) {
+  case 0: return "success";
+  case SGRPC_ERR_INVALID_ARGUMENT: return "invalid argument";
+  case SGRPC_ERR_INVALID_STATE: return "operation not allowed in the call's state";
+  case SGRPC_ERR_WOULDBLOCK: return "send buffer full; wait for a writable event";
+  case SGRPC_ERR_CALL_CLOSED: return "call already ended";
+  case SGRPC_ERR_MESSAGE_TOO_LARGE: return "message larger than max_send_message_size";
+  case SGRPC_ERR_BAD_METADATA: return "metadata key or value not allowed";
+  case SGRPC_ERR_NOMEM: return "out of memory";
+  case SGRPC_ERR_GOING_AWAY: return "connection accepts no new calls";
+  case SGRPC_ERR_EVENTS_PENDING: return "events must be pulled before feeding more input";
+  case SGRPC_ERR_OUTPUT_FULL: return "output queue full";
+  case SGRPC_ERR_PROTOCOL: return "peer violated the HTTP/2 protocol";
+  case SGRPC_ERR_CONN_NOMEM: return "out of memory while processing the connection";
+  case SGRPC_ERR_CONN_CLOSED: return "connection closed";
+  case SGRPC_ERR_HTTP2: return "HTTP/2 layer failure";
+  default: return "unknown error code";
+  }
+}
+
+int sgrpc_is_fatal(int code) { return code <= SGRPC_ERR_FATAL; }
+
+const char *sgrpc_status_name(int code) {
+  static const char *const names[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  if (code < 0 || code > 16) return "UNKNOWN";
+  return names[code];
+}
+
+void sgrpc_settings_default(sgrpc_settings *s) {
+  memset(s, 0, sizeof(*s));
+  s->version = SGRPC_SETTINGS_VERSION;
+  s->max_recv_message_size = 4u << 20;
+  s->max_send_message_size = INT32_MAX;
+  s->max_send_buffer = 64u << 10;
+  s->max_header_list_size = 16u << 10;
+  s->stream_window = 4u << 20;
+  s->connection_window = 4u << 20;
+  s->max_concurrent_streams = 256;
+  s->max_queued_events = 256;
+  s->out_chunk = 64u << 10;
+  s->scheme = "http";
+  s->user_agent = "sgrpc-c/" SGRPC_VERSION;
+}
+
+int sg_map_nghttp2_error(int rv) {
+  switch (rv) {
+  case NGHTTP2_ERR_NOMEM: return SGRPC_ERR_CONN_NOMEM;
+  case NGHTTP2_ERR_BAD_CLIENT_MAGIC:
+  case NGHTTP2_ERR_FLOODED:
+  case NGHTTP2_ERR_PROTO:
+  case NGHTTP2_ERR_HEADER_COMP:
+  case NGHTTP2_ERR_FLOW_CONTROL:
+  case NGHTTP2_ERR_SETTINGS_EXPECTED:
+    return SGRPC_ERR_PROTOCOL;
+  default: return SGRPC_ERR_HTTP2;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Event queue                                                         */
+/* ------------------------------------------------------------------ */
+
+sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) {
+  sg_event *e;
+  if (c->evq_len == c->evq_cap) {
+    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 16, i;
+    sg_event *nq = sg_malloc(c, ncap * sizeof(*nq));
+    if (!nq) return NULL;
+    for (i = 0; i < c->evq_len; i++)
+      nq[i] = c->evq[(c->evq_head + i) % c->evq_cap];
+    sg_free(c, c->evq);
+    c->evq = nq;
+    c->evq_cap = ncap;
+    c->evq_head = 0;
+  }
+  e = &c->evq[(c->evq_head + c->evq_len) % c->evq_cap];
+  c->evq_len++;
+  memset(e, 0, sizeof(*e));
+  e->ev.type = type;
+  e->ev.call = call;
+  if (call) call->ev_refs++;
+  return e;
+}
+
+/* Gives back what the previously pulled event owned. */
+static void retire(sgrpc_conn *c) {
+  if (c->retired.p) {
+    sgrpc_call *call = c->retired_call;
+    if (call && !call->spare.p && !call->released) {
+      call->spare = c->retired;
+      call->spare.len = call->spare.off = 0;
+    } else {
+      sg_buf_free(&c->mem, &c->retired);
+    }
+    memset(&c->retired, 0, sizeof(c->retired));
+  }
+  if (c->retired_call) {
+    sgrpc_call *call = c->retired_call;
+    c->retired_call = NULL;
+    call->ev_refs--;
+    sg_call_maybe_free(call);
+  }
+}
+
+static void credit(sgrpc_conn *c, int32_t stream_id, size_t n) {
+  int rv;
+  if (n == 0 || c->fatal) return;
+  rv = nghttp2_session_consume(c->session, stream_id, n);
+  if (rv != 0 && nghttp2_is_fatal(rv)) c->fatal = sg_map_nghttp2_error(rv);
+}
+
+int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
+  if (!c || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
+  retire(c);
+  while (c->evq_len) {
+    sg_event *e = &c->evq[c->evq_head];
+    sgrpc_call *call = e->ev.call;
+    c->evq_head = (c->evq_head + 1) % c->evq_cap;
+    c->evq_len--;
+    credit(c, e->credit_stream, e->credit);
+    if (call) {
+      call->ev_refs--;
+      if (call->released) { /* the user gave the handle back: drop it */
+        sg_buf_free(&c->mem, &e->owned);
+        sg_call_maybe_free(call);
+        continue;
+      }
+      e->ev.call_user_data = call->user_data;
+      /* keep the call alive until the next pull, so borrowed data stays */
+      call->ev_refs++;
+      c->retired_call = call;
+    }
+    c->retired = e->owned;
+    *ev = e->ev;
+    return 1;
+  }
+  memset(ev, 0, sizeof(*ev));
+  ev->type = SGRPC_EV_NONE;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Header blocks                                                       */
+/* ------------------------------------------------------------------ */
+
+void sg_hdrs_reset(sg_hdrs *h) {
+  h->store.len = h->store.off = 0;
+  h->nfields = 0;
+  h->total = 0;
+  h->overflow = h->invalid = 0;
+  h->nmd = 0;
+}
+
+void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h) {
+  sg_buf_free(&c->mem, &h->store);
+  sg_free(c, h->fields);
+  sg_free(c, h->md);
+  memset(h, 0, sizeof(*h));
+}
+
+static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
+                    const uint8_t *value, size_t vlen) {
+  sg_field *f;
+  if (!sgrpc_h2_name_valid(name, nlen) || !sgrpc_h2_value_valid(value, vlen)) {
+    h->invalid = 1;
+    return 0;
+  }
+  if ((uint64_t)h->total + nlen + vlen + 32 > c->settings.max_header_list_size) {
+    h->overflow = 1;
+    return 0;
+  }
+  h->total += (uint32_t)(nlen + vlen + 32);
+  if (h->nfields == h->fields_cap) {
+    uint32_t ncap = h->fields_cap ? h->fields_cap * 2 : 16;
+    sg_field *nf = sg_realloc(c, h->fields, ncap * sizeof(*nf));
+    if (!nf) return -1;
+    h->fields = nf;
+    h->fields_cap = ncap;
+  }
+  if (sg_buf_reserve(&c->mem, &h->store, nlen + vlen + 2) != 0) return -1;
+  f = &h->fields[h->nfields++];
+  f->name_off = (uint32_t)h->store.len;
+  f->name_len = (uint32_t)nlen;
+  memcpy(h->store.p + h->store.len, name, nlen);
+  h->store.len += nlen;
+  h->store.p[h->store.len++] = 0;
+  f->value_off = (uint32_t)h->store.len;
+  f->value_len = (uint32_t)vlen;
+  memcpy(h->store.p + h->store.len, value, vlen);
+  h->store.len += vlen;
+  h->store.p[h->store.len++] = 0;
+  return 0;
+}
+
+static inline const char *fname(const sg_hdrs *h, const sg_field *f) {
+  return (const char *)h->store.p + f->name_off;
+}
+static inline const char *fval(const sg_hdrs *h, const sg_field *f) {
+  return (const char *)h->store.p + f->value_off;
+}
+
+static int streq(const char *a, size_t alen, const char *lit) {
+  size_t n = strlen(lit);
+  return alen == n && memcmp(a, lit, n) == 0;
+}
+
+/* "application/grpc", optionally followed by "+subtype" or ";params". */
+static int content_type_ok(const char *v, size_t n) {
+  static const char base[] = "application/grpc";
+  const size_t bl = sizeof(base) - 1;
+  if (n < bl || memcmp(v, base, bl) != 0) return 0;
+  return n == bl || v[bl] == '+' || v[bl] == ';';
+}
+
+/* Keys the engine handles itself; kept out of user metadata. */
+static int key_is_protocol(const char *k, size_t n) {
+  if (n && k[0] == ':') return 1;
+  switch (n) {
+  case 2: return memcmp(k, "te", 2) == 0;
+  case 4: return memcmp(k, "host", 4) == 0;
+  case 7: return memcmp(k, "upgrade", 7) == 0;
+  case 10:
+    return memcmp(k, "user-agent", 10) == 0 || memcmp(k, "connection", 10) == 0 ||
+           memcmp(k, "keep-alive", 10) == 0;
+  case 11: return memcmp(k, "grpc-status", 11) == 0;
+  case 12:
+    return memcmp(k, "content-type", 12) == 0 || memcmp(k, "grpc-timeout", 12) == 0 ||
+           memcmp(k, "grpc-message", 12) == 0;
+  case 13: return memcmp(k, "grpc-encoding", 13) == 0;
+  case 16: return memcmp(k, "proxy-connection", 16) == 0;
+  case 17: return memcmp(k, "transfer-encoding", 17) == 0;
+  case 20: return memcmp(k, "grpc-accept-encoding", 20) == 0;
+  case 23: return memcmp(k, "grpc-status-details-bin", 23) == 0;
+  default: return 0;
+  }
+}
+
+/* Builds h->md from the non-protocol fields, decoding -bin values into
+ * the store. Returns 0, -1 on no memory, -2 on bad base64. */
+static int hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
+  uint32_t i;
+  h->nmd = 0;
+  for (i = 0; i < h->nfields; i++) {
+    sg_field *f = &h->fields[i];
+    const char *k = fname(h, f);
+    sgrpc_md *m;
+    if (key_is_protocol(k, f->name_len)) continue;
+    if (h->nmd == h->md_cap) {
+      uint32_t ncap = h->md_cap ? h->md_cap * 2 : 8;
+      sgrpc_md *nm = sg_realloc(c, h->md, ncap * sizeof(*nm));
+      if (!nm) return -1;
+      h->md = nm;
+      h->md_cap = ncap;
+    }
+    m = &h->md[h->nmd++];
+    m->key_len = f->name_len;
+    /* pointers are fixed up below, once the store stops moving */
+    m->key = (const char *)(uintptr_t)f->name_off;
+    if (sgrpc_key_is_bin(k, f->name_len)) {
+      size_t max = sgrpc_b64_decoded_max(f->value_len), outlen = 0;
+      size_t at;
+      if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
+      at = h->store.len;
+      if (sgrpc_b64_decode((const char *)h->store.p + f->value_off, f->value_len,
+                           h->store.p + at, &outlen) != 0)
+        return -2;
+      h->store.p[at + outlen] = 0;
+      h->store.len += outlen + 1;
+      m->value = (const uint8_t *)(uintptr_t)at;
+      m->value_len = outlen;
+    } else {
+      m->value = (const uint8_t *)(uintptr_t)f->value_off;
+      m->value_len = f->value_len;
+    }
+  }
+  return 0;
+}
+
+static void hdrs_fix_md(sg_hdrs *h) {
+  uint32_t i;
+  for (i = 0; i < h->nmd; i++) {
+    h->md[i].key = (const char *)h->store.p + (uintptr_t)h->md[i].key;
+    h->md[i].value = h->store.p + (uintptr_t)h->md[i].value;
+  }
+}
+
+/* Appends a NUL-terminated copy of s to the store; returns its offset or
+ * SIZE_MAX on no memory. */
+static size_t store_put(sgrpc_conn *c, sg_hdrs *h, const void *s, size_t n) {
+  size_t at;
+  if (sg_buf_reserve(&c->mem, &h->store, n + 1) != 0) return SIZE_MAX;
+  at = h->store.len;
+  if (n) memcpy(h->store.p + at, s, n);
+  h->store.p[at + n] = 0;
+  h->store.len += n + 1;
+  return at;
+}
+
+/* Parses grpc-status, grpc-message and grpc-status-details-bin from h
+ * into the CLOSE event e. Returns 0 or -1 (no memory). */
+static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
+  uint32_t i;
+  int have = 0, code = SGRPC_STATUS_UNKNOWN, bad = 0;
+  size_t msg_at = SIZE_MAX, msg_len = 0, det_at = SIZE_MAX, det_len = 0;
+  sgrpc_status_info *st = &e->ev.u.close.status;
+  int rv;
+
+  rv = hdrs_build_md(c, h);
+  if (rv == -1) return -1;
+  if (rv == -2) bad = 1;
+  for (i = 0; i < h->nfields; i++) {
+    sg_field *f = &h->fields[i];
+    const char *k = fname(h, f), *v = fval(h, f);
+    if (streq(k, f->name_len, "grpc-status")) {
+      uint32_t j, val = 0;
+      if (have || f->value_len == 0 || f->value_len > 3) { have = -1; continue; }
+      for (j = 0; j < f->value_len; j++) {
+        if (v[j] < '0' || v[j] > '9') break;
+        val = val * 10 + (uint32_t)(v[j] - '0');
+      }
+      if (j != f->value_len || val > 16) { have = -1; continue; }
+      have = 1;
+      code = (int)val;
+    } else if (streq(k, f->name_len, "grpc-message")) {
+      size_t max = sgrpc_pct_decoded_max(f->value_len);
+      if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
+      msg_at = h->store.len;
+      v = fval(h, f); /* the store may have moved */
+      msg_len = sgrpc_pct_decode(v, f->value_len, (char *)h->store.p + msg_at);
+      h->store.p[msg_at + msg_len] = 0;
+      h->store.len += msg_len + 1;
+    } else if (streq(k, f->name_len, "grpc-status-details-bin")) {
+      size_t max = sgrpc_b64_decoded_max(f->value_len);
+      if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
+      det_at = h->store.len;
+      if (sgrpc_b64_decode(fval(h, f), f->value_len, h->store.p + det_at, &det_len) != 0) {
+        det_at = SIZE_MAX;
+        det_len = 0;
+        continue;
+      }
+      h->store.len += det_len + 1;
+    }
+  }
+  if (have != 1) {
+    static const char missing[] = "missing or invalid grpc-status in trailers";
+    code = SGRPC_STATUS_UNKNOWN;
+    msg_at = store_put(c, h, missing, sizeof(missing) - 1);
+    if (msg_at == SIZE_MAX) return -1;
+    msg_len = sizeof(missing) - 1;
+  } else if (bad && code == SGRPC_STATUS_OK) {
+    static const char badbin[] = "malformed binary metadata in trailers";
+    code = SGRPC_STATUS_INTERNAL;
+    msg_at = store_put(c, h, badbin, sizeof(badbin) - 1);
+    if (msg_at == SIZE_MAX) return -1;
+    msg_len = sizeof(badbin) - 1;
+  }
+  if (msg_at == SIZE_MAX) {
+    msg_at = store_put(c, h, "", 0);
+    if (msg_at == SIZE_MAX) return -1;
+  }
+  hdrs_fix_md(h);
+  st->code = code;
+  st->message = (const char *)h->store.p + msg_at;
+  st->message_len = msg_len;
+  st->details = det_at == SIZE_MAX ? NULL : h->store.p + det_at;
+  st->details_len = det_len;
+  st->md = h->md;
+  st->md_count = h->nmd;
+  return 0;
+}
+
+static int http_status_to_grpc(int s) {
+  switch (s) {
+  case 400: return SGRPC_STATUS_INTERNAL;
+  case 401: return SGRPC_STATUS_UNAUTHENTICATED;
+  case 403: return SGRPC_STATUS_PERMISSION_DENIED;
+  case 404: return SGRPC_STATUS_UNIMPLEMENTED;
+  case 429:
+  case 502:
+  case 503:
+  case 504: return SGRPC_STATUS_UNAVAILABLE;
+  default: return SGRPC_STATUS_UNKNOWN;
+  }
+}
+
+static int rst_to_grpc(uint32_t code) {
+  switch (code) {
+  case NGHTTP2_CANCEL: return SGRPC_STATUS_CANCELLED;
+  case NGHTTP2_REFUSED_STREAM: return SGRPC_STATUS_UNAVAILABLE;
+  case NGHTTP2_ENHANCE_YOUR_CALM: return SGRPC_STATUS_RESOURCE_EXHAUSTED;
+  case NGHTTP2_INADEQUATE_SECURITY: return SGRPC_STATUS_PERMISSION_DENIED;
+  default: return SGRPC_STATUS_INTERNAL;
+  }
+}
+
+/* Client: the first HEADERS of a response. */
+static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
+  sg_hdrs *h = &call->hin;
+  uint32_t i;
+  int http = -1, ct_ok = 0;
+  const char *enc = NULL;
+  char msg[64];
+
+  call->got_headers = 1;
+  if (h->invalid) {
+    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                 "malformed response header field", 31, 0, 0, 0, 1);
+  }
+  if (h->overflow) {
+    return sg_call_client_finish(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                                 "response header list too large", 30, 0, 0, 0, 1);
+  }
+  for (i = 0; i < h->nfields; i++) {
+    sg_field *f = &h->fields[i];
+    const char *k = fname(h, f), *v = fval(h, f);
+    if (streq(k, f->name_len, ":status")) {
+      if (f->value_len == 3 && v[0] >= '1' && v[0] <= '9' && v[1] >= '0' &&
+          v[1] <= '9' && v[2] >= '0' && v[2] <= '9')
+        http = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    } else if (streq(k, f->name_len, "content-type")) {
+      ct_ok = content_type_ok(v, f->value_len);
+    } else if (streq(k, f->name_len, "grpc-encoding")) {
+      enc = v;
+    }
+  }
+  if (http < 0) {
+    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                 "malformed response: missing :status", 35, 0, 0, 0, 1);
+  }
+  if (http >= 100 && http < 200) { /* informational: wait for the real one */
+    call->got_headers = 0;
+    sg_hdrs_reset(h);
+    return 0;
+  }
+  if (http != 200) {
+    size_t n;
+    memcpy(msg, "unexpected HTTP status ", 23);
+    n = 23;
+    msg[n++] = (char)('0' + http / 100);
+    msg[n++] = (char)('0' + http / 10 % 10);
+    msg[n++] = (char)('0' + http % 10);
+    msg[n] = 0;
+    return sg_call_client_finish(call, http_status_to_grpc(http), msg, n, 0, 0, 0, 1);
+  }
+  if (!ct_ok) {
+    return sg_call_client_finish(call, SGRPC_STATUS_UNKNOWN,
+                                 "invalid content-type in response", 32, 0, 0, 0, 1);
+  }
+  if (end_stream) { /* trailers-only */
+    sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+    if (!e) return -1;
+    if (parse_status(c, h, e) != 0) return -1;
+    call->closed = 1;
+    call->recv_end = 1;
+    sg_call_heap_remove(call);
+    return 0;
+  } else {
+    sg_event *e;
+    int rv = hdrs_build_md(c, h);
+    if (rv == -1) return -1;
+    if (rv == -2) {
+      return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                   "malformed binary metadata in response", 37, 0, 0, 0, 1);
+    }
+    e = sg_event_push(c, SGRPC_EV_HEADERS, call);
+    if (!e) return -1;
+    hdrs_fix_md(h);
+    e->ev.u.headers.md = h->md;
+    e->ev.u.headers.md_count = h->nmd;
+    e->ev.u.headers.encoding = enc ? enc : "";
+    return 0;
+  }
+}
+
+/* Client: a later HEADERS block (trailers). */
+static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
+  sg_hdrs *h = &call->htr;
+  sg_event *e;
+  if (!end_stream) {
+    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                 "second header block without END_STREAM", 38, 0, 0, 0, 1);
+  }
+  call->recv_end = 1;
+  if (h->invalid) {
+    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                 "malformed trailer field", 23, 0, 0, 0, 0);
+  }
+  if (h->overflow) {
+    return sg_call_client_finish(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                                 "trailer list too large", 22, 0, 0, 0, 0);
+  }
+  if (call->pfx_have || call->msg_need) {
+    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                 "stream ended inside a message", 29, 0, 0, 0, 0);
+  }
+  e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+  if (!e) return -1;
+  if (parse_status(c, h, e) != 0) return -1;
+  call->closed = 1;
+  sg_call_heap_remove(call);
+  return 0;
+}
+
+/* Server: a complete request header block. Returns 0, -1 (no memory) or
+ * an nghttp2 error code to reset the stream with. */
+static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
+  sg_hdrs *h = &call->hin;
+  uint32_t i;
+  const sg_field *method = NULL, *path = NULL, *scheme = NULL, *authority = NULL,
+                 *ct = NULL, *te = NULL, *timeout = NULL, *ua = NULL, *enc = NULL,
+                 *aenc = NULL;
+  int64_t tmo = -1;
+  sg_event *e;
+  int rv;
+
+  if (h->invalid) return NGHTTP2_PROTOCOL_ERROR;
+  for (i = 0; i < h->nfields; i++) {
+    const sg_field *f = &h->fields[i];
+    const char *k = fname(h, f);
+    const sg_field **slot = NULL;
+    if (k[0] == ':') {
+      if (streq(k, f->name_len, ":method")) slot = &method;
+      else if (streq(k, f->name_len, ":path")) slot = &path;
+      else if (streq(k, f->name_len, ":scheme")) slot = &scheme;
+      else if (streq(k, f->name_len, ":authority")) slot = &authority;
+      else return NGHTTP2_PROTOCOL_ERROR; /* unknown or response pseudo-header */
+      if (*slot) return NGHTTP2_PROTOCOL_ERROR; /* duplicated */
+      if (i > 0 && fname(h, &h->fields[i - 1])[0] != ':')
+        return NGHTTP2_PROTOCOL_ERROR; /* pseudo-header after a regular one */
+      *slot = f;
+      continue;
+    }
+    if (streq(k, f->name_len, "content-type")) ct = f;
+    else if (streq(k, f->name_len, "te")) te = f;
+    else if (streq(k, f->name_len, "grpc-timeout")) timeout = f;
+    else if (streq(k, f->name_len, "user-agent")) ua = f;
+    else if (streq(k, f->name_len, "grpc-encoding")) enc = f;
+    else if (streq(k, f->name_len, "grpc-accept-encoding")) aenc = f;
+    else if (streq(k, f->name_len, "connection") ||
+             streq(k, f->name_len, "transfer-encoding") ||
+             streq(k, f->name_len, "upgrade") ||
+             streq(k, f->name_len, "keep-alive") ||
+             streq(k, f->name_len, "proxy-connection"))
+      return NGHTTP2_PROTOCOL_ERROR; /* connection-specific, RFC 7540 8.1.2.2 */
+  }
+  if (!method || !path || !scheme || path->value_len == 0)
+    return NGHTTP2_PROTOCOL_ERROR;
+  if (h->overflow) {
+    return sg_call_server_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                               "request header list too large", 0);
+  }
+  if (!streq(fval(h, method), method->value_len, "POST")) {
+    return sg_call_server_fail(call, -405, NULL, 0);
+  }
+  if (!ct || !content_type_ok(fval(h, ct), ct->value_len)) {
+    return sg_call_server_fail(call, -415, "Unacceptable content-type header", 0);
+  }
+  if (te && !streq(fval(h, te), te->value_len, "trailers")) {
+    return sg_call_server_fail(call, -400, "Required \"te: trailers\" header", 0);
+  }
+  if (timeout && sgrpc_timeout_decode(fval(h, timeout), timeout->value_len, &tmo) != 0) {
+    return sg_call_server_fail(call, SGRPC_STATUS_INTERNAL,
+                               "Invalid grpc-timeout header", 0);
+  }
+  rv = hdrs_build_md(c, h);
+  if (rv == -1) return -1;
+  if (rv == -2) {
+    return sg_call_server_fail(call, SGRPC_STATUS_INTERNAL,
+                               "Malformed binary metadata", 0);
+  }
+  /* Everything below points into the store, which no longer moves. */
+  {
+    static const char empty[] = "";
+    e = sg_event_push(c, SGRPC_EV_CALL_NEW, call);
+    if (!e) return -1;
+    hdrs_fix_md(h);
+    e->ev.u.call_new.path = fval(h, path);
+    e->ev.u.call_new.path_len = path->value_len;
+    e->ev.u.call_new.authority = authority ? fval(h, authority) : empty;
+    e->ev.u.call_new.user_agent = ua ? fval(h, ua) : empty;
+    e->ev.u.call_new.content_type = fval(h, ct);
+    e->ev.u.call_new.encoding = enc ? fval(h, enc) : empty;
+    e->ev.u.call_new.accept_encoding = aenc ? fval(h, aenc) : empty;
+    e->ev.u.call_new.md = h->md;
+    e->ev.u.call_new.md_count = h->nmd;
+    if (tmo >= 0) {
+      call->deadline = tmo > INT64_MAX - c->now ? SGRPC_NO_DEADLINE : c->now + tmo;
+    }
+    e->ev.u.call_new.deadline = call->deadline;
+  }
+  /* The call now belongs to the user. */
+  call->released = 0;
+  if (call->deadline != SGRPC_NO_DEADLINE) sg_call_heap_add(call);
+  if (end_stream) {
+    call->recv_end = 1;
+    if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* nghttp2 callbacks                                                   */
+/* ------------------------------------------------------------------ */
+
+static sgrpc_call *stream_call(sgrpc_conn *c, int32_t stream_id) {
+  return nghttp2_session_get_stream_user_data(c->session, stream_id);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call;
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (c->role == SG_ROLE_SERVER && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    call = sg_call_new(c);
+    if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    call->stream_id = frame->hd.stream_id;
+    call->stream_open = 1;
+    call->released = 1; /* engine-owned until CALL_NEW is queued */
+    if (nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call) != 0) {
+      call->stream_open = 0;
+      sg_call_maybe_free(call);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return 0;
+  }
+  call = stream_call(c, frame->hd.stream_id);
+  if (!call) return 0;
+  if (c->role == SG_ROLE_CLIENT) {
+    sg_hdrs_reset(call->got_headers ? &call->htr : &call->hin);
+  } else {
+    sg_hdrs_reset(&call->htr); /* request trailers: collected, then ignored */
+  }
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
+                     const uint8_t *name, size_t namelen, const uint8_t *value,
+                     size_t valuelen, uint8_t flags, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call;
+  sg_hdrs *h;
+  (void)s;
+  (void)flags;
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  call = stream_call(c, frame->hd.stream_id);
+  if (!call) return 0;
+  if (c->role == SG_ROLE_SERVER)
+    h = frame->headers.cat == NGHTTP2_HCAT_REQUEST ? &call->hin : &call->htr;
+  else
+    h = call->got_headers ? &call->htr : &call->hin;
+  if (hdrs_add(c, h, name, namelen, value, valuelen) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return 0;
+}
+
+/* Completes the message in progress into a MESSAGE event. data is the
+ * zero-copy body (NULL when the body is in call->rbuf). remaining is the
+ * number of chunk bytes after the message's end. */
+static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
+                        size_t remaining) {
+  sg_event *e = sg_event_push(c, SGRPC_EV_MESSAGE, call);
+  if (!e) return -1;
+  if (data) {
+    e->ev.u.message.data = data;
+  } else {
+    e->owned = call->rbuf;
+    e->ev.u.message.data = e->owned.p;
+    call->rbuf = call->spare;
+    memset(&call->spare, 0, sizeof(call->spare));
+  }
+  e->ev.u.message.len = call->msg_len;
+  e->ev.u.message.compressed = call->msg_compressed;
+  e->credit_stream = call->stream_id;
+  e->credit = call->held - remaining;
+  call->held = remaining;
+  call->pfx_have = 0;
+  call->msg_need = 0;
+  return 0;
+}
+
+static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
+  call->discard = 1;
+  if (c->role == SG_ROLE_SERVER) {
+    sg_call_server_fail(call, code, msg, 1);
+  } else {
+    sg_call_client_finish(call, code, msg, strlen(msg), 0, 0, 0, 1);
+  }
+}
+
+static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                              const uint8_t *data, size_t len, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call = stream_call(c, stream_id);
+  size_t pos = 0;
+  (void)s;
+  (void)flags;
+  if (!call || call->discard || call->closed) {
+    credit(c, stream_id, len);
+    return 0;
+  }
+  call->held += len;
+  while (pos < len) {
+    if (call->pfx_have < 5) {
+      size_t take = 5 - call->pfx_have;
+      if (take > len - pos) take = len - pos;
+      memcpy(call->pfx + call->pfx_have, data + pos, take);
+      call->pfx_have = (uint8_t)(call->pfx_have + take);
+      pos += take;
+      if (call->pfx_have < 5) break;
+      call->msg_len = (uint32_t)call->pfx[1] << 24 | (uint32_t)call->pfx[2] << 16 |
+                      (uint32_t)call->pfx[3] << 8 | call->pfx[4];
+      if (call->pfx[0] > 1) {
+        fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "invalid message flags");
+        break;
+      }
+      call->msg_compressed = call->pfx[0];
+      if (call->msg_len > c->settings.max_recv_message_size) {
+        fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "received message larger than max_recv_message_size");
+        break;
+      }
+      call->msg_need = call->msg_len;
+      call->rbuf.len = 0;
+      if (call->msg_need == 0) {
+        if (emit_message(c, call, (const uint8_t *)"", len - pos) != 0)
+          return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      continue;
+    }
+    if (call->rbuf.len == 0 && len - pos >= call->msg_need) {
+      /* zero-copy: the whole body is in this chunk */
+      const uint8_t *body = data + pos;
+      pos += call->msg_need;
+      if (emit_message(c, call, body, len - pos) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+      continue;
+    } else {
+      size_t take = call->msg_need;
+      if (take > len - pos) take = len - pos;
+      if (call->rbuf.len == 0 &&
+          sg_buf_reserve(&c->mem, &call->rbuf, call->msg_need) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      if (sg_buf_append(&c->mem, &call->rbuf, data + pos, take) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      pos += take;
+      call->msg_need -= (uint32_t)take;
+      if (call->msg_need == 0) {
+        if (emit_message(c, call, NULL, len - pos) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+    }
+  }
+  if (call->discard) { /* failed above: give all credit back now */
+    size_t h = call->held;
+    call->held = 0;
+    credit(c, stream_id, h);
+  } else if (call->held >= c->settings.stream_window / 2) {
+    /* A message larger than half the window could never complete if
+     * credit waited for it: the bytes sit in bounded reassembly memory. */
+    size_t h = call->held;
+    call->held = 0;
+    credit(c, stream_id, h);
+  }
+  if (c->evq_len >= c->settings.max_queued_events) {
+    c->paused = 1;
+    return NGHTTP2_ERR_PAUSE;
+  }
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call;
+  int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  int rv;
+  switch (frame->hd.type) {
+  case NGHTTP2_HEADERS:
+    call = stream_call(c, frame->hd.stream_id);
+    if (!call) return 0;
+    if (c->role == SG_ROLE_SERVER) {
+      if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        rv = server_on_request(c, call, end);
+        if (rv == -1) return NGHTTP2_ERR_CALLBACK_FAILURE;
+        if (rv > 0) {
+          /* malformed request: reset, the user never sees it */
+          if (nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                        (uint32_t)rv) != 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+      }
+      /* trailers from a client: treat as the end of its messages */
+      if (end && !call->closed && !call->recv_end) {
+        call->recv_end = 1;
+        if (call->pfx_have || call->msg_need) {
+          fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
+        } else if (!call->released) {
+          if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+      }
+      return 0;
+    }
+    if (call->closed) return 0;
+    rv = call->got_headers ? client_on_trailers(c, call, end)
+                           : client_on_response(c, call, end);
+    return rv == -1 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+  case NGHTTP2_DATA:
+    if (!end) return 0;
+    call = stream_call(c, frame->hd.stream_id);
+    if (!call || call->closed) return 0;
+    call->recv_end = 1;
+    if (c->role == SG_ROLE_SERVER) {
+      if (call->pfx_have || call->msg_need) {
+        fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
+      } else if (!call->released) {
+        if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+    } else {
+      sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                            "server closed the stream without sending trailers", 49, 0,
+                            0, 0, 0);
+    }
+    return 0;
+  case NGHTTP2_PING:
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+      sg_event *e = sg_event_push(c, SGRPC_EV_PING_ACK, NULL);
+      uint64_t v = 0;
+      int i;
+      if (!e) return NGHTTP2_ERR_CALLBACK_FAILURE;
+      for (i = 0; i < 8; i++) v = v << 8 | frame->ping.opaque_data[i];
+      e->ev.u.ping_ack.opaque = v;
+    }
+    return 0;
+  case NGHTTP2_GOAWAY: {
+    sg_event *e;
+    c->goaway_recv = 1;
+    c->goaway_debug.len = 0;
+    if (sg_buf_append(&c->mem, &c->goaway_debug, frame->goaway.opaque_data,
+                      frame->goaway.opaque_data_len) != 0)
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    e = sg_event_push(c, SGRPC_EV_GOAWAY, NULL);
+    if (!e) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    e->ev.u.goaway.error_code = frame->goaway.error_code;
+    e->ev.u.goaway.last_stream_id = frame->goaway.last_stream_id;
+    e->ev.u.goaway.debug = c->goaway_debug.p;
+    e->ev.u.goaway.debug_len = c->goaway_debug.len;
+    return 0;
+  }
+  default:
+    return 0;
+  }
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call;
+  if (c->role != SG_ROLE_SERVER) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+  call = stream_call(c, frame->hd.stream_id);
+  if (!call) return 0;
+  call->status_sent = 1;
+  /* The response is complete while the client may still be sending: tell
+   * it to stop, as HTTP/2 section 8.1 allows. */
+  if (!call->recv_end &&
+      nghttp2_session_get_stream_remote_close(s, frame->hd.stream_id) == 0) {
+    if (nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR) != 0)
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+static sgrpc_call *find_call(sgrpc_conn *c, int32_t stream_id) {
+  sgrpc_call *call;
+  for (call = c->calls; call; call = call->next)
+    if (call->stream_id == stream_id && call->stream_open) return call;
+  return NULL;
+}
+
+static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame,
+                             int lib_error_code, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call;
+  (void)s;
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (c->role != SG_ROLE_CLIENT || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  /* A request that never left: the stream was never opened, so no
+   * stream-close callback will come. */
+  call = find_call(c, frame->hd.stream_id);
+  if (!call) return 0;
+  call->stream_open = 0;
+  if (!call->closed) {
+    sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE,
+                          "request could not be sent on this connection", 44, 0, 0,
+                          1, 0);
+  }
+  (void)lib_error_code;
+  sg_call_maybe_free(call);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code,
+                           void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call = stream_call(c, stream_id);
+  if (!call) return 0;
+  nghttp2_session_set_stream_user_data(s, stream_id, NULL);
+  call->stream_open = 0;
+  if (call->held) {
+    size_t h = call->held;
+    call->held = 0;
+    credit(c, stream_id, h);
+  }
+  if (!call->closed) {
+    if (c->role == SG_ROLE_CLIENT) {
+      int code = rst_to_grpc(error_code);
+      const char *msg = "stream reset by peer";
+      int retry = error_code == NGHTTP2_REFUSED_STREAM;
+      if (error_code == NGHTTP2_REFUSED_STREAM) msg = "stream refused by server";
+      sg_call_client_finish(call, code, msg, strlen(msg), 1, error_code, retry, 0);
+    } else if (!call->released) {
+      sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+      if (e) {
+        if (call->status_sent) {
+          e->ev.u.close.status.code = call->sent_code;
+          e->ev.u.close.status.message = "";
+        } else {
+          e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
+          e->ev.u.close.status.message = "call cancelled by the client";
+          e->ev.u.close.status.message_len = 28;
+          e->ev.u.close.reset = 1;
+          e->ev.u.close.http2_error = error_code;
+        }
+        call->closed = 1;
+      } else {
+        c->fatal = SGRPC_ERR_CONN_NOMEM;
+      }
+    }
+    call->closed = 1;
+    sg_call_heap_remove(call);
+  }
+  sg_call_maybe_free(call);
+  return 0;
+}
+
+static ssize_t data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
+                            size_t length, uint32_t *data_flags,
+                            nghttp2_data_source *source, void *ud) {
+  (void)s;
+  (void)stream_id;
+  (void)ud;
+  return sg_call_read_data(source->ptr, buf, length, data_flags);
+}
+
+static void *ng_malloc(size_t n, void *ud) { sgrpc_conn *c = ud; return sg_malloc(c, n); }
+static void ng_free(void *p, void *ud) { sgrpc_conn *c = ud; sg_free(c, p); }
+static void *ng_calloc(size_t a, size_t b, void *ud) {
+  sgrpc_conn *c = ud;
+  return c->mem.calloc(a, b, c->mem.user_data);
+}
+static void *ng_realloc(void *p, size_t n, void *ud) { sgrpc_conn *c = ud; return sg_realloc(c, p, n); }
+
+/* ------------------------------------------------------------------ */
+/* Connection                                                          */
+/* ------------------------------------------------------------------ */
+
+nghttp2_data_source_read_callback sg_data_read_cb = data_read_cb;
+
+static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings,
+                    const sgrpc_mem *mem, int64_t now) {
+  static const sgrpc_mem libc_mem = {NULL, libc_malloc, libc_free, libc_calloc,
+                                     libc_realloc};
+  sgrpc_conn *c;
+  nghttp2_session_callbacks *cbs = NULL;
+  nghttp2_option *opt = NULL;
+  nghttp2_settings_entry iv[4];
+  size_t niv = 0;
+  int rv;
+
+  if (!pconn) return SGRPC_ERR_INVALID_ARGUMENT;
+  *pconn = NULL;
+  if (!mem) mem = &libc_mem;
+  if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (settings && settings->version != SGRPC_SETTINGS_VERSION)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  c = mem->calloc(1, sizeof(*c), mem->user_data);
+  if (!c) return SGRPC_ERR_NOMEM;
+  c->mem = *mem;
+  c->ngmem.mem_user_data = c;
+  c->ngmem.malloc = ng_malloc;
+  c->ngmem.free = ng_free;
+  c->ngmem.calloc = ng_calloc;
+  c->ngmem.realloc = ng_realloc;
+  if (settings) c->settings = *settings;
+  else sgrpc_settings_default(&c->settings);
+  if (!c->settings.scheme) c->settings.scheme = "http";
+  if (!c->settings.user_agent) c->settings.user_agent = "sgrpc-c/" SGRPC_VERSION;
+  if (c->settings.max_queued_events == 0) c->settings.max_queued_events = 1;
+  if (c->settings.out_chunk < 1024) c->settings.out_chunk = 1024;
+  if (c->settings.stream_window < 65535 || c->settings.stream_window > INT32_MAX ||
+      c->settings.connection_window < 65535 ||
+      c->settings.connection_window > INT32_MAX) {
+    mem->free(c, mem->user_data);
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  }
+  c->role = role;
+  c->now = now;
+
+  rv = nghttp2_session_callbacks_new(&cbs);
+  if (rv != 0) goto nomem;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+  rv = nghttp2_option_new(&opt);
+  if (rv != 0) goto nomem;
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_no_http_messaging(opt, 1);
+  nghttp2_option_set_max_send_header_block_length(opt, 1u << 20);
+  if (role == SG_ROLE_SERVER)
+    rv = nghttp2_session_server_new3(&c->session, cbs, c, opt, &c->ngmem);
+  else
+    rv = nghttp2_session_client_new3(&c->session, cbs, c, opt, &c->ngmem);
+  nghttp2_option_del(opt);
+  opt = NULL;
+  nghttp2_session_callbacks_del(cbs);
+  cbs = NULL;
+  if (rv != 0) goto nomem;
+
+  iv[niv].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+  iv[niv++].value = c->settings.stream_window;
+  iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[niv++].value = c->settings.max_header_list_size;
+  if (role == SG_ROLE_SERVER) {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
+    iv[niv++].value = c->settings.max_concurrent_streams;
+  } else {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
+    iv[niv++].value = 0;
+  }
+  rv = nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, niv);
+  if (rv != 0) goto nomem;
+  if (c->settings.connection_window > 65535) {
+    rv = nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0,
+                                               (int32_t)c->settings.connection_window);
+    if (rv != 0) goto nomem;
+  }
+  *pconn = c;
+  return 0;
+
+nomem:
+  if (opt) nghttp2_option_del(opt);
+  if (cbs) nghttp2_session_callbacks_del(cbs);
+  if (c->session) nghttp2_session_del(c->session);
+  mem->free(c, mem->user_data);
+  return rv == NGHTTP2_ERR_NOMEM || rv == 0 ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
+}
+
+int sgrpc_conn_client_new(sgrpc_conn **pconn, const sgrpc_settings *settings,
+                          const sgrpc_mem *mem, int64_t now) {
+  return conn_new(pconn, SG_ROLE_CLIENT, settings, mem, now);
+}
+
+int sgrpc_conn_server_new(sgrpc_conn **pconn, const sgrpc_settings *settings,
+                          const sgrpc_mem *mem, int64_t now) {
+  return conn_new(pconn, SG_ROLE_SERVER, settings, mem, now);
+}
+
+void sgrpc_conn_del(sgrpc_conn *c) {
+  sgrpc_mem mem;
+  size_t i;
+  if (!c) return;
+  mem = c->mem;
+  /* nghttp2 first: its stream-close callbacks are not called on delete */
+  nghttp2_session_del(c->session);
+  c->session = NULL;
+  for (i = 0; i < c->evq_len; i++) {
+    sg_event *e = &c->evq[(c->evq_head + i) % c->evq_cap];
+    sg_buf_free(&mem, &e->owned);
+  }
+  sg_free(c, c->evq);
+  sg_buf_free(&mem, &c->retired);
+  while (c->calls) sg_call_free(c->calls);
+  sg_free(c, c->heap);
+  sg_free(c, c->nv);
+  sg_buf_free(&mem, &c->scratch);
+  sg_buf_free(&mem, &c->out);
+  sg_buf_free(&mem, &c->goaway_debug);
+  mem.free(c, mem.user_data);
+}
+
+int sgrpc_conn_is_server(const sgrpc_conn *c) { return c && c->role == SG_ROLE_SERVER; }
+
+size_t sgrpc_conn_call_count(const sgrpc_conn *c) { return c ? c->ncalls : 0; }
+
+/* Ends every open call: the connection is gone. */
+static void close_all_calls(sgrpc_conn *c, const char *why) {
+  sgrpc_call *call, *next;
+  for (call = c->calls; call; call = next) {
+    next = call->next;
+    if (call->closed) continue;
+    if (c->role == SG_ROLE_CLIENT) {
+      sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE, why, strlen(why), 0, 0,
+                            !call->headers_sent, 0);
+    } else if (!call->released) {
+      sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
+      if (e) {
+        e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
+        e->ev.u.close.status.message = why;
+        e->ev.u.close.status.message_len = strlen(why);
+      }
+    }
+    call->closed = 1;
+    sg_call_heap_remove(call);
+  }
+}
+
+static void check_alive(sgrpc_conn *c) {
+  if (c->transport_closed) return;
+  if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
+    close_all_calls(c, "connection closed");
+    c->transport_closed = 1;
+  }
+}
+
+static void set_fatal(sgrpc_conn *c, int code) {
+  if (c->fatal) return;
+  c->fatal = code;
+  if (code == SGRPC_ERR_PROTOCOL)
+    nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
+  close_all_calls(c, code == SGRPC_ERR_PROTOCOL ? "connection protocol error"
+                                                : "connection failed");
+}
+
+ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
+  size_t off = 0;
+  if (!c || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->fatal) return c->fatal;
+  if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
+  if (c->evq_len) return SGRPC_ERR_EVENTS_PENDING;
+  retire(c);
+  c->now = now;
+  while (off < len) {
+    ssize_t rv = nghttp2_session_mem_recv(c->session, data + off, len - off);
+    if (rv < 0) {
+      set_fatal(c, sg_map_nghttp2_error((int)rv));
+      return c->fatal;
+    }
+    off += (size_t)rv;
+    if (c->fatal) {
+      close_all_calls(c, "connection failed");
+      return c->fatal;
+    }
+    if (c->paused) {
+      c->paused = 0;
+      break;
+    }
+    if (rv == 0) break;
+  }
+  check_alive(c);
+  return (ssize_t)off;
+}
+
+int sgrpc_conn_transport_closed(sgrpc_conn *c) {
+  if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!c->transport_closed) {
+    close_all_calls(c, "connection closed by transport");
+    c->transport_closed = 1;
+  }
+  return 0;
+}
+
+static int prepare_output(sgrpc_conn *c) {
+  while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
+    const uint8_t *p;
+    ssize_t n = nghttp2_session_mem_send(c->session, &p);
+    if (n < 0) {
+      set_fatal(c, sg_map_nghttp2_error((int)n));
+      return c->fatal;
+    }
+    if (n == 0) break;
+    sg_buf_compact(&c->out);
+    if (sg_buf_append(&c->mem, &c->out, p, (size_t)n) != 0) {
+      set_fatal(c, SGRPC_ERR_CONN_NOMEM);
+      return c->fatal;
+    }
+  }
+  return 0;
+}
+
+ssize_t sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
+  if (!c || !data) return SGRPC_ERR_INVALID_ARGUMENT;
+  *data = NULL;
+  if (!c->transport_closed || sg_buf_avail(&c->out)) {
+    if (!c->transport_closed) prepare_output(c);
+  }
+  if (sg_buf_avail(&c->out) == 0) {
+    if (!c->transport_closed) check_alive(c);
+    return c->fatal && c->fatal != SGRPC_ERR_PROTOCOL ? c->fatal : 0;
+  }
+  *data = c->out.p + c->out.off;
+  return (ssize_t)sg_buf_avail(&c->out);
+}
+
+int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
+  if (!c || n > sg_buf_avail(&c->out)) return SGRPC_ERR_INVALID_ARGUMENT;
+  c->out.off += n;
+  if (c->out.off == c->out.len) c->out.off = c->out.len = 0;
+  return 0;
+}
+
+ssize_t sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
+  const uint8_t *p;
+  ssize_t n;
+  if (!c || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
+  n = sgrpc_conn_out_peek(c, &p);
+  if (n <= 0) return n;
+  if ((size_t)n > cap) n = (ssize_t)cap;
+  memcpy(buf, p, (size_t)n);
+  sgrpc_conn_out_consume(c, (size_t)n);
+  return n;
+}
+
+int sgrpc_conn_want_write(sgrpc_conn *c) {
+  if (!c) return 0;
+  if (sg_buf_avail(&c->out)) return 1;
+  if (c->transport_closed) return 0;
+  return nghttp2_session_want_write(c->session);
+}
+
+int sgrpc_conn_is_alive(sgrpc_conn *c) {
+  if (!c || c->fatal || c->transport_closed) return 0;
+  return nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session);
+}
+
+int sgrpc_conn_ping(sgrpc_conn *c, uint64_t opaque) {
+  uint8_t d[8];
+  int i, rv;
+  if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->fatal) return c->fatal;
+  if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
+  for (i = 7; i >= 0; i--) {
+    d[i] = (uint8_t)opaque;
+    opaque >>= 8;
+  }
+  rv = nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, d);
+  return rv == 0 ? 0 : rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
+}
+
+int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug,
+                      size_t debug_len) {
+  int rv;
+  if (!c || (!debug && debug_len)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->fatal) return c->fatal;
+  if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
+  rv = nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                             nghttp2_session_get_last_proc_stream_id(c->session),
+                             error_code, (const uint8_t *)debug, debug_len);
+  if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
+  c->goaway_sent = 1;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+int64_t sgrpc_conn_next_expiry(const sgrpc_conn *c) {
+  if (!c || c->heap_len == 0) return SGRPC_NEVER;
+  return c->heap[0]->deadline;
+}
+
+int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
+  if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->fatal) return c->fatal;
+  c->now = now;
+  while (c->heap_len && c->heap[0]->deadline <= now) {
+    sgrpc_call *call = c->heap[0];
+    sg_call_heap_remove(call);
+    if (call->closed) continue;
+    if (c->role == SG_ROLE_CLIENT) {
+      sg_call_client_finish(call, SGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded", 17,
+                            0, 0, 0, 1);
+    } else {
+      sg_call_server_fail(call, SGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded", 1);
+    }
+    if (c->fatal) return c->fatal;
+  }
+  return 0;
+}

@@ -1,0 +1,161 @@
+/*
+ * Internal structures of the engine, shared by conn.c (the connection,
+ * nghttp2 callbacks, events, output) and call.c (the call API).
+ */
+#ifndef SGRPC_CONN_H
+#define SGRPC_CONN_H
+
+#include <sgrpc/sgrpc.h>
+#include <nghttp2/nghttp2.h>
+
+#include "buf.h"
+
+/* One collected header block: raw fields first, then the processed view. */
+typedef struct sg_field {
+  uint32_t name_off, name_len, value_off, value_len;
+} sg_field;
+
+typedef struct sg_hdrs {
+  sg_buf store;      /* name\0value\0 ..., then decoded -bin values */
+  sg_field *fields;  /* raw fields, in arrival order */
+  uint32_t nfields, fields_cap;
+  uint32_t total;    /* RFC 7540 header list size so far */
+  uint8_t overflow;  /* exceeded max_header_list_size; fields dropped */
+  uint8_t invalid;   /* a field broke HTTP/2 field rules */
+  sgrpc_md *md;      /* user metadata view, built at end of block */
+  uint32_t nmd, md_cap;
+} sg_hdrs;
+
+enum {
+  SG_ROLE_CLIENT = 0,
+  SG_ROLE_SERVER = 1
+};
+
+struct sgrpc_call {
+  sgrpc_conn *conn;
+  void *user_data;
+  int32_t stream_id;
+
+  /* life */
+  uint8_t closed;        /* final event queued; API calls fail */
+  uint8_t released;      /* handle returned by the user */
+  uint8_t stream_open;   /* nghttp2 still knows the stream */
+  uint8_t in_heap;       /* deadline armed */
+
+  /* sending */
+  uint8_t headers_sent;  /* request / response headers submitted */
+  uint8_t data_attached; /* a data provider is attached to the stream */
+  uint8_t deferred;      /* provider returned NGHTTP2_ERR_DEFERRED */
+  uint8_t send_end;      /* client: half-close requested */
+  uint8_t status_pending;/* server: trailers wait for the buffer to drain */
+  uint8_t status_sent;   /* server: the frame ending our side was sent */
+  uint8_t want_writable; /* a send got SGRPC_ERR_WOULDBLOCK */
+  uint8_t rst_after_end; /* server: reset NO_ERROR once our END_STREAM left */
+
+  /* receiving */
+  uint8_t recv_end;      /* peer sent END_STREAM */
+  uint8_t got_headers;   /* client: response headers seen */
+  uint8_t discard;       /* drop further DATA (call failed while receiving) */
+  uint8_t pfx_have;      /* bytes of the 5-byte prefix collected */
+  uint8_t pfx[5];
+  uint8_t msg_compressed;
+  uint32_t msg_need;     /* body bytes still expected for current message */
+  uint32_t msg_len;      /* length of current message */
+  size_t held;           /* DATA bytes received, not yet credited or owned by an event */
+
+  uint32_t ev_refs;      /* queued events that point at this call */
+  size_t heap_idx;
+  int64_t deadline;
+
+  sg_buf rbuf;           /* reassembly of a message spanning chunks */
+  sg_buf spare;          /* recycled reassembly buffer */
+  sg_buf sbuf;           /* framed outgoing bytes, read from sbuf.off */
+
+  sg_hdrs hin;           /* request headers (server) / response headers (client) */
+  sg_hdrs htr;           /* trailers (client) */
+
+  /* server: the trailer block waiting to be submitted */
+  nghttp2_nv *trailer_nv;
+  size_t trailer_nvlen;
+  uint8_t *trailer_mem;  /* one allocation holding trailer_nv and its strings */
+  int sent_code;         /* status this side sent (server) */
+
+  sgrpc_call *prev, *next;
+};
+
+/* An event in the queue, with what must happen when it is pulled. */
+typedef struct sg_event {
+  sgrpc_event ev;
+  sg_buf owned;          /* message storage owned by the event */
+  size_t credit;         /* window credit to return on pull */
+  int32_t credit_stream;
+  char *owned_msg;       /* synthesized status text owned by the event */
+} sg_event;
+
+struct sgrpc_conn {
+  sgrpc_mem mem;
+  nghttp2_mem ngmem;
+  sgrpc_settings settings;
+  nghttp2_session *session;
+  int role;
+  int fatal;             /* sticky fatal error code, 0 when healthy */
+  uint8_t transport_closed;
+  uint8_t goaway_sent;
+  uint8_t goaway_recv;
+  uint8_t paused;        /* the last mem_recv was paused by a full queue */
+  int64_t now;
+
+  /* event ring */
+  sg_event *evq;
+  size_t evq_cap, evq_head, evq_len;
+  /* what the last pulled event still owns (released on the next pull) */
+  sg_buf retired;
+  sgrpc_call *retired_call;
+  char *retired_msg;
+
+  /* output */
+  sg_buf out;            /* prepared output; out.off = bytes consumed */
+
+  /* calls */
+  sgrpc_call *calls;     /* list of all calls the engine holds */
+  size_t ncalls;
+  sgrpc_call **heap;     /* deadline min-heap */
+  size_t heap_len, heap_cap;
+
+  /* scratch for building header lists */
+  nghttp2_nv *nv;
+  size_t nv_cap;
+  sg_buf scratch;
+
+  /* GOAWAY debug data kept for the event */
+  sg_buf goaway_debug;
+};
+
+/* allocation */
+void *sg_malloc(sgrpc_conn *c, size_t n);
+void *sg_realloc(sgrpc_conn *c, void *p, size_t n);
+void sg_free(sgrpc_conn *c, void *p);
+
+/* events */
+sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call);
+
+/* calls (call.c) */
+sgrpc_call *sg_call_new(sgrpc_conn *c);
+void sg_call_maybe_free(sgrpc_call *call);
+void sg_call_free(sgrpc_call *call);
+void sg_call_heap_add(sgrpc_call *call);
+void sg_call_heap_remove(sgrpc_call *call);
+ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
+                          uint32_t *data_flags);
+int sg_call_server_fail(sgrpc_call *call, int code, const char *msg,
+                        int notify_app);
+int sg_call_client_finish(sgrpc_call *call, int code, const char *msg,
+                          size_t msg_len, int reset, uint32_t h2err,
+                          int retry_safe, int send_rst);
+int sg_call_resume(sgrpc_call *call);
+void sg_hdrs_reset(sg_hdrs *h);
+void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h);
+int sg_nv_reserve(sgrpc_conn *c, size_t n);
+int sg_map_nghttp2_error(int rv);
+
+#endif
