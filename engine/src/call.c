@@ -696,7 +696,17 @@ int sgrpc_call_cancel(sgrpc_call *call) {
 void sgrpc_call_release(sgrpc_call *call) {
   if (!call || call->released) return;
   call->released = 1;
-  if (!call->closed) sgrpc_call_cancel(call);
+  if (!call->closed) {
+    sgrpc_call_cancel(call);
+  } else if (call->conn->role == SG_ROLE_CLIENT && call->stream_open &&
+             !call->conn->fatal && !call->conn->transport_closed &&
+             nghttp2_session_get_stream_local_close(call->conn->session,
+                                                    call->stream_id) == 0) {
+    /* The status is known but our side never ended: free the stream.
+     * (A server's stream is left alone: its trailers may still be queued.) */
+    nghttp2_submit_rst_stream(call->conn->session, NGHTTP2_FLAG_NONE,
+                              call->stream_id, NGHTTP2_NO_ERROR);
+  }
   if (!call->stream_open || call->conn->fatal || call->conn->transport_closed)
     call->stream_open = 0;
   sg_call_maybe_free(call);

@@ -429,6 +429,15 @@ static int rst_to_grpc(uint32_t code) {
   }
 }
 
+/* Client: the server has finished the call while our side may still be
+ * open (e.g. a stream still sending): reset it so the stream closes. */
+static void client_end_stream(sgrpc_conn *c, sgrpc_call *call) {
+  if (call->stream_open &&
+      nghttp2_session_get_stream_local_close(c->session, call->stream_id) == 0)
+    nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                              NGHTTP2_NO_ERROR);
+}
+
 /* Client: the first HEADERS of a response. */
 static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_hdrs *h = &call->hin;
@@ -489,6 +498,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     call->closed = 1;
     call->recv_end = 1;
     sg_call_heap_remove(call);
+    client_end_stream(c, call);
     return 0;
   } else {
     sg_event *e;
@@ -534,6 +544,7 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   if (parse_status(c, h, e) != 0) return -1;
   call->closed = 1;
   sg_call_heap_remove(call);
+  client_end_stream(c, call);
   return 0;
 }
 
