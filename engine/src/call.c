@@ -598,6 +598,9 @@ static int server_end(sgrpc_call *call, int http_status, int code, const char *m
   }
   call->send_end = 1;
   call->sent_code = code;
+  /* The status is final: a deadline passing while it waits to be written
+   * must not reset the stream and replace it with DEADLINE_EXCEEDED. */
+  sg_call_heap_remove(call);
   return 0;
 }
 
@@ -707,7 +710,10 @@ void sgrpc_call_release(sgrpc_call *call) {
     nghttp2_submit_rst_stream(call->conn->session, NGHTTP2_FLAG_NONE,
                               call->stream_id, NGHTTP2_NO_ERROR);
   }
-  if (!call->stream_open || call->conn->fatal || call->conn->transport_closed)
+  /* After a fatal error nghttp2 still runs to flush the GOAWAY and may
+   * read this stream's data provider, so only a closed transport (no more
+   * output at all) lets the call go before nghttp2 closes the stream. */
+  if (!call->stream_open || call->conn->transport_closed)
     call->stream_open = 0;
   sg_call_maybe_free(call);
 }

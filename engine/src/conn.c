@@ -298,8 +298,10 @@ static int hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       at = h->store.len;
       if (sgrpc_b64_decode((const char *)h->store.p + f->value_off, f->value_len,
-                           h->store.p + at, &outlen) != 0)
+                           h->store.p + at, &outlen) != 0) {
+        h->nmd--; /* half-built entry: its value was never set */
         return -2;
+      }
       h->store.p[at + outlen] = 0;
       h->store.len += outlen + 1;
       m->value = (const uint8_t *)(uintptr_t)at;
@@ -1203,6 +1205,17 @@ ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t 
     }
     if (c->paused) {
       c->paused = 0;
+      /* Paused at the last input byte: if it ended a DATA frame, a
+       * zero-length call finishes that frame now (its END_STREAM may be
+       * all that is left, and no more input may ever come). */
+      if (off == len) {
+        rv = nghttp2_session_mem_recv(c->session, data + off, 0);
+        if (rv < 0) set_fatal(c, sg_map_nghttp2_error((int)rv));
+        if (c->fatal) {
+          close_all_calls(c, "connection failed");
+          return c->fatal;
+        }
+      }
       break;
     }
     if (rv == 0) break;
