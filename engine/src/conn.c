@@ -1069,6 +1069,10 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_no_http_messaging(opt, 1);
   nghttp2_option_set_max_send_header_block_length(opt, 1u << 20);
+  /* Until the server's SETTINGS arrive its stream limit is unknown; like
+   * grpc-go, hold requests back rather than have the first flight refused.
+   * nghttp2 releases the queued HEADERS once the real limit is known. */
+  if (role == SG_ROLE_CLIENT) nghttp2_option_set_peer_max_concurrent_streams(opt, 1);
   if (role == SG_ROLE_SERVER)
     rv = nghttp2_session_server_new3(&c->session, cbs, c, opt, &c->ngmem);
   else
