@@ -1,0 +1,318 @@
+/*
+ * sgrpc RPC layer: method tables, a server router and callback client
+ * calls over the engine's pull API. Loop-agnostic like the engine: no IO,
+ * no clock reads; "now" is passed in where a call needs it.
+ *
+ * An application loop does, for each connection:
+ *   recv bytes -> sgrpc_conn_recv -> pull every event ->
+ *     server: sgrpc_router_dispatch(router, conn, &ev, now)
+ *     client: sgrpc_rpc_client_dispatch(conn, &ev)
+ *   -> send sgrpc_conn_out_* bytes.
+ *
+ * Messages are converted by a codec (sgrpc_codec): the protobuf-c codec in
+ * <sgrpc/protobuf.h>, the raw-bytes codec below, or one of your own (JSON,
+ * ...). Unpacked messages are allocated with the allocator given to the
+ * router or client, which should be the connection's.
+ *
+ * Re-entrancy: every function here may be called from inside a handler or
+ * callback, except the dispatch functions themselves and sgrpc_conn_recv.
+ */
+#ifndef SGRPC_RPC_H
+#define SGRPC_RPC_H
+
+#include <sgrpc/sgrpc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Codecs                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * How messages become bytes and back (grpclib's CodecBase). "type" is the
+ * codec's message type handle taken from the method (for protobuf-c a
+ * const ProtobufCMessageDescriptor *). All functions are required.
+ */
+typedef struct sgrpc_codec {
+  /** Content subtype sent in content-type ("proto" -> application/grpc+proto,
+   *  "json" -> application/grpc+json), or NULL for plain application/grpc. */
+  const char *content_subtype;
+  /** Returns nonzero when msg may be packed as type (a cheap check). */
+  int (*check)(const void *type, const void *msg);
+  /** Exact encoded size of msg. */
+  size_t (*packed_size)(const void *type, const void *msg);
+  /** Encodes msg into out (packed_size bytes); returns the bytes written. */
+  size_t (*pack)(const void *type, const void *msg, uint8_t *out);
+  /** Decodes data into a new message allocated with mem (never NULL).
+   *  Returns NULL when the bytes are malformed or memory ran out. */
+  void *(*unpack)(const void *type, const uint8_t *data, size_t len,
+                  const sgrpc_mem *mem);
+  /** Frees a message returned by unpack. */
+  void (*free_msg)(const void *type, void *msg, const sgrpc_mem *mem);
+} sgrpc_codec;
+
+/** A raw message for sgrpc_codec_raw: the bytes are sent unchanged. */
+typedef struct sgrpc_bytes {
+  const uint8_t *data;
+  size_t len;
+} sgrpc_bytes;
+
+/**
+ * Raw-bytes codec: messages are sgrpc_bytes; type is ignored. Its content
+ * subtype is "proto" (pre-encoded protobuf talks to any peer); copy the
+ * struct and change content_subtype for another format, e.g. "json".
+ */
+SGRPC_EXTERN extern const sgrpc_codec sgrpc_codec_raw;
+
+/* ------------------------------------------------------------------ */
+/* Methods                                                             */
+/* ------------------------------------------------------------------ */
+
+/** One RPC method, as emitted in the method tables of protoc-gen-sgrpc. */
+typedef struct sgrpc_method {
+  /** Full path "/package.Service/Method". */
+  const char *path;
+  /** Codec type handles of the request and response messages. */
+  const void *request_type;
+  const void *response_type;
+  /** Nonzero when the client / the server sends a stream of messages. */
+  int client_streaming;
+  int server_streaming;
+  const sgrpc_codec *codec;
+} sgrpc_method;
+
+/** A service: its methods and the serialized FileDescriptorProto of the
+ *  .proto file that defines it (for reflection). */
+typedef struct sgrpc_service_desc {
+  /** Full name "package.Service". */
+  const char *name;
+  const sgrpc_method *methods;
+  size_t n_methods;
+  /** Name of the .proto file and its FileDescriptorProto bytes. */
+  const char *file_name;
+  const uint8_t *file_descriptor;
+  size_t file_descriptor_len;
+} sgrpc_service_desc;
+
+/* ------------------------------------------------------------------ */
+/* Server                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct sgrpc_router sgrpc_router;
+typedef struct sgrpc_server_call sgrpc_server_call;
+
+/**
+ * A method's server handler.
+ *
+ * on_request is called:
+ *  - unary and server streaming: once, with the single request, after the
+ *    client half-closed. The request stays valid until the call ends.
+ *  - client streaming and bidi: with each request (valid only during the
+ *    callback), then once with msg == NULL when the client half-closed.
+ * The handler answers with sgrpc_server_call_reply / _send / _finish /
+ * _fail, at once or later (from any callback, as long as the call has
+ * not ended).
+ *
+ * on_close (optional) is called once when the call ends, however it ends
+ * (status sent, peer reset, deadline, connection loss); the call object is
+ * freed right after it returns, so drop every pointer to it there.
+ *
+ * typed is an opaque slot for generated code (a typed function that the
+ * generated on_request trampoline calls).
+ */
+typedef struct sgrpc_handler {
+  void (*on_request)(sgrpc_server_call *call, const void *msg, void *user_data);
+  void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
+                   void *user_data);
+  void (*typed)(void);
+  void *user_data;
+} sgrpc_handler;
+
+/**
+ * Creates a router. mem is copied (NULL: libc); pass the allocator the
+ * server connections use, since requests are unpacked with it.
+ * Returns 0, SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_router_new(sgrpc_router **prouter, const sgrpc_mem *mem);
+
+/** Frees the router. Calls still open on connections must have ended
+ *  (or their connections deleted) first. NULL is a no-op. */
+SGRPC_EXTERN void sgrpc_router_del(sgrpc_router *router);
+
+/**
+ * Routes method->path to handler (copied). method must outlive the
+ * router. Returns 0, SGRPC_ERR_INVALID_ARGUMENT (NULL arguments, no
+ * on_request, or the path is already routed) or SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_router_add(sgrpc_router *router,
+                                  const sgrpc_method *method,
+                                  const sgrpc_handler *handler);
+
+/** Returns the method routed at path (not NUL-terminated), or NULL. */
+SGRPC_EXTERN const sgrpc_method *sgrpc_router_find(const sgrpc_router *router,
+                                                   const char *path,
+                                                   size_t path_len);
+
+/**
+ * Feeds one event pulled from a server connection. The router owns every
+ * call of the connection: it answers unknown paths with UNIMPLEMENTED
+ * ("Method not found: <path>"), unpacks requests, runs handlers and
+ * releases the call handle when the call ends. A call's user_data is the
+ * router's; keep per-call state with sgrpc_server_call_set_user_data.
+ *
+ * Returns 1 when the event belonged to a call, 0 for connection events
+ * (GOAWAY, PING_ACK: handle them yourself), or a negative code when the
+ * connection failed fatally while answering.
+ */
+SGRPC_EXTERN int sgrpc_router_dispatch(sgrpc_router *router, sgrpc_conn *conn,
+                                       const sgrpc_event *ev, int64_t now);
+
+/**
+ * Queues a response message. When the engine's send buffer is full the
+ * packed bytes wait in the call and go out as it drains, so this never
+ * returns SGRPC_ERR_WOULDBLOCK; watch sgrpc_server_call_pending to bound
+ * memory. Returns 0, SGRPC_ERR_INVALID_ARGUMENT (msg is not of the
+ * method's response type), SGRPC_ERR_INVALID_STATE (already finished),
+ * SGRPC_ERR_MESSAGE_TOO_LARGE, SGRPC_ERR_NOMEM, SGRPC_ERR_CALL_CLOSED.
+ */
+SGRPC_EXTERN int sgrpc_server_call_send(sgrpc_server_call *call, const void *msg);
+
+/** Sends initial metadata now (optional). Errors as sgrpc_call_send_headers. */
+SGRPC_EXTERN int sgrpc_server_call_send_headers(sgrpc_server_call *call,
+                                                const sgrpc_md *md,
+                                                size_t md_count);
+
+/**
+ * Ends the call with status (NULL: OK) after every queued message. The
+ * status is copied. Returns 0, SGRPC_ERR_INVALID_STATE when already
+ * finished, SGRPC_ERR_NOMEM, SGRPC_ERR_CALL_CLOSED.
+ */
+SGRPC_EXTERN int sgrpc_server_call_finish(sgrpc_server_call *call,
+                                          const sgrpc_status *status);
+
+/** sgrpc_server_call_send(msg) then sgrpc_server_call_finish(NULL). */
+SGRPC_EXTERN int sgrpc_server_call_reply(sgrpc_server_call *call, const void *msg);
+
+/** Ends the call with code and message (NULL for none). */
+SGRPC_EXTERN int sgrpc_server_call_fail(sgrpc_server_call *call, int code,
+                                        const char *message);
+
+/** Bytes of packed messages waiting for room in the engine. */
+SGRPC_EXTERN size_t sgrpc_server_call_pending(const sgrpc_server_call *call);
+
+SGRPC_EXTERN void sgrpc_server_call_set_user_data(sgrpc_server_call *call, void *ud);
+SGRPC_EXTERN void *sgrpc_server_call_get_user_data(const sgrpc_server_call *call);
+/** The routed method (NULL only for unknown paths, never seen by handlers). */
+SGRPC_EXTERN const sgrpc_method *sgrpc_server_call_method(const sgrpc_server_call *call);
+/** The handler this call runs (generated trampolines read ->typed). */
+SGRPC_EXTERN const sgrpc_handler *sgrpc_server_call_handler(const sgrpc_server_call *call);
+/** The engine call handle (owned by the router: do not release it). */
+SGRPC_EXTERN sgrpc_call *sgrpc_server_call_handle(const sgrpc_server_call *call);
+/** Request metadata (copied from the request headers; valid until the
+ *  call ends). */
+SGRPC_EXTERN const sgrpc_md *sgrpc_server_call_metadata(const sgrpc_server_call *call,
+                                                        size_t *md_count);
+/** Absolute deadline of the call, or SGRPC_NO_DEADLINE. */
+SGRPC_EXTERN int64_t sgrpc_server_call_deadline(const sgrpc_server_call *call);
+/** The call's "now" at its start (the time given to dispatch). */
+SGRPC_EXTERN int64_t sgrpc_server_call_start_time(const sgrpc_server_call *call);
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+/* ------------------------------------------------------------------ */
+
+/** A client connection plus the allocator replies are unpacked with. */
+typedef struct sgrpc_rpc_client {
+  sgrpc_conn *conn;
+  sgrpc_mem mem;
+} sgrpc_rpc_client;
+
+/** Fills client. mem is copied (NULL: libc); pass the connection's. */
+SGRPC_EXTERN void sgrpc_rpc_client_init(sgrpc_rpc_client *client, sgrpc_conn *conn,
+                                        const sgrpc_mem *mem);
+
+typedef struct sgrpc_client_call sgrpc_client_call;
+
+/** Per-call options. Zero-initialise, then set what you need. */
+typedef struct sgrpc_rpc_opts {
+  /** Absolute deadline (same clock as now), or 0 for none. */
+  int64_t deadline;
+  /** Custom metadata (copied by the engine). */
+  const sgrpc_md *md;
+  size_t md_count;
+  /** grpc-encoding to compress requests with (e.g. "gzip"), NULL for
+   *  none. Ignored by engines without compression support. */
+  const char *compression;
+  /** ":authority"; NULL sends none. */
+  const char *authority;
+  /** Passed to every callback of the call. */
+  void *user_data;
+} sgrpc_rpc_opts;
+
+/**
+ * Callbacks of a client call (copied at start).
+ *  - on_headers (optional): the response's initial metadata (borrowed).
+ *  - on_message: server-streaming methods only: each response (valid
+ *    during the callback).
+ *  - on_close: the call ended. For methods with a single response, reply
+ *    is that response (NULL unless status->code is OK); an OK status
+ *    without exactly one response is turned into INTERNAL. The call
+ *    object is freed after on_close returns.
+ *  - typed: opaque slots for generated code.
+ */
+typedef struct sgrpc_client_callbacks {
+  void (*on_headers)(sgrpc_client_call *call, const sgrpc_md *md,
+                     size_t md_count, void *user_data);
+  void (*on_message)(sgrpc_client_call *call, const void *msg, void *user_data);
+  void (*on_close)(sgrpc_client_call *call, const sgrpc_status_info *status,
+                   const void *reply, void *user_data);
+  void (*typed[2])(void);
+} sgrpc_client_callbacks;
+
+/**
+ * Starts a call of method. For methods with a single request (unary,
+ * server streaming) pass it as request: it is sent and the call
+ * half-closed at once; for streaming requests pass NULL and use
+ * sgrpc_client_call_send / _close_send. opts may be NULL.
+ *
+ * On success sets *pcall (if pcall is not NULL); the call object lives
+ * until its on_close returns. Returns 0, SGRPC_ERR_INVALID_ARGUMENT,
+ * SGRPC_ERR_NOMEM, or any error of sgrpc_call_start / sgrpc_call_send.
+ * On error no callback runs.
+ */
+SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
+                                      const sgrpc_method *method,
+                                      const void *request,
+                                      const sgrpc_rpc_opts *opts, int64_t now,
+                                      const sgrpc_client_callbacks *callbacks,
+                                      sgrpc_client_call **pcall);
+
+/** Queues one request message (client/bidi streaming); never blocks, as
+ *  sgrpc_server_call_send. */
+SGRPC_EXTERN int sgrpc_client_call_send(sgrpc_client_call *call, const void *msg);
+/** Half-closes after the queued requests. */
+SGRPC_EXTERN int sgrpc_client_call_close_send(sgrpc_client_call *call);
+/** Cancels the call; on_close follows with CANCELLED. */
+SGRPC_EXTERN int sgrpc_client_call_cancel(sgrpc_client_call *call);
+SGRPC_EXTERN size_t sgrpc_client_call_pending(const sgrpc_client_call *call);
+SGRPC_EXTERN const sgrpc_client_callbacks *
+sgrpc_client_call_callbacks(const sgrpc_client_call *call);
+SGRPC_EXTERN const sgrpc_method *sgrpc_client_call_method(const sgrpc_client_call *call);
+SGRPC_EXTERN sgrpc_call *sgrpc_client_call_handle(const sgrpc_client_call *call);
+
+/**
+ * Feeds one event pulled from a client connection. Returns 1 when the
+ * event belonged to a call started with sgrpc_rpc_call_start (callbacks
+ * ran), 0 otherwise (connection events, or calls started directly with
+ * sgrpc_call_start: their user_data must then be NULL or point to at
+ * least 4 readable bytes that are not the rpc layer's tag).
+ */
+SGRPC_EXTERN int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SGRPC_RPC_H */

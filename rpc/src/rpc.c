@@ -1,0 +1,759 @@
+/*
+ * The RPC layer: router (server), callback calls (client), and the
+ * per-call send queue that absorbs SGRPC_ERR_WOULDBLOCK.
+ */
+#include <sgrpc/rpc.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Tags at the start of the objects stored as engine call user_data, so
+ * dispatch can tell its calls from foreign ones. */
+#define SERVER_TAG 0x53475253u /* "SGRS" */
+#define CLIENT_TAG 0x53475243u /* "SGRC" */
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                              */
+/* ------------------------------------------------------------------ */
+
+static void *r_malloc(const sgrpc_mem *mem, size_t n) {
+  if (mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
+  return malloc(n ? n : 1);
+}
+
+static void *r_calloc(const sgrpc_mem *mem, size_t n) {
+  void *p = r_malloc(mem, n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+static void r_free(const sgrpc_mem *mem, void *p) {
+  if (!p) return;
+  if (mem->free) mem->free(p, mem->user_data);
+  else free(p);
+}
+
+static void mem_copy_in(sgrpc_mem *dst, const sgrpc_mem *src) {
+  if (src && src->malloc && src->free) *dst = *src;
+  else memset(dst, 0, sizeof(*dst));
+}
+
+/* Bytes needed to deep-copy md after a header of `head` bytes. */
+static size_t md_copy_size(const sgrpc_md *md, size_t n) {
+  size_t i, sz = n * sizeof(sgrpc_md);
+  for (i = 0; i < n; i++) sz += md[i].key_len + 1 + md[i].value_len + 1;
+  return sz;
+}
+
+/* Deep-copies md into the area at p (md_copy_size bytes, aligned for
+ * sgrpc_md). Keys and values stay NUL-terminated like the engine's. */
+static sgrpc_md *md_copy_into(uint8_t *p, const sgrpc_md *md, size_t n) {
+  sgrpc_md *out = (sgrpc_md *)(void *)p;
+  uint8_t *s = p + n * sizeof(sgrpc_md);
+  size_t i;
+  for (i = 0; i < n; i++) {
+    memcpy(s, md[i].key, md[i].key_len);
+    s[md[i].key_len] = 0;
+    out[i].key = (const char *)s;
+    out[i].key_len = md[i].key_len;
+    s += md[i].key_len + 1;
+    if (md[i].value_len) memcpy(s, md[i].value, md[i].value_len);
+    s[md[i].value_len] = 0;
+    out[i].value = s;
+    out[i].value_len = md[i].value_len;
+    s += md[i].value_len + 1;
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Send queue                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct qmsg {
+  struct qmsg *next;
+  size_t len;
+  unsigned flags;
+  /* data follows */
+} qmsg;
+
+typedef struct sendq {
+  qmsg *head, *tail;
+  size_t bytes;
+  int end_pending; /* client: half-close once the queue drains */
+} sendq;
+
+static int q_push(sendq *q, const sgrpc_mem *mem, const uint8_t *data, size_t len,
+                  unsigned flags) {
+  qmsg *m;
+  if (len > SIZE_MAX - sizeof(*m)) return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  m = r_malloc(mem, sizeof(*m) + len);
+  if (!m) return SGRPC_ERR_NOMEM;
+  m->next = NULL;
+  m->len = len;
+  m->flags = flags;
+  if (len) memcpy(m + 1, data, len);
+  if (q->tail) q->tail->next = m;
+  else q->head = m;
+  q->tail = m;
+  q->bytes += len;
+  return 0;
+}
+
+static void q_clear(sendq *q, const sgrpc_mem *mem) {
+  while (q->head) {
+    qmsg *m = q->head;
+    q->head = m->next;
+    r_free(mem, m);
+  }
+  q->tail = NULL;
+  q->bytes = 0;
+}
+
+/* Moves queued messages into the engine until it pushes back. Returns 0
+ * (check q->head to see whether everything went) or a negative code. */
+static int q_flush(sendq *q, const sgrpc_mem *mem, sgrpc_call *h) {
+  while (q->head) {
+    qmsg *m = q->head;
+    int rv = sgrpc_call_send(h, (const uint8_t *)(m + 1), m->len, m->flags);
+    if (rv == SGRPC_ERR_WOULDBLOCK) return 0;
+    if (rv < 0) return rv;
+    q->head = m->next;
+    if (!q->head) q->tail = NULL;
+    q->bytes -= m->len;
+    r_free(mem, m);
+  }
+  return 0;
+}
+
+/* Packs msg with the method's codec and sends it, or queues it when the
+ * engine is full or earlier messages still wait (order is kept). */
+static int send_msg(sendq *q, const sgrpc_mem *mem, sgrpc_call *h,
+                    const sgrpc_codec *codec, const void *type, const void *msg,
+                    unsigned flags) {
+  uint8_t stackbuf[512];
+  uint8_t *buf = stackbuf;
+  size_t len;
+  int rv;
+  if (!msg || !codec->check(type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
+  len = codec->packed_size(type, msg);
+  if (len > UINT32_MAX) return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  if (len > sizeof(stackbuf)) {
+    buf = r_malloc(mem, len);
+    if (!buf) return SGRPC_ERR_NOMEM;
+  }
+  if (codec->pack(type, msg, buf) != len) {
+    rv = SGRPC_ERR_INVALID_ARGUMENT;
+  } else if (q->head) {
+    rv = q_push(q, mem, buf, len, flags);
+  } else {
+    rv = sgrpc_call_send(h, buf, len, flags);
+    if (rv == SGRPC_ERR_WOULDBLOCK) rv = q_push(q, mem, buf, len, flags);
+  }
+  if (buf != stackbuf) r_free(mem, buf);
+  return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Router                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct route {
+  const sgrpc_method *method;
+  size_t path_len;
+  sgrpc_handler handler;
+} route;
+
+struct sgrpc_router {
+  sgrpc_mem mem;
+  route *routes;
+  size_t n, cap;
+  uint32_t *index; /* open addressing: route number + 1, 0 = empty */
+  size_t index_cap; /* power of two, >= 2 * n */
+};
+
+struct sgrpc_server_call {
+  uint32_t tag;
+  sgrpc_router *router;
+  sgrpc_call *h;
+  const route *route;
+  void *user_data;
+  sgrpc_md *md;
+  size_t md_count;
+  int64_t deadline;
+  int64_t start;
+  void *request;        /* unary / server streaming: the one request */
+  int finished;         /* a status was sent or is waiting for the queue */
+  sendq q;
+  sgrpc_status *status; /* deep copy waiting for the queue to drain */
+};
+
+static uint32_t path_hash(const char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 16777619u;
+  return h;
+}
+
+int sgrpc_router_new(sgrpc_router **prouter, const sgrpc_mem *mem) {
+  sgrpc_mem m;
+  sgrpc_router *r;
+  if (!prouter) return SGRPC_ERR_INVALID_ARGUMENT;
+  mem_copy_in(&m, mem);
+  r = r_calloc(&m, sizeof(*r));
+  if (!r) return SGRPC_ERR_NOMEM;
+  r->mem = m;
+  *prouter = r;
+  return 0;
+}
+
+void sgrpc_router_del(sgrpc_router *r) {
+  if (!r) return;
+  r_free(&r->mem, r->routes);
+  r_free(&r->mem, r->index);
+  r_free(&r->mem, r);
+}
+
+static const route *router_lookup(const sgrpc_router *r, const char *path, size_t len) {
+  size_t mask, i;
+  if (!r->index_cap) return NULL;
+  mask = r->index_cap - 1;
+  for (i = path_hash(path, len) & mask; r->index[i]; i = (i + 1) & mask) {
+    const route *rt = &r->routes[r->index[i] - 1];
+    if (rt->path_len == len && memcmp(rt->method->path, path, len) == 0) return rt;
+  }
+  return NULL;
+}
+
+const sgrpc_method *sgrpc_router_find(const sgrpc_router *r, const char *path,
+                                      size_t len) {
+  const route *rt;
+  if (!r || !path) return NULL;
+  rt = router_lookup(r, path, len);
+  return rt ? rt->method : NULL;
+}
+
+static void index_put(uint32_t *index, size_t cap, const route *routes, size_t k) {
+  size_t mask = cap - 1;
+  size_t i = path_hash(routes[k].method->path, routes[k].path_len) & mask;
+  while (index[i]) i = (i + 1) & mask;
+  index[i] = (uint32_t)(k + 1);
+}
+
+int sgrpc_router_add(sgrpc_router *r, const sgrpc_method *m, const sgrpc_handler *h) {
+  size_t len, k;
+  if (!r || !m || !m->path || !m->codec || !h || !h->on_request)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  len = strlen(m->path);
+  if (router_lookup(r, m->path, len)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (r->n == UINT32_MAX - 1) return SGRPC_ERR_NOMEM;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 8;
+    route *nr = r_malloc(&r->mem, cap * sizeof(*nr));
+    if (!nr) return SGRPC_ERR_NOMEM;
+    if (r->n) memcpy(nr, r->routes, r->n * sizeof(*nr));
+    /* Calls in flight point at routes: the old array must stay valid
+     * for them, so adding routes while serving is not supported. */
+    r_free(&r->mem, r->routes);
+    r->routes = nr;
+    r->cap = cap;
+  }
+  if ((r->n + 1) * 2 > r->index_cap) {
+    size_t cap = r->index_cap ? r->index_cap * 2 : 16;
+    uint32_t *ni = r_calloc(&r->mem, cap * sizeof(*ni));
+    if (!ni) return SGRPC_ERR_NOMEM;
+    r_free(&r->mem, r->index);
+    r->index = ni;
+    r->index_cap = cap;
+    for (k = 0; k < r->n; k++) index_put(ni, cap, r->routes, k);
+  }
+  r->routes[r->n].method = m;
+  r->routes[r->n].path_len = len;
+  r->routes[r->n].handler = *h;
+  index_put(r->index, r->index_cap, r->routes, r->n);
+  r->n++;
+  return 0;
+}
+
+/* Does the request's content-type fit the codec's subtype? Plain
+ * application/grpc means protobuf by the spec. */
+static int content_type_ok(const sgrpc_codec *codec, const char *ct) {
+  const char *sub = codec->content_subtype;
+  const char *base = "application/grpc";
+  size_t bl = strlen(base);
+  if (!ct || strncmp(ct, base, bl) != 0) return 0;
+  ct += bl;
+  if (*ct == 0 || *ct == ';') return !sub || strcmp(sub, "proto") == 0;
+  if (*ct != '+') return 0;
+  ct++;
+  if (!sub) return strncmp(ct, "proto", 5) == 0 && (ct[5] == 0 || ct[5] == ';');
+  return strncmp(ct, sub, strlen(sub)) == 0 &&
+         (ct[strlen(sub)] == 0 || ct[strlen(sub)] == ';');
+}
+
+static int sc_send_status_now(sgrpc_server_call *sc, const sgrpc_status *st) {
+  sgrpc_status ok;
+  if (!st) {
+    memset(&ok, 0, sizeof(ok));
+    st = &ok;
+  }
+  return sgrpc_call_send_status(sc->h, st);
+}
+
+int sgrpc_server_call_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
+  size_t msg_len, sz;
+  uint8_t *p;
+  sgrpc_status *copy;
+  if (!sc) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (sc->finished) return SGRPC_ERR_INVALID_STATE;
+  if (!sc->q.head) {
+    int rv = sc_send_status_now(sc, st);
+    if (rv == 0) sc->finished = 1;
+    return rv;
+  }
+  /* Messages still wait for room: keep a copy of the status for later. */
+  msg_len = st && st->message ? strlen(st->message) : 0;
+  sz = sizeof(sgrpc_status) + (st ? md_copy_size(st->md, st->md_count) : 0) + msg_len + 1 +
+       (st ? st->details_len : 0);
+  copy = r_calloc(&sc->router->mem, sz);
+  if (!copy) return SGRPC_ERR_NOMEM;
+  p = (uint8_t *)(copy + 1);
+  if (st) {
+    copy->code = st->code;
+    copy->md = md_copy_into(p, st->md, st->md_count);
+    copy->md_count = st->md_count;
+    p += md_copy_size(st->md, st->md_count);
+    if (st->message) {
+      memcpy(p, st->message, msg_len + 1);
+      copy->message = (const char *)p;
+      p += msg_len + 1;
+    } else {
+      p++;
+    }
+    if (st->details_len) {
+      memcpy(p, st->details, st->details_len);
+      copy->details = p;
+      copy->details_len = st->details_len;
+    }
+  }
+  sc->status = copy;
+  sc->finished = 1;
+  return 0;
+}
+
+int sgrpc_server_call_fail(sgrpc_server_call *sc, int code, const char *message) {
+  sgrpc_status st;
+  memset(&st, 0, sizeof(st));
+  st.code = code;
+  st.message = message;
+  return sgrpc_server_call_finish(sc, &st);
+}
+
+int sgrpc_server_call_send(sgrpc_server_call *sc, const void *msg) {
+  const sgrpc_method *m;
+  if (!sc || !sc->route) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (sc->finished) return SGRPC_ERR_INVALID_STATE;
+  m = sc->route->method;
+  return send_msg(&sc->q, &sc->router->mem, sc->h, m->codec, m->response_type, msg, 0);
+}
+
+int sgrpc_server_call_reply(sgrpc_server_call *sc, const void *msg) {
+  int rv = sgrpc_server_call_send(sc, msg);
+  if (rv < 0) return rv;
+  return sgrpc_server_call_finish(sc, NULL);
+}
+
+int sgrpc_server_call_send_headers(sgrpc_server_call *sc, const sgrpc_md *md,
+                                   size_t md_count) {
+  if (!sc) return SGRPC_ERR_INVALID_ARGUMENT;
+  return sgrpc_call_send_headers(sc->h, md, md_count);
+}
+
+size_t sgrpc_server_call_pending(const sgrpc_server_call *sc) { return sc ? sc->q.bytes : 0; }
+void sgrpc_server_call_set_user_data(sgrpc_server_call *sc, void *ud) {
+  if (sc) sc->user_data = ud;
+}
+void *sgrpc_server_call_get_user_data(const sgrpc_server_call *sc) {
+  return sc ? sc->user_data : NULL;
+}
+const sgrpc_method *sgrpc_server_call_method(const sgrpc_server_call *sc) {
+  return sc && sc->route ? sc->route->method : NULL;
+}
+const sgrpc_handler *sgrpc_server_call_handler(const sgrpc_server_call *sc) {
+  return sc && sc->route ? &sc->route->handler : NULL;
+}
+sgrpc_call *sgrpc_server_call_handle(const sgrpc_server_call *sc) { return sc ? sc->h : NULL; }
+const sgrpc_md *sgrpc_server_call_metadata(const sgrpc_server_call *sc, size_t *n) {
+  if (n) *n = sc ? sc->md_count : 0;
+  return sc ? sc->md : NULL;
+}
+int64_t sgrpc_server_call_deadline(const sgrpc_server_call *sc) {
+  return sc ? sc->deadline : SGRPC_NO_DEADLINE;
+}
+int64_t sgrpc_server_call_start_time(const sgrpc_server_call *sc) { return sc ? sc->start : 0; }
+
+/* Fails the call from inside dispatch; the status send can only fail when
+ * the call already ended, whose CLOSE then cleans up. */
+static void sc_fail(sgrpc_server_call *sc, int code, const char *msg) {
+  if (!sc->finished) {
+    q_clear(&sc->q, &sc->router->mem);
+    (void)sgrpc_server_call_fail(sc, code, msg);
+  }
+}
+
+static void sc_unknown(sgrpc_server_call *sc, const sgrpc_event *ev) {
+  static const char prefix[] = "Method not found: ";
+  char stackbuf[256];
+  char *text = stackbuf;
+  size_t need = sizeof(prefix) + ev->u.call_new.path_len;
+  if (need > sizeof(stackbuf)) {
+    text = r_malloc(&sc->router->mem, need);
+    if (!text) {
+      sc_fail(sc, SGRPC_STATUS_UNIMPLEMENTED, "Method not found");
+      return;
+    }
+  }
+  memcpy(text, prefix, sizeof(prefix) - 1);
+  memcpy(text + sizeof(prefix) - 1, ev->u.call_new.path, ev->u.call_new.path_len);
+  text[need - 1] = 0;
+  sc_fail(sc, SGRPC_STATUS_UNIMPLEMENTED, text);
+  if (text != stackbuf) r_free(&sc->router->mem, text);
+}
+
+static int on_call_new(sgrpc_router *r, const sgrpc_event *ev, int64_t now) {
+  sgrpc_server_call *sc = r_calloc(&r->mem, sizeof(*sc));
+  const route *rt;
+  if (!sc) {
+    sgrpc_status st;
+    memset(&st, 0, sizeof(st));
+    st.code = SGRPC_STATUS_RESOURCE_EXHAUSTED;
+    st.message = "Out of memory";
+    /* user_data stays NULL: the CLOSE handler releases the bare handle */
+    (void)sgrpc_call_send_status(ev->call, &st);
+    return 1;
+  }
+  sc->tag = SERVER_TAG;
+  sc->router = r;
+  sc->h = ev->call;
+  sc->deadline = ev->u.call_new.deadline;
+  sc->start = now;
+  sgrpc_call_set_user_data(ev->call, sc);
+  rt = router_lookup(r, ev->u.call_new.path, ev->u.call_new.path_len);
+  if (!rt) {
+    sc_unknown(sc, ev);
+    return 1;
+  }
+  sc->route = rt;
+  if (!content_type_ok(rt->method->codec, ev->u.call_new.content_type)) {
+    sc_fail(sc, SGRPC_STATUS_UNIMPLEMENTED, "Unsupported content-type for this method");
+    return 1;
+  }
+  if (ev->u.call_new.md_count) {
+    size_t sz = md_copy_size(ev->u.call_new.md, ev->u.call_new.md_count);
+    uint8_t *block = r_malloc(&r->mem, sz);
+    if (!block) {
+      sc_fail(sc, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+      return 1;
+    }
+    sc->md = md_copy_into(block, ev->u.call_new.md, ev->u.call_new.md_count);
+    sc->md_count = ev->u.call_new.md_count;
+  }
+  return 1;
+}
+
+static void on_server_message(sgrpc_server_call *sc, const sgrpc_event *ev) {
+  const sgrpc_method *m;
+  void *msg;
+  if (!sc->route || sc->finished) return;
+  m = sc->route->method;
+  msg = m->codec->unpack(m->request_type, ev->u.message.data, ev->u.message.len,
+                         &sc->router->mem);
+  if (!msg) {
+    sc_fail(sc, SGRPC_STATUS_INTERNAL, "Failed to decode the request message");
+    return;
+  }
+  if (!m->client_streaming) {
+    if (sc->request) {
+      m->codec->free_msg(m->request_type, msg, &sc->router->mem);
+      sc_fail(sc, SGRPC_STATUS_INTERNAL, "Too many requests for a single-request method");
+      return;
+    }
+    sc->request = msg;
+    return;
+  }
+  sc->route->handler.on_request(sc, msg, sc->route->handler.user_data);
+  m->codec->free_msg(m->request_type, msg, &sc->router->mem);
+}
+
+static void on_server_half_close(sgrpc_server_call *sc) {
+  const sgrpc_method *m;
+  if (!sc->route || sc->finished) return;
+  m = sc->route->method;
+  if (!m->client_streaming) {
+    if (!sc->request) {
+      sc_fail(sc, SGRPC_STATUS_INTERNAL, "Missing request message");
+      return;
+    }
+    sc->route->handler.on_request(sc, sc->request, sc->route->handler.user_data);
+    return;
+  }
+  sc->route->handler.on_request(sc, NULL, sc->route->handler.user_data);
+}
+
+static int on_server_writable(sgrpc_server_call *sc) {
+  int rv = q_flush(&sc->q, &sc->router->mem, sc->h);
+  if (rv < 0) return sgrpc_is_fatal(rv) ? rv : 0;
+  if (!sc->q.head && sc->status) {
+    rv = sc_send_status_now(sc, sc->status);
+    r_free(&sc->router->mem, sc->status);
+    sc->status = NULL;
+    if (rv < 0 && sgrpc_is_fatal(rv)) return rv;
+  }
+  return 0;
+}
+
+static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
+  const sgrpc_mem *mem = &sc->router->mem;
+  if (sc->route && sc->route->handler.on_close)
+    sc->route->handler.on_close(sc, &ev->u.close.status, sc->route->handler.user_data);
+  if (sc->request) sc->route->method->codec->free_msg(sc->route->method->request_type,
+                                                      sc->request, mem);
+  q_clear(&sc->q, mem);
+  r_free(mem, sc->status);
+  r_free(mem, sc->md);
+  sgrpc_call_release(sc->h);
+  sc->tag = 0;
+  r_free(mem, sc);
+}
+
+int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
+                          int64_t now) {
+  sgrpc_server_call *sc;
+  (void)conn;
+  if (!r || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!ev->call) return 0;
+  if (ev->type == SGRPC_EV_CALL_NEW) return on_call_new(r, ev, now);
+  sc = ev->call_user_data;
+  if (!sc) {
+    /* a call we could not allocate state for */
+    if (ev->type == SGRPC_EV_CLOSE) sgrpc_call_release(ev->call);
+    return 1;
+  }
+  if (sc->tag != SERVER_TAG || sc->router != r) return 0;
+  switch (ev->type) {
+  case SGRPC_EV_MESSAGE:
+    on_server_message(sc, ev);
+    break;
+  case SGRPC_EV_HALF_CLOSE:
+    on_server_half_close(sc);
+    break;
+  case SGRPC_EV_WRITABLE:
+    return on_server_writable(sc) < 0 ? SGRPC_ERR_FATAL : 1;
+  case SGRPC_EV_CLOSE:
+    on_server_close(sc, ev);
+    break;
+  default:
+    break;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+/* ------------------------------------------------------------------ */
+
+struct sgrpc_client_call {
+  uint32_t tag;
+  sgrpc_call *h;
+  const sgrpc_method *method;
+  sgrpc_client_callbacks cb;
+  void *user_data;
+  sgrpc_mem mem;
+  void *reply;              /* single-response methods: the response */
+  sendq q;
+  int fail_code;            /* nonzero: report this instead of the status */
+  const char *fail_message; /* static text */
+};
+
+void sgrpc_rpc_client_init(sgrpc_rpc_client *c, sgrpc_conn *conn, const sgrpc_mem *mem) {
+  if (!c) return;
+  c->conn = conn;
+  mem_copy_in(&c->mem, mem);
+}
+
+static void cc_free(sgrpc_client_call *cc) {
+  sgrpc_mem mem = cc->mem;
+  if (cc->reply) cc->method->codec->free_msg(cc->method->response_type, cc->reply, &mem);
+  q_clear(&cc->q, &mem);
+  cc->tag = 0;
+  r_free(&mem, cc);
+}
+
+int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
+                         const void *request, const sgrpc_rpc_opts *opts, int64_t now,
+                         const sgrpc_client_callbacks *cb, sgrpc_client_call **pcall) {
+  sgrpc_call_opts co;
+  sgrpc_client_call *cc;
+  int rv;
+  if (!client || !client->conn || !method || !method->path || !method->codec || !cb ||
+      !cb->on_close)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (method->server_streaming && !cb->on_message) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!method->client_streaming && !request) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (method->client_streaming && request) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (request && !method->codec->check(method->request_type, request))
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  cc = r_calloc(&client->mem, sizeof(*cc));
+  if (!cc) return SGRPC_ERR_NOMEM;
+  cc->tag = CLIENT_TAG;
+  cc->method = method;
+  cc->cb = *cb;
+  cc->mem = client->mem;
+  memset(&co, 0, sizeof(co));
+  co.path = method->path;
+  co.content_subtype = method->codec->content_subtype;
+  co.user_data = cc;
+  if (opts) {
+    co.authority = opts->authority;
+    co.deadline = opts->deadline;
+    co.md = opts->md;
+    co.md_count = opts->md_count;
+    cc->user_data = opts->user_data;
+    /* opts->compression goes to the engine's call options once it has an
+     * encoding field; until then requests are sent uncompressed. */
+  }
+  rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
+  if (rv < 0) {
+    cc_free(cc);
+    return rv;
+  }
+  if (request) {
+    rv = send_msg(&cc->q, &cc->mem, cc->h, method->codec, method->request_type, request,
+                  SGRPC_SEND_END);
+    if (rv < 0) {
+      /* release drops the call's queued events: no callback will run */
+      sgrpc_call_release(cc->h);
+      cc_free(cc);
+      return rv;
+    }
+  }
+  if (pcall) *pcall = cc;
+  return 0;
+}
+
+int sgrpc_client_call_send(sgrpc_client_call *cc, const void *msg) {
+  if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!cc->method->client_streaming || cc->q.end_pending) return SGRPC_ERR_INVALID_STATE;
+  return send_msg(&cc->q, &cc->mem, cc->h, cc->method->codec, cc->method->request_type,
+                  msg, 0);
+}
+
+int sgrpc_client_call_close_send(sgrpc_client_call *cc) {
+  if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (cc->q.end_pending) return SGRPC_ERR_INVALID_STATE;
+  if (cc->q.head) {
+    cc->q.end_pending = 1;
+    return 0;
+  }
+  return sgrpc_call_close_send(cc->h);
+}
+
+int sgrpc_client_call_cancel(sgrpc_client_call *cc) {
+  if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
+  q_clear(&cc->q, &cc->mem);
+  return sgrpc_call_cancel(cc->h);
+}
+
+size_t sgrpc_client_call_pending(const sgrpc_client_call *cc) { return cc ? cc->q.bytes : 0; }
+const sgrpc_client_callbacks *sgrpc_client_call_callbacks(const sgrpc_client_call *cc) {
+  return cc ? &cc->cb : NULL;
+}
+const sgrpc_method *sgrpc_client_call_method(const sgrpc_client_call *cc) {
+  return cc ? cc->method : NULL;
+}
+sgrpc_call *sgrpc_client_call_handle(const sgrpc_client_call *cc) { return cc ? cc->h : NULL; }
+
+/* Ends the call locally with code/message reported to on_close. */
+static void cc_fail(sgrpc_client_call *cc, int code, const char *msg) {
+  if (!cc->fail_code) {
+    cc->fail_code = code;
+    cc->fail_message = msg;
+  }
+  q_clear(&cc->q, &cc->mem);
+  (void)sgrpc_call_cancel(cc->h);
+}
+
+static void on_client_message(sgrpc_client_call *cc, const sgrpc_event *ev) {
+  const sgrpc_method *m = cc->method;
+  void *msg;
+  if (cc->fail_code) return;
+  msg = m->codec->unpack(m->response_type, ev->u.message.data, ev->u.message.len, &cc->mem);
+  if (!msg) {
+    cc_fail(cc, SGRPC_STATUS_INTERNAL, "Failed to decode the response message");
+    return;
+  }
+  if (m->server_streaming) {
+    cc->cb.on_message(cc, msg, cc->user_data);
+    m->codec->free_msg(m->response_type, msg, &cc->mem);
+    return;
+  }
+  if (cc->reply) {
+    m->codec->free_msg(m->response_type, msg, &cc->mem);
+    cc_fail(cc, SGRPC_STATUS_INTERNAL, "Too many responses for a single-response method");
+    return;
+  }
+  cc->reply = msg;
+}
+
+static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
+  sgrpc_status_info st = ev->u.close.status;
+  const void *reply = NULL;
+  if (cc->fail_code) {
+    st.code = cc->fail_code;
+    st.message = cc->fail_message;
+    st.message_len = strlen(cc->fail_message);
+  } else if (st.code == SGRPC_STATUS_OK && !cc->method->server_streaming) {
+    if (!cc->reply) {
+      st.code = SGRPC_STATUS_INTERNAL;
+      st.message = "No response message received";
+      st.message_len = strlen(st.message);
+    } else {
+      reply = cc->reply;
+    }
+  }
+  cc->cb.on_close(cc, &st, reply, cc->user_data);
+  sgrpc_call_release(cc->h);
+  cc_free(cc);
+}
+
+int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev) {
+  sgrpc_client_call *cc;
+  (void)conn;
+  if (!ev) return SGRPC_ERR_INVALID_ARGUMENT;
+  cc = ev->call_user_data;
+  if (!ev->call || !cc || cc->tag != CLIENT_TAG) return 0;
+  switch (ev->type) {
+  case SGRPC_EV_HEADERS:
+    if (cc->cb.on_headers && !cc->fail_code)
+      cc->cb.on_headers(cc, ev->u.headers.md, ev->u.headers.md_count, cc->user_data);
+    break;
+  case SGRPC_EV_MESSAGE:
+    on_client_message(cc, ev);
+    break;
+  case SGRPC_EV_WRITABLE: {
+    int rv = q_flush(&cc->q, &cc->mem, cc->h);
+    if (rv == 0 && !cc->q.head && cc->q.end_pending) {
+      cc->q.end_pending = 0;
+      rv = sgrpc_call_close_send(cc->h);
+    }
+    if (rv < 0 && sgrpc_is_fatal(rv)) return rv;
+    break;
+  }
+  case SGRPC_EV_CLOSE:
+    on_client_close(cc, ev);
+    break;
+  default:
+    break;
+  }
+  return 1;
+}
