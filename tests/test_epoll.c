@@ -1,0 +1,438 @@
+/*
+ * End-to-end tests of the epoll adapter: a server and a channel on one
+ * loop in one process, over 127.0.0.1, [::1] and a Unix socket. Covers
+ * unary, server streaming (past the send buffer, so WRITABLE resumes it),
+ * bidi, 200 concurrent calls, a deadline (client DEADLINE_EXCEEDED, the
+ * server's call ends too), a connect failure, and a graceful shutdown with
+ * calls in flight that all complete. Every wait is bounded.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sgrpc/epoll.h>
+
+#define SEC 1000000000LL
+
+enum { K_ECHO, K_STREAM, K_BIDI, K_HANG, K_HOLD, K_N };
+static const char *const kpaths[K_N] = {"/t.T/Echo", "/t.T/Stream", "/t.T/Bidi", "/t.T/Hang",
+                                        "/t.T/Hold"};
+#define STREAM_MSG 1000
+#define MAX_HELD 64
+
+typedef struct world world;
+
+typedef struct scall {
+  int kind;
+  uint32_t to_send, sent; /* Stream: messages still owed */
+  world *w;
+} scall;
+
+typedef struct ccall {
+  world *w;
+  int kind;
+  int done;
+  int status;
+  uint32_t msgs;
+  int content_ok;
+  uint8_t sent[64];
+  size_t sent_len;
+} ccall;
+
+struct world {
+  sgrpc_epoll_loop *loop;
+  sgrpc_epoll_server *srv;
+  sgrpc_epoll_channel *ch;
+  int srv_new, srv_closed, srv_closed_ok, srv_closed_deadline;
+  int cli_done;
+  sgrpc_call *held[MAX_HELD];
+  int nheld, hold_target, released_held;
+  int goaways; /* GOAWAY events seen by the client */
+};
+
+/* ---------------------------------------------------------------- server */
+
+static void stream_pump(sgrpc_call *call, scall *sc) {
+  while (sc->sent < sc->to_send) {
+    uint8_t buf[STREAM_MSG];
+    int rv;
+    memset(buf, (int)(sc->sent & 0xff), sizeof(buf));
+    rv = sgrpc_call_send(call, buf, sizeof(buf), 0);
+    if (rv == SGRPC_ERR_WOULDBLOCK) return;
+    assert_int_equal(rv, 0);
+    sc->sent++;
+  }
+  if (sc->to_send) {
+    sgrpc_status st = {0};
+    sc->to_send = 0;
+    assert_int_equal(sgrpc_call_send_status(call, &st), 0);
+  }
+}
+
+static void send_ok(sgrpc_call *call, const uint8_t *d, size_t n) {
+  sgrpc_status st = {0};
+  assert_int_equal(sgrpc_call_send(call, d, n, 0), 0);
+  assert_int_equal(sgrpc_call_send_status(call, &st), 0);
+}
+
+static void release_held(sgrpc_epoll_loop *loop, void *ud) {
+  world *w = ud;
+  int i;
+  (void)loop;
+  for (i = 0; i < w->nheld; i++) send_ok(w->held[i], (const uint8_t *)"held", 4);
+  w->released_held = 1;
+}
+
+static void srv_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
+  world *w = ud;
+  scall *sc = ev->call_user_data;
+  assert_non_null(sgrpc_epoll_conn_engine(conn));
+  assert_ptr_equal(sgrpc_epoll_conn_server(conn), w->srv);
+  switch (ev->type) {
+  case SGRPC_EV_CALL_NEW: {
+    int k;
+    w->srv_new++;
+    for (k = 0; k < K_N; k++)
+      if (strlen(kpaths[k]) == ev->u.call_new.path_len &&
+          memcmp(kpaths[k], ev->u.call_new.path, ev->u.call_new.path_len) == 0)
+        break;
+    assert_true(k < K_N);
+    sc = calloc(1, sizeof(*sc));
+    assert_non_null(sc);
+    sc->kind = k;
+    sc->w = w;
+    sgrpc_call_set_user_data(ev->call, sc);
+    if (k == K_HOLD) {
+      assert_true(w->nheld < MAX_HELD);
+      w->held[w->nheld++] = ev->call;
+      if (w->nheld == w->hold_target) {
+        /* Every held call is in flight: shut down, answer them later. */
+        sgrpc_epoll_server_shutdown(w->srv);
+        assert_int_equal(sgrpc_epoll_timer_start(w->loop, SEC / 10, release_held, w, NULL), 0);
+      }
+    }
+    break;
+  }
+  case SGRPC_EV_MESSAGE:
+    if (sc->kind == K_ECHO || sc->kind == K_BIDI) {
+      if (sc->kind == K_ECHO) send_ok(ev->call, ev->u.message.data, ev->u.message.len);
+      else assert_int_equal(sgrpc_call_send(ev->call, ev->u.message.data, ev->u.message.len, 0), 0);
+    } else if (sc->kind == K_STREAM) {
+      uint32_t n;
+      assert_int_equal(ev->u.message.len, 4);
+      memcpy(&n, ev->u.message.data, 4);
+      sc->to_send = n;
+      stream_pump(ev->call, sc);
+    }
+    break;
+  case SGRPC_EV_WRITABLE:
+    if (sc->kind == K_STREAM) stream_pump(ev->call, sc);
+    break;
+  case SGRPC_EV_HALF_CLOSE:
+    if (sc->kind == K_BIDI) {
+      sgrpc_status st = {0};
+      assert_int_equal(sgrpc_call_send_status(ev->call, &st), 0);
+    }
+    break;
+  case SGRPC_EV_CLOSE:
+    w->srv_closed++;
+    if (ev->u.close.status.code == SGRPC_STATUS_OK) w->srv_closed_ok++;
+    if (sc->kind == K_HANG) {
+      /* The client resets at its deadline; the server's own timer may win. */
+      int c = ev->u.close.status.code;
+      assert_true(c == SGRPC_STATUS_DEADLINE_EXCEEDED || c == SGRPC_STATUS_CANCELLED);
+      w->srv_closed_deadline++;
+    }
+    free(sc);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---------------------------------------------------------------- client */
+
+static void cli_event(const sgrpc_event *ev, void *ud) {
+  ccall *cc = ud;
+  assert_ptr_equal(ev->call_user_data, cc);
+  switch (ev->type) {
+  case SGRPC_EV_MESSAGE:
+    if (cc->kind == K_ECHO || cc->kind == K_BIDI) {
+      if (ev->u.message.len != cc->sent_len ||
+          memcmp(ev->u.message.data, cc->sent, cc->sent_len) != 0)
+        cc->content_ok = 0;
+    } else if (cc->kind == K_STREAM) {
+      if (ev->u.message.len != STREAM_MSG || ev->u.message.data[0] != (uint8_t)cc->msgs ||
+          ev->u.message.data[STREAM_MSG - 1] != (uint8_t)cc->msgs)
+        cc->content_ok = 0;
+    } else if (cc->kind == K_HOLD) {
+      if (ev->u.message.len != 4 || memcmp(ev->u.message.data, "held", 4) != 0)
+        cc->content_ok = 0;
+    }
+    cc->msgs++;
+    break;
+  case SGRPC_EV_CLOSE:
+    assert_false(cc->done);
+    cc->done = 1;
+    cc->status = ev->u.close.status.code;
+    cc->w->cli_done++;
+    break;
+  default:
+    break;
+  }
+}
+
+static void cli_conn_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
+  world *w = ud;
+  assert_null(ev->call);
+  assert_null(sgrpc_epoll_conn_server(conn));
+  if (ev->type == SGRPC_EV_GOAWAY) {
+    assert_int_equal(ev->u.goaway.error_code, 0);
+    w->goaways++;
+  }
+}
+
+static sgrpc_call *start(world *w, ccall *cc, int kind, int64_t timeout_ns) {
+  sgrpc_call_opts o;
+  sgrpc_call *call = NULL;
+  memset(&o, 0, sizeof(o));
+  memset(cc, 0, sizeof(*cc));
+  cc->w = w;
+  cc->kind = kind;
+  cc->content_ok = 1;
+  cc->status = -1;
+  o.path = kpaths[kind];
+  o.deadline = sgrpc_epoll_now() + timeout_ns;
+  o.user_data = cc;
+  assert_int_equal(sgrpc_epoll_channel_call(w->ch, &o, cli_event, &call), 0);
+  assert_non_null(call);
+  return call;
+}
+
+static void start_echo(world *w, ccall *cc, int i) {
+  sgrpc_call *call = start(w, cc, K_ECHO, 10 * SEC);
+  cc->sent_len = (size_t)snprintf((char *)cc->sent, sizeof(cc->sent), "echo %d", i);
+  assert_int_equal(sgrpc_call_send(call, cc->sent, cc->sent_len, SGRPC_SEND_END), 0);
+}
+
+/* Runs the loop until *count reaches want or 10 s pass. */
+static void run_until(world *w, const int *count, int want) {
+  int64_t end = sgrpc_epoll_now() + 10 * SEC;
+  while (*count < want && sgrpc_epoll_now() < end)
+    assert_true(sgrpc_epoll_loop_run_once(w->loop, 50) >= 0);
+  assert_int_equal(*count, want);
+}
+
+/* Listens on fmt (with %d for a port below 32768, or a unix path), trying
+ * further ports when one is taken. */
+static void world_init(world *w, const char *fmt, int tcp) {
+  sgrpc_epoll_server_opts so;
+  sgrpc_epoll_channel_opts co;
+  static char addr[128];
+  int attempt, rv = -1;
+  memset(w, 0, sizeof(*w));
+  assert_int_equal(sgrpc_epoll_loop_new(&w->loop), 0);
+  memset(&so, 0, sizeof(so));
+  so.on_event = srv_event;
+  so.user_data = w;
+  /* Far beyond the waits below: graceful closes must not need it. */
+  so.drain_timeout_ns = 60 * SEC;
+  for (attempt = 0; attempt < 20; attempt++) {
+    if (tcp) snprintf(addr, sizeof(addr), fmt, 20000 + ((int)getpid() + attempt * 211) % 5000);
+    else snprintf(addr, sizeof(addr), fmt, (int)getpid());
+    so.listen = addr;
+    rv = sgrpc_epoll_server_new(&w->srv, w->loop, &so);
+    if (rv == 0 || !tcp || errno != EADDRINUSE) break;
+  }
+  if (rv != 0) fprintf(stderr, "listen %s: %s\n", addr, strerror(errno));
+  assert_int_equal(rv, 0);
+  if (tcp) assert_true(sgrpc_epoll_server_port(w->srv) > 0 && sgrpc_epoll_server_port(w->srv) < 32768);
+  memset(&co, 0, sizeof(co));
+  co.target = addr;
+  co.on_conn_event = cli_conn_event;
+  co.user_data = w;
+  assert_int_equal(sgrpc_epoll_channel_new(&w->ch, w->loop, &co), 0);
+}
+
+static void world_free(world *w) {
+  sgrpc_epoll_loop_del(w->loop);
+}
+
+/* ----------------------------------------------------------------- tests */
+
+static void basic_calls(world *w) {
+  ccall echo, stream, bidi;
+  sgrpc_call *call;
+  uint32_t n = 300; /* 300 kB: well past the 64 KiB send buffer */
+  int i;
+
+  start_echo(w, &echo, 1);
+  run_until(w, &w->cli_done, 1);
+  assert_int_equal(echo.status, SGRPC_STATUS_OK);
+  assert_int_equal(echo.msgs, 1);
+  assert_true(echo.content_ok);
+
+  call = start(w, &stream, K_STREAM, 10 * SEC);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)&n, 4, SGRPC_SEND_END), 0);
+  run_until(w, &w->cli_done, 2);
+  assert_int_equal(stream.status, SGRPC_STATUS_OK);
+  assert_int_equal(stream.msgs, n);
+  assert_true(stream.content_ok);
+
+  call = start(w, &bidi, K_BIDI, 10 * SEC);
+  bidi.sent_len = 5;
+  memcpy(bidi.sent, "bidi!", 5);
+  for (i = 0; i < 10; i++)
+    assert_int_equal(sgrpc_call_send(call, bidi.sent, 5, i == 9 ? SGRPC_SEND_END : 0), 0);
+  run_until(w, &w->cli_done, 3);
+  assert_int_equal(bidi.status, SGRPC_STATUS_OK);
+  assert_int_equal(bidi.msgs, 10);
+  assert_true(bidi.content_ok);
+}
+
+static void concurrent_calls(world *w, int base) {
+  enum { N = 200 };
+  static ccall cc[N];
+  int i;
+  for (i = 0; i < N; i++) start_echo(w, &cc[i], i);
+  run_until(w, &w->cli_done, base + N);
+  for (i = 0; i < N; i++) {
+    assert_int_equal(cc[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cc[i].msgs, 1);
+    assert_true(cc[i].content_ok);
+  }
+}
+
+static void test_tcp4(void **state) {
+  world w;
+  ccall hang;
+  sgrpc_call *call;
+  int64_t t0;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  basic_calls(&w);
+  concurrent_calls(&w, 3);
+  assert_int_equal(sgrpc_epoll_server_conn_count(w.srv), 1); /* one connection for all */
+
+  /* Deadline: the server never answers. */
+  t0 = sgrpc_epoll_now();
+  call = start(&w, &hang, K_HANG, SEC / 5);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"x", 1, SGRPC_SEND_END), 0);
+  run_until(&w, &w.cli_done, 204);
+  assert_int_equal(hang.status, SGRPC_STATUS_DEADLINE_EXCEEDED);
+  assert_true(sgrpc_epoll_now() - t0 >= SEC / 5);
+  assert_true(sgrpc_epoll_now() - t0 < 3 * SEC);
+  run_until(&w, &w.srv_closed_deadline, 1);
+  assert_int_equal(w.srv_closed, 204);
+  world_free(&w);
+}
+
+static void test_tcp6(void **state) {
+  world w;
+  (void)state;
+  world_init(&w, "[::1]:%d", 1);
+  basic_calls(&w);
+  concurrent_calls(&w, 3);
+  world_free(&w);
+}
+
+static void test_unix(void **state) {
+  world w;
+  (void)state;
+  world_init(&w, "unix:/tmp/sgrpc-test-epoll-%d.sock", 0);
+  basic_calls(&w);
+  concurrent_calls(&w, 3);
+  world_free(&w);
+  /* The socket file goes with the listener. */
+  {
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/sgrpc-test-epoll-%d.sock", (int)getpid());
+    assert_int_equal(access(path, F_OK), -1);
+  }
+}
+
+static void test_graceful_shutdown(void **state) {
+  world w;
+  enum { N = 20 };
+  ccall cc[N], late;
+  int i;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  w.hold_target = N;
+  for (i = 0; i < N; i++) {
+    sgrpc_call *call = start(&w, &cc[i], K_HOLD, 10 * SEC);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"h", 1, SGRPC_SEND_END), 0);
+  }
+  /* The server shuts down once all N are in, and answers them 100 ms later. */
+  run_until(&w, &w.cli_done, N);
+  assert_true(w.released_held);
+  for (i = 0; i < N; i++) {
+    assert_int_equal(cc[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cc[i].msgs, 1);
+    assert_true(cc[i].content_ok);
+  }
+  assert_int_equal(w.srv_closed_ok, N);
+  assert_int_equal(w.goaways, 1);
+  /* The server closes the idle connection after its GOAWAY, promptly. */
+  {
+    int64_t end = sgrpc_epoll_now() + 2 * SEC;
+    while (sgrpc_epoll_server_conn_count(w.srv) > 0 && sgrpc_epoll_now() < end)
+      sgrpc_epoll_loop_run_once(w.loop, 50);
+  }
+  assert_int_equal(sgrpc_epoll_server_conn_count(w.srv), 0);
+  /* No listener any more: a new call fails UNAVAILABLE (connect refused). */
+  {
+    sgrpc_call *call = start(&w, &late, K_ECHO, 5 * SEC);
+    (void)call;
+    run_until(&w, &w.cli_done, N + 1);
+    assert_int_equal(late.status, SGRPC_STATUS_UNAVAILABLE);
+  }
+  /* Nothing left: run() returns by itself. */
+  assert_int_equal(sgrpc_epoll_loop_run(w.loop), 0);
+  world_free(&w);
+}
+
+static void test_bad_addresses(void **state) {
+  sgrpc_epoll_loop *loop;
+  sgrpc_epoll_server *srv;
+  sgrpc_epoll_channel *ch;
+  sgrpc_epoll_server_opts so;
+  sgrpc_epoll_channel_opts co;
+  static const char *const bad[] = {"nope", "1.2.3.4", "[::1", "[::1]", "127.0.0.1:",
+                                    "127.0.0.1:99999", "127.0.0.1:12a", "unix:"};
+  size_t i;
+  (void)state;
+  assert_int_equal(sgrpc_epoll_loop_new(&loop), 0);
+  memset(&so, 0, sizeof(so));
+  so.on_event = srv_event;
+  memset(&co, 0, sizeof(co));
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    so.listen = bad[i];
+    assert_int_equal(sgrpc_epoll_server_new(&srv, loop, &so), SGRPC_ERR_INVALID_ARGUMENT);
+    co.target = bad[i];
+    assert_int_equal(sgrpc_epoll_channel_new(&ch, loop, &co), SGRPC_ERR_INVALID_ARGUMENT);
+  }
+  /* Nothing registered: run() returns at once. */
+  assert_int_equal(sgrpc_epoll_loop_run(loop), 0);
+  sgrpc_epoll_loop_del(loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tcp4),
+      cmocka_unit_test(test_tcp6),
+      cmocka_unit_test(test_unix),
+      cmocka_unit_test(test_graceful_shutdown),
+      cmocka_unit_test(test_bad_addresses),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
