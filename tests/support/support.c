@@ -50,7 +50,11 @@ size_t pair_pump(pair *p, sgrpc_conn *from, sgrpc_conn *to) {
   const uint8_t *data;
   ssize_t n = sgrpc_conn_out_peek(from, &data);
   size_t off = 0;
-  if (n <= 0) return 0;
+  if (n <= 0) {
+    /* a peek with nothing to send can still end the connection */
+    pair_drain(p, from);
+    return 0;
+  }
   /* Copy: event handlers may call into `from`, which ends the borrow. */
   if ((size_t)n > p->tmp_cap) {
     p->tmp = realloc(p->tmp, (size_t)n);
