@@ -762,6 +762,35 @@ static void test_outbound_queue_limit(void **state) {
   pair_free(&p);
 }
 
+/* A call that gives up its share of the budget wakes the blocked ones. */
+static void test_outbound_budget_freed_by_cancel(void **state) {
+  pair p;
+  world w;
+  sgrpc_settings s;
+  cstate a = {0}, b = {0};
+  sgrpc_call *ca, *cb;
+  static uint8_t chunk[10000];
+  sgrpc_event ev;
+  int writable_b = 0;
+  (void)state;
+  sgrpc_settings_default(&s);
+  s.max_outbound_queue = 50000;
+  s.max_send_buffer = 1 << 20;
+  setup_pair(&p, &w, &s, NULL);
+  p.on_event = NULL;
+  ca = start(&p, &a, NULL);
+  cb = start(&p, &b, NULL);
+  while (sgrpc_call_send(ca, chunk, sizeof(chunk), 0) == 0) {
+  }
+  assert_int_equal(sgrpc_call_send(cb, chunk, sizeof(chunk), 0), SGRPC_ERR_WOULDBLOCK);
+  assert_int_equal(sgrpc_call_cancel(ca), 0);
+  while (sgrpc_conn_next_event(p.cli, &ev) == 1)
+    if (ev.type == SGRPC_EV_WRITABLE && ev.call == cb) writable_b++;
+  assert_int_equal(writable_b, 1);
+  assert_int_equal(sgrpc_call_send(cb, chunk, sizeof(chunk), 0), 0);
+  pair_free(&p);
+}
+
 static void test_settings_timeout(void **state) {
   sgrpc_conn *c;
   sgrpc_event ev;
@@ -845,6 +874,7 @@ int main(void) {
       cmocka_unit_test(test_max_concurrent_queueing),
       cmocka_unit_test(test_send_header_limit),
       cmocka_unit_test(test_outbound_queue_limit),
+      cmocka_unit_test(test_outbound_budget_freed_by_cancel),
       cmocka_unit_test(test_settings_timeout),
       cmocka_unit_test(test_stats_and_close_event),
   };

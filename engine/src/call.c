@@ -37,6 +37,7 @@ void sg_call_free(sgrpc_call *call) {
     c->open_calls--;
   }
   c->queued -= sg_buf_avail(&call->sbuf);
+  call->sbuf.off = call->sbuf.len = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
   /* nghttp2 may still hold the stream (fatal error, transport gone) */
@@ -49,6 +50,8 @@ void sg_call_free(sgrpc_call *call) {
   sg_hdrs_free(c, &call->htr);
   sg_free(c, call->trailer_mem);
   sg_free(c, call);
+  /* the budget it held may wake others (not while the conn is deleted) */
+  if (c->session) sg_unblock_calls(c);
 }
 
 void sg_call_opened(sgrpc_call *call) {
@@ -70,6 +73,7 @@ void sg_call_set_closed(sgrpc_call *call) {
 static void call_drop_sbuf(sgrpc_call *call) {
   call->conn->queued -= sg_buf_avail(&call->sbuf);
   call->sbuf.off = call->sbuf.len = 0;
+  sg_unblock_calls(call->conn);
 }
 
 /* The connection-wide send budget has room again: wake blocked calls. */
@@ -382,6 +386,7 @@ int sg_call_client_finish(sgrpc_call *call, int code, const char *msg, size_t ms
   sg_call_set_closed(call);
   call->discard = 1;
   sg_call_heap_remove(call);
+  call_drop_sbuf(call); /* the status is known: nothing more is worth sending */
   if (send_rst && call->stream_open && !c->fatal) {
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
