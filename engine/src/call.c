@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "compress.h"
 #include "conn.h"
 #include "wire.h"
 
@@ -31,6 +32,12 @@ void sg_call_free(sgrpc_call *call) {
   else c->calls = call->next;
   if (call->next) call->next->prev = call->prev;
   c->ncalls--;
+  if (call->counted_open) {
+    call->counted_open = 0;
+    c->open_calls--;
+  }
+  c->queued -= sg_buf_avail(&call->sbuf);
+  call->sbuf.off = call->sbuf.len = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
   /* nghttp2 may still hold the stream (fatal error, transport gone) */
@@ -43,6 +50,46 @@ void sg_call_free(sgrpc_call *call) {
   sg_hdrs_free(c, &call->htr);
   sg_free(c, call->trailer_mem);
   sg_free(c, call);
+  /* the budget it held may wake others (not while the conn is deleted) */
+  if (c->session) sg_unblock_calls(c);
+}
+
+void sg_call_opened(sgrpc_call *call) {
+  if (call->counted_open) return;
+  call->counted_open = 1;
+  call->conn->open_calls++;
+  call->conn->stats.calls_started++;
+}
+
+void sg_call_set_closed(sgrpc_call *call) {
+  call->closed = 1;
+  if (call->counted_open) {
+    call->counted_open = 0;
+    call->conn->open_calls--;
+  }
+}
+
+/* Drops whatever the call still had to send from the connection total. */
+static void call_drop_sbuf(sgrpc_call *call) {
+  call->conn->queued -= sg_buf_avail(&call->sbuf);
+  call->sbuf.off = call->sbuf.len = 0;
+  sg_unblock_calls(call->conn);
+}
+
+/* The connection-wide send budget has room again: wake blocked calls. */
+void sg_unblock_calls(sgrpc_conn *c) {
+  sgrpc_call *call;
+  if (!c->conn_blocked || c->queued >= c->settings.max_outbound_queue / 2) return;
+  c->conn_blocked = 0;
+  for (call = c->calls; call; call = call->next) {
+    if (!call->want_writable || call->closed || call->released) continue;
+    if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) continue;
+    call->want_writable = 0;
+    if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) {
+      if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
+      return;
+    }
+  }
 }
 
 void sg_call_maybe_free(sgrpc_call *call) {
@@ -189,6 +236,21 @@ static size_t md_to_nv(nghttp2_nv *nv, size_t at, const sgrpc_md *md, size_t n,
   return at;
 }
 
+/* Size of a header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it. */
+static size_t nv_list_size(const nghttp2_nv *nv, size_t n) {
+  size_t i, total = 0;
+  for (i = 0; i < n; i++) total += nv[i].namelen + nv[i].valuelen + 32;
+  return total;
+}
+
+static int header_list_fits(sgrpc_conn *c, const nghttp2_nv *nv, size_t n) {
+  size_t limit = c->settings.max_send_header_list_size;
+  uint32_t peer = nghttp2_session_get_remote_settings(c->session,
+                                                      NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE);
+  if (peer < limit) limit = peer;
+  return nv_list_size(nv, n) <= limit;
+}
+
 static int ng_to_sg(int rv) {
   switch (rv) {
   case 0: return 0;
@@ -220,7 +282,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   char tmo[16], ct[64];
   size_t n = 0, space_len, ctlen, plen, alen = 0;
   char *space;
-  int tmolen = -1, rv;
+  int tmolen = -1, rv, enc;
   int32_t sid;
   sgrpc_call *call;
   nghttp2_data_provider prd;
@@ -240,6 +302,12 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
       return SGRPC_ERR_INVALID_ARGUMENT;
   }
   if ((rv = check_md(o->md, o->md_count)) != 0) return rv;
+  if (o->encoding) {
+    enc = sg_enc_parse(o->encoding, strlen(o->encoding));
+    if (enc == SG_ENC_UNKNOWN) return SGRPC_ERR_BAD_ENCODING;
+  } else {
+    enc = c->default_enc;
+  }
   if (o->deadline != 0 && o->deadline != SGRPC_NO_DEADLINE) {
     if (o->deadline <= now) return SGRPC_ERR_INVALID_ARGUMENT;
     tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo));
@@ -255,7 +323,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
     ctlen += sl;
     if (!sgrpc_h2_value_valid((const uint8_t *)ct, ctlen)) return SGRPC_ERR_INVALID_ARGUMENT;
   }
-  if (sg_nv_reserve(c, 8 + o->md_count) != 0) return SGRPC_ERR_NOMEM;
+  if (sg_nv_reserve(c, 10 + o->md_count) != 0) return SGRPC_ERR_NOMEM;
   space_len = md_encoded_size(o->md, o->md_count);
   c->scratch.len = c->scratch.off = 0;
   if (sg_buf_reserve(&c->mem, &c->scratch, space_len + 1) != 0) return SGRPC_ERR_NOMEM;
@@ -272,9 +340,20 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   if (tmolen > 0) nv_set(&c->nv[n++], "grpc-timeout", 12, tmo, (size_t)tmolen);
   NV_LIT(&c->nv[n++], "te", "trailers");
   nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  if (enc != SG_ENC_IDENTITY) {
+    const char *en = sg_enc_name(enc);
+    nv_set(&c->nv[n++], "grpc-encoding", 13, en, strlen(en));
+  }
+  NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   nv_set(&c->nv[n++], "user-agent", 10, c->settings.user_agent,
          strlen(c->settings.user_agent));
   n = md_to_nv(c->nv, n, o->md, o->md_count, &space);
+  if (!header_list_fits(c, c->nv, n)) {
+    call->released = 1;
+    sg_call_free(call);
+    return SGRPC_ERR_METADATA_TOO_LARGE;
+  }
+  call->send_enc = (int8_t)enc;
 
   prd.source.ptr = call;
   prd.read_callback = sg_data_read_cb;
@@ -288,6 +367,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   call->stream_open = 1;
   call->headers_sent = 1;
   call->data_attached = 1;
+  sg_call_opened(call);
   if (tmolen > 0) {
     call->deadline = o->deadline;
     sg_call_heap_add(call);
@@ -303,9 +383,10 @@ int sg_call_client_finish(sgrpc_call *call, int code, const char *msg, size_t ms
   sgrpc_conn *c = call->conn;
   sg_event *e;
   if (call->closed) return 0;
-  call->closed = 1;
+  sg_call_set_closed(call);
   call->discard = 1;
   sg_call_heap_remove(call);
+  call_drop_sbuf(call); /* the status is known: nothing more is worth sending */
   if (send_rst && call->stream_open && !c->fatal) {
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
@@ -374,6 +455,7 @@ ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     n = avail < length ? avail : length;
     memcpy(buf, call->sbuf.p + call->sbuf.off, n);
     call->sbuf.off += n;
+    c->queued -= n;
     avail -= n;
     if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
     if (call->want_writable && avail < c->settings.max_send_buffer && !call->closed &&
@@ -381,6 +463,7 @@ ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
       call->want_writable = 0;
       if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    sg_unblock_calls(c);
     if (avail) return (ssize_t)n;
   }
   if (c->role == SG_ROLE_CLIENT) {
@@ -420,14 +503,20 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   char *space;
   nghttp2_data_provider prd;
   int rv;
-  if (sg_nv_reserve(c, 2 + md_count) != 0) return SGRPC_ERR_NOMEM;
+  if (sg_nv_reserve(c, 4 + md_count) != 0) return SGRPC_ERR_NOMEM;
   space_len = md_encoded_size(md, md_count);
   c->scratch.len = c->scratch.off = 0;
   if (sg_buf_reserve(&c->mem, &c->scratch, space_len + 1) != 0) return SGRPC_ERR_NOMEM;
   space = (char *)c->scratch.p;
   NV_LIT(&c->nv[n++], ":status", "200");
   nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  if (call->send_enc > SG_ENC_IDENTITY) {
+    const char *en = sg_enc_name(call->send_enc);
+    nv_set(&c->nv[n++], "grpc-encoding", 13, en, strlen(en));
+  }
+  NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   n = md_to_nv(c->nv, n, md, md_count, &space);
+  if (!header_list_fits(c, c->nv, n)) return SGRPC_ERR_METADATA_TOO_LARGE;
   prd.source.ptr = call;
   prd.read_callback = sg_data_read_cb;
   rv = nghttp2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
@@ -443,15 +532,23 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
   int rv;
   if (!call || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   c = call->conn;
-  if (flags & ~(unsigned)(SGRPC_SEND_END | SGRPC_SEND_COMPRESSED)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (flags & ~(unsigned)(SGRPC_SEND_END | SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS))
+    return SGRPC_ERR_INVALID_ARGUMENT;
   if ((flags & SGRPC_SEND_END) && c->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->closed) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(c)) != 0) return rv;
   if (call->send_end) return SGRPC_ERR_INVALID_STATE;
   if (len > c->settings.max_send_message_size || len > UINT32_MAX)
     return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  if ((flags & SGRPC_SEND_COMPRESSED) && call->send_enc <= SG_ENC_IDENTITY)
+    return SGRPC_ERR_INVALID_ARGUMENT;
   if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) {
     call->want_writable = 1;
+    return SGRPC_ERR_WOULDBLOCK;
+  }
+  if (c->queued >= c->settings.max_outbound_queue) {
+    call->want_writable = 1;
+    c->conn_blocked = 1;
     return SGRPC_ERR_WOULDBLOCK;
   }
   if (c->role == SG_ROLE_SERVER && !call->headers_sent) {
@@ -459,14 +556,32 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
   }
   sg_buf_compact(&call->sbuf);
   if (sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0) return SGRPC_ERR_NOMEM;
-  p = call->sbuf.p + call->sbuf.len;
-  p[0] = (flags & SGRPC_SEND_COMPRESSED) ? 1 : 0;
-  p[1] = (uint8_t)(len >> 24);
-  p[2] = (uint8_t)(len >> 16);
-  p[3] = (uint8_t)(len >> 8);
-  p[4] = (uint8_t)len;
-  if (len) memcpy(p + 5, data, len);
-  call->sbuf.len += 5 + len;
+  {
+    size_t at = call->sbuf.len, body;
+    int compress = call->send_enc > SG_ENC_IDENTITY &&
+                   !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
+                   len >= c->settings.compress_min_size;
+    if (compress) {
+      call->sbuf.len += 5;
+      if (sg_compress(c, call->send_enc, data, len, &call->sbuf) != 0) {
+        call->sbuf.len = at;
+        return SGRPC_ERR_NOMEM;
+      }
+      body = call->sbuf.len - at - 5;
+    } else {
+      if (len) memcpy(call->sbuf.p + at + 5, data, len);
+      call->sbuf.len += 5 + len;
+      body = len;
+    }
+    p = call->sbuf.p + at;
+    p[0] = (compress || (flags & SGRPC_SEND_COMPRESSED)) ? 1 : 0;
+    p[1] = (uint8_t)(body >> 24);
+    p[2] = (uint8_t)(body >> 16);
+    p[3] = (uint8_t)(body >> 8);
+    p[4] = (uint8_t)body;
+    c->queued += 5 + body;
+  }
+  c->stats.messages_sent++;
   if (flags & SGRPC_SEND_END) call->send_end = 1;
   return sg_call_resume(call);
 }
@@ -474,6 +589,18 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
 /* ------------------------------------------------------------------ */
 /* Server                                                              */
 /* ------------------------------------------------------------------ */
+
+int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding) {
+  int enc;
+  if (!call || !encoding) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->headers_sent) return SGRPC_ERR_INVALID_STATE;
+  enc = sg_enc_parse(encoding, strlen(encoding));
+  if (enc == SG_ENC_UNKNOWN || !((call->accept_mask >> enc) & 1)) return SGRPC_ERR_BAD_ENCODING;
+  call->send_enc = (int8_t)enc;
+  return 0;
+}
 
 int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
   int rv;
@@ -495,7 +622,7 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
   size_t msg_len = msg ? strlen(msg) : 0;
   size_t enc_msg = msg_len ? sgrpc_pct_encoded_len(msg, msg_len) : 0;
   size_t enc_det = details_len ? sgrpc_b64_encoded_len(details_len) : 0;
-  size_t nnv = 6 + md_count;
+  size_t nnv = 7 + md_count;
   size_t bytes = nnv * sizeof(nghttp2_nv) + 16 + 4 + enc_msg + enc_det +
                  md_encoded_size(md, md_count) + md_copy_size(md, md_count);
   uint8_t *mem = sg_malloc(c, bytes);
@@ -521,6 +648,7 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
       ctlen = 16;
     }
     nv_set(&nv[n++], "content-type", 12, ct, ctlen);
+    NV_LIT(&nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   }
   {
     /* grpc-status in decimal */
@@ -564,6 +692,10 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
     }
   }
 done:
+  if (!header_list_fits(c, nv, n)) {
+    sg_free(c, mem);
+    return SGRPC_ERR_METADATA_TOO_LARGE;
+  }
   sg_free(c, call->trailer_mem);
   call->trailer_mem = mem;
   call->trailer_nv = nv;
@@ -633,7 +765,7 @@ int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_
   sg_call_heap_remove(call);
   if (!call->send_end) {
     /* Unsent messages are dropped: the status must go now. */
-    call->sbuf.off = call->sbuf.len = 0;
+    call_drop_sbuf(call);
     rv = server_end(call, http, gcode, msg, NULL, 0, NULL, 0);
     if (rv == SGRPC_ERR_NOMEM) {
       c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -644,7 +776,7 @@ int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
   }
-  call->closed = 1;
+  sg_call_set_closed(call);
   if (notify_app && !call->released) {
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) {
@@ -678,7 +810,7 @@ int sgrpc_call_cancel(sgrpc_call *call) {
       return c->fatal;
     return 0;
   }
-  call->closed = 1;
+  sg_call_set_closed(call);
   call->discard = 1;
   sg_call_heap_remove(call);
   if (!call->released) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "conn.h"
 #include "wire.h"
 
@@ -46,6 +47,11 @@ const char *sgrpc_strerror(int code) {
   case SGRPC_ERR_CONN_NOMEM: return "out of memory while processing the connection";
   case SGRPC_ERR_CONN_CLOSED: return "connection closed";
   case SGRPC_ERR_HTTP2: return "HTTP/2 layer failure";
+  case SGRPC_ERR_METADATA_TOO_LARGE: return "header block larger than the send limit";
+  case SGRPC_ERR_BAD_ENCODING: return "unknown or unaccepted compression";
+  case SGRPC_ERR_KEEPALIVE_TIMEOUT: return "keepalive ping not acknowledged in time";
+  case SGRPC_ERR_SETTINGS_TIMEOUT: return "SETTINGS not acknowledged in time";
+  case SGRPC_ERR_TOO_MANY_PINGS: return "too many pings (ENHANCE_YOUR_CALM)";
   default: return "unknown error code";
   }
 }
@@ -76,6 +82,16 @@ void sgrpc_settings_default(sgrpc_settings *s) {
   s->out_chunk = 64u << 10;
   s->scheme = "http";
   s->user_agent = "sgrpc-c/" SGRPC_VERSION;
+  s->send_encoding = NULL;
+  s->compress_min_size = 0;
+  s->keepalive_time = 0;
+  s->keepalive_timeout = 20 * 1000000000ll;
+  s->keepalive_permit_without_calls = 0;
+  s->min_recv_ping_interval = 300 * 1000000000ll;
+  s->max_ping_strikes = 2;
+  s->max_send_header_list_size = 16u << 10;
+  s->max_outbound_queue = 16u << 20;
+  s->settings_timeout = 20 * 1000000000ll;
 }
 
 int sg_map_nghttp2_error(int rv) {
@@ -154,6 +170,11 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
     c->evq_head = (c->evq_head + 1) % c->evq_cap;
     c->evq_len--;
     credit(c, e->credit_stream, e->credit);
+    if (call && e->ev.type == SGRPC_EV_CLOSE && !call->counted) {
+      call->counted = 1;
+      if (e->ev.u.close.status.code == SGRPC_STATUS_OK) c->stats.calls_succeeded++;
+      else c->stats.calls_failed++;
+    }
     if (call) {
       call->ev_refs--;
       if (call->released) { /* the user gave the handle back: drop it */
@@ -493,11 +514,16 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     return sg_call_client_finish(call, SGRPC_STATUS_UNKNOWN,
                                  "invalid content-type in response", 32, 0, 0, 0, 1);
   }
+  call->recv_enc = (int8_t)(enc ? sg_enc_parse(enc, strlen(enc)) : SG_ENC_IDENTITY);
+  if (call->recv_enc == SG_ENC_UNKNOWN && !end_stream) {
+    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
+                                 "response uses an unsupported grpc-encoding", 42, 0, 0, 0, 1);
+  }
   if (end_stream) { /* trailers-only */
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) return -1;
     if (parse_status(c, h, e) != 0) return -1;
-    call->closed = 1;
+    sg_call_set_closed(call);
     call->recv_end = 1;
     sg_call_heap_remove(call);
     client_end_stream(c, call);
@@ -544,7 +570,7 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   e = sg_event_push(c, SGRPC_EV_CLOSE, call);
   if (!e) return -1;
   if (parse_status(c, h, e) != 0) return -1;
-  call->closed = 1;
+  sg_call_set_closed(call);
   sg_call_heap_remove(call);
   client_end_stream(c, call);
   return 0;
@@ -611,6 +637,20 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     return sg_call_server_fail(call, SGRPC_STATUS_INTERNAL,
                                "Invalid grpc-timeout header", 0);
   }
+  call->recv_enc = (int8_t)(enc ? sg_enc_parse(fval(h, enc), enc->value_len)
+                                : SG_ENC_IDENTITY);
+  if (call->recv_enc == SG_ENC_UNKNOWN) {
+    /* The trailers-only answer advertises grpc-accept-encoding. */
+    return sg_call_server_fail(call, SGRPC_STATUS_UNIMPLEMENTED,
+                               "Unsupported grpc-encoding", 0);
+  }
+  call->accept_mask = 1u << SG_ENC_IDENTITY;
+  if (aenc) {
+    int k;
+    for (k = 1; k < SG_ENC_COUNT; k++)
+      if (sg_enc_accepted(fval(h, aenc), aenc->value_len, k)) call->accept_mask |= (uint8_t)(1u << k);
+  }
+  call->send_enc = (call->accept_mask >> c->default_enc) & 1 ? c->default_enc : SG_ENC_IDENTITY;
   rv = hdrs_build_md(c, h);
   if (rv == -1) return -1;
   if (rv == -2) {
@@ -639,6 +679,7 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   /* The call now belongs to the user. */
   call->released = 0;
+  sg_call_opened(call);
   if (call->deadline != SGRPC_NO_DEADLINE) sg_call_heap_add(call);
   if (end_stream) {
     call->recv_end = 1;
@@ -702,31 +743,6 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
   return 0;
 }
 
-/* Completes the message in progress into a MESSAGE event. data is the
- * zero-copy body (NULL when the body is in call->rbuf). remaining is the
- * number of chunk bytes after the message's end. */
-static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
-                        size_t remaining) {
-  sg_event *e = sg_event_push(c, SGRPC_EV_MESSAGE, call);
-  if (!e) return -1;
-  if (data) {
-    e->ev.u.message.data = data;
-  } else {
-    e->owned = call->rbuf;
-    e->ev.u.message.data = e->owned.p;
-    call->rbuf = call->spare;
-    memset(&call->spare, 0, sizeof(call->spare));
-  }
-  e->ev.u.message.len = call->msg_len;
-  e->ev.u.message.compressed = call->msg_compressed;
-  e->credit_stream = call->stream_id;
-  e->credit = call->held - remaining;
-  call->held = remaining;
-  call->pfx_have = 0;
-  call->msg_need = 0;
-  return 0;
-}
-
 static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
   call->discard = 1;
   if (c->role == SG_ROLE_SERVER) {
@@ -734,6 +750,65 @@ static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const cha
   } else {
     sg_call_client_finish(call, code, msg, strlen(msg), 0, 0, 0, 1);
   }
+}
+
+/* Completes the message in progress into a MESSAGE event. data is the
+ * zero-copy body (NULL when the body is in call->rbuf). remaining is the
+ * number of chunk bytes after the message's end. A compressed message is
+ * inflated into a buffer the event owns. Returns 0 (the call may have
+ * failed: check call->discard) or -1 (no memory). */
+static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
+                        size_t remaining) {
+  const uint8_t *body = data ? data : call->rbuf.p;
+  sg_buf dec;
+  sg_event *e;
+  memset(&dec, 0, sizeof(dec));
+  if (call->msg_compressed) {
+    int rv;
+    dec = call->spare;
+    memset(&call->spare, 0, sizeof(call->spare));
+    dec.len = dec.off = 0;
+    rv = sg_decompress(c, call->recv_enc, body, call->msg_len,
+                       c->settings.max_recv_message_size, &dec);
+    if (rv != 0) {
+      sg_buf_free(&c->mem, &dec);
+      if (rv == -1) return -1;
+      fail_on_receive(c, call,
+                      rv == -3 ? SGRPC_STATUS_RESOURCE_EXHAUSTED : SGRPC_STATUS_INTERNAL,
+                      rv == -3 ? "decompressed message larger than max_recv_message_size"
+                               : "message could not be decompressed");
+      return 0;
+    }
+  }
+  e = sg_event_push(c, SGRPC_EV_MESSAGE, call);
+  if (!e) {
+    sg_buf_free(&c->mem, &dec);
+    return -1;
+  }
+  if (call->msg_compressed) {
+    e->owned = dec;
+    e->ev.u.message.data = dec.p ? dec.p : (const uint8_t *)"";
+    e->ev.u.message.len = dec.len;
+    call->rbuf.len = 0; /* the compressed copy stays with the call for reuse */
+  } else {
+    if (data) {
+      e->ev.u.message.data = data;
+    } else {
+      e->owned = call->rbuf;
+      e->ev.u.message.data = e->owned.p;
+      call->rbuf = call->spare;
+      memset(&call->spare, 0, sizeof(call->spare));
+    }
+    e->ev.u.message.len = call->msg_len;
+  }
+  e->ev.u.message.compressed = call->msg_compressed;
+  e->credit_stream = call->stream_id;
+  e->credit = call->held - remaining;
+  call->held = remaining;
+  call->pfx_have = 0;
+  call->msg_need = 0;
+  c->stats.messages_received++;
+  return 0;
 }
 
 static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_id,
@@ -748,7 +823,7 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     return 0;
   }
   call->held += len;
-  while (pos < len) {
+  while (pos < len && !call->discard) {
     if (call->pfx_have < 5) {
       size_t take = 5 - call->pfx_have;
       if (take > len - pos) take = len - pos;
@@ -763,6 +838,11 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
         break;
       }
       call->msg_compressed = call->pfx[0];
+      if (call->msg_compressed && call->recv_enc <= SG_ENC_IDENTITY) {
+        fail_on_receive(c, call, SGRPC_STATUS_INTERNAL,
+                        "compressed message without grpc-encoding");
+        break;
+      }
       if (call->msg_len > c->settings.max_recv_message_size) {
         fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                         "received message larger than max_recv_message_size");
@@ -815,12 +895,56 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
   return 0;
 }
 
+/* Server: grpc-core's ping abuse policy. A ping sooner than allowed after
+ * the previous one is a strike; too many strikes end the connection with
+ * GOAWAY ENHANCE_YOUR_CALM "too_many_pings". */
+static int ping_policy(sgrpc_conn *c) {
+  int64_t interval = (c->open_calls || c->settings.keepalive_permit_without_calls)
+                         ? c->settings.min_recv_ping_interval
+                         : 7200 * 1000000000ll;
+  int strike = c->last_ping_recv != INT64_MIN && c->now - c->last_ping_recv < interval;
+  c->last_ping_recv = c->now;
+  if (!strike) return 0;
+  if (++c->ping_strikes <= c->settings.max_ping_strikes) return 0;
+  if (nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                            nghttp2_session_get_last_proc_stream_id(c->session),
+                            NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)"too_many_pings",
+                            14) != 0)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  c->goaway_sent = 1;
+  c->fatal = SGRPC_ERR_TOO_MANY_PINGS;
+  return 0;
+}
+
+/* Server graceful shutdown, second step: the GOAWAY with the real last
+ * stream id, sent once the PING that followed the notice came back. */
+int sg_shutdown_final(sgrpc_conn *c) {
+  int rv;
+  if (c->shutdown != 1) return 0;
+  c->shutdown = 2;
+  c->shutdown_ping_deadline = SGRPC_NEVER;
+  rv = nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                             nghttp2_session_get_last_proc_stream_id(c->session),
+                             NGHTTP2_NO_ERROR, NULL, 0);
+  return rv == 0 || !nghttp2_is_fatal(rv) ? 0 : -1;
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
   sgrpc_conn *c = ud;
   sgrpc_call *call;
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   int rv;
+  c->last_recv = c->now;
   switch (frame->hd.type) {
+  case NGHTTP2_SETTINGS:
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+      c->settings_acked = 1;
+      c->settings_deadline = SGRPC_NEVER;
+    } else if (!c->ready) {
+      c->ready = 1;
+      if (!sg_event_push(c, SGRPC_EV_READY, NULL)) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
   case NGHTTP2_HEADERS:
     call = stream_call(c, frame->hd.stream_id);
     if (!call) return 0;
@@ -868,16 +992,27 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
                             0, 0, 0);
     }
     return 0;
-  case NGHTTP2_PING:
+  case NGHTTP2_PING: {
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++) v = v << 8 | frame->ping.opaque_data[i];
     if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
-      sg_event *e = sg_event_push(c, SGRPC_EV_PING_ACK, NULL);
-      uint64_t v = 0;
-      int i;
+      sg_event *e;
+      if (v == SG_PING_KEEPALIVE) {
+        c->ka_ack_deadline = SGRPC_NEVER;
+        return 0;
+      }
+      if (v == SG_PING_SHUTDOWN) {
+        return sg_shutdown_final(c) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      e = sg_event_push(c, SGRPC_EV_PING_ACK, NULL);
       if (!e) return NGHTTP2_ERR_CALLBACK_FAILURE;
-      for (i = 0; i < 8; i++) v = v << 8 | frame->ping.opaque_data[i];
       e->ev.u.ping_ack.opaque = v;
+      return 0;
     }
+    if (c->role == SG_ROLE_SERVER) return ping_policy(c);
     return 0;
+  }
   case NGHTTP2_GOAWAY: {
     sg_event *e;
     c->goaway_recv = 1;
@@ -885,6 +1020,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     if (sg_buf_append(&c->mem, &c->goaway_debug, frame->goaway.opaque_data,
                       frame->goaway.opaque_data_len) != 0)
       return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM &&
+        frame->goaway.opaque_data_len == 14 &&
+        memcmp(frame->goaway.opaque_data, "too_many_pings", 14) == 0 &&
+        c->ka_time != SGRPC_NEVER) {
+      /* as grpc-core: the server wants fewer pings, so ping half as often */
+      c->ka_time = c->ka_time > INT64_MAX / 2 ? SGRPC_NEVER : c->ka_time * 2;
+    }
     e = sg_event_push(c, SGRPC_EV_GOAWAY, NULL);
     if (!e) return NGHTTP2_ERR_CALLBACK_FAILURE;
     e->ev.u.goaway.error_code = frame->goaway.error_code;
@@ -903,6 +1045,9 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
   sgrpc_call *call;
   if (c->role != SG_ROLE_SERVER) return 0;
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  /* as grpc-core: sending headers or data forgives earlier pings */
+  c->ping_strikes = 0;
+  c->last_ping_recv = INT64_MIN;
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
@@ -979,12 +1124,12 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
           e->ev.u.close.reset = 1;
           e->ev.u.close.http2_error = error_code;
         }
-        call->closed = 1;
+        sg_call_set_closed(call);
       } else {
         c->fatal = SGRPC_ERR_CONN_NOMEM;
       }
     }
-    call->closed = 1;
+    sg_call_set_closed(call);
     sg_call_heap_remove(call);
   }
   sg_call_maybe_free(call);
@@ -1054,6 +1199,28 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   }
   c->role = role;
   c->now = now;
+  if (c->settings.send_encoding) {
+    int enc = sg_enc_parse(c->settings.send_encoding, strlen(c->settings.send_encoding));
+    if (enc == SG_ENC_UNKNOWN) {
+      mem->free(c, mem->user_data);
+      return SGRPC_ERR_BAD_ENCODING;
+    }
+    c->default_enc = (int8_t)enc;
+  }
+  c->ka_time = c->settings.keepalive_time;
+  if (c->ka_time == 0) c->ka_time = role == SG_ROLE_SERVER ? 7200 * 1000000000ll : SGRPC_NEVER;
+  if (c->ka_time < 0) c->ka_time = SGRPC_NEVER;
+  if (c->settings.keepalive_timeout <= 0) c->settings.keepalive_timeout = 20 * 1000000000ll;
+  c->last_recv = now;
+  c->ka_ack_deadline = SGRPC_NEVER;
+  c->last_ping_recv = INT64_MIN;
+  c->shutdown_ping_deadline = SGRPC_NEVER;
+  c->drain_deadline = SGRPC_NEVER;
+  c->settings_deadline =
+      c->settings.settings_timeout <= 0 || c->settings.settings_timeout == SGRPC_NEVER ||
+              now > INT64_MAX - c->settings.settings_timeout
+          ? SGRPC_NEVER
+          : now + c->settings.settings_timeout;
 
   rv = nghttp2_session_callbacks_new(&cbs);
   if (rv != 0) goto nomem;
@@ -1137,6 +1304,7 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   sg_free(c, c->evq);
   sg_buf_free(&mem, &c->retired);
   while (c->calls) sg_call_free(c->calls);
+  sg_compress_free(c);
   sg_free(c, c->heap);
   sg_free(c, c->nv);
   sg_buf_free(&mem, &c->scratch);
@@ -1166,9 +1334,20 @@ static void close_all_calls(sgrpc_conn *c, const char *why) {
         e->ev.u.close.status.message_len = strlen(why);
       }
     }
-    call->closed = 1;
+    sg_call_set_closed(call);
     sg_call_heap_remove(call);
   }
+}
+
+/* Queues SGRPC_EV_CONN_CLOSED once. */
+void sg_conn_closed(sgrpc_conn *c, int reason, const char *why) {
+  sg_event *e;
+  if (c->closed_reported) return;
+  e = sg_event_push(c, SGRPC_EV_CONN_CLOSED, NULL);
+  if (!e) return;
+  c->closed_reported = 1;
+  e->ev.u.conn_closed.reason = reason;
+  e->ev.u.conn_closed.message = why;
 }
 
 static void check_alive(sgrpc_conn *c) {
@@ -1176,6 +1355,7 @@ static void check_alive(sgrpc_conn *c) {
   if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
     close_all_calls(c, "connection closed");
     c->transport_closed = 1;
+    sg_conn_closed(c, c->fatal, c->fatal ? sgrpc_strerror(c->fatal) : "connection finished");
   }
 }
 
@@ -1186,6 +1366,7 @@ static void set_fatal(sgrpc_conn *c, int code) {
     nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
   close_all_calls(c, code == SGRPC_ERR_PROTOCOL ? "connection protocol error"
                                                 : "connection failed");
+  sg_conn_closed(c, code, sgrpc_strerror(code));
 }
 
 ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
@@ -1203,8 +1384,12 @@ ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t 
       return c->fatal;
     }
     off += (size_t)rv;
+    c->stats.bytes_received += (uint64_t)rv;
+    c->stats.last_activity = now;
     if (c->fatal) {
-      close_all_calls(c, "connection failed");
+      int code = c->fatal;
+      c->fatal = 0;
+      set_fatal(c, code);
       return c->fatal;
     }
     if (c->paused) {
@@ -1233,6 +1418,7 @@ int sgrpc_conn_transport_closed(sgrpc_conn *c) {
   if (!c->transport_closed) {
     close_all_calls(c, "connection closed by transport");
     c->transport_closed = 1;
+    sg_conn_closed(c, c->fatal ? c->fatal : SGRPC_ERR_CONN_CLOSED, "transport closed");
   }
   return 0;
 }
@@ -1272,6 +1458,7 @@ ssize_t sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
 int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
   if (!c || n > sg_buf_avail(&c->out)) return SGRPC_ERR_INVALID_ARGUMENT;
   c->out.off += n;
+  c->stats.bytes_sent += n;
   if (c->out.off == c->out.len) c->out.off = c->out.len = 0;
   return 0;
 }
@@ -1332,14 +1519,55 @@ int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug,
 /* Timers                                                              */
 /* ------------------------------------------------------------------ */
 
+/* When the next keepalive ping is due, or SGRPC_NEVER. */
+static int64_t keepalive_due(const sgrpc_conn *c) {
+  if (c->ka_time == SGRPC_NEVER || c->ka_ack_deadline != SGRPC_NEVER || c->fatal ||
+      c->transport_closed)
+    return SGRPC_NEVER;
+  if (!c->open_calls && !c->settings.keepalive_permit_without_calls) return SGRPC_NEVER;
+  if (c->last_recv > INT64_MAX - c->ka_time) return SGRPC_NEVER;
+  return c->last_recv + c->ka_time;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
 int64_t sgrpc_conn_next_expiry(const sgrpc_conn *c) {
-  if (!c || c->heap_len == 0) return SGRPC_NEVER;
-  return c->heap[0]->deadline;
+  int64_t t;
+  if (!c) return SGRPC_NEVER;
+  t = c->heap_len ? c->heap[0]->deadline : SGRPC_NEVER;
+  if (c->fatal || c->transport_closed) return t;
+  t = min64(t, c->settings_deadline);
+  t = min64(t, c->ka_ack_deadline);
+  t = min64(t, keepalive_due(c));
+  t = min64(t, c->shutdown_ping_deadline);
+  t = min64(t, c->drain_deadline);
+  return t;
+}
+
+/* Ends every call still open when the drain deadline passes. */
+static void drain_expired(sgrpc_conn *c) {
+  sgrpc_call *call, *next;
+  c->drain_deadline = SGRPC_NEVER;
+  for (call = c->calls; call; call = next) {
+    next = call->next;
+    if (call->closed) continue;
+    if (c->role == SG_ROLE_CLIENT) {
+      nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                                NGHTTP2_CANCEL);
+      sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE,
+                            "connection shut down before the call finished", 45, 1,
+                            NGHTTP2_CANCEL, 0, 0);
+    } else {
+      sgrpc_call_cancel(call);
+    }
+  }
+  if (c->shutdown == 1) sg_shutdown_final(c);
 }
 
 int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;
+  if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
   c->now = now;
   while (c->heap_len && c->heap[0]->deadline <= now) {
     sgrpc_call *call = c->heap[0];
@@ -1353,5 +1581,68 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
     }
     if (c->fatal) return c->fatal;
   }
+  if (c->settings_deadline <= now) {
+    nghttp2_session_terminate_session(c->session, NGHTTP2_SETTINGS_TIMEOUT);
+    set_fatal(c, SGRPC_ERR_SETTINGS_TIMEOUT);
+    return c->fatal;
+  }
+  if (c->ka_ack_deadline <= now) {
+    set_fatal(c, SGRPC_ERR_KEEPALIVE_TIMEOUT);
+    return c->fatal;
+  }
+  if (keepalive_due(c) <= now) {
+    uint8_t d[8];
+    uint64_t v = SG_PING_KEEPALIVE;
+    int i;
+    for (i = 7; i >= 0; i--, v >>= 8) d[i] = (uint8_t)v;
+    if (nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, d) != 0) {
+      set_fatal(c, SGRPC_ERR_CONN_NOMEM);
+      return c->fatal;
+    }
+    c->ka_ack_deadline = now + c->settings.keepalive_timeout;
+  }
+  if (c->shutdown_ping_deadline <= now && sg_shutdown_final(c) != 0) {
+    set_fatal(c, SGRPC_ERR_CONN_NOMEM);
+    return c->fatal;
+  }
+  if (c->drain_deadline <= now) drain_expired(c);
+  return c->fatal;
+}
+
+int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
+  int rv;
+  if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->fatal) return c->fatal;
+  if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
+  c->now = now;
+  if (drain_deadline < c->drain_deadline) c->drain_deadline = drain_deadline;
+  if (c->shutdown) return 0;
+  if (c->role == SG_ROLE_SERVER) {
+    uint8_t d[8];
+    uint64_t v = SG_PING_SHUTDOWN;
+    int i;
+    for (i = 7; i >= 0; i--, v >>= 8) d[i] = (uint8_t)v;
+    rv = nghttp2_submit_shutdown_notice(c->session);
+    if (rv == 0) rv = nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, d);
+    if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
+    c->shutdown = 1;
+    c->shutdown_ping_deadline = now + c->settings.keepalive_timeout;
+  } else {
+    rv = nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
+    c->shutdown = 2;
+  }
+  c->goaway_sent = 1;
   return 0;
+}
+
+int64_t sgrpc_conn_keepalive_time(const sgrpc_conn *c) { return c ? c->ka_time : SGRPC_NEVER; }
+
+void sgrpc_conn_get_stats(const sgrpc_conn *c, sgrpc_conn_stats *st) {
+  if (!st) return;
+  if (!c) {
+    memset(st, 0, sizeof(*st));
+    return;
+  }
+  *st = c->stats;
 }

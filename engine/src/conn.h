@@ -79,6 +79,11 @@ struct sgrpc_call {
   size_t trailer_nvlen;
   uint8_t *trailer_mem;  /* one allocation holding trailer_nv and its strings */
   int sent_code;         /* status this side sent (server) */
+  int8_t send_enc;       /* SG_ENC_* for messages we send */
+  int8_t recv_enc;       /* SG_ENC_* the peer announced (grpc-encoding) */
+  uint8_t accept_mask;   /* server: encodings the client accepts (1 << SG_ENC_*) */
+  uint8_t counted;       /* stats: the call's end was counted */
+  uint8_t counted_open;  /* included in conn->open_calls */
 
   sgrpc_call *prev, *next;
 };
@@ -129,7 +134,38 @@ struct sgrpc_conn {
 
   /* GOAWAY debug data kept for the event */
   sg_buf goaway_debug;
+
+  /* compression: zlib streams per codec, created on first use */
+  struct z_stream_s *zdef[3], *zinf[3];
+  int8_t default_enc;
+
+  /* connection life */
+  uint8_t ready;             /* peer SETTINGS seen */
+  uint8_t closed_reported;   /* CONN_CLOSED queued */
+  uint8_t settings_acked;
+  uint8_t shutdown;          /* 0 none, 1 notice sent, 2 final GOAWAY sent */
+  int64_t settings_deadline; /* SGRPC_NEVER once acked */
+  int64_t shutdown_ping_deadline;
+  int64_t drain_deadline;
+
+  /* keepalive */
+  int64_t ka_time;           /* effective keepalive time, SGRPC_NEVER when off */
+  int64_t last_recv;         /* now of the last frame received */
+  int64_t ka_ack_deadline;   /* SGRPC_NEVER when no keepalive ping is out */
+  int64_t last_ping_recv;    /* server ping policy */
+  uint32_t ping_strikes;
+
+  /* back-pressure across calls */
+  size_t queued;             /* bytes in all calls' send buffers */
+  uint8_t conn_blocked;      /* a send was refused for the connection limit */
+
+  sgrpc_conn_stats stats;
+  uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
 };
+
+/* PING payloads the engine uses for itself (user pings keep theirs). */
+#define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
+#define SG_PING_SHUTDOWN 0x7367727063534Dull  /* "sgrpcSM" */
 
 /* allocation */
 void *sg_malloc(sgrpc_conn *c, size_t n);
@@ -157,5 +193,10 @@ void sg_hdrs_reset(sg_hdrs *h);
 void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h);
 int sg_nv_reserve(sgrpc_conn *c, size_t n);
 int sg_map_nghttp2_error(int rv);
+void sg_conn_closed(sgrpc_conn *c, int reason, const char *why);
+int sg_shutdown_final(sgrpc_conn *c);
+void sg_call_opened(sgrpc_call *call);
+void sg_call_set_closed(sgrpc_call *call);
+void sg_unblock_calls(sgrpc_conn *c);
 
 #endif

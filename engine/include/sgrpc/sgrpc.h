@@ -78,6 +78,11 @@ typedef enum {
   /** Sending output would exceed settings.max_outbound_queue: take the
    *  connection's output first. */
   SGRPC_ERR_OUTPUT_FULL = -10,
+  /** A header block to send is larger than the limit (our
+   *  max_send_header_list_size or the peer's SETTINGS_MAX_HEADER_LIST_SIZE). */
+  SGRPC_ERR_METADATA_TOO_LARGE = -11,
+  /** Unknown or unsupported compression name. */
+  SGRPC_ERR_BAD_ENCODING = -12,
 
   /** Everything at or below this value is fatal for the connection. */
   SGRPC_ERR_FATAL = -900,
@@ -90,7 +95,14 @@ typedef enum {
    *  done after GOAWAY. */
   SGRPC_ERR_CONN_CLOSED = -903,
   /** nghttp2 failed in a way not covered above. */
-  SGRPC_ERR_HTTP2 = -904
+  SGRPC_ERR_HTTP2 = -904,
+  /** The peer did not answer a keepalive PING in time. */
+  SGRPC_ERR_KEEPALIVE_TIMEOUT = -905,
+  /** The peer did not acknowledge our SETTINGS in time. */
+  SGRPC_ERR_SETTINGS_TIMEOUT = -906,
+  /** The peer sent GOAWAY ENHANCE_YOUR_CALM, or this server sent it
+   *  after too many pings. */
+  SGRPC_ERR_TOO_MANY_PINGS = -907
 } sgrpc_error;
 
 /** Returns a static, human-readable string for a SGRPC_ERR_* code. */
@@ -194,6 +206,46 @@ typedef struct sgrpc_settings {
   /** Client: user-agent header; server: ignored. Default
    *  "sgrpc-c/" SGRPC_VERSION. Must outlive the connection. */
   const char *user_agent;
+
+  /* --- compression --- */
+  /** Default grpc-encoding for messages this side sends: NULL or
+   *  "identity" (none), "gzip" or "deflate". A server uses it only when
+   *  the client's grpc-accept-encoding lists it. Default NULL. */
+  const char *send_encoding;
+  /** Messages shorter than this are sent uncompressed (flag 0) even when
+   *  an encoding is set, as the spec allows. Default 0 (compress all). */
+  uint32_t compress_min_size;
+
+  /* --- keepalive (grpc-core's definitions) --- */
+  /** Time without receiving anything after which a PING is sent. 0 picks
+   *  the role's default: off for clients, 2 hours for servers.
+   *  SGRPC_NEVER turns it off. */
+  int64_t keepalive_time;
+  /** How long to wait for the PING's ack before the connection is
+   *  declared dead (calls end UNAVAILABLE). Default 20 s. */
+  int64_t keepalive_timeout;
+  /** Client: send keepalive pings with no call open. Server: accept
+   *  pings from a client with no call open at min_recv_ping_interval
+   *  instead of every 2 hours. Default 0. */
+  int keepalive_permit_without_calls;
+  /** Server: pings closer together than this (while no data or headers
+   *  were sent in between) are strikes. Default 5 minutes. */
+  int64_t min_recv_ping_interval;
+  /** Server: strikes tolerated before GOAWAY ENHANCE_YOUR_CALM with
+   *  debug data "too_many_pings". Default 2. */
+  uint32_t max_ping_strikes;
+
+  /* --- limits --- */
+  /** Largest header block this side sends (also capped by the peer's
+   *  SETTINGS_MAX_HEADER_LIST_SIZE). Default 16 KiB. */
+  uint32_t max_send_header_list_size;
+  /** Bytes buffered for sending across all calls of the connection;
+   *  beyond it sgrpc_call_send returns SGRPC_ERR_WOULDBLOCK until the
+   *  output drains (then SGRPC_EV_WRITABLE). Default 16 MiB. */
+  size_t max_outbound_queue;
+  /** Time for the peer to acknowledge our SETTINGS before the connection
+   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). Default 20 s; SGRPC_NEVER off. */
+  int64_t settings_timeout;
 } sgrpc_settings;
 
 /** Fills s with the defaults listed above. */
@@ -356,6 +408,37 @@ SGRPC_EXTERN int sgrpc_conn_goaway(sgrpc_conn *conn, uint32_t error_code,
  *  released by the user). */
 SGRPC_EXTERN size_t sgrpc_conn_call_count(const sgrpc_conn *conn);
 
+/**
+ * Graceful shutdown. Server: sends GOAWAY with the maximum stream id and
+ * a PING; when the PING is acknowledged (or after keepalive_timeout) the
+ * final GOAWAY carries the last stream id really accepted. Client: no new
+ * call starts; a GOAWAY is sent. Either side: calls in flight run to
+ * completion; at drain_deadline (SGRPC_NEVER for none) whatever is left
+ * is cancelled. When the last call ends the connection closes cleanly
+ * (SGRPC_EV_CONN_CLOSED with reason 0). Calling it again only moves the
+ * drain deadline earlier.
+ */
+SGRPC_EXTERN int sgrpc_conn_shutdown(sgrpc_conn *conn, int64_t drain_deadline,
+                                     int64_t now);
+
+/** Current keepalive time (ns, SGRPC_NEVER when off). A client that was
+ *  told "too_many_pings" has doubled it; carry it to the next connection. */
+SGRPC_EXTERN int64_t sgrpc_conn_keepalive_time(const sgrpc_conn *conn);
+
+/** Counters of a connection, for metrics and channelz. */
+typedef struct sgrpc_conn_stats {
+  uint64_t calls_started;
+  uint64_t calls_succeeded; /* ended with status OK */
+  uint64_t calls_failed;    /* ended with any other status */
+  uint64_t messages_sent;
+  uint64_t messages_received;
+  uint64_t bytes_sent;      /* transport bytes taken with out_consume/copy */
+  uint64_t bytes_received;  /* transport bytes consumed by recv */
+  int64_t last_activity;    /* now of the last recv that consumed bytes */
+} sgrpc_conn_stats;
+
+SGRPC_EXTERN void sgrpc_conn_get_stats(const sgrpc_conn *conn, sgrpc_conn_stats *st);
+
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
@@ -386,7 +469,13 @@ typedef enum {
   /** The peer sent GOAWAY. Calls above last_stream_id end UNAVAILABLE. */
   SGRPC_EV_GOAWAY,
   /** The peer acknowledged a sgrpc_conn_ping. */
-  SGRPC_EV_PING_ACK
+  SGRPC_EV_PING_ACK,
+  /** The peer's SETTINGS arrived: the connection is ready. */
+  SGRPC_EV_READY,
+  /** The connection is finished; reason 0 for a clean end (graceful
+   *  shutdown done, GOAWAY and no calls left), else the SGRPC_ERR_* code.
+   *  Sent once. Close the transport after taking the remaining output. */
+  SGRPC_EV_CONN_CLOSED
 } sgrpc_event_type;
 
 /** The status carried by SGRPC_EV_CLOSE. All pointers are borrowed. */
@@ -438,7 +527,8 @@ typedef struct sgrpc_event {
     struct {
       const uint8_t *data;
       size_t len;
-      /** The message's compressed flag (1 when the peer set it). */
+      /** The message's compressed flag as it came on the wire (1 when the
+       *  peer compressed it; data is already decompressed). */
       int compressed;
     } message;
     /** SGRPC_EV_CLOSE */
@@ -463,6 +553,11 @@ typedef struct sgrpc_event {
     struct {
       uint64_t opaque;
     } ping_ack;
+    /** SGRPC_EV_CONN_CLOSED */
+    struct {
+      int reason;
+      const char *message; /* static text */
+    } conn_closed;
   } u;
 } sgrpc_event;
 
@@ -495,6 +590,9 @@ typedef struct sgrpc_call_opts {
   const char *content_subtype;
   /** Stored on the call; returned in every event. */
   void *user_data;
+  /** Compression for this call's messages: NULL for the connection's
+   *  send_encoding, "identity", "gzip" or "deflate". */
+  const char *encoding;
 } sgrpc_call_opts;
 
 /**
@@ -514,7 +612,10 @@ SGRPC_EXTERN int sgrpc_call_start(sgrpc_conn *conn, const sgrpc_call_opts *opts,
 /** Flags for sgrpc_call_send. */
 #define SGRPC_SEND_END 0x1 /**< client: half-close after this message */
 #define SGRPC_SEND_COMPRESSED 0x2 /**< set the compressed flag (data is
-                                       already compressed by the caller) */
+                                       already compressed by the caller with
+                                       the call's encoding) */
+#define SGRPC_SEND_NO_COMPRESS 0x4 /**< send this message uncompressed even
+                                        though the call has an encoding */
 
 /**
  * Queues one message (the engine adds the 5-byte prefix and copies the
@@ -525,6 +626,15 @@ SGRPC_EXTERN int sgrpc_call_start(sgrpc_conn *conn, const sgrpc_call_opts *opts,
  */
 SGRPC_EXTERN int sgrpc_call_send(sgrpc_call *call, const uint8_t *data,
                                  size_t len, unsigned flags);
+
+/**
+ * Server: chooses the response's grpc-encoding ("identity", "gzip",
+ * "deflate") before initial metadata is sent. Without it the server uses
+ * settings.send_encoding when the client accepts it. Returns
+ * SGRPC_ERR_BAD_ENCODING for an unknown name or one the client did not
+ * list in grpc-accept-encoding, SGRPC_ERR_INVALID_STATE after headers.
+ */
+SGRPC_EXTERN int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding);
 
 /** Client: half-closes (END_STREAM after buffered messages). */
 SGRPC_EXTERN int sgrpc_call_close_send(sgrpc_call *call);
