@@ -84,7 +84,7 @@ static void test_request_headers(void **state) {
   assert_int_equal(f->end_stream, 0);
   rawpeer_assert_fields(f, ":method", "POST", ":scheme", "http", ":path", "/pkg.Svc/Method",
                         ":authority", "example.com:443", "grpc-timeout", "1S", "te",
-                        "trailers", "content-type", "application/grpc", "user-agent",
+                        "trailers", "content-type", "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "user-agent",
                         "sgrpc-c/" SGRPC_VERSION, "x-a", "1", "x-b-bin", "AAEC/w", "x-a", "2",
                         "x-e-bin", "", "x-c", "", NULL);
   d = rawpeer_stream_data(&rp, sid, &dl);
@@ -103,7 +103,7 @@ static void test_request_headers(void **state) {
   assert_int_equal(sid, 3);
   rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":method", "POST", ":scheme", "http",
                         ":path", "/pkg.Svc/Other", "te", "trailers", "content-type",
-                        "application/grpc+proto", "user-agent", "sgrpc-c/" SGRPC_VERSION,
+                        "application/grpc+proto", "grpc-accept-encoding", "identity,deflate,gzip", "user-agent", "sgrpc-c/" SGRPC_VERSION,
                         NULL);
   assert_false(rawpeer_stream_ended(&rp, sid));
   assert_int_equal(rp.conn_err, 0);
@@ -126,7 +126,7 @@ static void test_settings_scheme_user_agent(void **state) {
   assert_int_equal(sgrpc_call_start(rp.conn, &o, rp.now, &call), 0);
   rawpeer_run(&rp, ROUNDS);
   rawpeer_assert_fields(rawpeer_headers(&rp, 1, 0), ":method", "POST", ":scheme", "https",
-                        ":path", "/a/b", "te", "trailers", "content-type", "application/grpc",
+                        ":path", "/a/b", "te", "trailers", "content-type", "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip",
                         "user-agent", "my-app/2.0 sgrpc", NULL);
   rawpeer_free(&rp);
 }
@@ -562,6 +562,44 @@ static void test_response_message_too_large(void **state) {
   finish(&rp);
 }
 
+/* A server that ignores our SETTINGS_MAX_HEADER_LIST_SIZE: the client
+ * refuses the oversized block itself. */
+static void test_response_header_list_too_large(void **state) {
+  static char big[2001];
+  const char *const fat_headers[] = {":status", "200", "content-type", "application/grpc",
+                                     "x-big", big, NULL};
+  const char *const fat_trailers[] = {"grpc-status", "0", "x-big", big, NULL};
+  sgrpc_settings s;
+  rawpeer rp;
+  sgrpc_call *call;
+  int32_t sid;
+  const rp_event *e;
+  int k;
+  (void)state;
+  memset(big, 'b', sizeof(big) - 1);
+  for (k = 0; k < 2; k++) {
+    sgrpc_settings_default(&s);
+    s.max_header_list_size = 1024;
+    s.settings_timeout = SGRPC_NEVER;
+    rawpeer_new_server(&rp, &s);
+    rp.auto_release = 1;
+    rawpeer_run(&rp, ROUNDS);
+    call = start(&rp, 1);
+    sid = sgrpc_call_stream_id(call);
+    if (k == 0) {
+      rawpeer_submit_response(&rp, sid, fat_headers, 0);
+    } else {
+      rawpeer_submit_response(&rp, sid, OK_HEADERS, 0);
+      rawpeer_submit_trailers(&rp, sid, fat_trailers);
+    }
+    rawpeer_run(&rp, ROUNDS);
+    assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_HEADERS, call), (size_t)k);
+    e = close_of(&rp, call);
+    assert_int_equal(e->code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+    finish(&rp);
+  }
+}
+
 static void test_response_bad_flag(void **state) {
   rawpeer rp;
   sgrpc_call *call;
@@ -724,6 +762,7 @@ int main(void) {
       cmocka_unit_test(test_bad_metadata_keys),
       cmocka_unit_test(test_goaway),
       cmocka_unit_test(test_response_message_too_large),
+      cmocka_unit_test(test_response_header_list_too_large),
       cmocka_unit_test(test_response_bad_flag),
       cmocka_unit_test(test_trailers_inside_message),
       cmocka_unit_test(test_informational_then_response),

@@ -148,7 +148,7 @@ static void check_server_expiry(int send_message) {
   if (send_message) {
     size_t dl;
     rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":status", "200", "content-type",
-                          "application/grpc", NULL);
+                          "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", NULL);
     rawpeer_stream_data(&rp, sid, &dl);
     assert_int_equal(dl, 6);
     f = rawpeer_headers(&rp, sid, 1);
@@ -158,7 +158,7 @@ static void check_server_expiry(int send_message) {
   } else {
     f = rawpeer_headers(&rp, sid, 0);
     assert_non_null(f);
-    rawpeer_assert_fields(f, ":status", "200", "content-type", "application/grpc",
+    rawpeer_assert_fields(f, ":status", "200", "content-type", "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip",
                           "grpc-status", "4", "grpc-message", "deadline exceeded", NULL);
   }
   assert_true(f->end_stream);

@@ -150,6 +150,8 @@ static void cli_pull(flow_cli *fc, sgrpc_conn *cli) {
       fc->call = NULL;
       break;
     case SGRPC_EV_HEADERS: break;
+    case SGRPC_EV_READY:
+    case SGRPC_EV_CONN_CLOSED: break;
     default: fail_msg("unexpected client event %d", ev.type);
     }
   }
@@ -192,6 +194,8 @@ static void srv_pull(flow_srv *fs, sgrpc_conn *srv) {
       sgrpc_call_release(ev.call);
       fs->call = NULL;
       break;
+    case SGRPC_EV_READY:
+    case SGRPC_EV_CONN_CLOSED: break;
     default: fail_msg("unexpected server event %d", ev.type);
     }
   }
@@ -580,7 +584,9 @@ static void queue_pause(uint32_t nmsg) {
         received++;
         break;
       case SGRPC_EV_HALF_CLOSE: half_closed++; break;
-      default: fail_msg("unexpected server event %d", ev.type);
+      case SGRPC_EV_READY:
+    case SGRPC_EV_CONN_CLOSED: break;
+    default: fail_msg("unexpected server event %d", ev.type);
       }
     }
     /* The queue is bounded: only what one frame adds goes past it. */

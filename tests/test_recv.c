@@ -456,6 +456,10 @@ static void test_bad_preface_fatal_sticky(void **state) {
       /* sticky: later input gets the same code, nothing is read */
       assert_int_equal(sgrpc_conn_recv(srv, (const uint8_t *)"PRI", 3, NOW), rv);
       assert_int_equal(sgrpc_conn_recv(srv, (const uint8_t *)"x", 1, NOW), rv);
+      /* the one event left says why the connection ended */
+      assert_int_equal(sgrpc_conn_next_event(srv, &ev), 1);
+      assert_int_equal(ev.type, SGRPC_EV_CONN_CLOSED);
+      assert_int_equal(ev.u.conn_closed.reason, (int)rv);
       assert_int_equal(sgrpc_conn_next_event(srv, &ev), 0);
       assert_false(sgrpc_conn_is_alive(srv));
       /* whatever was queued can still be taken, then nothing */

@@ -151,7 +151,7 @@ static void test_valid_unary(void **state) {
   /* the wire: headers, one message, trailers; nothing else on the stream */
   assert_int_equal(rawpeer_count_frames(&rp, sid, NGHTTP2_HEADERS), 2);
   f = rawpeer_headers(&rp, sid, 0);
-  rawpeer_assert_fields(f, ":status", "200", "content-type", "application/grpc", NULL);
+  rawpeer_assert_fields(f, ":status", "200", "content-type", "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", NULL);
   assert_int_equal(f->end_stream, 0);
   d = rawpeer_stream_data(&rp, sid, &dl);
   assert_int_equal(dl, rawpeer_grpc_frame(exp, 0, "ping", 4));
@@ -183,7 +183,7 @@ static void test_trailers_only(void **state) {
   f = rawpeer_headers(&rp, sid, 0);
   assert_int_equal(f->end_stream, 1);
   /* the response content-type follows the request's */
-  rawpeer_assert_fields(f, ":status", "200", "content-type", "application/grpc+proto",
+  rawpeer_assert_fields(f, ":status", "200", "content-type", "application/grpc+proto", "grpc-accept-encoding", "identity,deflate,gzip",
                         "grpc-status", "5", "grpc-message", "no such thing", "x-why",
                         "because", NULL);
   e = rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0);
@@ -233,7 +233,7 @@ static void check_415(const char *ct) {
   setup(&rp, &a, NULL);
   sid = send_unary(&rp, nv);
   rawpeer_assert_fields(expect_rejected(&rp, sid), ":status", "415", "content-type",
-                        "application/grpc", "grpc-status", "2", "grpc-message",
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "grpc-status", "2", "grpc-message",
                         "Unacceptable content-type header", NULL);
   rawpeer_free(&rp);
 }
@@ -249,7 +249,7 @@ static void check_ct_accepted(const char *ct) {
   e = rawpeer_event(&rp, SGRPC_EV_CALL_NEW, NULL, 0);
   assert_non_null(e);
   assert_string_equal(e->content_type, ct);
-  rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":status", "200", "content-type", ct,
+  rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":status", "200", "content-type", ct, "grpc-accept-encoding", "identity,deflate,gzip",
                         NULL);
   rawpeer_assert_fields(rawpeer_headers(&rp, sid, 1), "grpc-status", "0", NULL);
   assert_clean(&rp);
@@ -279,7 +279,7 @@ static void test_te(void **state) {
   setup(&rp, &a, NULL);
   sid = send_unary(&rp, gz);
   rawpeer_assert_fields(expect_rejected(&rp, sid), ":status", "400", "content-type",
-                        "application/grpc", "grpc-status", "13", "grpc-message",
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "grpc-status", "13", "grpc-message",
                         "Required \"te: trailers\" header", NULL);
   rawpeer_free(&rp);
 
@@ -288,7 +288,7 @@ static void test_te(void **state) {
   sid = send_unary(&rp, none);
   assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_CALL_NEW, NULL), 1);
   rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":status", "200", "content-type",
-                        "application/grpc", NULL);
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", NULL);
   rawpeer_assert_fields(rawpeer_headers(&rp, sid, 1), "grpc-status", "0", NULL);
   assert_clean(&rp);
   rawpeer_free(&rp);
@@ -303,7 +303,7 @@ static void check_bad_timeout(const char *tmo) {
   setup(&rp, &a, NULL);
   sid = send_unary(&rp, nv);
   rawpeer_assert_fields(expect_rejected(&rp, sid), ":status", "200", "content-type",
-                        "application/grpc", "grpc-status", "13", "grpc-message",
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "grpc-status", "13", "grpc-message",
                         "Invalid grpc-timeout header", NULL);
   rawpeer_free(&rp);
 }
@@ -403,7 +403,7 @@ static void test_unknown_method(void **state) {
   assert_non_null(e);
   assert_string_equal(e->path, "/t.S/Nope");
   rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":status", "200", "content-type",
-                        "application/grpc", "grpc-status", "12", "grpc-message",
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "grpc-status", "12", "grpc-message",
                         "Method not found!", NULL);
   assert_true(rawpeer_headers(&rp, sid, 0)->end_stream);
   e = rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0);
@@ -517,7 +517,7 @@ static void test_reassembly(void **state) {
   /* three messages (empty, 3 bytes, 10 bytes) in one frame */
   ml += rawpeer_grpc_frame(multi + ml, 0, "", 0);
   ml += rawpeer_grpc_frame(multi + ml, 0, "abc", 3);
-  ml += rawpeer_grpc_frame(multi + ml, 1, "0123456789", 10);
+  ml += rawpeer_grpc_frame(multi + ml, 0, "0123456789", 10);
   rawpeer_submit_data(&rp, sid, multi, ml, 0);
   /* a frame ending exactly on a message boundary, then END_STREAM alone */
   rawpeer_submit_data(&rp, sid, NULL, 0, 1);
@@ -537,7 +537,7 @@ static void test_reassembly(void **state) {
   e = rawpeer_event(&rp, SGRPC_EV_MESSAGE, NULL, 3);
   assert_int_equal(e->len, 10);
   assert_memory_equal(e->data, "0123456789", 10);
-  assert_int_equal(e->compressed, 1);
+  assert_int_equal(e->compressed, 0);
   assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_HALF_CLOSE, NULL), 1);
   /* HALF_CLOSE comes after the last message */
   assert_true(rawpeer_event(&rp, SGRPC_EV_HALF_CLOSE, NULL, 0) > e);
@@ -628,7 +628,7 @@ static void test_bin_metadata(void **state) {
   setup(&rp, &a, NULL);
   sid = send_unary(&rp, bad);
   rawpeer_assert_fields(expect_rejected(&rp, sid), ":status", "200", "content-type",
-                        "application/grpc", "grpc-status", "13", "grpc-message",
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "grpc-status", "13", "grpc-message",
                         "Malformed binary metadata", NULL);
   rawpeer_free(&rp);
 
@@ -767,7 +767,7 @@ static void test_early_answer(void **state) {
   sid = rawpeer_submit_request(&rp, nv, NULL, 0, 0);
   rawpeer_run(&rp, ROUNDS);
   rawpeer_assert_fields(rawpeer_headers(&rp, sid, 0), ":status", "200", "content-type",
-                        "application/grpc", "grpc-status", "7", "grpc-message", "no", NULL);
+                        "application/grpc", "grpc-accept-encoding", "identity,deflate,gzip", "grpc-status", "7", "grpc-message", "no", NULL);
   assert_true(rawpeer_headers(&rp, sid, 0)->end_stream);
   assert_int_equal(rawpeer_rst_code(&rp, sid), NGHTTP2_NO_ERROR);
   assert_int_equal(rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0)->code,

@@ -99,6 +99,7 @@ typedef struct rp_event {
 typedef void (*rawpeer_event_fn)(rawpeer *rp, const sgrpc_event *ev, void *ud);
 
 struct rawpeer {
+  int ready; /* SGRPC_EV_READY events seen (not recorded as events) */
   nghttp2_session *h2;  /* the raw side */
   sgrpc_conn *conn;     /* the engine under test */
   int is_client;        /* the raw side is the HTTP/2 client */
