@@ -619,8 +619,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     co.md = opts->md;
     co.md_count = opts->md_count;
     cc->user_data = opts->user_data;
-    /* opts->compression goes to the engine's call options once it has an
-     * encoding field; until then requests are sent uncompressed. */
+    co.encoding = opts->compression;
   }
   rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
   if (rv < 0) {

@@ -243,7 +243,7 @@ typedef struct sgrpc_rpc_opts {
   const sgrpc_md *md;
   size_t md_count;
   /** grpc-encoding to compress requests with (e.g. "gzip"), NULL for
-   *  none. Ignored by engines without compression support. */
+   *  none (the connection's default). */
   const char *compression;
   /** ":authority"; NULL sends none. */
   const char *authority;
