@@ -33,6 +33,8 @@ typedef struct check {
   int64_t sum;
   int32_t count;
   int done;
+  const char *encoding;   /* request compression, NULL for none */
+  int compressed_replies; /* replies that came compressed on the wire */
 } check;
 
 static sgrpc_epoll_loop *loop;
@@ -91,6 +93,11 @@ static void judge(check *ck) {
   } else if (strcmp(ck->name, "Unimplemented") == 0) {
     ok = ck->status == SGRPC_STATUS_UNIMPLEMENTED;
     snprintf(what, sizeof(what), "/demo.Demo/NoSuchMethod: %s", sgrpc_status_name(ck->status));
+  } else if (strcmp(ck->name, "Compression") == 0) {
+    ok = ck->status == 0 && ck->replies == 1 && ck->compressed_replies == 1 &&
+         strncmp(ck->got, "hello zzzz", 10) == 0;
+    snprintf(what, sizeof(what), "gzip request, reply %s",
+             ck->compressed_replies ? "compressed (gzip)" : "NOT compressed");
   } else if (strcmp(ck->name, "Error") == 0) {
     ok = ck->status == SGRPC_STATUS_INVALID_ARGUMENT && strcmp(ck->message, FAIL_TEXT) == 0;
     snprintf(what, sizeof(what), "Fail: %s \"%s\"", sgrpc_status_name(ck->status), ck->message);
@@ -107,6 +114,7 @@ static void on_call_event(const sgrpc_event *ev, void *ud) {
     break;
   case SGRPC_EV_MESSAGE:
     ck->replies++;
+    if (ev->u.message.compressed) ck->compressed_replies++;
     if (strcmp(ck->name, "Sum") == 0) {
       Demo__Total *t = demo__total__unpack(NULL, ev->u.message.len, ev->u.message.data);
       if (t) {
@@ -145,6 +153,7 @@ static int start(check *ck, const char *path, int64_t timeout_ns, const sgrpc_md
   o.md = md;
   o.md_count = md_count;
   o.user_data = ck;
+  o.encoding = ck->encoding;
   rv = sgrpc_epoll_channel_call(channel, &o, on_call_event, &ck->call);
   if (rv != 0) {
     ck->status = -1;
@@ -219,6 +228,17 @@ static void start_error(check *ck) {
     hello(ck, "sgrpc", 0, SGRPC_SEND_END);
 }
 
+/* Compresses the request with gzip and asks the server to compress the
+ * reply: both stacks must inflate what the other deflated. */
+static void start_compression(check *ck) {
+  static const sgrpc_md md[] = {SGRPC_MD_STR("x-compress-response", "gzip")};
+  static char name[301];
+  memset(name, 'z', sizeof(name) - 1);
+  ck->encoding = "gzip";
+  if (start(ck, "/demo.Demo/Say", call_timeout_ns, md, 1) == 0)
+    hello(ck, name, 0, SGRPC_SEND_END);
+}
+
 static check checks[] = {
     {.name = "Say", .start = start_say},
     {.name = "Count", .start = start_count},
@@ -227,6 +247,7 @@ static check checks[] = {
     {.name = "Deadline", .start = start_deadline},
     {.name = "Unimplemented", .start = start_unimplemented},
     {.name = "Error", .start = start_error},
+    {.name = "Compression", .start = start_compression},
 };
 static const size_t ncheck = sizeof(checks) / sizeof(checks[0]);
 

@@ -51,6 +51,9 @@ typedef struct scall {
   sgrpc_epoll_timer *timer;
   uint32_t count_next, count_n; /* Count: next index to produce, total */
   char *count_prefix;
+  /* Say: what compression did (reported in trailing metadata) */
+  int request_compressed;
+  char response_encoding[16];
 } scall;
 
 static int verbose = 1;
@@ -131,9 +134,21 @@ static void scall_pump(scall *sc) {
     memset(&st, 0, sizeof(st));
     st.code = sc->status_code;
     st.message = sc->status_msg[0] ? sc->status_msg : NULL;
+    sgrpc_md md[66];
+    size_t n = 0;
     if (sc->method == M_SAY) {
-      st.md = sc->echo;
-      st.md_count = sc->echo_count;
+      /* echoed metadata, then what compression did on this call */
+      for (; n < sc->echo_count && n < 64; n++) md[n] = sc->echo[n];
+      md[n].key = "x-request-compressed";
+      md[n].key_len = 20;
+      md[n].value = (const uint8_t *)(sc->request_compressed ? "1" : "0");
+      md[n++].value_len = 1;
+      md[n].key = "x-response-encoding";
+      md[n].key_len = 19;
+      md[n].value = (const uint8_t *)sc->response_encoding;
+      md[n++].value_len = strlen(sc->response_encoding);
+      st.md = md;
+      st.md_count = n;
     }
     sc->status_wanted = 2;
     sgrpc_call_send_status(sc->call, &st);
@@ -219,6 +234,20 @@ static void on_call_new(sgrpc_epoll_conn *conn, const sgrpc_event *ev) {
   sc->loop = sgrpc_epoll_conn_loop(conn);
   sgrpc_call_set_user_data(ev->call, sc);
   if (m == M_SAY) {
+    size_t i;
+    snprintf(sc->response_encoding, sizeof(sc->response_encoding), "identity");
+    /* x-compress-response: NAME asks for a compressed reply; it only works
+     * when the client listed NAME in grpc-accept-encoding. */
+    for (i = 0; i < ev->u.call_new.md_count; i++) {
+      const sgrpc_md *e = &ev->u.call_new.md[i];
+      char name[16];
+      if (e->key_len != 19 || memcmp(e->key, "x-compress-response", 19) != 0) continue;
+      if (e->value_len >= sizeof(name)) continue;
+      memcpy(name, e->value, e->value_len);
+      name[e->value_len] = 0;
+      if (sgrpc_call_set_encoding(ev->call, name) == 0)
+        snprintf(sc->response_encoding, sizeof(sc->response_encoding), "%s", name);
+    }
     copy_echo_md(sc, ev->u.call_new.md, ev->u.call_new.md_count);
     /* Initial metadata at once, so the echo is seen before any message. */
     sgrpc_call_send_headers(ev->call, sc->echo, sc->echo_count);
@@ -337,6 +366,7 @@ static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
     on_call_new(conn, ev);
     break;
   case SGRPC_EV_MESSAGE:
+    if (sc && ev->u.message.compressed) sc->request_compressed = 1;
     if (sc && !sc->status_wanted) on_message(sc, ev->u.message.data, ev->u.message.len);
     break;
   case SGRPC_EV_HALF_CLOSE:

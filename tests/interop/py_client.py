@@ -68,6 +68,25 @@ def t_md(stub, channel):
         assert not any(k == "x-other" for k, _ in got), got
 
 
+@check("compression both ways")
+def t_compress(stub, channel):
+    """C-core compresses the request, sgrpc must see the compressed flag and
+    inflate it; sgrpc compresses the reply, C-core must inflate it."""
+    name = "z" * 3000
+    for comp, enc in ((grpc.Compression.Gzip, "gzip"), (grpc.Compression.Deflate, "deflate")):
+        r, call = stub.Say.with_call(pb.Hello(name=name), compression=comp,
+                                     metadata=(("x-compress-response", enc),),
+                                     timeout=TIMEOUT)
+        assert r.text == "hello " + name, r.text[:40]
+        tr = dict(call.trailing_metadata())
+        assert tr.get("x-request-compressed") == "1", tr
+        assert tr.get("x-response-encoding") == enc, tr
+    r, call = stub.Say.with_call(pb.Hello(name="plain"), timeout=TIMEOUT)
+    tr = dict(call.trailing_metadata())
+    assert tr.get("x-request-compressed") == "0", tr
+    assert tr.get("x-response-encoding") == "identity", tr
+
+
 @check("large unary (1 MB)")
 def t_large(stub, channel):
     name = "x" * 1000000
@@ -188,27 +207,70 @@ def t_concurrent(stub, channel):
         assert f.result().text == "hello c%d" % i
 
 
-def graceful_shutdown(stub, server_pid):
-    """SIGTERMs the server while a call is in flight: the call must still
-    complete (GOAWAY lets it finish), the server must then exit."""
-    name = "graceful shutdown"
-    f = stub.Sleep.future(pb.Hello(name="g", sleep_ms=1000), timeout=TIMEOUT)
-    time.sleep(0.3)
-    os.kill(server_pid, signal.SIGTERM)
+def graceful_shutdown(stub, server_pid, server_log):
+    """SIGTERMs the server under load: 100 Sleep calls in flight plus a
+    stream of new Say calls. Every call must end OK or, if the server never
+    took it, UNAVAILABLE; every Sleep that was in flight must end OK; and
+    the server's count of calls that ended OK must equal the client's."""
+    name = "graceful shutdown under load"
     try:
-        r = f.result()
-        assert r.text == "slept 1000", r.text
-        # After the GOAWAY the channel must not reuse the connection, and
-        # the listener is gone: a new call fails UNAVAILABLE.
-        time.sleep(0.2)
-        expect_error(lambda: stub.Say(pb.Hello(name="late"), timeout=2),
-                     grpc.StatusCode.UNAVAILABLE)
+        sleeps = [stub.Sleep.future(pb.Hello(name="g%d" % i, sleep_ms=800), timeout=TIMEOUT)
+                  for i in range(100)]
+        time.sleep(0.3)  # all 100 are accepted and sleeping
+        says = []
+        stop = time.monotonic() + 1.5
+        killed = False
+        while time.monotonic() < stop:
+            says.append(stub.Say.future(pb.Hello(name="l"), timeout=TIMEOUT))
+            if not killed and len(says) >= 50:
+                os.kill(server_pid, signal.SIGTERM)
+                killed = True
+            time.sleep(0.005)
+        assert killed
+        for f in sleeps:
+            r = f.result()  # raises if any accepted call was lost
+            assert r.text == "slept 800", r.text
+        ok_says = 0
+        for f in says:
+            try:
+                assert f.result().text == "hello l"
+                ok_says += 1
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+        assert ok_says >= 50, ok_says  # the ones before the signal
+        client_ok = ok_says + len(sleeps)
+        # the server exits by itself after draining; then compare counts
+        for _ in range(100):
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        if server_log:
+            with open(server_log) as fh:
+                log = fh.read()
+            shutdown_at = log.find("graceful shutdown")
+            assert shutdown_at >= 0, "no graceful shutdown in the server log"
+            server_ok = log.count("Sleep ended OK") + log.count("Say ended OK") - before_ok[0]
+            assert server_ok == client_ok, "server ended %d calls OK, client saw %d" % (
+                server_ok, client_ok)
     except Exception as e:
         results.append((name, False))
         print("FAIL %-22s %s: %s" % (name, type(e).__name__, e), flush=True)
         return
     results.append((name, True))
-    print("PASS %-22s" % name, flush=True)
+    print("PASS %-22s (%d Sleep + %d Say OK)" % (name, len(sleeps), ok_says), flush=True)
+
+
+before_ok = [0]
+
+
+def count_ok(server_log):
+    if not server_log:
+        return 0
+    with open(server_log) as fh:
+        log = fh.read()
+    return log.count("Sleep ended OK") + log.count("Say ended OK")
 
 
 def main():
@@ -216,16 +278,20 @@ def main():
     ap.add_argument("--target", required=True)
     ap.add_argument("--server-pid", type=int, default=0,
                     help="finish with a graceful-shutdown check on this server")
+    ap.add_argument("--server-log", default="",
+                    help="the server's log, to compare its count of finished calls")
     args = ap.parse_args()
     with grpc.insecure_channel(args.target) as channel:
         grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
         stub = pb_grpc.DemoStub(channel)
-        for t in (t_say, t_md, t_large, t_count, t_count_big, t_sum, t_sum_empty, t_chat,
+        for t in (t_say, t_md, t_compress, t_large, t_count, t_count_big, t_sum, t_sum_empty, t_chat,
                   t_chat_pingpong, t_deadline, t_sleep_ok, t_unimpl, t_fail, t_cancel,
                   t_concurrent):
             t(stub, channel)
         if args.server_pid:
-            graceful_shutdown(stub, args.server_pid)
+            time.sleep(0.2)  # let the server log the calls above
+            before_ok[0] = count_ok(args.server_log)
+            graceful_shutdown(stub, args.server_pid, args.server_log)
     passed = sum(1 for _, ok in results if ok)
     print("py-client: %d of %d checks passed" % (passed, len(results)), flush=True)
     return 0 if passed == len(results) else 1

@@ -27,6 +27,11 @@ def echo_md(context):
 class Demo(pb_grpc.DemoServicer):
     def Say(self, request, context):
         md = echo_md(context)
+        want = dict(context.invocation_metadata()).get("x-compress-response")
+        if want == "gzip":
+            context.set_compression(grpc.Compression.Gzip)
+        elif want == "deflate":
+            context.set_compression(grpc.Compression.Deflate)
         context.send_initial_metadata(md)
         context.set_trailing_metadata(md)
         return pb.Reply(text="hello " + request.name)

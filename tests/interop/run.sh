@@ -81,7 +81,7 @@ case "$mode" in
 py-client)
   start_server "$bin/sgrpc-demo-server"
   echo "interop: Python grpcio $($py -c 'import grpc; print(grpc.__version__)') client -> sgrpc-demo-server on 127.0.0.1:$port"
-  timeout 120 "$py" "$here/py_client.py" --target "127.0.0.1:$port" --server-pid "$server_pid" || fail "python client reported failures"
+  timeout 120 "$py" "$here/py_client.py" --target "127.0.0.1:$port" --server-pid "$server_pid" --server-log "$work/server.log" || fail "python client reported failures"
   # The client's graceful-shutdown check sent one SIGTERM: the server
   # must exit by itself once the in-flight call is done.
   await_server_exit
