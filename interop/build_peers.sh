@@ -1,0 +1,85 @@
+#!/bin/bash
+# Builds the interop peers (interop/peers/*) into BUILD_DIR (default
+# build-peers at the repository root): BUILD_DIR/bin/{python,go,cpp,node}-
+# {server,client}. Installs missing Debian packages first (dpkg-query check;
+# SGRPC_NO_APT=1 skips) and runs `npm install` for the grpc-js peer. Nothing
+# generated lands in the tree except interop/peers/node/node_modules (ignored).
+# usage: build_peers.sh [BUILD_DIR]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+out=$(mkdir -p "${1:-$repo/build-peers}" && cd "${1:-$repo/build-peers}" && pwd)
+peers=$here/peers
+mkdir -p "$out/bin"
+step() { echo "build_peers: $*"; }
+
+pkgs="python3-grpcio python3-grpc-tools golang-go golang-google-grpc-dev
+  golang-goprotobuf-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
+  grpc-proto pkg-config make g++ openssl"
+missing=
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "${SGRPC_NO_APT:-0}" = 1 ]; then
+    echo "build_peers: missing packages:$missing (SGRPC_NO_APT=1: not installing)" >&2
+    exit 1
+  fi
+  step "installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 900 apt-get install -y --no-install-recommends $missing ||
+    { timeout 300 apt-get update && timeout 900 apt-get install -y --no-install-recommends $missing; }
+fi
+command -v node >/dev/null && command -v npm >/dev/null ||
+  { echo "build_peers: node and npm are needed for the grpc-js peer" >&2; exit 1; }
+
+# Python (grpcio): stubs into the build dir; Debian's interpreter, not the
+# first python3 on PATH.
+step "python stubs"
+rm -rf "$out/python"
+PYTHONDONTWRITEBYTECODE=1 timeout 120 /usr/bin/python3 "$peers/python/stubs.py" "$out/python"
+for role in server client; do
+  cat > "$out/bin/python-$role" <<WRAP
+#!/bin/sh
+export PEER_PY_STUBS="$out/python" PYTHONDONTWRITEBYTECODE=1
+exec /usr/bin/python3 "$peers/python/$role.py" "\$@"
+WRAP
+  chmod +x "$out/bin/python-$role"
+done
+
+# Go (grpc-go 1.33 from Debian, GOPATH mode, offline): generated code and
+# links to the sources live in a GOPATH under the build dir.
+step "go peers"
+gp=$out/gopath
+rm -rf "$gp"
+mkdir -p "$gp/src/sgrpcpeer/testpb" "$gp/gen"
+m=Mgrpc/testing/empty.proto=sgrpcpeer/testpb,Mgrpc/testing/messages.proto=sgrpcpeer/testpb,Mgrpc/testing/test.proto=sgrpcpeer/testpb
+(cd /usr/share/grpc-proto && timeout 120 protoc -I. \
+  --go_out=plugins=grpc,paths=source_relative,$m:"$gp/gen" \
+  grpc/testing/test.proto grpc/testing/messages.proto grpc/testing/empty.proto)
+mv "$gp"/gen/grpc/testing/*.pb.go "$gp/src/sgrpcpeer/testpb/"
+for d in gzipflag server client; do ln -s "$peers/go/$d" "$gp/src/sgrpcpeer/$d"; done
+for role in server client; do
+  (cd "$gp/src/sgrpcpeer" && GO111MODULE=off GOPATH="$gp:/usr/share/gocode" \
+    GOCACHE="$out/gocache" GOFLAGS= timeout 600 go build -o "$out/bin/go-$role" "./$role")
+done
+
+# C++ (grpc++ / C-core).
+step "c++ peers"
+timeout 900 make -s -C "$peers/cpp" -j"$(nproc)" OUT="$out/cpp"
+ln -sf "$out/cpp/cpp-server" "$out/bin/cpp-server"
+ln -sf "$out/cpp/cpp-client" "$out/bin/cpp-client"
+
+# Node (@grpc/grpc-js from npm).
+step "node peers (npm install)"
+(cd "$peers/node" && timeout 600 npm install --no-audit --no-fund --loglevel=error >/dev/null)
+for role in server client; do
+  cat > "$out/bin/node-$role" <<WRAP
+#!/bin/sh
+exec node "$peers/node/$role.js" "\$@"
+WRAP
+  chmod +x "$out/bin/node-$role"
+done
+step "done: $out/bin"
+ls "$out/bin"
