@@ -28,6 +28,8 @@ typedef struct world {
   int dispatch_err;
   sgrpc_server_call *held; /* a call the server answers later */
   int saw_token;
+  int transport_releases; /* act like an adapter that releases after CLOSE */
+  sgrpc_call *last_srv_closed; /* engine handle of the last server CLOSE */
 } world;
 
 static void on_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
@@ -37,6 +39,10 @@ static void on_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud)
   else rv = sgrpc_rpc_client_dispatch(conn, ev);
   if (rv < 0) w->dispatch_err = rv;
   if (ev->call) assert_int_equal(rv, 1);
+  if (conn == p->srv && ev->type == SGRPC_EV_CLOSE) {
+    w->last_srv_closed = ev->call;
+    if (w->transport_releases) sgrpc_call_release(ev->call);
+  }
 }
 
 /* ---- server implementation ---- */
@@ -315,6 +321,55 @@ static void test_unary_compressed(void **state) {
     assert_int_equal(r.code, SGRPC_STATUS_OK);
     assert_int_equal(r.value, 8);
   }
+  world_free(&w);
+}
+
+/* Under an adapter that releases handles after CLOSE (as the epoll adapter
+ * does), the router leaves the handle to the transport: a call the
+ * "transport" does not release stays held by the engine. */
+static void test_transport_releases(void **state) {
+  world w;
+  int i;
+  (void)state;
+  world_init(&w, NULL, NULL, NULL);
+  w.transport_releases = 1;
+  sgrpc_router_set_transport_releases(w.router, 1);
+  pair_run(&w.p, 100);
+  for (i = 0; i < 5; i++) {
+    result r;
+    Num req = SGRPC__TEST__KINDS__NUM__INIT;
+    sgrpc_rpc_opts opts;
+    memset(&r, 0, sizeof(r));
+    memset(&opts, 0, sizeof(opts));
+    opts.user_data = &r;
+    req.value = i;
+    assert_int_equal(sgrpc__test__kinds__calc__add_one__call(&w.client, &req, &opts, w.p.now,
+                                                              add_one_done, NULL),
+                     0);
+    pair_run(&w.p, 200);
+    assert_int_equal(r.code, SGRPC_STATUS_OK);
+    assert_int_equal(r.value, i + 1);
+  }
+  assert_int_equal(w.srv_closed, 5);
+  assert_int_equal(sgrpc_conn_call_count(w.p.srv), 0);
+  /* one more call whose CLOSE the transport forgets to release */
+  w.transport_releases = 0;
+  {
+    result r;
+    Num req = SGRPC__TEST__KINDS__NUM__INIT;
+    sgrpc_rpc_opts opts;
+    memset(&r, 0, sizeof(r));
+    memset(&opts, 0, sizeof(opts));
+    opts.user_data = &r;
+    assert_int_equal(sgrpc__test__kinds__calc__add_one__call(&w.client, &req, &opts, w.p.now,
+                                                              add_one_done, NULL),
+                     0);
+    pair_run(&w.p, 200);
+    assert_int_equal(r.code, SGRPC_STATUS_OK);
+  }
+  assert_int_equal(sgrpc_conn_call_count(w.p.srv), 1); /* the router did not release it */
+  sgrpc_call_release(w.last_srv_closed);
+  assert_int_equal(sgrpc_conn_call_count(w.p.srv), 0);
   world_free(&w);
 }
 
@@ -780,6 +835,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),
       cmocka_unit_test(test_unary_compressed),
+      cmocka_unit_test(test_transport_releases),
       cmocka_unit_test(test_unary_failure_status),
       cmocka_unit_test(test_server_streaming),
       cmocka_unit_test(test_client_streaming),

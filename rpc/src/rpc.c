@@ -170,6 +170,7 @@ struct sgrpc_router {
   size_t n, cap;
   uint32_t *index; /* open addressing: route number + 1, 0 = empty */
   size_t index_cap; /* power of two, >= 2 * n */
+  int transport_releases; /* an adapter releases handles after CLOSE */
 };
 
 struct sgrpc_server_call {
@@ -521,9 +522,13 @@ static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
   q_clear(&sc->q, mem);
   r_free(mem, sc->status);
   r_free(mem, sc->md);
-  sgrpc_call_release(sc->h);
+  if (!sc->router->transport_releases) sgrpc_call_release(sc->h);
   sc->tag = 0;
   r_free(mem, sc);
+}
+
+void sgrpc_router_set_transport_releases(sgrpc_router *r, int yes) {
+  if (r) r->transport_releases = yes != 0;
 }
 
 int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
@@ -536,7 +541,7 @@ int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *
   sc = ev->call_user_data;
   if (!sc) {
     /* a call we could not allocate state for */
-    if (ev->type == SGRPC_EV_CLOSE) sgrpc_call_release(ev->call);
+    if (ev->type == SGRPC_EV_CLOSE && !r->transport_releases) sgrpc_call_release(ev->call);
     return 1;
   }
   if (sc->tag != SERVER_TAG || sc->router != r) return 0;

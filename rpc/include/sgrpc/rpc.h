@@ -170,6 +170,14 @@ SGRPC_EXTERN int sgrpc_router_dispatch(sgrpc_router *router, sgrpc_conn *conn,
                                        const sgrpc_event *ev, int64_t now);
 
 /**
+ * For transports that release call handles themselves after delivering
+ * SGRPC_EV_CLOSE (the epoll adapter does): with yes != 0 the router never
+ * releases a handle, it only forgets the call when its CLOSE passes
+ * through sgrpc_router_dispatch. Set it before the first dispatch.
+ */
+SGRPC_EXTERN void sgrpc_router_set_transport_releases(sgrpc_router *router, int yes);
+
+/**
  * Queues a response message. When the engine's send buffer is full the
  * packed bytes wait in the call and go out as it drains, so this never
  * returns SGRPC_ERR_WOULDBLOCK; watch sgrpc_server_call_pending to bound
