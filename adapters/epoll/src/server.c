@@ -1,6 +1,6 @@
 /*
- * Server side of the epoll adapter: listening socket, accept, graceful
- * shutdown (GOAWAY, drain, close when idle).
+ * Server side of the epoll adapter: the listening socket and accept. The
+ * connection work (dispatch, call release, GOAWAY, drain) is the core's.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,7 +18,17 @@
 
 #define EP_ACCEPTS_PER_WAKE 64
 
-static void server_close_listener(sgrpc_epoll_server *s) {
+/* Events of the core server, handed on with the epoll connection type. */
+static void server_event(sgrpc_ac_conn *c, const sgrpc_event *ev, void *ud) {
+  sgrpc_epoll_server *s = ud;
+  s->on_event((sgrpc_epoll_conn *)c, ev, s->user_data);
+}
+
+/* ops->listener_close: graceful shutdown or server_del. */
+void ep_listener_close(void *hub_ud, sgrpc_ac_server *core, void *listener) {
+  sgrpc_epoll_server *s = listener;
+  (void)hub_ud;
+  (void)core;
   if (s->h.fd < 0) return;
   epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->h.fd, NULL);
   close(s->h.fd);
@@ -27,14 +39,18 @@ static void server_close_listener(sgrpc_epoll_server *s) {
 int sgrpc_epoll_server_new(sgrpc_epoll_server **pserver, sgrpc_epoll_loop *loop,
                            const sgrpc_epoll_server_opts *opts) {
   sgrpc_epoll_server *s;
+  sgrpc_ac_server_opts so;
+  sgrpc_ac_target t;
   struct sockaddr_storage ss;
   socklen_t len;
   struct epoll_event ee;
-  int rv, one = 1, saved;
+  int rv, one = 1, saved, port = 0;
 
   if (!pserver || !loop || !opts || !opts->listen || !opts->on_event)
     return SGRPC_ERR_INVALID_ARGUMENT;
   *pserver = NULL;
+  if (sgrpc_ac_target_parse(opts->listen, 1, &t) != 0 || ep_resolve(&t, 1, &ss, &len) != 0)
+    return SGRPC_ERR_INVALID_ARGUMENT;
   s = calloc(1, sizeof(*s));
   if (!s) return SGRPC_ERR_NOMEM;
   s->h.kind = EP_LISTENER;
@@ -42,13 +58,8 @@ int sgrpc_epoll_server_new(sgrpc_epoll_server **pserver, sgrpc_epoll_loop *loop,
   s->loop = loop;
   s->on_event = opts->on_event;
   s->user_data = opts->user_data;
-  s->drain_timeout_ns = opts->drain_timeout_ns;
-  if (opts->settings) {
-    s->settings = *opts->settings;
-    s->has_settings = 1;
-  }
-  rv = ep_parse_addr(opts->listen, 1, &ss, &len, &s->unix_path);
-  if (rv != 0) goto fail;
+  rv = SGRPC_ERR_NOMEM;
+  if (t.kind == SGRPC_AC_TARGET_UNIX && !(s->unix_path = strdup(t.path))) goto fail;
 
   rv = SGRPC_ERR_INVALID_STATE;
   s->h.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -66,14 +77,28 @@ int sgrpc_epoll_server_new(sgrpc_epoll_server **pserver, sgrpc_epoll_loop *loop,
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
     if (getsockname(s->h.fd, (struct sockaddr *)&bound, &blen) == 0)
-      s->port = bound.ss_family == AF_INET6
-                    ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                    : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+      port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&bound)->sin_port);
   }
+  memset(&so, 0, sizeof(so));
+  so.settings = opts->settings;
+  so.on_event = server_event;
+  so.user_data = s;
+  so.drain_timeout_ns = opts->drain_timeout_ns;
+  so.single_goaway = 1; /* this adapter's documented shutdown: one GOAWAY */
+  rv = sgrpc_ac_server_new(&s->core, loop->hub, &so);
+  if (rv != 0) goto fail;
+  rv = SGRPC_ERR_INVALID_STATE;
   memset(&ee, 0, sizeof(ee));
   ee.events = EPOLLIN;
   ee.data.ptr = &s->h;
-  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s->h.fd, &ee) != 0) goto fail;
+  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s->h.fd, &ee) != 0) {
+    saved = errno;
+    sgrpc_ac_server_del(s->core);
+    errno = saved;
+    goto fail;
+  }
+  sgrpc_ac_server_set_listener(s->core, s, port);
 
   s->next = loop->servers;
   if (loop->servers) loop->servers->prev = s;
@@ -89,81 +114,75 @@ fail:
   return rv;
 }
 
-int sgrpc_epoll_server_port(const sgrpc_epoll_server *s) { return s ? s->port : 0; }
+int sgrpc_epoll_server_port(const sgrpc_epoll_server *s) {
+  return s ? sgrpc_ac_server_port(s->core) : 0;
+}
 
-size_t sgrpc_epoll_server_conn_count(const sgrpc_epoll_server *s) { return s ? s->nconns : 0; }
+size_t sgrpc_epoll_server_conn_count(const sgrpc_epoll_server *s) {
+  return s ? sgrpc_ac_server_conn_count(s->core) : 0;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, const char *unix_path, char *out,
+                        size_t cap) {
+  char host[64];
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    snprintf(out, cap, "ipv6:[%s]:%d", host, ntohs(a->sin6_port));
+  } else if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    snprintf(out, cap, "ipv4:%s:%d", host, ntohs(a->sin_port));
+  } else {
+    snprintf(out, cap, "unix:%.100s", unix_path ? unix_path : "");
+  }
+}
 
 void ep_server_accept(sgrpc_epoll_server *s) {
   int i;
   for (i = 0; i < EP_ACCEPTS_PER_WAKE && s->h.fd >= 0; i++) {
-    sgrpc_conn *engine = NULL;
-    sgrpc_epoll_conn *c;
+    struct sockaddr_storage ss;
+    socklen_t slen = sizeof(ss);
+    sgrpc_ac_conn *c = NULL;
+    char peer[128];
+    ep_tx *tx;
     int one = 1;
-    int fd = accept4(s->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(s->h.fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return; /* EAGAIN, or EMFILE and friends: try on the next turn */
     }
     if (!s->unix_path) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (sgrpc_conn_server_new(&engine, s->has_settings ? &s->settings : NULL, NULL,
-                              sgrpc_epoll_now()) != 0) {
+    format_peer(&ss, s->unix_path, peer, sizeof(peer));
+    tx = ep_tx_new(s->loop, fd, 0);
+    if (!tx) {
       close(fd);
       continue;
     }
-    c = ep_conn_new(s->loop, fd, engine, 0);
-    if (!c) {
-      sgrpc_conn_del(engine);
+    if (sgrpc_ac_server_accept(s->core, tx, peer, sgrpc_epoll_now(), &c) != 0) {
+      epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, fd, NULL);
       close(fd);
+      free(tx);
       continue;
     }
-    c->server = s;
-    s->nconns++;
+    tx->c = c;
   }
-}
-
-void ep_server_conn_gone(sgrpc_epoll_server *s) {
-  if (s->nconns) s->nconns--;
-  if (s->shutting_down && s->nconns == 0 && s->drain_timer) {
-    sgrpc_epoll_timer_cancel(s->drain_timer);
-    s->drain_timer = NULL;
-  }
-}
-
-static void server_drain_expired(sgrpc_epoll_loop *loop, void *ud) {
-  sgrpc_epoll_server *s = ud;
-  sgrpc_epoll_conn *c;
-  s->drain_timer = NULL;
-  for (c = loop->conns; c; c = c->next)
-    if (c->server == s) c->closing = 1;
 }
 
 void sgrpc_epoll_server_shutdown(sgrpc_epoll_server *s) {
-  sgrpc_epoll_conn *c;
-  if (!s || s->shutting_down) return;
-  s->shutting_down = 1;
-  server_close_listener(s);
-  for (c = s->loop->conns; c; c = c->next)
-    if (c->server == s) sgrpc_conn_goaway(c->engine, 0, NULL, 0);
-  if (s->drain_timeout_ns > 0 && s->nconns)
-    sgrpc_epoll_timer_start(s->loop, s->drain_timeout_ns, server_drain_expired, s,
-                            &s->drain_timer);
+  if (s) sgrpc_ac_server_shutdown(s->core);
 }
 
 void sgrpc_epoll_server_del(sgrpc_epoll_server *s) {
   sgrpc_epoll_loop *loop;
-  sgrpc_epoll_conn *c, *next;
   if (!s) return;
   loop = s->loop;
-  server_close_listener(s);
-  for (c = loop->conns; c; c = next) {
-    next = c->next;
-    if (c->server == s) ep_conn_close(c);
-  }
-  if (s->drain_timer) sgrpc_epoll_timer_cancel(s->drain_timer);
+  sgrpc_ac_server_del(s->core); /* closes the listener and connections */
+  ep_listener_close(loop, NULL, s);
   if (s->prev) s->prev->next = s->next;
   else loop->servers = s->next;
   if (s->next) s->next->prev = s->prev;
-  ep_loop_free_graveyard(loop);
+  ep_tx_free_dead(loop);
   free(s->unix_path);
   free(s);
 }

@@ -1,6 +1,8 @@
 /*
  * sgrpc epoll adapter: binds the sans-IO engine (<sgrpc/sgrpc.h>) to
- * Linux sockets, epoll, timerfd and signalfd.
+ * Linux sockets, epoll, timerfd and signalfd. Connection handling,
+ * servers and channels come from the adapter core (<sgrpc/adapter.h>);
+ * a sgrpc_epoll_conn is the core's sgrpc_ac_conn.
  *
  * The adapter is thin: it reads bytes into the engine, pulls the events
  * the engine produces and hands each one to a callback, and writes the
@@ -90,8 +92,9 @@ SGRPC_EXTERN int sgrpc_epoll_loop_ready(sgrpc_epoll_loop *loop);
  * SIGINT/SIGTERM handling through a signalfd (the signals are blocked in
  * the calling thread, so call this before creating other threads). The
  * first signal shuts every server on the loop down gracefully and closes
- * every channel gracefully; the second stops the loop. on_signal, when
- * not NULL, is told each signal (count is 1 for the first) before that.
+ * every channel gracefully; the second closes every connection at once
+ * (open calls get their CLOSE) and stops the loop. on_signal, when not
+ * NULL, is told each signal (count is 1 for the first) before that.
  * The signalfd does not keep run() going by itself.
  */
 typedef void (*sgrpc_epoll_signal_cb)(sgrpc_epoll_loop *loop, int signo, int count,
@@ -223,7 +226,9 @@ SGRPC_EXTERN int sgrpc_epoll_channel_new(sgrpc_epoll_channel **pchannel, sgrpc_e
  * Starts a call on the channel's connection, opening one (non-blocking
  * connect) when there is none or the current one is going away. Calls
  * started while connecting are held by the engine and sent once
- * connected; a failed connect ends them UNAVAILABLE (retry_safe set).
+ * connected; a failed connect ends them UNAVAILABLE. After a failed
+ * connect the channel backs off as gRPC does (1 s growing by 1.6 up to
+ * 120 s, jittered): calls started meanwhile end UNAVAILABLE at once.
  * opts->deadline is absolute on sgrpc_epoll_now()'s clock. The call's
  * handle (for sgrpc_call_send, sgrpc_call_close_send, sgrpc_call_cancel)
  * is stored in *pcall when pcall is not NULL; do not change its engine

@@ -1,0 +1,570 @@
+/*
+ * The libuv adapter: uv streams and timers feeding the adapter core. No
+ * gRPC or HTTP/2 logic lives here: readiness -> bytes -> core entry
+ * points, and the core's ops -> libuv requests.
+ */
+#define _GNU_SOURCE
+#include <sgrpc/uv.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define UVA_READ_BUF (64 * 1024)
+#define UVA_WRITE_BUF (64 * 1024)
+/* Bytes in flight in uv_write before the core is told to wait. */
+#define UVA_MAX_INFLIGHT (1024 * 1024)
+
+struct sgrpc_uv {
+  uv_loop_t *loop;
+  sgrpc_ac_hub *hub;
+  uv_timer_t timer;
+  uv_prepare_t prepare;
+  uv_signal_t sig[2];
+  int sig_started;
+  int handles; /* our own handles still open; freed at 0 once deleting */
+  int deleting;
+  sgrpc_uv_signal_cb on_signal;
+  void *signal_ud;
+  char rbuf[UVA_READ_BUF];
+};
+
+/* One transport: a TCP or pipe stream. Freed from its close callback
+ * (and not before a pending getaddrinfo has come back). */
+typedef struct uva_tx {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  sgrpc_uv *u;        /* NULL once closing: u may be gone by then */
+  sgrpc_ac_conn *c;   /* NULL once the core closed the transport */
+  size_t inflight;
+  int handle_open;    /* uv_*_init done and not yet closed */
+  int closing;
+  int resolving;      /* uv_getaddrinfo pending */
+  uv_connect_t creq;
+  uv_getaddrinfo_t gai;
+  uv_shutdown_t sreq;
+} uva_tx;
+
+typedef struct uva_write {
+  uv_write_t req;
+  uva_tx *tx;
+  size_t len;
+  uint8_t data[];
+} uva_write;
+
+typedef struct uva_listener {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  sgrpc_uv *u;
+  sgrpc_ac_server *s;
+  int is_pipe;
+  char path[108]; /* unlinked when the listener closes */
+} uva_listener;
+
+int64_t sgrpc_uv_now(void) { return (int64_t)uv_hrtime(); }
+
+static int64_t op_now(void *ud) {
+  (void)ud;
+  return sgrpc_uv_now();
+}
+
+static void uva_errno(int uverr) { errno = uverr < 0 ? -uverr : EIO; }
+
+/* ------------------------------------------------------------------ */
+/* Transports                                                          */
+/* ------------------------------------------------------------------ */
+
+static void tx_maybe_free(uva_tx *tx) {
+  if (!tx->handle_open && !tx->resolving) free(tx);
+}
+
+static void tx_close_cb(uv_handle_t *h) {
+  uva_tx *tx = h->data;
+  tx->handle_open = 0;
+  tx_maybe_free(tx);
+}
+
+static void tx_close_handle(uva_tx *tx) {
+  if (tx->handle_open && !uv_is_closing(&tx->h.handle)) uv_close(&tx->h.handle, tx_close_cb);
+  else tx_maybe_free(tx);
+}
+
+static void tx_shutdown_cb(uv_shutdown_t *req, int status) {
+  uva_tx *tx = req->data;
+  (void)status;
+  tx_close_handle(tx);
+}
+
+/* ops->close: the core is done with the transport. Output still in
+ * flight (a GOAWAY, the last trailers) is flushed by uv_shutdown first;
+ * uv_close alone would cancel it. */
+static void op_close(void *p) {
+  uva_tx *tx = p;
+  tx->c = NULL;
+  tx->u = NULL;
+  if (tx->closing) return;
+  tx->closing = 1;
+  if (tx->resolving) {
+    uv_cancel((uv_req_t *)&tx->gai);
+  }
+  if (tx->handle_open && !uv_is_closing(&tx->h.handle)) {
+    uv_read_stop(&tx->h.stream);
+    if (tx->inflight > 0) {
+      tx->sreq.data = tx;
+      if (uv_shutdown(&tx->sreq, &tx->h.stream, tx_shutdown_cb) == 0) return;
+    }
+  }
+  tx_close_handle(tx);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  uva_tx *tx = h->data;
+  size_t cap = UVA_READ_BUF, lim;
+  (void)suggested;
+  if (!tx->u) {
+    /* Closing: libuv still asks once more; a zero buffer is "no read". */
+    *buf = uv_buf_init(NULL, 0);
+    return;
+  }
+  lim = sgrpc_ac_hub_io_limit(tx->u->hub);
+  if (lim && lim < cap) cap = lim;
+  *buf = uv_buf_init(tx->u->rbuf, (unsigned)cap);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  uva_tx *tx = s->data;
+  if (!tx->c) return;
+  if (n > 0) sgrpc_ac_conn_read(tx->c, (const uint8_t *)buf->base, (size_t)n, sgrpc_uv_now());
+  else if (n < 0) sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now()); /* EOF or error */
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  uva_write *w = req->data;
+  uva_tx *tx = w->tx;
+  tx->inflight -= w->len;
+  free(w);
+  if (!tx->c) return;
+  if (status < 0) sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+  else sgrpc_ac_conn_writable(tx->c, sgrpc_uv_now());
+}
+
+/* ops->write_owned: one heap buffer per uv_write, filled by the core with
+ * sgrpc_conn_out_copy, freed in write_cb. */
+static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t), void *fctx) {
+  uva_tx *tx = p;
+  size_t cap = UVA_WRITE_BUF, lim = sgrpc_ac_hub_io_limit(tx->u->hub);
+  uva_write *w;
+  uv_buf_t buf;
+  ssize_t n;
+  if (lim) {
+    if (tx->inflight > 0) return 0; /* one small write at a time */
+    if (lim < cap) cap = lim;
+  } else if (tx->inflight >= UVA_MAX_INFLIGHT) {
+    return 0;
+  }
+  w = malloc(sizeof(*w) + cap);
+  if (!w) return 0; /* retried when an in-flight write completes */
+  n = fill(fctx, w->data, cap);
+  if (n <= 0) {
+    free(w);
+    return n < 0 ? -1 : 0;
+  }
+  w->tx = tx;
+  w->len = (size_t)n;
+  w->req.data = w;
+  buf = uv_buf_init((char *)w->data, (unsigned)n);
+  if (uv_write(&w->req, &tx->h.stream, &buf, 1, write_cb) != 0) {
+    free(w);
+    return -1;
+  }
+  tx->inflight += (size_t)n;
+  return n;
+}
+
+static void tx_start_reading(uva_tx *tx) {
+  if (uv_read_start(&tx->h.stream, alloc_cb, read_cb) != 0 && tx->c)
+    sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+}
+
+/* ------------------------------------------------------------------ */
+/* Client connections                                                  */
+/* ------------------------------------------------------------------ */
+
+static void connect_cb(uv_connect_t *req, int status) {
+  uva_tx *tx = req->data;
+  if (!tx->c) return; /* closed while connecting (UV_ECANCELED) */
+  if (status < 0) {
+    sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+    return;
+  }
+  if (tx->h.handle.type == UV_TCP) uv_tcp_nodelay(&tx->h.tcp, 1);
+  sgrpc_ac_conn_connected(tx->c, sgrpc_uv_now());
+  if (tx->c) tx_start_reading(tx);
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  uva_tx *tx = req->data;
+  tx->resolving = 0;
+  if (!tx->c) { /* closed while resolving */
+    if (res) uv_freeaddrinfo(res);
+    tx_maybe_free(tx);
+    return;
+  }
+  if (status < 0 || !res) {
+    if (res) uv_freeaddrinfo(res);
+    sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+    return;
+  }
+  tx->creq.data = tx;
+  status = uv_tcp_connect(&tx->creq, &tx->h.tcp, res->ai_addr, connect_cb);
+  uv_freeaddrinfo(res);
+  if (status < 0) sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+}
+
+static int op_connect(void *ud, sgrpc_ac_conn *c, const sgrpc_ac_target *t) {
+  sgrpc_uv *u = ud;
+  uva_tx *tx = calloc(1, sizeof(*tx));
+  int rv;
+  if (!tx) return SGRPC_ERR_NOMEM;
+  tx->u = u;
+  tx->c = c;
+  tx->h.handle.data = tx;
+  if (t->kind == SGRPC_AC_TARGET_UNIX) {
+    if (uv_pipe_init(u->loop, &tx->h.pipe, 0) != 0) {
+      free(tx);
+      return SGRPC_ERR_INVALID_STATE;
+    }
+    tx->h.handle.data = tx;
+    tx->handle_open = 1;
+    sgrpc_ac_conn_set_transport(c, tx);
+    tx->creq.data = tx;
+    uv_pipe_connect(&tx->creq, &tx->h.pipe, t->path, connect_cb); /* errors come to the cb */
+    return 0;
+  }
+  if (uv_tcp_init(u->loop, &tx->h.tcp) != 0) {
+    free(tx);
+    return SGRPC_ERR_INVALID_STATE;
+  }
+  tx->h.handle.data = tx;
+  tx->handle_open = 1;
+  {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    tx->gai.data = tx;
+    tx->resolving = 1;
+    rv = uv_getaddrinfo(u->loop, &tx->gai, gai_cb, t->host, t->port, &hints);
+  }
+  if (rv != 0) {
+    tx->resolving = 0;
+    tx->c = NULL;
+    tx_close_handle(tx);
+    return SGRPC_ERR_INVALID_STATE;
+  }
+  sgrpc_ac_conn_set_transport(c, tx);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Servers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void format_peer(uva_tx *tx, int is_pipe, char *out, size_t cap) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char host[64];
+  out[0] = '\0';
+  if (is_pipe) {
+    char path[108];
+    size_t plen = sizeof(path);
+    if (uv_pipe_getsockname(&tx->h.pipe, path, &plen) == 0 && plen < sizeof(path)) {
+      path[plen] = '\0';
+      snprintf(out, cap, "unix:%.100s", path);
+    }
+    return;
+  }
+  if (uv_tcp_getpeername(&tx->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, host, sizeof(host));
+    snprintf(out, cap, "ipv6:[%s]:%d", host, ntohs(a->sin6_port));
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, host, sizeof(host));
+    snprintf(out, cap, "ipv4:%s:%d", host, ntohs(a->sin_port));
+  }
+}
+
+static void connection_cb(uv_stream_t *server, int status) {
+  uva_listener *l = server->data;
+  uva_tx *tx;
+  sgrpc_ac_conn *c = NULL;
+  char peer[128];
+  int rv;
+  if (status < 0 || !l->s) return;
+  tx = calloc(1, sizeof(*tx));
+  if (!tx) return;
+  tx->u = l->u;
+  rv = l->is_pipe ? uv_pipe_init(l->u->loop, &tx->h.pipe, 0) : uv_tcp_init(l->u->loop, &tx->h.tcp);
+  if (rv != 0) {
+    free(tx);
+    return;
+  }
+  tx->h.handle.data = tx;
+  tx->handle_open = 1;
+  if (uv_accept(server, &tx->h.stream) != 0) {
+    tx_close_handle(tx);
+    return;
+  }
+  if (!l->is_pipe) uv_tcp_nodelay(&tx->h.tcp, 1);
+  format_peer(tx, l->is_pipe, peer, sizeof(peer));
+  if (sgrpc_ac_server_accept(l->s, tx, peer, sgrpc_uv_now(), &c) != 0) {
+    tx->u = NULL;
+    tx_close_handle(tx);
+    return;
+  }
+  tx->c = c;
+  tx_start_reading(tx);
+}
+
+static void listener_close_cb(uv_handle_t *h) { free(h->data); }
+
+static void op_listener_close(void *ud, sgrpc_ac_server *s, void *p) {
+  uva_listener *l = p;
+  (void)ud;
+  (void)s;
+  l->s = NULL;
+  if (l->path[0]) unlink(l->path);
+  uv_close(&l->h.handle, listener_close_cb);
+}
+
+static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts *o, int *port) {
+  sgrpc_ac_target t;
+  int rv;
+  *port = 0;
+  if (o->use_fd) {
+    l->is_pipe = o->fd_is_unix;
+    if (l->is_pipe) {
+      if ((rv = uv_pipe_init(u->loop, &l->h.pipe, 0)) != 0) return rv;
+      l->h.handle.data = l;
+      return uv_pipe_open(&l->h.pipe, o->fd);
+    }
+    if ((rv = uv_tcp_init(u->loop, &l->h.tcp)) != 0) return rv;
+    l->h.handle.data = l;
+    return uv_tcp_open(&l->h.tcp, o->fd);
+  }
+  if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0) return UV_EINVAL;
+  if (t.kind == SGRPC_AC_TARGET_UNIX) {
+    struct stat st;
+    l->is_pipe = 1;
+    if ((rv = uv_pipe_init(u->loop, &l->h.pipe, 0)) != 0) return rv;
+    l->h.handle.data = l;
+    /* Replace a stale socket file, never any other kind of file. */
+    if (lstat(t.path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(t.path);
+    if ((rv = uv_pipe_bind(&l->h.pipe, t.path)) != 0) return rv;
+    memcpy(l->path, t.path, sizeof(l->path));
+    return 0;
+  } else {
+    struct addrinfo hints, *res = NULL;
+    uv_getaddrinfo_t req;
+    uv_os_fd_t fd;
+    int one = 1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    /* A NULL callback makes uv_getaddrinfo synchronous. */
+    rv = uv_getaddrinfo(u->loop, &req, NULL, t.host[0] ? t.host : NULL, t.port, &hints);
+    if (rv != 0) return UV_EINVAL;
+    res = req.addrinfo;
+    rv = uv_tcp_init_ex(u->loop, &l->h.tcp, res->ai_family);
+    if (rv == 0) {
+      l->h.handle.data = l;
+      if (o->reuseport && uv_fileno(&l->h.handle, &fd) == 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+      rv = uv_tcp_bind(&l->h.tcp, res->ai_addr, 0); /* libuv sets SO_REUSEADDR */
+    }
+    uv_freeaddrinfo(res);
+    if (rv == 0) {
+      struct sockaddr_storage ss;
+      int len = sizeof(ss);
+      if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+        *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return rv;
+  }
+}
+
+int sgrpc_uv_listen(sgrpc_uv *u, const sgrpc_ac_listen_opts *o, sgrpc_ac_server **ps) {
+  uva_listener *l;
+  sgrpc_ac_server *s = NULL;
+  int rv, port = 0;
+  if (!u || !o || !ps || (!o->use_fd && !o->listen)) return SGRPC_ERR_INVALID_ARGUMENT;
+  *ps = NULL;
+  if (!o->use_fd) {
+    sgrpc_ac_target t;
+    if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  }
+  l = calloc(1, sizeof(*l));
+  if (!l) return SGRPC_ERR_NOMEM;
+  l->u = u;
+  l->h.handle.type = UV_UNKNOWN_HANDLE;
+  rv = listen_bind(u, l, o, &port);
+  if (rv == 0) {
+    l->h.handle.data = l;
+    rv = uv_listen(&l->h.stream, o->backlog > 0 ? o->backlog : 128, connection_cb);
+  }
+  if (rv != 0) {
+    int saved = rv;
+    if (l->h.handle.type != UV_UNKNOWN_HANDLE) {
+      l->path[0] = '\0';
+      uv_close(&l->h.handle, listener_close_cb);
+    } else {
+      free(l);
+    }
+    uva_errno(saved);
+    return saved == UV_EINVAL && !o->use_fd ? SGRPC_ERR_INVALID_ARGUMENT : SGRPC_ERR_INVALID_STATE;
+  }
+  rv = sgrpc_ac_server_new(&s, u->hub, &o->server);
+  if (rv != 0) {
+    if (l->path[0]) unlink(l->path);
+    uv_close(&l->h.handle, listener_close_cb);
+    return rv;
+  }
+  l->s = s;
+  sgrpc_ac_server_set_listener(s, l, port);
+  *ps = s;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timer, per-turn service, signals                                    */
+/* ------------------------------------------------------------------ */
+
+static void timer_cb(uv_timer_t *t) {
+  sgrpc_uv *u = t->data;
+  sgrpc_ac_hub_timer(u->hub, sgrpc_uv_now());
+}
+
+static void op_timer_arm(void *ud, int64_t when) {
+  sgrpc_uv *u = ud;
+  int64_t now, ms;
+  if (u->deleting) return;
+  if (when == SGRPC_NEVER) {
+    uv_timer_stop(&u->timer);
+    return;
+  }
+  now = sgrpc_uv_now();
+  ms = when <= now ? 0 : (when - now + 999999) / 1000000; /* round up: never early */
+  uv_timer_start(&u->timer, timer_cb, (uint64_t)ms, 0);
+}
+
+/* Runs before libuv blocks: writes whatever engine calls made outside
+ * sgrpc callbacks (e.g. in the user's own timers) queued. */
+static void prepare_cb(uv_prepare_t *p) {
+  sgrpc_uv *u = p->data;
+  sgrpc_ac_hub_service(u->hub, sgrpc_uv_now());
+}
+
+static void signal_cb(uv_signal_t *h, int signo) {
+  sgrpc_uv *u = h->data;
+  int count = sgrpc_ac_hub_signal(u->hub, signo, sgrpc_uv_now());
+  if (u->on_signal) u->on_signal(u, signo, count, u->signal_ud);
+  if (count >= 2) uv_stop(u->loop);
+}
+
+int sgrpc_uv_catch_signals(sgrpc_uv *u, sgrpc_uv_signal_cb on_signal, void *ud) {
+  int i;
+  static const int signos[2] = {SIGINT, SIGTERM};
+  if (!u) return SGRPC_ERR_INVALID_ARGUMENT;
+  u->on_signal = on_signal;
+  u->signal_ud = ud;
+  if (u->sig_started) return 0;
+  for (i = 0; i < 2; i++) {
+    if (uv_signal_start(&u->sig[i], signal_cb, signos[i]) != 0) return SGRPC_ERR_INVALID_STATE;
+    uv_unref((uv_handle_t *)&u->sig[i]);
+  }
+  u->sig_started = 1;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life                                                                */
+/* ------------------------------------------------------------------ */
+
+int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop) {
+  sgrpc_ac_ops ops;
+  sgrpc_uv *u;
+  int i, rv;
+  if (!pu || !loop) return SGRPC_ERR_INVALID_ARGUMENT;
+  *pu = NULL;
+  u = calloc(1, sizeof(*u));
+  if (!u) return SGRPC_ERR_NOMEM;
+  u->loop = loop;
+  memset(&ops, 0, sizeof(ops));
+  ops.now = op_now;
+  ops.connect = op_connect;
+  ops.write_owned = op_write_owned;
+  ops.close = op_close;
+  ops.timer_arm = op_timer_arm;
+  ops.listener_close = op_listener_close;
+  rv = sgrpc_ac_hub_new(&u->hub, &ops, u);
+  if (rv != 0) {
+    free(u);
+    return rv;
+  }
+  uv_timer_init(loop, &u->timer);
+  u->timer.data = u;
+  uv_prepare_init(loop, &u->prepare);
+  u->prepare.data = u;
+  uv_prepare_start(&u->prepare, prepare_cb);
+  uv_unref((uv_handle_t *)&u->prepare);
+  for (i = 0; i < 2; i++) {
+    uv_signal_init(loop, &u->sig[i]);
+    u->sig[i].data = u;
+    uv_unref((uv_handle_t *)&u->sig[i]);
+  }
+  u->handles = 4;
+  *pu = u;
+  return 0;
+}
+
+static void own_close_cb(uv_handle_t *h) {
+  sgrpc_uv *u = h->data;
+  if (--u->handles == 0) free(u);
+}
+
+void sgrpc_uv_del(sgrpc_uv *u) {
+  int i;
+  if (!u) return;
+  sgrpc_ac_hub_del(u->hub);
+  u->hub = NULL;
+  u->deleting = 1;
+  uv_close((uv_handle_t *)&u->timer, own_close_cb);
+  uv_close((uv_handle_t *)&u->prepare, own_close_cb);
+  for (i = 0; i < 2; i++) uv_close((uv_handle_t *)&u->sig[i], own_close_cb);
+}
+
+sgrpc_ac_hub *sgrpc_uv_hub(const sgrpc_uv *u) { return u ? u->hub : NULL; }
+uv_loop_t *sgrpc_uv_loop(const sgrpc_uv *u) { return u ? u->loop : NULL; }
+
+int sgrpc_uv_channel_new(sgrpc_uv *u, const sgrpc_ac_channel_opts *o, sgrpc_ac_channel **pch) {
+  if (!u) return SGRPC_ERR_INVALID_ARGUMENT;
+  return sgrpc_ac_channel_new(pch, u->hub, o);
+}

@@ -1,0 +1,953 @@
+/*
+ * One end-to-end suite for every adapter built on the adapter core
+ * (<sgrpc/adapter.h>). A test file fills a suite_adapter with its loop's
+ * few functions and calls adapter_suite_run(). Server and channels share
+ * one loop in one process; everything is on loopback, ports below 32768,
+ * every wait bounded.
+ *
+ * Covers: the four RPC kinds over TCP v4, v6 and a Unix socket (with peer
+ * addresses); a server restart survived by reconnecting with a short
+ * backoff (wait-for-ready) and fail-fast calls while it is down; a new
+ * connection after the server's GOAWAY; deadlines
+ * while connecting (refused port, silent listener); SIGTERM with calls in
+ * flight (none lost) and a second SIGTERM (immediate); 1-byte reads and
+ * writes everywhere; 1,000 concurrent calls over 10 connections; the
+ * byte-filter seam; target parsing and the backoff schedule.
+ *
+ * Header-only on purpose: tests/CMakeLists.txt builds each test_*.c alone.
+ */
+#ifndef SGRPC_TESTS_ADAPTER_SUITE_H
+#define SGRPC_TESTS_ADAPTER_SUITE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sgrpc/adapter.h>
+
+#define SEC 1000000000LL
+#define MS 1000000LL
+
+typedef struct suite_adapter {
+  const char *name;
+  void *(*loop_new)(void);
+  /* Frees the loop and everything on it. */
+  void (*loop_del)(void *loop);
+  sgrpc_ac_hub *(*hub)(void *loop);
+  int64_t (*now)(void);
+  /* One turn, blocking at most timeout_ms. */
+  void (*run_once)(void *loop, int timeout_ms);
+  int (*listen)(void *loop, const sgrpc_ac_listen_opts *o, sgrpc_ac_server **ps);
+  int (*channel_new)(void *loop, const sgrpc_ac_channel_opts *o, sgrpc_ac_channel **pch);
+  int (*catch_signals)(void *loop);
+  /* One-shot timer of the loop (not an sgrpc callback: *_del allowed). */
+  int (*after)(void *loop, int64_t delay_ns, void (*cb)(void *ud), void *ud);
+} suite_adapter;
+
+static const suite_adapter *A;
+
+/* ------------------------------------------------------------------ */
+/* Service                                                             */
+/* ------------------------------------------------------------------ */
+
+enum { K_ECHO, K_STREAM, K_COLLECT, K_BIDI, K_HOLD, K_HANG, K_GOAWAY, K_N };
+static const char *const kpaths[K_N] = {"/t.T/Echo", "/t.T/Stream", "/t.T/Collect", "/t.T/Bidi",
+                                        "/t.T/Hold", "/t.T/Hang",   "/t.T/Goaway"};
+#define STREAM_MSG 1000
+#define MAX_HELD 64
+#define MAX_CH 10
+
+typedef struct world world;
+
+typedef struct scall {
+  int kind;
+  uint32_t to_send, sent;
+  uint32_t count, total; /* Collect */
+  world *w;
+} scall;
+
+typedef struct ccall {
+  world *w;
+  int kind;
+  int done;
+  int status;
+  uint32_t msgs;
+  int content_ok;
+  uint8_t sent[64];
+  size_t sent_len;
+  uint32_t expect_count, expect_total; /* Collect */
+  int64_t ended_at;
+} ccall;
+
+struct world {
+  void *loop;
+  sgrpc_ac_hub *hub;
+  sgrpc_ac_server *srv;
+  sgrpc_ac_channel *ch[MAX_CH];
+  char addr[128];
+  sgrpc_ac_listen_opts lo;
+  int srv_new, srv_closed, srv_closed_ok;
+  int cli_done;
+  char first_peer[96];
+  sgrpc_call *held[MAX_HELD];
+  int nheld, hold_target, released_held, signal_on_hold;
+  int conn_events, goaways;
+  int restart_failures;
+  sgrpc_conn *last_engine; /* server: engine of the latest call */
+  int engines_seen;        /* server: distinct engines seen by calls */
+};
+
+static void stream_pump(sgrpc_call *call, scall *sc) {
+  while (sc->sent < sc->to_send) {
+    uint8_t buf[STREAM_MSG];
+    int rv;
+    memset(buf, (int)(sc->sent & 0xff), sizeof(buf));
+    rv = sgrpc_call_send(call, buf, sizeof(buf), 0);
+    if (rv == SGRPC_ERR_WOULDBLOCK) return;
+    assert_int_equal(rv, 0);
+    sc->sent++;
+  }
+  if (sc->to_send) {
+    sgrpc_status st = {0};
+    sc->to_send = 0;
+    assert_int_equal(sgrpc_call_send_status(call, &st), 0);
+  }
+}
+
+static void send_ok(sgrpc_call *call, const uint8_t *d, size_t n) {
+  sgrpc_status st = {0};
+  assert_int_equal(sgrpc_call_send(call, d, n, 0), 0);
+  assert_int_equal(sgrpc_call_send_status(call, &st), 0);
+}
+
+static void release_held(void *ud) {
+  world *w = ud;
+  int i;
+  for (i = 0; i < w->nheld; i++) send_ok(w->held[i], (const uint8_t *)"held", 4);
+  w->released_held = 1;
+}
+
+static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
+  world *w = ud;
+  scall *sc = ev->call_user_data;
+  assert_non_null(sgrpc_ac_conn_engine(conn));
+  assert_ptr_equal(sgrpc_ac_conn_server(conn), w->srv);
+  switch (ev->type) {
+  case SGRPC_EV_CALL_NEW: {
+    int k;
+    w->srv_new++;
+    if (!w->first_peer[0])
+      snprintf(w->first_peer, sizeof(w->first_peer), "%s", sgrpc_ac_conn_peer(conn));
+    if (sgrpc_ac_conn_engine(conn) != w->last_engine) {
+      w->last_engine = sgrpc_ac_conn_engine(conn);
+      w->engines_seen++;
+    }
+    for (k = 0; k < K_N; k++)
+      if (strlen(kpaths[k]) == ev->u.call_new.path_len &&
+          memcmp(kpaths[k], ev->u.call_new.path, ev->u.call_new.path_len) == 0)
+        break;
+    assert_true(k < K_N);
+    sc = calloc(1, sizeof(*sc));
+    assert_non_null(sc);
+    sc->kind = k;
+    sc->w = w;
+    sgrpc_call_set_user_data(ev->call, sc);
+    if (k == K_HOLD) {
+      assert_true(w->nheld < MAX_HELD);
+      w->held[w->nheld++] = ev->call;
+      if (w->nheld == w->hold_target && w->signal_on_hold) {
+        /* Every held call is in flight: ask for a graceful exit, answer
+         * them 100 ms later, while the server drains. */
+        assert_int_equal(kill(getpid(), SIGTERM), 0);
+        if (w->signal_on_hold == 1)
+          assert_int_equal(A->after(w->loop, 100 * MS, release_held, w), 0);
+      }
+    }
+    break;
+  }
+  case SGRPC_EV_MESSAGE:
+    if (sc->kind == K_ECHO) {
+      send_ok(ev->call, ev->u.message.data, ev->u.message.len);
+    } else if (sc->kind == K_GOAWAY) {
+      /* Answer, then tell the client to take new calls elsewhere. */
+      send_ok(ev->call, ev->u.message.data, ev->u.message.len);
+      assert_int_equal(sgrpc_conn_goaway(sgrpc_call_conn(ev->call), 0, NULL, 0), 0);
+    } else if (sc->kind == K_BIDI) {
+      assert_int_equal(sgrpc_call_send(ev->call, ev->u.message.data, ev->u.message.len, 0), 0);
+    } else if (sc->kind == K_STREAM) {
+      uint32_t n;
+      assert_int_equal(ev->u.message.len, 4);
+      memcpy(&n, ev->u.message.data, 4);
+      sc->to_send = n;
+      stream_pump(ev->call, sc);
+    } else if (sc->kind == K_COLLECT) {
+      sc->count++;
+      sc->total += (uint32_t)ev->u.message.len;
+    }
+    break;
+  case SGRPC_EV_WRITABLE:
+    if (sc->kind == K_STREAM) stream_pump(ev->call, sc);
+    break;
+  case SGRPC_EV_HALF_CLOSE:
+    if (sc->kind == K_BIDI) {
+      sgrpc_status st = {0};
+      assert_int_equal(sgrpc_call_send_status(ev->call, &st), 0);
+    } else if (sc->kind == K_COLLECT) {
+      uint32_t r[2] = {sc->count, sc->total};
+      send_ok(ev->call, (const uint8_t *)r, sizeof(r));
+    }
+    break;
+  case SGRPC_EV_CLOSE:
+    w->srv_closed++;
+    if (ev->u.close.status.code == SGRPC_STATUS_OK) w->srv_closed_ok++;
+    free(sc);
+    break;
+  default:
+    break;
+  }
+}
+
+static void cli_event(const sgrpc_event *ev, void *ud) {
+  ccall *cc = ud;
+  assert_ptr_equal(ev->call_user_data, cc);
+  switch (ev->type) {
+  case SGRPC_EV_MESSAGE:
+    if (cc->kind == K_ECHO || cc->kind == K_BIDI || cc->kind == K_GOAWAY) {
+      if (ev->u.message.len != cc->sent_len ||
+          memcmp(ev->u.message.data, cc->sent, cc->sent_len) != 0)
+        cc->content_ok = 0;
+    } else if (cc->kind == K_STREAM) {
+      if (ev->u.message.len != STREAM_MSG || ev->u.message.data[0] != (uint8_t)cc->msgs ||
+          ev->u.message.data[STREAM_MSG - 1] != (uint8_t)cc->msgs)
+        cc->content_ok = 0;
+    } else if (cc->kind == K_COLLECT) {
+      uint32_t r[2];
+      if (ev->u.message.len != sizeof(r)) {
+        cc->content_ok = 0;
+      } else {
+        memcpy(r, ev->u.message.data, sizeof(r));
+        if (r[0] != cc->expect_count || r[1] != cc->expect_total) cc->content_ok = 0;
+      }
+    } else if (cc->kind == K_HOLD) {
+      if (ev->u.message.len != 4 || memcmp(ev->u.message.data, "held", 4) != 0)
+        cc->content_ok = 0;
+    }
+    cc->msgs++;
+    break;
+  case SGRPC_EV_CLOSE:
+    assert_false(cc->done);
+    cc->done = 1;
+    cc->status = ev->u.close.status.code;
+    cc->ended_at = A->now();
+    cc->w->cli_done++;
+    break;
+  default:
+    break;
+  }
+}
+
+static void cli_conn_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
+  world *w = ud;
+  assert_null(ev->call);
+  assert_null(sgrpc_ac_conn_server(conn));
+  assert_non_null(sgrpc_ac_conn_channel(conn));
+  w->conn_events++;
+  if (ev->type == SGRPC_EV_GOAWAY) w->goaways++;
+}
+
+static sgrpc_call *start_on(world *w, sgrpc_ac_channel *ch, ccall *cc, int kind,
+                            int64_t timeout_ns) {
+  sgrpc_call_opts o;
+  sgrpc_call *call = NULL;
+  memset(&o, 0, sizeof(o));
+  memset(cc, 0, sizeof(*cc));
+  cc->w = w;
+  cc->kind = kind;
+  cc->content_ok = 1;
+  cc->status = -1;
+  o.path = kpaths[kind];
+  o.deadline = A->now() + timeout_ns;
+  o.user_data = cc;
+  assert_int_equal(sgrpc_ac_channel_call(ch, &o, cli_event, &call), 0);
+  assert_non_null(call);
+  return call;
+}
+
+static void start_echo(world *w, sgrpc_ac_channel *ch, ccall *cc, int i) {
+  sgrpc_call *call = start_on(w, ch, cc, K_ECHO, 20 * SEC);
+  cc->sent_len = (size_t)snprintf((char *)cc->sent, sizeof(cc->sent), "echo %d", i);
+  assert_int_equal(sgrpc_call_send(call, cc->sent, cc->sent_len, SGRPC_SEND_END), 0);
+}
+
+/* Runs the loop until *count reaches want or limit_s pass. */
+static void run_until_n(world *w, const int *count, int want, int limit_s) {
+  int64_t end = A->now() + limit_s * SEC;
+  while (*count < want && A->now() < end) A->run_once(w->loop, 20);
+  assert_int_equal(*count, want);
+}
+#define run_until(w, count, want) run_until_n(w, count, want, 20)
+
+static int pick_port(int attempt) { return 20000 + ((int)getpid() * 7 + attempt * 211) % 9000; }
+
+static sgrpc_ac_filter_factory g_server_filter; /* set by single tests */
+
+static int world_listen(world *w) {
+  int rv;
+  memset(&w->lo, 0, sizeof(w->lo));
+  w->lo.listen = w->addr;
+  w->lo.server.make_filter = g_server_filter;
+  w->lo.server.on_event = srv_event;
+  w->lo.server.user_data = w;
+  /* Far beyond the waits below: graceful closes must not need it. */
+  w->lo.server.drain_timeout_ns = 60 * SEC;
+  rv = A->listen(w->loop, &w->lo, &w->srv);
+  return rv;
+}
+
+/* Listens on fmt (%d: a port below 32768, or the pid in a Unix path),
+ * trying other ports when one is taken, and makes one channel. */
+static void world_init_opts(world *w, const char *fmt, int tcp, const sgrpc_ac_channel_opts *co0) {
+  sgrpc_ac_channel_opts co;
+  int attempt, rv = -1;
+  memset(w, 0, sizeof(*w));
+  w->loop = A->loop_new();
+  assert_non_null(w->loop);
+  w->hub = A->hub(w->loop);
+  for (attempt = 0; attempt < 20; attempt++) {
+    if (tcp) snprintf(w->addr, sizeof(w->addr), fmt, pick_port(attempt));
+    else snprintf(w->addr, sizeof(w->addr), fmt, (int)getpid());
+    rv = world_listen(w);
+    if (rv == 0 || !tcp || errno != EADDRINUSE) break;
+  }
+  if (rv != 0) fprintf(stderr, "listen %s: %s\n", w->addr, strerror(errno));
+  assert_int_equal(rv, 0);
+  if (tcp) {
+    int port = sgrpc_ac_server_port(w->srv);
+    assert_true(port > 0 && port < 32768);
+  }
+  if (co0) co = *co0;
+  else memset(&co, 0, sizeof(co));
+  co.target = w->addr;
+  co.on_conn_event = cli_conn_event;
+  co.user_data = w;
+  assert_int_equal(A->channel_new(w->loop, &co, &w->ch[0]), 0);
+}
+
+static void world_init(world *w, const char *fmt, int tcp) { world_init_opts(w, fmt, tcp, NULL); }
+
+static void world_free(world *w) { A->loop_del(w->loop); }
+
+/* ------------------------------------------------------------------ */
+/* The four kinds                                                      */
+/* ------------------------------------------------------------------ */
+
+static void four_kinds(world *w, uint32_t stream_n, int collect_n, int bidi_n) {
+  ccall echo, stream, collect, bidi;
+  sgrpc_call *call;
+  int i, base = w->cli_done;
+
+  start_echo(w, w->ch[0], &echo, 1);
+  run_until(w, &w->cli_done, base + 1);
+  assert_int_equal(echo.status, SGRPC_STATUS_OK);
+  assert_int_equal(echo.msgs, 1);
+  assert_true(echo.content_ok);
+
+  call = start_on(w, w->ch[0], &stream, K_STREAM, 30 * SEC);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)&stream_n, 4, SGRPC_SEND_END), 0);
+  run_until(w, &w->cli_done, base + 2);
+  assert_int_equal(stream.status, SGRPC_STATUS_OK);
+  assert_int_equal(stream.msgs, stream_n);
+  assert_true(stream.content_ok);
+
+  call = start_on(w, w->ch[0], &collect, K_COLLECT, 30 * SEC);
+  for (i = 0; i < collect_n; i++) {
+    uint8_t buf[100];
+    memset(buf, i, sizeof(buf));
+    assert_int_equal(sgrpc_call_send(call, buf, (size_t)(i + 1), 0), 0);
+    collect.expect_count++;
+    collect.expect_total += (uint32_t)(i + 1);
+  }
+  assert_int_equal(sgrpc_call_close_send(call), 0);
+  run_until(w, &w->cli_done, base + 3);
+  assert_int_equal(collect.status, SGRPC_STATUS_OK);
+  assert_int_equal(collect.msgs, 1);
+  assert_true(collect.content_ok);
+
+  call = start_on(w, w->ch[0], &bidi, K_BIDI, 30 * SEC);
+  bidi.sent_len = 5;
+  memcpy(bidi.sent, "bidi!", 5);
+  for (i = 0; i < bidi_n; i++)
+    assert_int_equal(sgrpc_call_send(call, bidi.sent, 5, i == bidi_n - 1 ? SGRPC_SEND_END : 0), 0);
+  run_until(w, &w->cli_done, base + 4);
+  assert_int_equal(bidi.status, SGRPC_STATUS_OK);
+  assert_int_equal(bidi.msgs, (uint32_t)bidi_n);
+  assert_true(bidi.content_ok);
+  assert_int_equal(w->srv_closed_ok, base + 4);
+}
+
+static void test_tcp4(void **state) {
+  world w;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  four_kinds(&w, 300, 50, 10); /* 300 kB: well past the 64 KiB send buffer */
+  assert_int_equal(strncmp(w.first_peer, "ipv4:127.0.0.1:", 15), 0);
+  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), 1);
+  assert_true(w.conn_events >= 1); /* READY at least */
+  world_free(&w);
+}
+
+static void test_tcp6(void **state) {
+  world w;
+  (void)state;
+  world_init(&w, "[::1]:%d", 1);
+  four_kinds(&w, 300, 50, 10);
+  assert_int_equal(strncmp(w.first_peer, "ipv6:[::1]:", 11), 0);
+  world_free(&w);
+}
+
+static void test_unix(void **state) {
+  world w;
+  char path[64];
+  (void)state;
+  world_init(&w, "unix:/tmp/sgrpc-suite-%d.sock", 0);
+  four_kinds(&w, 300, 50, 10);
+  assert_int_equal(strncmp(w.first_peer, "unix:", 5), 0);
+  world_free(&w);
+  /* The socket file goes with the listener. */
+  snprintf(path, sizeof(path), "/tmp/sgrpc-suite-%d.sock", (int)getpid());
+  assert_int_equal(access(path, F_OK), -1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Restart and reconnect                                               */
+/* ------------------------------------------------------------------ */
+
+static void relisten(void *ud) {
+  world *w = ud;
+  w->restart_failures = sgrpc_ac_channel_failures(w->ch[0]);
+  assert_int_equal(world_listen(w), 0);
+}
+
+static void test_restart(void **state) {
+  world w;
+  sgrpc_ac_channel_opts co;
+  ccall a, b, c, d;
+  int64_t t0;
+  (void)state;
+  memset(&co, 0, sizeof(co));
+  co.wait_for_ready = 1;
+  co.backoff.initial = 50 * MS;
+  co.backoff.max = 200 * MS;
+  co.backoff.min_connect_timeout = 1 * SEC;
+  world_init_opts(&w, "127.0.0.1:%d", 1, &co);
+  /* A fail-fast channel to the same server. */
+  memset(&co, 0, sizeof(co));
+  co.target = w.addr;
+  co.backoff.initial = 50 * MS;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[1]), 0);
+
+  start_echo(&w, w.ch[0], &a, 1);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(a.status, SGRPC_STATUS_OK);
+
+  /* The server goes away; the channel sees its connection end. */
+  sgrpc_ac_server_del(w.srv);
+  w.srv = NULL;
+  {
+    int64_t end = A->now() + 3 * SEC;
+    while (sgrpc_ac_channel_conn_count(w.ch[0]) > 0 && A->now() < end) A->run_once(w.loop, 20);
+  }
+  assert_int_equal(sgrpc_ac_channel_conn_count(w.ch[0]), 0);
+
+  /* Fail fast: refused while the server is down -> UNAVAILABLE, at once. */
+  t0 = A->now();
+  start_echo(&w, w.ch[1], &b, 2);
+  run_until(&w, &w.cli_done, 2);
+  assert_int_equal(b.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_true(b.ended_at - t0 < SEC);
+
+  /* Wait for ready: the call waits through refused attempts (backoff 50
+   * ms growing to 200 ms) until the server is back 400 ms later. */
+  t0 = A->now();
+  start_echo(&w, w.ch[0], &c, 3);
+  assert_int_equal(A->after(w.loop, 400 * MS, relisten, &w), 0);
+  run_until(&w, &w.cli_done, 3);
+  assert_int_equal(c.status, SGRPC_STATUS_OK);
+  assert_true(c.content_ok);
+  assert_true(w.restart_failures >= 2); /* it did retry while down */
+  assert_true(c.ended_at - t0 >= 400 * MS);
+  assert_true(c.ended_at - t0 < 3 * SEC);
+  /* Backoff reset by the successful connection. */
+  assert_int_equal(sgrpc_ac_channel_failures(w.ch[0]), 0);
+
+  /* The fail-fast channel works again once its backoff has passed. */
+  {
+    int64_t end = A->now() + 300 * MS;
+    while (A->now() < end) A->run_once(w.loop, 20);
+  }
+  start_echo(&w, w.ch[1], &d, 4);
+  run_until(&w, &w.cli_done, 4);
+  assert_int_equal(d.status, SGRPC_STATUS_OK);
+  world_free(&w);
+}
+
+/* The server sends GOAWAY after answering: the next call goes to a new
+ * connection, and the old one is closed once idle. */
+static void test_goaway_new_connection(void **state) {
+  world w;
+  ccall a, b;
+  sgrpc_call *call;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  call = start_on(&w, w.ch[0], &a, K_GOAWAY, 10 * SEC);
+  a.sent_len = 3;
+  memcpy(a.sent, "bye", 3);
+  assert_int_equal(sgrpc_call_send(call, a.sent, 3, SGRPC_SEND_END), 0);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(a.status, SGRPC_STATUS_OK);
+  assert_true(a.content_ok);
+  run_until(&w, &w.goaways, 1);
+  start_echo(&w, w.ch[0], &b, 2);
+  run_until(&w, &w.cli_done, 2);
+  assert_int_equal(b.status, SGRPC_STATUS_OK);
+  assert_true(b.content_ok);
+  assert_int_equal(w.engines_seen, 2); /* the second call came on a new connection */
+  {
+    int64_t end = A->now() + 3 * SEC;
+    while (sgrpc_ac_server_conn_count(w.srv) != 1 && A->now() < end) A->run_once(w.loop, 20);
+  }
+  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), 1); /* the old one closed */
+  assert_int_equal(sgrpc_ac_channel_conn_count(w.ch[0]), 1);
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Deadlines while connecting                                          */
+/* ------------------------------------------------------------------ */
+
+/* A TCP socket bound on loopback: listening (never accepting) or not
+ * (connections to it are refused). Returns the fd, port in *port. */
+static int raw_socket(int do_listen, int *port) {
+  int attempt;
+  for (attempt = 0; attempt < 20; attempt++) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *port = pick_port(attempt + 50);
+    a.sin_port = htons((uint16_t)*port);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+      if (do_listen) assert_int_equal(listen(fd, 1), 0);
+      return fd;
+    }
+    close(fd);
+  }
+  fail_msg("no free port");
+  return -1;
+}
+
+static void test_deadline_connecting(void **state) {
+  world w;
+  sgrpc_ac_channel_opts co;
+  ccall a, b, c;
+  char target[64];
+  int port, refused_fd, silent_fd;
+  int64_t t0;
+  (void)state;
+  memset(&w, 0, sizeof(w));
+  w.loop = A->loop_new();
+  w.hub = A->hub(w.loop);
+  refused_fd = raw_socket(0, &port);
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+
+  /* Refused, fail fast: UNAVAILABLE well before the 5 s deadline. */
+  memset(&co, 0, sizeof(co));
+  co.target = target;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[0]), 0);
+  t0 = A->now();
+  start_echo(&w, w.ch[0], &a, 1);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(a.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_true(a.ended_at - t0 < SEC);
+
+  /* Refused, wait for ready: retried until the 300 ms deadline, then
+   * UNAVAILABLE (no connection could be made), on time. */
+  co.wait_for_ready = 1;
+  co.backoff.initial = 30 * MS;
+  co.backoff.max = 60 * MS;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[1]), 0);
+  t0 = A->now();
+  {
+    sgrpc_call *call = start_on(&w, w.ch[1], &b, K_ECHO, 300 * MS);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"x", 1, SGRPC_SEND_END), 0);
+  }
+  run_until(&w, &w.cli_done, 2);
+  assert_int_equal(b.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_true(b.ended_at - t0 >= 290 * MS);
+  assert_true(b.ended_at - t0 < 1500 * MS);
+  assert_true(sgrpc_ac_channel_failures(w.ch[1]) >= 3);
+
+  /* A listener that never accepts nor answers: the deadline still ends
+   * the call on time. */
+  silent_fd = raw_socket(1, &port);
+  snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+  memset(&co, 0, sizeof(co));
+  co.target = target;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[2]), 0);
+  t0 = A->now();
+  {
+    sgrpc_call *call = start_on(&w, w.ch[2], &c, K_ECHO, 300 * MS);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"x", 1, SGRPC_SEND_END), 0);
+  }
+  run_until(&w, &w.cli_done, 3);
+  assert_true(c.status == SGRPC_STATUS_DEADLINE_EXCEEDED || c.status == SGRPC_STATUS_UNAVAILABLE);
+  assert_true(c.ended_at - t0 >= 290 * MS);
+  assert_true(c.ended_at - t0 < 1500 * MS);
+  close(refused_fd);
+  close(silent_fd);
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_signal_graceful(void **state) {
+  enum { N = 20 };
+  world w;
+  ccall cc[N];
+  int i;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  assert_int_equal(A->catch_signals(w.loop), 0);
+  w.hold_target = N;
+  w.signal_on_hold = 1;
+  for (i = 0; i < N; i++) {
+    sgrpc_call *call = start_on(&w, w.ch[0], &cc[i], K_HOLD, 20 * SEC);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"h", 1, SGRPC_SEND_END), 0);
+  }
+  /* SIGTERM goes out once all N are in; they are answered 100 ms later. */
+  run_until(&w, &w.cli_done, N);
+  assert_true(w.released_held);
+  for (i = 0; i < N; i++) {
+    assert_int_equal(cc[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cc[i].msgs, 1);
+    assert_true(cc[i].content_ok);
+  }
+  assert_int_equal(w.srv_closed_ok, N);
+  assert_true(sgrpc_ac_server_is_shutting_down(w.srv));
+  /* The channel was closed too: no new calls. */
+  {
+    sgrpc_call_opts o;
+    memset(&o, 0, sizeof(o));
+    o.path = kpaths[K_ECHO];
+    assert_int_equal(sgrpc_ac_channel_call(w.ch[0], &o, cli_event, NULL), SGRPC_ERR_GOING_AWAY);
+  }
+  /* Everything drains and closes by itself. */
+  {
+    int64_t end = A->now() + 3 * SEC;
+    while (sgrpc_ac_hub_has_work(w.hub) && A->now() < end) A->run_once(w.loop, 20);
+  }
+  assert_false(sgrpc_ac_hub_has_work(w.hub));
+  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), 0);
+  world_free(&w);
+}
+
+static void test_signal_twice(void **state) {
+  enum { N = 10 };
+  world w;
+  ccall cc[N];
+  int i;
+  int64_t t0;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  assert_int_equal(A->catch_signals(w.loop), 0);
+  w.hold_target = N;
+  w.signal_on_hold = 2; /* signal, but never answer */
+  for (i = 0; i < N; i++) {
+    sgrpc_call *call = start_on(&w, w.ch[0], &cc[i], K_HOLD, 20 * SEC);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"h", 1, SGRPC_SEND_END), 0);
+  }
+  run_until(&w, &w.nheld, N);
+  /* The first signal only drains: the calls stay open. */
+  {
+    int64_t end = A->now() + 200 * MS;
+    while (A->now() < end) A->run_once(w.loop, 20);
+  }
+  assert_int_equal(w.cli_done, 0);
+  assert_true(sgrpc_ac_server_is_shutting_down(w.srv));
+  /* The second ends everything at once. */
+  t0 = A->now();
+  assert_int_equal(kill(getpid(), SIGTERM), 0);
+  run_until_n(&w, &w.cli_done, N, 3);
+  run_until_n(&w, &w.srv_closed, N, 3);
+  for (i = 0; i < N; i++) {
+    assert_true(cc[i].status == SGRPC_STATUS_UNAVAILABLE || cc[i].status == SGRPC_STATUS_CANCELLED);
+    assert_true(cc[i].ended_at - t0 < SEC);
+  }
+  assert_int_equal(w.srv_closed_ok, 0);
+  assert_false(sgrpc_ac_hub_has_work(w.hub));
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* One byte at a time                                                  */
+/* ------------------------------------------------------------------ */
+
+static int make_xor(void *ud, sgrpc_ac_conn *c, sgrpc_ac_filter *out);
+static size_t xor_bytes_in, xor_calls_in, xor_max_in;
+
+static void test_trickle(void **state) {
+  world w;
+  sgrpc_ac_channel_opts co;
+  (void)state;
+  /* A pass-through count of what the adapter read, on both sides. */
+  memset(&co, 0, sizeof(co));
+  co.make_filter = make_xor;
+  g_server_filter = make_xor;
+  world_init_opts(&w, "127.0.0.1:%d", 1, &co);
+  g_server_filter = NULL;
+  /* Every read and write moves one byte; every write after that one is
+   * a would-block the adapter must wait out. */
+  sgrpc_ac_hub_set_io_limit(w.hub, 1);
+  xor_bytes_in = xor_calls_in = xor_max_in = 0;
+  four_kinds(&w, 20, 5, 3);
+  assert_true(xor_bytes_in > 20 * STREAM_MSG);
+  assert_int_equal(xor_max_in, 1); /* no read ever returned more */
+  assert_int_equal(xor_calls_in, xor_bytes_in);
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Load                                                                */
+/* ------------------------------------------------------------------ */
+
+static void test_load(void **state) {
+  enum { NCH = 10, PER = 100, N = NCH * PER };
+  static ccall cc[N];
+  world w;
+  sgrpc_ac_channel_opts co;
+  int i, j;
+  int64_t t0;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  for (i = 1; i < NCH; i++) {
+    memset(&co, 0, sizeof(co));
+    co.target = w.addr;
+    assert_int_equal(A->channel_new(w.loop, &co, &w.ch[i]), 0);
+  }
+  t0 = A->now();
+  for (i = 0; i < NCH; i++)
+    for (j = 0; j < PER; j++) start_echo(&w, w.ch[i], &cc[i * PER + j], i * PER + j);
+  run_until(&w, &w.cli_done, N);
+  for (i = 0; i < N; i++) {
+    assert_int_equal(cc[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cc[i].msgs, 1);
+    assert_true(cc[i].content_ok);
+  }
+  assert_int_equal(w.srv_closed_ok, N);
+  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), NCH);
+  for (i = 0; i < NCH; i++) assert_int_equal(sgrpc_ac_channel_conn_count(w.ch[i]), 1);
+  fprintf(stderr, "[ %s ] %d concurrent calls over %d connections: %.1f ms\n", A->name, N, NCH,
+          (double)(A->now() - t0) / 1e6);
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Byte filter                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A toy filter (XOR with a key): proves bytes go through the seam. */
+typedef struct xor_filter {
+  uint8_t key;
+  uint8_t *in_buf, *out_buf;
+  size_t in_len, out_len;
+  size_t *counter;
+} xor_filter;
+
+static ssize_t xor_pass(uint8_t key, uint8_t **buf, size_t *blen, const uint8_t *data, size_t len,
+                        uint8_t *out, size_t cap) {
+  size_t i, n;
+  if (len) {
+    uint8_t *nb = realloc(*buf, *blen + len);
+    if (!nb) return -1;
+    *buf = nb;
+    for (i = 0; i < len; i++) nb[*blen + i] = data[i] ^ key;
+    *blen += len;
+  }
+  n = *blen < cap ? *blen : cap;
+  if (n == 0) return 0;
+  memcpy(out, *buf, n);
+  memmove(*buf, *buf + n, *blen - n);
+  *blen -= n;
+  return (ssize_t)n;
+}
+
+static ssize_t xor_in(void *ctx, const uint8_t *d, size_t len, uint8_t *out, size_t cap) {
+  xor_filter *f = ctx;
+  *f->counter += len;
+  if (len) xor_calls_in++;
+  if (len > xor_max_in) xor_max_in = len;
+  return xor_pass(f->key, &f->in_buf, &f->in_len, d, len, out, cap);
+}
+
+static ssize_t xor_out(void *ctx, const uint8_t *d, size_t len, size_t *consumed, uint8_t *out,
+                       size_t cap) {
+  xor_filter *f = ctx;
+  /* Takes at most 1000 bytes a time: the core offers the rest again. */
+  if (len > 1000) len = 1000;
+  *consumed = len;
+  return xor_pass(f->key, &f->out_buf, &f->out_len, d, len, out, cap);
+}
+
+static void xor_del(void *ctx) {
+  xor_filter *f = ctx;
+  free(f->in_buf);
+  free(f->out_buf);
+  free(f);
+}
+
+static int make_xor(void *ud, sgrpc_ac_conn *c, sgrpc_ac_filter *out) {
+  xor_filter *f = calloc(1, sizeof(*f));
+  (void)ud;
+  assert_non_null(c);
+  if (!f) return -1;
+  f->key = 0x5a;
+  f->counter = &xor_bytes_in;
+  out->ctx = f;
+  out->in = xor_in;
+  out->out = xor_out;
+  out->del = xor_del;
+  return 1;
+}
+
+static void test_filter(void **state) {
+  world w;
+  sgrpc_ac_channel_opts co;
+  ccall plain;
+  (void)state;
+  memset(&w, 0, sizeof(w));
+  w.loop = A->loop_new();
+  w.hub = A->hub(w.loop);
+  snprintf(w.addr, sizeof(w.addr), "unix:/tmp/sgrpc-suite-filter-%d.sock", (int)getpid());
+  memset(&w.lo, 0, sizeof(w.lo));
+  w.lo.listen = w.addr;
+  w.lo.server.on_event = srv_event;
+  w.lo.server.user_data = &w;
+  w.lo.server.make_filter = make_xor;
+  assert_int_equal(A->listen(w.loop, &w.lo, &w.srv), 0);
+  memset(&co, 0, sizeof(co));
+  co.target = w.addr;
+  co.make_filter = make_xor;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[0]), 0);
+  xor_bytes_in = 0;
+  four_kinds(&w, 100, 10, 5);
+  assert_true(xor_bytes_in > 100 * STREAM_MSG); /* all of it went through the filter */
+  /* A peer without the filter speaks garbage to this server. */
+  memset(&co, 0, sizeof(co));
+  co.target = w.addr;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[1]), 0);
+  start_echo(&w, w.ch[1], &plain, 9);
+  run_until(&w, &w.cli_done, 5);
+  assert_int_not_equal(plain.status, SGRPC_STATUS_OK);
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Core pieces without IO                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_targets_and_backoff(void **state) {
+  sgrpc_ac_target t;
+  sgrpc_ac_backoff b;
+  sgrpc_ac_backoff_opts o;
+  static const char *const bad[] = {"nope", "1.2.3.4", "[::1", "[::1]", "127.0.0.1:",
+                                    "127.0.0.1:99999", "127.0.0.1:12a", "unix:", "::1:80",
+                                    ":80"};
+  int64_t start = 1000 * SEC, at, cur;
+  size_t i;
+  int k;
+  (void)state;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(sgrpc_ac_target_parse(bad[i], 0, &t), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sgrpc_ac_target_parse(":80", 1, &t), 0); /* servers: all addresses */
+  assert_string_equal(t.host, "");
+  assert_int_equal(sgrpc_ac_target_parse("[::1]:50051", 0, &t), 0);
+  assert_int_equal(t.kind, SGRPC_AC_TARGET_TCP);
+  assert_string_equal(t.host, "::1");
+  assert_int_equal(t.port_num, 50051);
+  assert_int_equal(sgrpc_ac_target_parse("localhost:8080", 0, &t), 0);
+  assert_string_equal(t.host, "localhost");
+  assert_string_equal(t.port, "8080");
+  assert_int_equal(sgrpc_ac_target_parse("unix:/tmp/x.sock", 0, &t), 0);
+  assert_int_equal(t.kind, SGRPC_AC_TARGET_UNIX);
+  assert_string_equal(t.path, "/tmp/x.sock");
+
+  /* gRPC defaults: 1 s, x1.6, +-20 %, 120 s cap, 20 s minimum connect. */
+  sgrpc_ac_backoff_init(&b, NULL, 42);
+  assert_int_equal(sgrpc_ac_backoff_connect_timeout(&b), 20 * SEC);
+  at = sgrpc_ac_backoff_fail(&b, start);
+  assert_int_equal(at, start + SEC); /* first retry: exactly initial */
+  cur = SEC;
+  for (k = 0; k < 20; k++) {
+    double lo, hi;
+    cur = (int64_t)((double)cur * 1.6);
+    if (cur > 120 * SEC) cur = 120 * SEC;
+    lo = (double)cur * 0.8;
+    hi = (double)cur * 1.2;
+    at = sgrpc_ac_backoff_fail(&b, start) - start;
+    assert_true((double)at >= lo - 1 && (double)at <= hi + 1);
+  }
+  assert_int_equal(b.cur, 120 * SEC); /* capped */
+  assert_int_equal(sgrpc_ac_backoff_connect_timeout(&b), 120 * SEC);
+  sgrpc_ac_backoff_reset(&b);
+  assert_int_equal(sgrpc_ac_backoff_fail(&b, start), start + SEC);
+
+  memset(&o, 0, sizeof(o));
+  o.initial = 10 * MS;
+  o.multiplier = 2;
+  o.max = 40 * MS;
+  o.min_connect_timeout = 5 * MS;
+  sgrpc_ac_backoff_init(&b, &o, 7);
+  assert_int_equal(sgrpc_ac_backoff_connect_timeout(&b), 10 * MS);
+  assert_int_equal(sgrpc_ac_backoff_fail(&b, 0), 10 * MS);
+  assert_int_equal(b.cur, 20 * MS);
+  sgrpc_ac_backoff_fail(&b, 0);
+  sgrpc_ac_backoff_fail(&b, 0);
+  assert_int_equal(b.cur, 40 * MS);
+}
+
+static int adapter_suite_run(const suite_adapter *adapter) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_targets_and_backoff),
+      cmocka_unit_test(test_tcp4),
+      cmocka_unit_test(test_tcp6),
+      cmocka_unit_test(test_unix),
+      cmocka_unit_test(test_filter),
+      cmocka_unit_test(test_restart),
+      cmocka_unit_test(test_goaway_new_connection),
+      cmocka_unit_test(test_deadline_connecting),
+      cmocka_unit_test(test_signal_graceful),
+      cmocka_unit_test(test_signal_twice),
+      cmocka_unit_test(test_trickle),
+      cmocka_unit_test(test_load),
+  };
+  A = adapter;
+  return cmocka_run_group_tests_name(adapter->name, tests, NULL, NULL);
+}
+
+#endif
