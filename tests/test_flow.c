@@ -656,6 +656,60 @@ static void test_queue_pause(void **state) {
   for (n = 96; n <= 104; n++) queue_pause(n);
 }
 
+/* Partial messages on several streams must not use up the connection
+ * window for good: 4 concurrent 1.5 MiB requests against a 4 MiB
+ * connection window only complete if connection credit does not wait
+ * for whole messages (it deadlocked that way once). */
+typedef struct many_world {
+  int srv_msgs, cli_ok;
+} many_world;
+
+static void many_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
+  many_world *w = ud;
+  if (conn == p->srv) {
+    if (ev->type == SGRPC_EV_MESSAGE) {
+      sgrpc_status st = {0};
+      w->srv_msgs++;
+      assert_int_equal(ev->u.message.len, 1536 * 1024);
+      assert_int_equal(sgrpc_call_send_status(ev->call, &st), 0);
+    }
+    if (ev->type == SGRPC_EV_CLOSE) sgrpc_call_release(ev->call);
+    return;
+  }
+  if (ev->type == SGRPC_EV_CLOSE) {
+    if (ev->u.close.status.code == SGRPC_STATUS_OK) w->cli_ok++;
+    sgrpc_call_release(ev->call);
+  }
+}
+
+static void test_concurrent_partial_messages(void **state) {
+  pair p;
+  many_world w = {0, 0};
+  sgrpc_settings s;
+  uint8_t *big = calloc(1, 1536 * 1024);
+  int i;
+  (void)state;
+  sgrpc_settings_default(&s);
+  s.max_send_buffer = 2u << 20;
+  assert_int_equal(pair_init(&p, &s, NULL, NULL), 0);
+  p.on_event = many_event;
+  p.ud = &w;
+  pair_run(&p, 10);
+  for (i = 0; i < 4; i++) {
+    sgrpc_call_opts o;
+    sgrpc_call *call = NULL;
+    memset(&o, 0, sizeof(o));
+    o.path = "/t.S/Big";
+    assert_int_equal(sgrpc_call_start(p.cli, &o, p.now, &call), 0);
+    assert_int_equal(sgrpc_call_send(call, big, 1536 * 1024, SGRPC_SEND_END), 0);
+  }
+  pair_run(&p, 2000);
+  assert_int_equal(w.srv_msgs, 4);
+  assert_int_equal(w.cli_ok, 4);
+  pair_free(&p);
+  free(big);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reader_drives_window),
@@ -664,6 +718,7 @@ int main(void) {
       cmocka_unit_test(test_send_buffer_bound),
       cmocka_unit_test(test_writable_once),
       cmocka_unit_test(test_queue_pause),
+      cmocka_unit_test(test_concurrent_partial_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
