@@ -12,7 +12,11 @@
  * while connecting (refused port, silent listener); SIGTERM with calls in
  * flight (none lost) and a second SIGTERM (immediate); 1-byte reads and
  * writes everywhere; 1,000 concurrent calls over 10 connections; the
- * byte-filter seam; target parsing and the backoff schedule.
+ * byte-filter seam; target parsing and the backoff schedule. With
+ * SGRPC_SUITE_TLS (and SGRPC_TLS_CERT_SCRIPT): the four kinds over TLS
+ * (v4, v6, target-name override), mutual TLS with the client's
+ * certificate seen by the handler, refusal without a client certificate
+ * and for a wrong hostname (calls end UNAVAILABLE), TLS with 7-byte IO.
  *
  * Header-only on purpose: tests/CMakeLists.txt builds each test_*.c alone.
  */
@@ -36,6 +40,9 @@
 #include <unistd.h>
 
 #include <sgrpc/adapter.h>
+#ifdef SGRPC_SUITE_TLS
+#include <sgrpc/adapter_tls_openssl.h>
+#endif
 
 #define SEC 1000000000LL
 #define MS 1000000LL
@@ -57,6 +64,10 @@ typedef struct suite_adapter {
 } suite_adapter;
 
 static const suite_adapter *A;
+/* Optional, set before adapter_suite_run: frees a server made by listen
+ * (NULL: sgrpc_ac_server_del), for adapters that wrap the core's server
+ * in their own object (epoll). */
+static void (*suite_server_del)(void *loop, sgrpc_ac_server *s);
 
 /* ------------------------------------------------------------------ */
 /* Service                                                             */
@@ -107,6 +118,9 @@ struct world {
   int restart_failures;
   sgrpc_conn *last_engine; /* server: engine of the latest call */
   int engines_seen;        /* server: distinct engines seen by calls */
+  /* server: what sgrpc_ac_conn_peer_cert said at the first call */
+  int peer_cert_rv;
+  char peer_subject[256];
 };
 
 static void stream_pump(sgrpc_call *call, scall *sc) {
@@ -148,6 +162,14 @@ static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
   case SGRPC_EV_CALL_NEW: {
     int k;
     w->srv_new++;
+#ifdef SGRPC_SUITE_TLS
+    if (w->srv_new == 1) {
+      sgrpc_tls_peer pc;
+      w->peer_cert_rv = sgrpc_ac_conn_peer_cert(conn, &pc);
+      if (w->peer_cert_rv == 0)
+        snprintf(w->peer_subject, sizeof(w->peer_subject), "%s", pc.subject);
+    }
+#endif
     if (!w->first_peer[0])
       snprintf(w->first_peer, sizeof(w->first_peer), "%s", sgrpc_ac_conn_peer(conn));
     if (sgrpc_ac_conn_engine(conn) != w->last_engine) {
@@ -302,12 +324,14 @@ static void run_until_n(world *w, const int *count, int want, int limit_s) {
 static int pick_port(int attempt) { return 20000 + ((int)getpid() * 7 + attempt * 211) % 9000; }
 
 static sgrpc_ac_filter_factory g_server_filter; /* set by single tests */
+static void *g_server_filter_ud;
 
 static int world_listen(world *w) {
   int rv;
   memset(&w->lo, 0, sizeof(w->lo));
   w->lo.listen = w->addr;
   w->lo.server.make_filter = g_server_filter;
+  w->lo.server.filter_user_data = g_server_filter_ud;
   w->lo.server.on_event = srv_event;
   w->lo.server.user_data = w;
   /* Far beyond the waits below: graceful closes must not need it. */
@@ -463,7 +487,8 @@ static void test_restart(void **state) {
   assert_int_equal(a.status, SGRPC_STATUS_OK);
 
   /* The server goes away; the channel sees its connection end. */
-  sgrpc_ac_server_del(w.srv);
+  if (suite_server_del) suite_server_del(w.loop, w.srv);
+  else sgrpc_ac_server_del(w.srv);
   w.srv = NULL;
   {
     int64_t end = A->now() + 3 * SEC;
@@ -931,6 +956,185 @@ static void test_targets_and_backoff(void **state) {
   assert_int_equal(b.cur, 40 * MS);
 }
 
+/* ------------------------------------------------------------------ */
+/* TLS through the filter seam (<sgrpc/adapter_tls_openssl.h>)         */
+/* ------------------------------------------------------------------ */
+
+#ifdef SGRPC_SUITE_TLS
+/* Throwaway CA and certificates, made by tests/tls/make_certs.sh into a
+ * temporary directory for the run and deleted afterwards. */
+static char g_certdir[64];
+
+static const char *cert_path(const char *name) {
+  static char buf[4][128];
+  static int i;
+  char *p = buf[i++ & 3];
+  snprintf(p, sizeof(buf[0]), "%s/%s", g_certdir, name);
+  return p;
+}
+
+static int certs_setup(void **state) {
+  char cmd[512];
+  (void)state;
+  snprintf(g_certdir, sizeof(g_certdir), "/tmp/sgrpc-suite-tls-XXXXXX");
+  if (!mkdtemp(g_certdir)) return -1;
+  snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null 2>&1", SGRPC_TLS_CERT_SCRIPT, g_certdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static int certs_teardown(void **state) {
+  char cmd[256];
+  (void)state;
+  if (!g_certdir[0]) return 0;
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_certdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+enum { TLS_SRV_PLAIN = 0, TLS_SRV_MUTUAL = 1 };
+
+static sgrpc_ac_tls_openssl *tls_server(int mutual) {
+  sgrpc_tls_openssl_options o;
+  sgrpc_ac_tls_openssl *t = NULL;
+  char err[256] = "";
+  sgrpc_tls_openssl_options_default(&o);
+  o.is_server = 1;
+  o.cert_file = cert_path("server.pem");
+  o.key_file = cert_path("server.key");
+  if (mutual) {
+    o.ca_file = cert_path("ca.pem");
+    o.client_cert = SGRPC_TLS_CLIENT_CERT_REQUIRE;
+  }
+  if (sgrpc_ac_tls_openssl_new(&t, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
+  assert_non_null(t);
+  return t;
+}
+
+/* A client trusting the test CA; server_name / override as given (NULL:
+ * the target's host is checked), with the client certificate when
+ * with_cert. */
+static sgrpc_ac_tls_openssl *tls_client(const char *server_name, const char *override,
+                                        int with_cert) {
+  sgrpc_tls_openssl_options o;
+  sgrpc_ac_tls_openssl *t = NULL;
+  char err[256] = "";
+  sgrpc_tls_openssl_options_default(&o);
+  o.ca_file = cert_path("ca.pem");
+  o.server_name = server_name;
+  o.target_name_override = override;
+  if (with_cert) {
+    o.cert_file = cert_path("client.pem");
+    o.key_file = cert_path("client.key");
+  }
+  if (sgrpc_ac_tls_openssl_new(&t, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
+  assert_non_null(t);
+  return t;
+}
+
+/* A world whose server and channel speak TLS; fmt as world_init. */
+static void tls_world(world *w, const char *fmt, sgrpc_ac_tls_openssl *srv,
+                      sgrpc_ac_tls_openssl *cli) {
+  sgrpc_ac_channel_opts co;
+  memset(&co, 0, sizeof(co));
+  co.make_filter = sgrpc_ac_tls_openssl_make_filter;
+  co.filter_user_data = cli;
+  g_server_filter = sgrpc_ac_tls_openssl_make_filter;
+  g_server_filter_ud = srv;
+  world_init_opts(w, fmt, 1, &co);
+  g_server_filter = NULL;
+  g_server_filter_ud = NULL;
+}
+
+/* All four kinds over TLS on v4 (name checked against the IP SAN) and
+ * v6, and through the target-name override; no client certificate, so
+ * the handler sees none. */
+static void test_tls_four_kinds(void **state) {
+  static const char *const fmts[] = {"127.0.0.1:%d", "[::1]:%d"};
+  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_PLAIN), *cli = tls_client(NULL, NULL, 0);
+  sgrpc_ac_tls_openssl *ovr = tls_client(NULL, "foo.test.google.fr", 0);
+  world w;
+  int i;
+  (void)state;
+  for (i = 0; i < 3; i++) {
+    tls_world(&w, fmts[i == 1], srv, i == 2 ? ovr : cli);
+    four_kinds(&w, 300, 40, 25);
+    assert_int_equal(w.srv_new, 4);
+    assert_int_equal(w.peer_cert_rv, SGRPC_ERR_TLS_NO_PEER_CERT);
+    world_free(&w);
+  }
+  sgrpc_ac_tls_openssl_del(srv);
+  sgrpc_ac_tls_openssl_del(cli);
+  sgrpc_ac_tls_openssl_del(ovr);
+}
+
+/* Mutual TLS: every kind works and the handler sees the client's
+ * certificate subject. */
+static void test_tls_mutual(void **state) {
+  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 1);
+  world w;
+  (void)state;
+  tls_world(&w, "127.0.0.1:%d", srv, cli);
+  four_kinds(&w, 50, 10, 10);
+  assert_int_equal(w.peer_cert_rv, 0);
+  assert_non_null(strstr(w.peer_subject, "CN=sgrpc-test-client"));
+  world_free(&w);
+  sgrpc_ac_tls_openssl_del(srv);
+  sgrpc_ac_tls_openssl_del(cli);
+}
+
+/* A connection that TLS refuses: the calls end UNAVAILABLE, well before
+ * their deadline, and no call reached the server's handler. */
+static void expect_refused(sgrpc_ac_tls_openssl *srv, sgrpc_ac_tls_openssl *cli) {
+  world w;
+  ccall a, b;
+  int64_t t0;
+  tls_world(&w, "127.0.0.1:%d", srv, cli);
+  t0 = A->now();
+  start_echo(&w, w.ch[0], &a, 1);
+  start_on(&w, w.ch[0], &b, K_BIDI, 20 * SEC);
+  run_until(&w, &w.cli_done, 2);
+  assert_int_equal(a.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_int_equal(b.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_true(a.ended_at - t0 < 10 * SEC);
+  assert_int_equal(w.srv_new, 0);
+  world_free(&w);
+}
+
+static void test_tls_mutual_no_client_cert(void **state) {
+  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 0);
+  (void)state;
+  expect_refused(srv, cli);
+  sgrpc_ac_tls_openssl_del(srv);
+  sgrpc_ac_tls_openssl_del(cli);
+}
+
+static void test_tls_wrong_hostname(void **state) {
+  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_PLAIN);
+  sgrpc_ac_tls_openssl *cli = tls_client("wrong.example.com", NULL, 0);
+  sgrpc_ac_tls_openssl *ovr = tls_client(NULL, "not-in-the-cert.test", 0);
+  (void)state;
+  expect_refused(srv, cli); /* SNI/name from server_name */
+  expect_refused(srv, ovr); /* and from the override */
+  sgrpc_ac_tls_openssl_del(srv);
+  sgrpc_ac_tls_openssl_del(cli);
+  sgrpc_ac_tls_openssl_del(ovr);
+}
+
+/* TLS with 1-byte reads and writes everywhere: every record and the
+ * handshake cross many would-blocks. */
+static void test_tls_trickle(void **state) {
+  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 1);
+  world w;
+  (void)state;
+  tls_world(&w, "127.0.0.1:%d", srv, cli);
+  sgrpc_ac_hub_set_io_limit(w.hub, 7);
+  four_kinds(&w, 5, 5, 5);
+  assert_int_equal(w.peer_cert_rv, 0);
+  world_free(&w);
+  sgrpc_ac_tls_openssl_del(srv);
+  sgrpc_ac_tls_openssl_del(cli);
+}
+#endif /* SGRPC_SUITE_TLS */
+
 static int adapter_suite_run(const suite_adapter *adapter) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_targets_and_backoff),
@@ -946,8 +1150,25 @@ static int adapter_suite_run(const suite_adapter *adapter) {
       cmocka_unit_test(test_trickle),
       cmocka_unit_test(test_load),
   };
+#ifdef SGRPC_SUITE_TLS
+  const struct CMUnitTest tls_tests[] = {
+      cmocka_unit_test(test_tls_four_kinds),
+      cmocka_unit_test(test_tls_mutual),
+      cmocka_unit_test(test_tls_mutual_no_client_cert),
+      cmocka_unit_test(test_tls_wrong_hostname),
+      cmocka_unit_test(test_tls_trickle),
+  };
+  char tls_name[64];
+#endif
+  int failed;
   A = adapter;
-  return cmocka_run_group_tests_name(adapter->name, tests, NULL, NULL);
+  failed = cmocka_run_group_tests_name(adapter->name, tests, NULL, NULL);
+#ifdef SGRPC_SUITE_TLS
+  snprintf(tls_name, sizeof(tls_name), "%s-tls", adapter->name);
+  failed += _cmocka_run_group_tests(tls_name, tls_tests, sizeof(tls_tests) / sizeof(tls_tests[0]),
+                                    certs_setup, certs_teardown);
+#endif
+  return failed;
 }
 
 #endif

@@ -10,6 +10,7 @@
  * stderr (the interop tests read it).
  */
 #define _GNU_SOURCE
+#include <sgrpc/adapter_tls_openssl.h>
 #include <sgrpc/epoll.h>
 
 #include <stdio.h>
@@ -363,6 +364,12 @@ static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
   (void)ud;
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW:
+    if (verbose) {
+      /* Under mutual TLS the handler knows who is calling. */
+      sgrpc_tls_peer peer;
+      if (sgrpc_ac_conn_peer_cert((const sgrpc_ac_conn *)conn, &peer) == 0)
+        fprintf(stderr, "demo-server: call from client certificate \"%s\"\n", peer.subject);
+    }
     on_call_new(conn, ev);
     break;
   case SGRPC_EV_MESSAGE:
@@ -404,13 +411,38 @@ int main(int argc, char **argv) {
   sgrpc_epoll_loop *loop;
   sgrpc_epoll_server *server;
   sgrpc_epoll_server_opts opts;
+  const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+  sgrpc_ac_tls_openssl *tls = NULL;
   int i, rv;
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_addr = argv[++i];
     else if (strcmp(argv[i], "--quiet") == 0) verbose = 0;
+    else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) tls_cert = argv[++i];
+    else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) tls_key = argv[++i];
+    else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) tls_ca = argv[++i];
     else {
-      fprintf(stderr, "usage: %s [--listen HOST:PORT|unix:/path] [--quiet]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--listen HOST:PORT|unix:/path] [--quiet]\n"
+              "          [--tls-cert PEM --tls-key PEM [--tls-ca PEM (require client certs)]]\n",
+              argv[0]);
       return 2;
+    }
+  }
+  if (tls_cert || tls_key || tls_ca) {
+    sgrpc_tls_openssl_options to;
+    char err[256] = "";
+    sgrpc_tls_openssl_options_default(&to);
+    to.is_server = 1;
+    to.cert_file = tls_cert;
+    to.key_file = tls_key;
+    if (tls_ca) { /* mutual TLS: clients must show a certificate from this CA */
+      to.ca_file = tls_ca;
+      to.client_cert = SGRPC_TLS_CLIENT_CERT_REQUIRE;
+    }
+    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    if (rv != 0) {
+      fprintf(stderr, "demo-server: TLS setup failed: %s\n", err[0] ? err : sgrpc_strerror(rv));
+      return 1;
     }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -421,16 +453,23 @@ int main(int argc, char **argv) {
   opts.listen = listen_addr;
   opts.on_event = on_event;
   opts.drain_timeout_ns = 10LL * 1000000000;
+  if (tls) {
+    opts.make_filter = sgrpc_ac_tls_openssl_make_filter;
+    opts.filter_user_data = tls;
+  }
   rv = sgrpc_epoll_server_new(&server, loop, &opts);
   if (rv != 0) {
     perror("demo-server: listen");
     fprintf(stderr, "demo-server: cannot listen on %s: %s\n", listen_addr, sgrpc_strerror(rv));
     sgrpc_epoll_loop_del(loop);
+    sgrpc_ac_tls_openssl_del(tls);
     return 1;
   }
-  printf("demo-server: listening on %s\n", listen_addr);
+  printf("demo-server: listening on %s%s\n", listen_addr,
+         tls ? (tls_ca ? " (mutual TLS)" : " (TLS)") : "");
   rv = sgrpc_epoll_loop_run(loop);
   sgrpc_epoll_loop_del(loop);
+  sgrpc_ac_tls_openssl_del(tls);
   fprintf(stderr, "demo-server: stopped\n");
   return rv == 0 ? 0 : 1;
 }

@@ -57,6 +57,7 @@ typedef struct ccall {
 
 static sgrpc_epoll_loop *loop;
 static sgrpc_epoll_channel *channel;
+static sgrpc_ac_tls_openssl *tls; /* --use_tls: the channel's filter factory */
 static ccall *all_calls;
 static int64_t case_deadline;
 static char reason[600];
@@ -703,6 +704,10 @@ static int run_case(size_t k, const char *target, const char *authority) {
   memset(&co, 0, sizeof(co));
   co.target = target;
   co.authority = authority;
+  if (tls) {
+    co.make_filter = sgrpc_ac_tls_openssl_make_filter;
+    co.filter_user_data = tls;
+  }
   rv = sgrpc_epoll_channel_new(&channel, loop, &co);
   if (rv != 0) {
     printf("FAIL: %s: bad target %s: %s\n", cases[k].name, target, sgrpc_strerror(rv));
@@ -754,12 +759,21 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (use_tls) {
-    /* TLS seam: when adapters/tls lands, wrap the channel's socket here
-     * (CA: ca_file, or the interop test CA when use_test_ca; SNI and
-     * verification name: override, else host). */
-    printf("FAIL: %s: --use_tls is not supported yet (use_test_ca %d, ca_file %s)\n", test_case,
-           use_test_ca, ca_file ? ca_file : "none");
-    return 1;
+    /* TLS through the channel's filter seam. Trust: --ca_file, else the
+     * gRPC test CA with --use_test_ca, else the system's CAs. SNI and the
+     * checked name: --server_host_override, else the host. */
+    sgrpc_tls_openssl_options to;
+    char err[256] = "";
+    int rv;
+    sgrpc_tls_openssl_options_default(&to);
+    if (ca_file) to.ca_file = ca_file;
+    else if (use_test_ca) to.ca_file = IOP_TESTDATA "/ca.pem";
+    to.target_name_override = override;
+    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    if (rv != 0) {
+      printf("FAIL: %s: TLS setup failed: %s\n", test_case, err[0] ? err : sgrpc_strerror(rv));
+      return 1;
+    }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (strchr(host, ':') && host[0] != '[')
@@ -769,10 +783,16 @@ int main(int argc, char **argv) {
     for (k = 0; k < N_CASES; k++) failed += run_case(k, target, override) != 0;
     printf("%s: %zu passed, %d failed\n", failed ? "FAIL" : "PASS", N_CASES - (size_t)failed,
            failed);
+    sgrpc_ac_tls_openssl_del(tls);
     return failed ? 1 : 0;
   }
   for (k = 0; k < N_CASES; k++)
-    if (strcmp(cases[k].name, test_case) == 0) return run_case(k, target, override) == 0 ? 0 : 1;
+    if (strcmp(cases[k].name, test_case) == 0) {
+      int rc = run_case(k, target, override) == 0 ? 0 : 1;
+      sgrpc_ac_tls_openssl_del(tls);
+      return rc;
+    }
+  sgrpc_ac_tls_openssl_del(tls);
   printf("FAIL: %s: unknown test case\n", test_case);
   return 1;
 }

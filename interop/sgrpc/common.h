@@ -8,6 +8,14 @@
 #define SGRPC_INTEROP_COMMON_H
 
 #include <sgrpc/epoll.h>
+#include <sgrpc/adapter_tls_openssl.h>
+
+/* Where the default interop test certificates (server1.pem/.key, ca.pem
+ * of grpc's testdata) are read from when --tls_cert_file/--tls_key_file
+ * or --ca_file are not given: Debian's golang-google-grpc-dev ships them. */
+#ifndef IOP_TESTDATA
+#define IOP_TESTDATA "/usr/share/gocode/src/google.golang.org/grpc/testdata"
+#endif
 
 #include <stdint.h>
 #include <stdio.h>

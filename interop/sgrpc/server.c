@@ -434,6 +434,7 @@ int main(int argc, char **argv) {
   sgrpc_epoll_loop *loop;
   sgrpc_epoll_server *server;
   sgrpc_epoll_server_opts opts;
+  sgrpc_ac_tls_openssl *tls = NULL;
   for (i = 1; i < argc; i++) {
     if (iop_flag(argc, argv, &i, "port", 0, &v)) port = v;
     else if (iop_flag(argc, argv, &i, "host", 0, &v)) host = v;
@@ -459,11 +460,20 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (use_tls) {
-    /* TLS seam: when adapters/tls lands, wrap accepted sockets here with
-     * cert/key (default: the interop test certificate server1.pem). */
-    fprintf(stderr, "sgrpc-interop-server: --use_tls is not supported yet (cert %s, key %s)\n",
-            cert ? cert : "default", key ? key : "default");
-    return 2;
+    /* TLS through the adapter's filter seam: one OpenSSL context, one
+     * session per accepted connection (ALPN h2 enforced). */
+    sgrpc_tls_openssl_options to;
+    char err[256] = "";
+    sgrpc_tls_openssl_options_default(&to);
+    to.is_server = 1;
+    to.cert_file = cert ? cert : IOP_TESTDATA "/server1.pem";
+    to.key_file = key ? key : IOP_TESTDATA "/server1.key";
+    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    if (rv != 0) {
+      fprintf(stderr, "sgrpc-interop-server: TLS setup failed (cert %s, key %s): %s\n",
+              to.cert_file, to.key_file, err[0] ? err : sgrpc_strerror(rv));
+      return 1;
+    }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   setvbuf(stderr, NULL, _IOLBF, 0);
@@ -476,15 +486,21 @@ int main(int argc, char **argv) {
   opts.listen = listen_addr;
   opts.on_event = on_event;
   opts.drain_timeout_ns = 5LL * 1000000000;
+  if (tls) {
+    opts.make_filter = sgrpc_ac_tls_openssl_make_filter;
+    opts.filter_user_data = tls;
+  }
   rv = sgrpc_epoll_server_new(&server, loop, &opts);
   if (rv != 0) {
     fprintf(stderr, "sgrpc-interop-server: cannot listen on %s: %s\n", listen_addr,
             sgrpc_strerror(rv));
     sgrpc_epoll_loop_del(loop);
+    sgrpc_ac_tls_openssl_del(tls);
     return 1;
   }
   printf("sgrpc-interop-server: listening on port %d\n", sgrpc_epoll_server_port(server));
   rv = sgrpc_epoll_loop_run(loop);
   sgrpc_epoll_loop_del(loop);
+  sgrpc_ac_tls_openssl_del(tls);
   return rv == 0 ? 0 : 1;
 }

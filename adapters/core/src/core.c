@@ -616,6 +616,10 @@ int sgrpc_ac_conn_set_filter(sgrpc_ac_conn *c, const sgrpc_ac_filter *f) {
   return 0;
 }
 
+const sgrpc_ac_filter *sgrpc_ac_conn_filter(const sgrpc_ac_conn *c) {
+  return c && c->has_filter ? &c->filter : NULL;
+}
+
 sgrpc_conn *sgrpc_ac_conn_engine(const sgrpc_ac_conn *c) { return c ? c->engine : NULL; }
 void *sgrpc_ac_conn_transport(const sgrpc_ac_conn *c) { return c ? c->tx : NULL; }
 sgrpc_ac_server *sgrpc_ac_conn_server(const sgrpc_ac_conn *c) { return c ? c->server : NULL; }

@@ -65,6 +65,8 @@ int sgrpc_epoll_channel_new(sgrpc_epoll_channel **pch, sgrpc_epoll_loop *loop,
   co.settings = opts->settings;
   co.on_conn_event = channel_conn_event;
   co.user_data = ch;
+  co.make_filter = opts->make_filter;
+  co.filter_user_data = opts->filter_user_data;
   rv = sgrpc_ac_channel_new(&ch->core, loop->hub, &co);
   if (rv != 0) {
     free(ch);
@@ -82,6 +84,10 @@ int sgrpc_epoll_channel_call(sgrpc_epoll_channel *ch, const sgrpc_call_opts *opt
   if (pcall) *pcall = NULL;
   if (!ch) return SGRPC_ERR_INVALID_ARGUMENT;
   return sgrpc_ac_channel_call(ch->core, opts, cb, pcall);
+}
+
+sgrpc_ac_channel *sgrpc_epoll_channel_core(const sgrpc_epoll_channel *ch) {
+  return ch ? ch->core : NULL;
 }
 
 void sgrpc_epoll_channel_close(sgrpc_epoll_channel *ch) {

@@ -48,6 +48,8 @@ sgrpc_epoll_loop *sgrpc_epoll_conn_loop(const sgrpc_epoll_conn *c) {
   return sgrpc_ac_hub_user(sgrpc_ac_conn_hub((const sgrpc_ac_conn *)c));
 }
 
+sgrpc_ac_hub *sgrpc_epoll_loop_hub(const sgrpc_epoll_loop *loop) { return loop ? loop->hub : NULL; }
+
 /* ------------------------------------------------------------------ */
 /* Transports                                                          */
 /* ------------------------------------------------------------------ */

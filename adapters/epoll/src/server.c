@@ -86,6 +86,8 @@ int sgrpc_epoll_server_new(sgrpc_epoll_server **pserver, sgrpc_epoll_loop *loop,
   so.user_data = s;
   so.drain_timeout_ns = opts->drain_timeout_ns;
   so.single_goaway = 1; /* this adapter's documented shutdown: one GOAWAY */
+  so.make_filter = opts->make_filter;
+  so.filter_user_data = opts->filter_user_data;
   rv = sgrpc_ac_server_new(&s->core, loop->hub, &so);
   if (rv != 0) goto fail;
   rv = SGRPC_ERR_INVALID_STATE;
@@ -116,6 +118,10 @@ fail:
 
 int sgrpc_epoll_server_port(const sgrpc_epoll_server *s) {
   return s ? sgrpc_ac_server_port(s->core) : 0;
+}
+
+sgrpc_ac_server *sgrpc_epoll_server_core(const sgrpc_epoll_server *s) {
+  return s ? s->core : NULL;
 }
 
 size_t sgrpc_epoll_server_conn_count(const sgrpc_epoll_server *s) {

@@ -262,6 +262,10 @@ SGRPC_EXTERN void sgrpc_ac_conn_set_transport(sgrpc_ac_conn *c, void *tx);
 /** Installs a byte filter (before any byte flows). The connection calls
  *  filter->del when freed. Returns 0 or SGRPC_ERR_NOMEM. */
 SGRPC_EXTERN int sgrpc_ac_conn_set_filter(sgrpc_ac_conn *c, const sgrpc_ac_filter *filter);
+/** The connection's installed filter, or NULL for a plain connection
+ *  (lets a filter library find its own state, e.g. the TLS session for
+ *  peer certificates: <sgrpc/adapter_tls.h>). */
+SGRPC_EXTERN const sgrpc_ac_filter *sgrpc_ac_conn_filter(const sgrpc_ac_conn *c);
 
 SGRPC_EXTERN sgrpc_conn *sgrpc_ac_conn_engine(const sgrpc_ac_conn *c);
 SGRPC_EXTERN void *sgrpc_ac_conn_transport(const sgrpc_ac_conn *c);

@@ -26,6 +26,7 @@
 #ifndef SGRPC_EPOLL_H
 #define SGRPC_EPOLL_H
 
+#include <sgrpc/adapter.h>
 #include <sgrpc/sgrpc.h>
 
 #ifdef __cplusplus
@@ -140,6 +141,13 @@ SGRPC_EXTERN sgrpc_epoll_server *sgrpc_epoll_conn_server(const sgrpc_epoll_conn 
 /** The loop the connection runs on. */
 SGRPC_EXTERN sgrpc_epoll_loop *sgrpc_epoll_conn_loop(const sgrpc_epoll_conn *conn);
 
+/** The adapter core's objects under this adapter (<sgrpc/adapter.h>), for
+ *  code written against the core: channels made with
+ *  sgrpc_ac_channel_new on the loop's hub connect through this loop. */
+SGRPC_EXTERN sgrpc_ac_hub *sgrpc_epoll_loop_hub(const sgrpc_epoll_loop *loop);
+SGRPC_EXTERN sgrpc_ac_server *sgrpc_epoll_server_core(const sgrpc_epoll_server *server);
+SGRPC_EXTERN sgrpc_ac_channel *sgrpc_epoll_channel_core(const sgrpc_epoll_channel *channel);
+
 /* ------------------------------------------------------------------ */
 /* Server                                                              */
 /* ------------------------------------------------------------------ */
@@ -162,6 +170,13 @@ typedef struct sgrpc_epoll_server_opts {
   /** After sgrpc_epoll_server_shutdown, connections still busy this long
    *  are closed (their calls end CANCELLED). 0: wait for ever. */
   int64_t drain_timeout_ns;
+  /** Optional byte filter per accepted connection, e.g. TLS:
+   *  sgrpc_ac_tls_openssl_make_filter with its sgrpc_ac_tls_openssl as
+   *  filter_user_data (<sgrpc/adapter_tls_openssl.h>). In handlers the
+   *  conn is the core's sgrpc_ac_conn: sgrpc_ac_conn_peer_cert((const
+   *  sgrpc_ac_conn *)conn, &peer) gives the client's certificate. */
+  sgrpc_ac_filter_factory make_filter;
+  void *filter_user_data;
 } sgrpc_epoll_server_opts;
 
 /**
@@ -208,6 +223,9 @@ typedef struct sgrpc_epoll_channel_opts {
   /** Connection-level events (GOAWAY, PING_ACK); NULL to ignore. */
   sgrpc_epoll_event_cb on_conn_event;
   void *user_data;
+  /** Optional byte filter per connection, e.g. TLS (see the server's). */
+  sgrpc_ac_filter_factory make_filter;
+  void *filter_user_data;
 } sgrpc_epoll_channel_opts;
 
 /** Per-call callback: every event of the call, the last being
