@@ -578,12 +578,26 @@ struct sgrpc_client_call {
   sendq q;
   int fail_code;            /* nonzero: report this instead of the status */
   const char *fail_message; /* static text */
+  int transport_owned;      /* started by a transport hook, which releases h */
+  int silent;               /* start failed after the transport started it:
+                               wait for CLOSE without running callbacks */
 };
 
 void sgrpc_rpc_client_init(sgrpc_rpc_client *c, sgrpc_conn *conn, const sgrpc_mem *mem) {
   if (!c) return;
   c->conn = conn;
   mem_copy_in(&c->mem, mem);
+  c->start = NULL;
+  c->start_ctx = NULL;
+}
+
+void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn start, void *ctx,
+                                     const sgrpc_mem *mem) {
+  if (!c) return;
+  c->conn = NULL;
+  mem_copy_in(&c->mem, mem);
+  c->start = start;
+  c->start_ctx = ctx;
 }
 
 static void cc_free(sgrpc_client_call *cc) {
@@ -600,7 +614,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
   sgrpc_call_opts co;
   sgrpc_client_call *cc;
   int rv;
-  if (!client || !client->conn || !method || !method->path || !method->codec || !cb ||
+  if (!client || (!client->conn && !client->start) || !method || !method->path || !method->codec || !cb ||
       !cb->on_close)
     return SGRPC_ERR_INVALID_ARGUMENT;
   if (method->server_streaming && !cb->on_message) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -626,7 +640,13 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     cc->user_data = opts->user_data;
     co.encoding = opts->compression;
   }
-  rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
+  if (client->start) {
+    cc->transport_owned = 1;
+    rv = client->start(client->start_ctx, &co, now, sgrpc_rpc_call_event, &cc->h);
+    if (rv == 0 && !cc->h) rv = SGRPC_ERR_INVALID_STATE; /* a broken hook */
+  } else {
+    rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
+  }
   if (rv < 0) {
     cc_free(cc);
     return rv;
@@ -635,6 +655,16 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     rv = send_msg(&cc->q, &cc->mem, cc->h, method->codec, method->request_type, request,
                   SGRPC_SEND_END);
     if (rv < 0) {
+      if (cc->transport_owned) {
+        /* The transport owns the handle and will deliver CLOSE: cancel
+         * and let that CLOSE free the object without any callback. */
+        cc->silent = 1;
+        cc->fail_code = SGRPC_STATUS_CANCELLED;
+        cc->fail_message = "";
+        q_clear(&cc->q, &cc->mem);
+        (void)sgrpc_call_cancel(cc->h);
+        return rv;
+      }
       /* release drops the call's queued events: no callback will run */
       sgrpc_call_release(cc->h);
       cc_free(cc);
@@ -725,17 +755,12 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
       reply = cc->reply;
     }
   }
-  cc->cb.on_close(cc, &st, reply, cc->user_data);
-  sgrpc_call_release(cc->h);
+  if (!cc->silent) cc->cb.on_close(cc, &st, reply, cc->user_data);
+  if (!cc->transport_owned) sgrpc_call_release(cc->h);
   cc_free(cc);
 }
 
-int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev) {
-  sgrpc_client_call *cc;
-  (void)conn;
-  if (!ev) return SGRPC_ERR_INVALID_ARGUMENT;
-  cc = ev->call_user_data;
-  if (!ev->call || !cc || cc->tag != CLIENT_TAG) return 0;
+static int cc_event(sgrpc_client_call *cc, const sgrpc_event *ev) {
   switch (ev->type) {
   case SGRPC_EV_HEADERS:
     if (cc->cb.on_headers && !cc->fail_code)
@@ -760,4 +785,21 @@ int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev) {
     break;
   }
   return 1;
+}
+
+int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev) {
+  sgrpc_client_call *cc;
+  (void)conn;
+  if (!ev) return SGRPC_ERR_INVALID_ARGUMENT;
+  cc = ev->call_user_data;
+  if (!ev->call || !cc || cc->tag != CLIENT_TAG) return 0;
+  return cc_event(cc, ev);
+}
+
+void sgrpc_rpc_call_event(const sgrpc_event *ev, void *call_object) {
+  sgrpc_client_call *cc = call_object;
+  if (!ev || !cc || cc->tag != CLIENT_TAG) return;
+  /* A fatal flush error leaves the call to the transport, which ends the
+   * connection and with it the call (its CLOSE still comes here). */
+  (void)cc_event(cc, ev);
 }

@@ -231,15 +231,60 @@ SGRPC_EXTERN int64_t sgrpc_server_call_start_time(const sgrpc_server_call *call)
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
 
-/** A client connection plus the allocator replies are unpacked with. */
+/**
+ * Per-call event entry of a transport-started call: the transport hands
+ * every event of the call to it, with the user_data it was given in the
+ * call's sgrpc_call_opts. Same shape as the adapters' per-call callbacks
+ * (sgrpc_epoll_call_cb, sgrpc_ac_call_cb).
+ */
+typedef void (*sgrpc_rpc_call_event_fn)(const sgrpc_event *ev, void *user_data);
+
+/**
+ * Transport hook: starts an engine call the way a transport that owns its
+ * connections does (an adapter channel connecting lazily and queueing
+ * calls). ctx is sgrpc_rpc_client.start_ctx. The function must:
+ *  - start the call with opts (copied or used before returning) and store
+ *    its handle in *pcall, returning 0, or return a negative SGRPC_ERR_*
+ *    code (no event is then delivered);
+ *  - deliver every later event of the call to on_event(ev, opts->user_data),
+ *    never from inside this function, the last one being SGRPC_EV_CLOSE;
+ *  - release the handle itself after that CLOSE (the rpc layer never
+ *    releases transport-started calls and never touches their engine
+ *    user_data).
+ * now is the caller's clock reading; a transport with its own clock may
+ * ignore it (opts->deadline is then on the transport's clock).
+ */
+typedef int (*sgrpc_rpc_start_fn)(void *ctx, const sgrpc_call_opts *opts, int64_t now,
+                                  sgrpc_rpc_call_event_fn on_event, sgrpc_call **pcall);
+
+/**
+ * Where client calls go: a connection (events fed with
+ * sgrpc_rpc_client_dispatch), or a transport hook. Fill it with
+ * sgrpc_rpc_client_init or sgrpc_rpc_client_init_transport.
+ */
 typedef struct sgrpc_rpc_client {
   sgrpc_conn *conn;
+  /** The allocator replies are unpacked with. */
   sgrpc_mem mem;
+  /** Transport hook (NULL: sgrpc_call_start on conn) and its context. */
+  sgrpc_rpc_start_fn start;
+  void *start_ctx;
 } sgrpc_rpc_client;
 
-/** Fills client. mem is copied (NULL: libc); pass the connection's. */
+/** Fills client for calls on conn. mem is copied (NULL: libc); pass the
+ *  connection's. */
 SGRPC_EXTERN void sgrpc_rpc_client_init(sgrpc_rpc_client *client, sgrpc_conn *conn,
                                         const sgrpc_mem *mem);
+
+/**
+ * Fills client for calls started through start(ctx, ...), for example an
+ * epoll channel (see <sgrpc/rpc_epoll.h>). Events reach the calls through
+ * the on_event function given to start (sgrpc_rpc_call_event), not through
+ * sgrpc_rpc_client_dispatch. mem is copied (NULL: libc).
+ */
+SGRPC_EXTERN void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *client,
+                                                  sgrpc_rpc_start_fn start, void *ctx,
+                                                  const sgrpc_mem *mem);
 
 typedef struct sgrpc_client_call sgrpc_client_call;
 
@@ -318,6 +363,15 @@ SGRPC_EXTERN sgrpc_call *sgrpc_client_call_handle(const sgrpc_client_call *call)
  * least 4 readable bytes that are not the rpc layer's tag).
  */
 SGRPC_EXTERN int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev);
+
+/**
+ * Feeds one event of one transport-started call to its call object
+ * (call_object is the sgrpc_call_opts.user_data the rpc layer gave the
+ * transport). This is the on_event function passed to the start hook; a
+ * transport or adapter binding may also call it directly. An object that
+ * does not carry the rpc client call tag is ignored.
+ */
+SGRPC_EXTERN void sgrpc_rpc_call_event(const sgrpc_event *ev, void *call_object);
 
 #ifdef __cplusplus
 }
