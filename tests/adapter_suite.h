@@ -116,8 +116,8 @@ struct world {
   int nheld, hold_target, released_held, signal_on_hold;
   int conn_events, goaways;
   int restart_failures;
-  sgrpc_conn *last_engine; /* server: engine of the latest call */
-  int engines_seen;        /* server: distinct engines seen by calls */
+  char last_peer[96];      /* server: peer of the latest call */
+  int engines_seen;        /* server: connections seen by calls, in turn */
   /* server: what sgrpc_ac_conn_peer_cert said at the first call */
   int peer_cert_rv;
   char peer_subject[256];
@@ -172,8 +172,10 @@ static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
 #endif
     if (!w->first_peer[0])
       snprintf(w->first_peer, sizeof(w->first_peer), "%s", sgrpc_ac_conn_peer(conn));
-    if (sgrpc_ac_conn_engine(conn) != w->last_engine) {
-      w->last_engine = sgrpc_ac_conn_engine(conn);
+    /* A new connection has a new peer (client port). Engine pointers
+     * cannot tell: a freed engine's memory is often reused by the next. */
+    if (strcmp(sgrpc_ac_conn_peer(conn), w->last_peer) != 0) {
+      snprintf(w->last_peer, sizeof(w->last_peer), "%s", sgrpc_ac_conn_peer(conn));
       w->engines_seen++;
     }
     for (k = 0; k < K_N; k++)
