@@ -526,22 +526,19 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   return 0;
 }
 
-int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
-  sgrpc_conn *c;
-  uint8_t *p;
+#define SEND_FLAGS (SGRPC_SEND_END | SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)
+
+/* Checks a message of len bytes may be queued now, sends the server's
+ * initial metadata if due, and makes room for 5 + len bytes at the end
+ * of the send buffer. */
+static int send_prepare(sgrpc_call *call, size_t len) {
+  sgrpc_conn *c = call->conn;
   int rv;
-  if (!call || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
-  c = call->conn;
-  if (flags & ~(unsigned)(SGRPC_SEND_END | SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS))
-    return SGRPC_ERR_INVALID_ARGUMENT;
-  if ((flags & SGRPC_SEND_END) && c->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->closed) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(c)) != 0) return rv;
-  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if (call->send_end || call->reserved) return SGRPC_ERR_INVALID_STATE;
   if (len > c->settings.max_send_message_size || len > UINT32_MAX)
     return SGRPC_ERR_MESSAGE_TOO_LARGE;
-  if ((flags & SGRPC_SEND_COMPRESSED) && call->send_enc <= SG_ENC_IDENTITY)
-    return SGRPC_ERR_INVALID_ARGUMENT;
   if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) {
     call->want_writable = 1;
     return SGRPC_ERR_WOULDBLOCK;
@@ -556,34 +553,92 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
   }
   sg_buf_compact(&call->sbuf);
   if (sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0) return SGRPC_ERR_NOMEM;
-  {
-    size_t at = call->sbuf.len, body;
-    int compress = call->send_enc > SG_ENC_IDENTITY &&
-                   !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
-                   len >= c->settings.compress_min_size;
-    if (compress) {
-      call->sbuf.len += 5;
-      if (sg_compress(c, call->send_enc, data, len, &call->sbuf) != 0) {
-        call->sbuf.len = at;
-        return SGRPC_ERR_NOMEM;
-      }
-      body = call->sbuf.len - at - 5;
-    } else {
-      if (len) memcpy(call->sbuf.p + at + 5, data, len);
-      call->sbuf.len += 5 + len;
-      body = len;
+  return 0;
+}
+
+static int send_flags_ok(const sgrpc_call *call, unsigned flags) {
+  if (flags & ~(unsigned)SEND_FLAGS) return 0;
+  if ((flags & SGRPC_SEND_END) && call->conn->role != SG_ROLE_CLIENT) return 0;
+  if ((flags & SGRPC_SEND_COMPRESSED) && call->send_enc <= SG_ENC_IDENTITY) return 0;
+  return 1;
+}
+
+/* Frames the message at the end of the send buffer (room made by
+ * send_prepare). data may already sit at its place after the prefix
+ * slot (reserve/commit); it must not otherwise overlap the buffer. */
+static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
+  sgrpc_conn *c = call->conn;
+  size_t at = call->sbuf.len, body;
+  uint8_t *p;
+  int compress = call->send_enc > SG_ENC_IDENTITY &&
+                 !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
+                 len >= c->settings.compress_min_size;
+  if (compress) {
+    call->sbuf.len += 5;
+    if (sg_compress(c, call->send_enc, data, len, &call->sbuf) != 0) {
+      call->sbuf.len = at;
+      return SGRPC_ERR_NOMEM;
     }
-    p = call->sbuf.p + at;
-    p[0] = (compress || (flags & SGRPC_SEND_COMPRESSED)) ? 1 : 0;
-    p[1] = (uint8_t)(body >> 24);
-    p[2] = (uint8_t)(body >> 16);
-    p[3] = (uint8_t)(body >> 8);
-    p[4] = (uint8_t)body;
-    c->queued += 5 + body;
+    body = call->sbuf.len - at - 5;
+  } else {
+    /* memmove: a committed reservation may have to move down when the
+     * buffer drained (and restarted at 0) between reserve and commit */
+    if (len && data != call->sbuf.p + at + 5) memmove(call->sbuf.p + at + 5, data, len);
+    call->sbuf.len += 5 + len;
+    body = len;
   }
+  p = call->sbuf.p + at;
+  p[0] = (compress || (flags & SGRPC_SEND_COMPRESSED)) ? 1 : 0;
+  p[1] = (uint8_t)(body >> 24);
+  p[2] = (uint8_t)(body >> 16);
+  p[3] = (uint8_t)(body >> 8);
+  p[4] = (uint8_t)body;
+  c->queued += 5 + body;
   c->stats.messages_sent++;
   if (flags & SGRPC_SEND_END) call->send_end = 1;
   return sg_call_resume(call);
+}
+
+int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
+  int rv;
+  if (!call || (!data && len) || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if ((rv = send_prepare(call, len)) != 0) return rv;
+  return send_finish(call, data, len, flags);
+}
+
+int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
+  int rv;
+  if (!call || !buf) return SGRPC_ERR_INVALID_ARGUMENT;
+  *buf = NULL;
+  if ((rv = send_prepare(call, len)) != 0) return rv;
+  call->reserved = 1;
+  call->reserved_len = (uint32_t)len;
+  call->reserved_at = call->sbuf.len;
+  *buf = call->sbuf.p + call->sbuf.len + 5;
+  return 0;
+}
+
+int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
+  sgrpc_conn *c;
+  const uint8_t *raw;
+  size_t len;
+  if (!call || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!call->reserved) return SGRPC_ERR_INVALID_STATE;
+  c = call->conn;
+  call->reserved = 0;
+  len = call->reserved_len;
+  /* The call may have ended since the reserve: the bytes are dropped. */
+  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  raw = call->sbuf.p + call->reserved_at + 5;
+  if (call->send_enc > SG_ENC_IDENTITY &&
+      !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
+      len >= c->settings.compress_min_size) {
+    /* zlib cannot write over its own input: compress from a copy */
+    c->scratch.len = c->scratch.off = 0;
+    if (sg_buf_append(&c->mem, &c->scratch, raw, len) != 0) return SGRPC_ERR_NOMEM;
+    raw = c->scratch.p;
+  }
+  return send_finish(call, raw, len, flags);
 }
 
 /* ------------------------------------------------------------------ */

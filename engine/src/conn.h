@@ -84,6 +84,9 @@ struct sgrpc_call {
   uint8_t accept_mask;   /* server: encodings the client accepts (1 << SG_ENC_*) */
   uint8_t counted;       /* stats: the call's end was counted */
   uint8_t counted_open;  /* included in conn->open_calls */
+  uint8_t reserved;      /* a send_reserve awaits its commit */
+  uint32_t reserved_len;
+  size_t reserved_at;    /* where the reservation's prefix slot starts */
 
   sgrpc_call *prev, *next;
 };

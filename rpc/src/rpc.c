@@ -138,18 +138,28 @@ static int send_msg(sendq *q, const sgrpc_mem *mem, sgrpc_call *h,
   if (!msg || !codec->check(type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
   len = codec->packed_size(type, msg);
   if (len > UINT32_MAX) return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  if (!q->head) {
+    /* The usual case: pack straight into the call's outgoing frame. */
+    uint8_t *frame;
+    rv = sgrpc_call_send_reserve(h, len, &frame);
+    if (rv == 0) {
+      if (codec->pack(type, msg, frame) != len) {
+        /* a codec that packs other than it measured: nothing goes out */
+        sgrpc_call_cancel(h);
+        sgrpc_call_send_commit(h, 0);
+        return SGRPC_ERR_INVALID_ARGUMENT;
+      }
+      return sgrpc_call_send_commit(h, flags);
+    }
+    if (rv != SGRPC_ERR_WOULDBLOCK) return rv;
+  }
+  /* The call's buffer is full: keep a packed copy until WRITABLE. */
   if (len > sizeof(stackbuf)) {
     buf = r_malloc(mem, len);
     if (!buf) return SGRPC_ERR_NOMEM;
   }
-  if (codec->pack(type, msg, buf) != len) {
-    rv = SGRPC_ERR_INVALID_ARGUMENT;
-  } else if (q->head) {
-    rv = q_push(q, mem, buf, len, flags);
-  } else {
-    rv = sgrpc_call_send(h, buf, len, flags);
-    if (rv == SGRPC_ERR_WOULDBLOCK) rv = q_push(q, mem, buf, len, flags);
-  }
+  if (codec->pack(type, msg, buf) != len) rv = SGRPC_ERR_INVALID_ARGUMENT;
+  else rv = q_push(q, mem, buf, len, flags);
   if (buf != stackbuf) r_free(mem, buf);
   return rv;
 }

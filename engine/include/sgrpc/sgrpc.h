@@ -636,6 +636,19 @@ SGRPC_EXTERN int sgrpc_call_send(sgrpc_call *call, const uint8_t *data,
  */
 SGRPC_EXTERN int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding);
 
+/**
+ * Zero-copy send, in two steps: reserve len bytes for one message inside
+ * the call's send buffer, write the message there (e.g. a protobuf
+ * encoder packing straight into the outgoing frame), then commit it with
+ * the same flags as sgrpc_call_send. *buf stays valid until the commit;
+ * nothing else may be sent on the call in between (INVALID_STATE).
+ * Reserve returns the codes of sgrpc_call_send; commit returns them too,
+ * or SGRPC_ERR_INVALID_STATE without a reserve. A compressing call
+ * compresses at commit.
+ */
+SGRPC_EXTERN int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf);
+SGRPC_EXTERN int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags);
+
 /** Client: half-closes (END_STREAM after buffered messages). */
 SGRPC_EXTERN int sgrpc_call_close_send(sgrpc_call *call);
 
