@@ -42,7 +42,6 @@ const char *sgrpc_strerror(int code) {
   case SGRPC_ERR_NOMEM: return "out of memory";
   case SGRPC_ERR_GOING_AWAY: return "connection accepts no new calls";
   case SGRPC_ERR_EVENTS_PENDING: return "events must be pulled before feeding more input";
-  case SGRPC_ERR_OUTPUT_FULL: return "output queue full";
   case SGRPC_ERR_PROTOCOL: return "peer violated the HTTP/2 protocol";
   case SGRPC_ERR_CONN_NOMEM: return "out of memory while processing the connection";
   case SGRPC_ERR_CONN_CLOSED: return "connection closed";

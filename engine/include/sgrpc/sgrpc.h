@@ -75,9 +75,7 @@ typedef enum {
   /** sgrpc_conn_recv was called while events are still queued: pull
    *  them all with sgrpc_conn_next_event first. */
   SGRPC_ERR_EVENTS_PENDING = -9,
-  /** Sending output would exceed settings.max_outbound_queue: take the
-   *  connection's output first. */
-  SGRPC_ERR_OUTPUT_FULL = -10,
+  /* -10 is unused: a full outbound queue is SGRPC_ERR_WOULDBLOCK. */
   /** A header block to send is larger than the limit (our
    *  max_send_header_list_size or the peer's SETTINGS_MAX_HEADER_LIST_SIZE). */
   SGRPC_ERR_METADATA_TOO_LARGE = -11,
