@@ -1,12 +1,12 @@
 /*
  * helloworld: the Greeter service from grpc's examples, server and client
- * in one process over an in-memory connection pair (see mem_loop.h).
+ * in one process over an in-memory connection pair (see ../common/mem_loop.h).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "helloworld.sgrpc.h"
-#include "mem_loop.h"
+#include "../common/mem_loop.h"
 
 /* ---- server ---- */
 

@@ -1,6 +1,6 @@
 /*
  * route_guide: all four RPC kinds through the generated stubs, server and
- * client in one process over an in-memory connection pair (mem_loop.h).
+ * client in one process over an in-memory connection pair (../common/mem_loop.h).
  * route_guide_server.c and route_guide_client.c run the same service over
  * TCP with the epoll adapter.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mem_loop.h"
+#include "../common/mem_loop.h"
 #include "route_guide_service.h"
 
 typedef Routeguide__Point Point;
