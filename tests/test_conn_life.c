@@ -39,6 +39,14 @@ typedef struct world {
   uint32_t goaway_code;
   int32_t goaway_last;
   char goaway_debug[32];
+  int32_t goaway_ids[8]; /* client: last_stream_id of each GOAWAY, in order */
+  int srv_goaway;        /* server: GOAWAY events from the client */
+  int srv_messages;
+  /* server: answer each message with this one (flags as for call_send)
+   * and a status, instead of echoing */
+  const uint8_t *srv_reply;
+  size_t srv_reply_len;
+  unsigned srv_reply_flags;
 } world;
 
 static void on_ev(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
@@ -57,8 +65,15 @@ static void on_ev(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
       if (w->srv_encoding) assert_int_equal(sgrpc_call_set_encoding(ev->call, w->srv_encoding), 0);
       if (w->hold && w->nheld < 64) w->held[w->nheld++] = ev->call;
       break;
+    case SGRPC_EV_GOAWAY: w->srv_goaway++; break;
     case SGRPC_EV_MESSAGE:
+      w->srv_messages++;
       if (ev->u.message.compressed) w->srv_compressed_seen++;
+      if (w->srv_reply) {
+        assert_int_equal(sgrpc_call_send(ev->call, w->srv_reply, w->srv_reply_len,
+                                         w->srv_reply_flags), 0);
+        break;
+      }
       if (!w->hold)
         assert_int_equal(sgrpc_call_send(ev->call, ev->u.message.data, ev->u.message.len, 0), 0);
       break;
@@ -89,6 +104,7 @@ static void on_ev(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
     w->cli_close_reason = ev->u.conn_closed.reason;
     break;
   case SGRPC_EV_GOAWAY:
+    if (w->cli_goaway < 8) w->goaway_ids[w->cli_goaway] = ev->u.goaway.last_stream_id;
     w->cli_goaway++;
     w->goaway_code = ev->u.goaway.error_code;
     w->goaway_last = ev->u.goaway.last_stream_id;
@@ -304,6 +320,163 @@ static void test_compress_bomb(void **state) {
   pair_free(&p);
   assert_int_equal(pm.cur, 0);
   free(bomb);
+}
+
+/* A compression bomb of `chunks` MiB of zeros, built without compressing
+ * all of it: one MiB of zeros is deflated once and ended with a full
+ * flush (so the block refers to nothing before it and ends on a byte
+ * boundary), that block is repeated, and a final empty block and the
+ * codec's trailer close the stream. gzip (RFC 1952) or zlib (RFC 1950,
+ * gRPC's "deflate"). 1024 chunks: 1 GiB inflated, about 1 MiB on the wire,
+ * as close to a "tiny message, huge output" bomb as DEFLATE's ~1:1032
+ * ceiling allows. */
+static uint8_t *make_chunked_bomb(int gzip, size_t chunks, size_t *outlen) {
+  static uint8_t zeros[1 << 20];
+  uint8_t blk[1 << 14], fin[64], *out, *o;
+  size_t blen, flen, i;
+  uLong check;
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  z.next_in = zeros;
+  z.avail_in = sizeof(zeros);
+  z.next_out = blk;
+  z.avail_out = sizeof(blk);
+  assert_int_equal(deflate(&z, Z_FULL_FLUSH), Z_OK);
+  assert_int_equal(z.avail_in, 0);
+  assert_true(z.avail_out > 0);
+  blen = sizeof(blk) - z.avail_out;
+  z.next_out = fin;
+  z.avail_out = sizeof(fin);
+  assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+  flen = sizeof(fin) - z.avail_out;
+  deflateEnd(&z);
+
+  out = malloc(10 + blen * chunks + flen + 8);
+  assert_non_null(out);
+  o = out;
+  if (gzip) {
+    static const uint8_t hdr[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    memcpy(o, hdr, 10);
+    o += 10;
+    check = crc32(0, zeros, sizeof(zeros));
+  } else {
+    *o++ = 0x78; /* deflate, 32 KiB window */
+    *o++ = 0xda; /* level 9; 0x78da is a multiple of 31 */
+    check = adler32(1, zeros, sizeof(zeros));
+  }
+  {
+    uLong one = check;
+    for (i = 1; i < chunks; i++)
+      check = gzip ? crc32_combine(check, one, sizeof(zeros))
+                   : adler32_combine(check, one, sizeof(zeros));
+  }
+  for (i = 0; i < chunks; i++, o += blen) memcpy(o, blk, blen);
+  memcpy(o, fin, flen);
+  o += flen;
+  if (gzip) {
+    uint32_t isize = (uint32_t)(chunks * sizeof(zeros)); /* modulo 2^32 */
+    for (i = 0; i < 4; i++) *o++ = (uint8_t)(check >> (8 * i));
+    for (i = 0; i < 4; i++) *o++ = (uint8_t)(isize >> (8 * i));
+  } else {
+    for (i = 0; i < 4; i++) *o++ = (uint8_t)(check >> (24 - 8 * i));
+  }
+  *outlen = (size_t)(o - out);
+  return out;
+}
+
+/* The bomb builder makes valid streams: a 3-chunk one inflates, with its
+ * checksum verified by zlib, to exactly 3 MiB of zeros. */
+static void check_bomb_builder(int gzip) {
+  size_t blen, total = 0, i;
+  uint8_t *bomb = make_chunked_bomb(gzip, 3, &blen);
+  static uint8_t buf[1 << 16];
+  z_stream z;
+  int rv;
+  memset(&z, 0, sizeof(z));
+  assert_int_equal(inflateInit2(&z, gzip ? 15 + 16 : 15), Z_OK);
+  z.next_in = bomb;
+  z.avail_in = (uInt)blen;
+  do {
+    z.next_out = buf;
+    z.avail_out = sizeof(buf);
+    rv = inflate(&z, Z_NO_FLUSH);
+    assert_true(rv == Z_OK || rv == Z_STREAM_END);
+    for (i = 0; i < sizeof(buf) - z.avail_out; i++) assert_int_equal(buf[i], 0);
+    total += sizeof(buf) - z.avail_out;
+  } while (rv != Z_STREAM_END);
+  assert_int_equal(z.avail_in, 0);
+  assert_int_equal(total, (size_t)3 << 20);
+  inflateEnd(&z);
+  free(bomb);
+}
+
+/* Sends one bomb in one direction and checks it is refused with
+ * RESOURCE_EXHAUSTED while neither engine allocates anywhere near its
+ * inflated size. to_server: the client compresses the request; else the
+ * server compresses the response. */
+static void bomb_one(const char *enc, const uint8_t *bomb, size_t blen, int to_server) {
+  pair p;
+  world w;
+  cstate cs = {0};
+  peakmem pm = {0, 0};
+  sgrpc_mem mem = {&pm, pm_malloc, pm_free, pm_calloc, pm_realloc};
+  sgrpc_call *call;
+  memset(&w, 0, sizeof(w));
+  assert_int_equal(pair_init(&p, NULL, NULL, &mem), 0);
+  p.on_event = on_ev;
+  p.ud = &w;
+  if (to_server) {
+    call = start(&p, &cs, enc);
+    assert_int_equal(sgrpc_call_send(call, bomb, blen, SGRPC_SEND_COMPRESSED | SGRPC_SEND_END), 0);
+  } else {
+    w.srv_encoding = enc;
+    w.srv_reply = bomb;
+    w.srv_reply_len = blen;
+    w.srv_reply_flags = SGRPC_SEND_COMPRESSED;
+    call = start(&p, &cs, NULL);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"go", 2, SGRPC_SEND_END), 0);
+  }
+  pair_run(&p, 1000);
+  assert_true(cs.done);
+  if (cs.status != SGRPC_STATUS_RESOURCE_EXHAUSTED)
+    fail_msg("%s bomb of %zu bytes to the %s: status %d (%s)", enc, blen,
+             to_server ? "server" : "client", cs.status, cs.msg);
+  assert_int_equal(cs.messages, 0); /* the client never got a message */
+  assert_int_equal(w.srv_closed, 1);
+  if (to_server) {
+    assert_int_equal(w.srv_messages, 0); /* the server's app never got one */
+  } else {
+    assert_int_equal(w.srv_messages, 1);
+  }
+  /* both engines together never held much more than the 4 MiB limit */
+  if (pm.peak >= (size_t)16 << 20) fail_msg("peak allocation %zu bytes", pm.peak);
+  pair_free(&p);
+  assert_int_equal(pm.cur, 0);
+}
+
+static void test_compress_bomb_1gib_both_ways(void **state) {
+  int gzip;
+  (void)state;
+  for (gzip = 0; gzip < 2; gzip++) {
+    const char *enc = gzip ? "gzip" : "deflate";
+    size_t blen, slen;
+    uint8_t *bomb, *small;
+    check_bomb_builder(gzip);
+    /* 1 GiB inflated, about 1 MiB on the wire: under the 4 MiB receive
+     * limit, so only the inflated size can stop it */
+    bomb = make_chunked_bomb(gzip, 1024, &blen);
+    assert_true(blen < (size_t)(1200u << 10));
+    bomb_one(enc, bomb, blen, 1);
+    bomb_one(enc, bomb, blen, 0);
+    free(bomb);
+    /* about 10 KiB on the wire, 10 MiB inflated */
+    small = make_chunked_bomb(gzip, 10, &slen);
+    assert_true(slen <= (size_t)(12u << 10));
+    bomb_one(enc, small, slen, 1);
+    bomb_one(enc, small, slen, 0);
+    free(small);
+  }
 }
 
 /* ---------------------------------------------------------------- */
@@ -862,6 +1035,7 @@ int main(void) {
       cmocka_unit_test(test_compress_shrinks_wire),
       cmocka_unit_test(test_compress_threshold),
       cmocka_unit_test(test_compress_bomb),
+      cmocka_unit_test(test_compress_bomb_1gib_both_ways),
       cmocka_unit_test(test_unknown_encoding),
       cmocka_unit_test(test_flag_without_encoding),
       cmocka_unit_test(test_keepalive_ok),
