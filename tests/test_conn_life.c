@@ -837,6 +837,305 @@ static void test_drain_deadline(void **state) {
   pair_free(&p);
 }
 
+/* Graceful shutdown in two steps: a request that crosses the first GOAWAY
+ * (last id 2^31-1) on the wire is still served, the final GOAWAY names it
+ * as the last stream, and every accepted call completes OK. */
+static void test_shutdown_notice_then_final(void **state) {
+  pair p;
+  world w;
+  cstate cs[3], late = {0};
+  sgrpc_call *calls[3], *tmp = NULL;
+  sgrpc_call_opts o;
+  const uint8_t *d;
+  uint8_t *crossing;
+  size_t crossing_len;
+  ssize_t n;
+  int i;
+  (void)state;
+  memset(cs, 0, sizeof(cs));
+  setup_pair(&p, &w, NULL, NULL);
+  w.hold = 1;
+  calls[0] = start(&p, &cs[0], NULL);
+  calls[1] = start(&p, &cs[1], NULL);
+  pair_run(&p, 20);
+  assert_int_equal(w.srv_new, 2);
+  /* the client sends a third request, not yet read by the server */
+  calls[2] = start(&p, &cs[2], NULL);
+  n = sgrpc_conn_out_peek(p.cli, &d);
+  assert_true(n > 0);
+  crossing = malloc((size_t)n);
+  memcpy(crossing, d, (size_t)n);
+  crossing_len = (size_t)n;
+  assert_int_equal(sgrpc_conn_out_consume(p.cli, (size_t)n), 0);
+  /* the server begins to shut down: notice + PING reach the client, which
+   * acks the PING */
+  assert_int_equal(sgrpc_conn_shutdown(p.srv, SGRPC_NEVER, p.now), 0);
+  assert_true(pair_pump(&p, p.srv, p.cli) > 0);
+  pair_drain(&p, p.cli);
+  assert_int_equal(w.cli_goaway, 1);
+  assert_int_equal(w.goaway_ids[0], INT32_MAX);
+  assert_false(cs[2].done); /* not refused by the notice */
+  /* no new call may start once a GOAWAY arrived */
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.S/M";
+  o.user_data = &late;
+  assert_int_equal(sgrpc_call_start(p.cli, &o, p.now, &tmp), SGRPC_ERR_GOING_AWAY);
+  assert_null(tmp);
+  /* the crossing request arrives first, then the PING ack */
+  assert_int_equal(sgrpc_conn_recv(p.srv, crossing, crossing_len, p.now), (ssize_t)crossing_len);
+  pair_drain(&p, p.srv);
+  assert_int_equal(w.srv_new, 3);
+  pair_run(&p, 20);
+  assert_int_equal(w.cli_goaway, 2);
+  assert_int_equal(w.goaway_ids[1], sgrpc_call_stream_id(calls[2]));
+  for (i = 0; i < 3; i++) assert_false(cs[i].done);
+  /* every accepted call runs to completion */
+  for (i = 0; i < 3; i++) {
+    sgrpc_status st = {0};
+    assert_non_null(w.held[i]);
+    assert_int_equal(sgrpc_call_send(w.held[i], (const uint8_t *)"bye", 3, 0), 0);
+    assert_int_equal(sgrpc_call_send_status(w.held[i], &st), 0);
+    assert_int_equal(sgrpc_call_close_send(calls[i]), 0);
+  }
+  pair_run(&p, 50);
+  for (i = 0; i < 3; i++) {
+    assert_true(cs[i].done);
+    assert_int_equal(cs[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cs[i].messages, 1);
+  }
+  assert_int_equal(w.srv_closed, 3);
+  assert_int_equal(w.srv_cancelled, 0);
+  assert_int_equal(w.srv_closed_ev, 1);
+  assert_int_equal(w.srv_close_reason, 0);
+  assert_int_equal(sgrpc_conn_call_count(p.srv), 0);
+  free(crossing);
+  pair_free(&p);
+}
+
+/* Appends all of conn's pending output to *buf. */
+static void take_output(sgrpc_conn *conn, uint8_t **buf, size_t *len) {
+  const uint8_t *d;
+  ssize_t n;
+  while ((n = sgrpc_conn_out_peek(conn, &d)) > 0) {
+    *buf = realloc(*buf, *len + (size_t)n);
+    assert_non_null(*buf);
+    memcpy(*buf + *len, d, (size_t)n);
+    *len += (size_t)n;
+    assert_int_equal(sgrpc_conn_out_consume(conn, (size_t)n), 0);
+  }
+}
+
+/* A client that never acks the shutdown PING: the final GOAWAY still goes
+ * out after keepalive_timeout. */
+static void test_shutdown_final_without_ping_ack(void **state) {
+  pair p;
+  world w;
+  cstate cs = {0};
+  sgrpc_settings ss;
+  sgrpc_call *call;
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  (void)state;
+  sgrpc_settings_default(&ss);
+  ss.keepalive_timeout = 3 * SEC;
+  setup_pair(&p, &w, NULL, &ss);
+  w.hold = 1;
+  call = start(&p, &cs, NULL);
+  pair_run(&p, 20);
+  assert_int_equal(w.srv_new, 1);
+  assert_int_equal(sgrpc_conn_shutdown(p.srv, SGRPC_NEVER, p.now), 0);
+  assert_true(sgrpc_conn_next_expiry(p.srv) <= p.now + 3 * SEC);
+  /* everything the server writes is held back from the client: the
+   * notice and PING now, the final GOAWAY once the ack is overdue */
+  take_output(p.srv, &out, &out_len);
+  assert_true(out_len > 0);
+  p.now += 3 * SEC - 1;
+  assert_int_equal(sgrpc_conn_handle_expiry(p.srv, p.now), 0);
+  assert_int_equal(sgrpc_conn_want_write(p.srv), 0); /* not yet */
+  p.now += 1;
+  assert_int_equal(sgrpc_conn_handle_expiry(p.srv, p.now), 0);
+  take_output(p.srv, &out, &out_len);
+  assert_int_equal(sgrpc_conn_recv(p.cli, out, out_len, p.now), (ssize_t)out_len);
+  pair_drain(&p, p.cli);
+  assert_int_equal(w.cli_goaway, 2);
+  assert_int_equal(w.goaway_ids[0], INT32_MAX);
+  assert_int_equal(w.goaway_ids[1], sgrpc_call_stream_id(call));
+  assert_false(cs.done);
+  free(out);
+  pair_free(&p);
+}
+
+/* GOAWAY from the client: it stops starting calls, its calls in flight
+ * complete, and both ends close cleanly when the last one ends. */
+static void test_client_shutdown_in_flight(void **state) {
+  pair p;
+  world w;
+  cstate cs[4], late = {0};
+  sgrpc_call *calls[4], *tmp = NULL;
+  sgrpc_call_opts o;
+  int i;
+  (void)state;
+  memset(cs, 0, sizeof(cs));
+  setup_pair(&p, &w, NULL, NULL);
+  w.hold = 1;
+  for (i = 0; i < 4; i++) calls[i] = start(&p, &cs[i], NULL);
+  pair_run(&p, 20);
+  assert_int_equal(w.srv_new, 4);
+  assert_int_equal(sgrpc_conn_shutdown(p.cli, SGRPC_NEVER, p.now), 0);
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.S/M";
+  o.user_data = &late;
+  assert_int_equal(sgrpc_call_start(p.cli, &o, p.now, &tmp), SGRPC_ERR_GOING_AWAY);
+  pair_run(&p, 20);
+  assert_int_equal(w.srv_goaway, 1);
+  for (i = 0; i < 4; i++) assert_false(cs[i].done);
+  /* requests and responses still flow both ways on the open calls */
+  for (i = 0; i < 4; i++) {
+    sgrpc_status st = {0};
+    assert_int_equal(sgrpc_call_send(calls[i], (const uint8_t *)"more", 4, SGRPC_SEND_END), 0);
+    assert_int_equal(sgrpc_call_send(w.held[i], (const uint8_t *)"ok", 2, 0), 0);
+    assert_int_equal(sgrpc_call_send_status(w.held[i], &st), 0);
+  }
+  pair_run(&p, 50);
+  for (i = 0; i < 4; i++) {
+    assert_true(cs[i].done);
+    assert_int_equal(cs[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cs[i].messages, 1);
+  }
+  assert_int_equal(w.srv_closed, 4);
+  assert_int_equal(w.srv_cancelled, 0);
+  assert_int_equal(w.cli_closed_ev, 1);
+  assert_int_equal(w.cli_close_reason, 0);
+  assert_false(sgrpc_conn_is_alive(p.cli));
+  pair_free(&p);
+}
+
+/* Server keepalive: pings an idle-reading client, which acks; a client
+ * that stops answering ends the connection and its calls. */
+static void test_server_keepalive(void **state) {
+  pair p;
+  world w;
+  cstate cs = {0};
+  sgrpc_settings ss;
+  const uint8_t *d;
+  ssize_t n;
+  (void)state;
+  sgrpc_settings_default(&ss);
+  ss.keepalive_time = 10 * SEC;
+  ss.keepalive_timeout = 2 * SEC;
+  setup_pair(&p, &w, NULL, &ss);
+  w.hold = 1;
+  start(&p, &cs, NULL);
+  pair_run(&p, 20);
+  assert_int_equal(w.srv_new, 1);
+  assert_int_equal(sgrpc_conn_next_expiry(p.srv), p.now + 10 * SEC);
+  pair_advance(&p, 10 * SEC); /* ping out, ack back */
+  pair_run(&p, 20);
+  pair_advance(&p, 5 * SEC);
+  assert_true(sgrpc_conn_is_alive(p.srv));
+  assert_int_equal(w.srv_closed, 0);
+  /* the next ping is due 10 s after the ack was received */
+  assert_int_equal(sgrpc_conn_next_expiry(p.srv), p.now + 5 * SEC);
+  pair_advance(&p, 5 * SEC);
+  /* the ping is written, but the client is gone */
+  while ((n = sgrpc_conn_out_peek(p.srv, &d)) > 0) sgrpc_conn_out_consume(p.srv, (size_t)n);
+  assert_int_equal(sgrpc_conn_handle_expiry(p.srv, p.now + 2 * SEC), SGRPC_ERR_KEEPALIVE_TIMEOUT);
+  pair_drain(&p, p.srv);
+  assert_int_equal(w.srv_closed_ev, 1);
+  assert_int_equal(w.srv_close_reason, SGRPC_ERR_KEEPALIVE_TIMEOUT);
+  assert_int_equal(w.srv_closed, 1);
+  assert_int_equal(w.srv_cancelled, 1);
+  assert_false(sgrpc_conn_is_alive(p.srv));
+  pair_free(&p);
+}
+
+/* Runs a client with keepalive 1 s, no call open, for up to 10 pings.
+ * Returns the number of keepalive periods that passed before a GOAWAY. */
+static int idle_pings(int cli_permit, int srv_permit, int64_t srv_interval, world *w,
+                      int64_t *ka_after) {
+  pair p;
+  sgrpc_settings cs, ss;
+  int i;
+  sgrpc_settings_default(&cs);
+  cs.keepalive_time = 1 * SEC;
+  cs.keepalive_timeout = SEC / 2;
+  cs.keepalive_permit_without_calls = cli_permit;
+  sgrpc_settings_default(&ss);
+  ss.keepalive_permit_without_calls = srv_permit;
+  ss.min_recv_ping_interval = srv_interval;
+  setup_pair(&p, w, &cs, &ss);
+  pair_run(&p, 20);
+  if (!cli_permit) assert_int_equal(sgrpc_conn_next_expiry(p.cli), SGRPC_NEVER);
+  for (i = 0; i < 10 && !w->cli_goaway; i++) {
+    pair_advance(&p, 1 * SEC);
+    pair_run(&p, 20);
+  }
+  assert_true(sgrpc_conn_is_alive(p.cli) || w->cli_goaway);
+  *ka_after = sgrpc_conn_keepalive_time(p.cli);
+  pair_free(&p);
+  return i;
+}
+
+static void test_keepalive_permit_without_calls(void **state) {
+  world w;
+  int64_t ka;
+  (void)state;
+  /* client not permitted: no ping at all without a call */
+  assert_int_equal(idle_pings(0, 0, 300 * SEC, &w, &ka), 10);
+  assert_int_equal(w.cli_goaway, 0);
+  assert_int_equal(ka, 1 * SEC);
+  /* client pings without calls, the server does not permit it: its 2 h
+   * rule makes the 2nd and 3rd pings strikes and the 4th ends it */
+  assert_int_equal(idle_pings(1, 0, 300 * SEC, &w, &ka), 4);
+  assert_int_equal(w.cli_goaway, 1);
+  assert_int_equal(w.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  assert_string_equal(w.goaway_debug, "too_many_pings");
+  assert_int_equal(ka, 2 * SEC);
+  /* the server permits it at its min_recv_ping_interval: no strikes */
+  assert_int_equal(idle_pings(1, 1, 1 * SEC, &w, &ka), 10);
+  assert_int_equal(w.cli_goaway, 0);
+  assert_int_equal(ka, 1 * SEC);
+  /* permitted, but pinging faster than the server's interval: strikes */
+  assert_int_equal(idle_pings(1, 1, 5 * SEC, &w, &ka), 4);
+  assert_int_equal(w.cli_goaway, 1);
+}
+
+/* The back-off carries over: a channel that opens the next connection with
+ * the doubled keepalive time gets it doubled again by the next
+ * too_many_pings, and the new connection really pings at that period. */
+static void test_keepalive_backoff_doubles_again(void **state) {
+  int64_t ka = 1 * SEC;
+  int round;
+  (void)state;
+  for (round = 0; round < 3; round++) {
+    pair p;
+    world w;
+    cstate cs = {0};
+    sgrpc_settings s;
+    int i;
+    sgrpc_settings_default(&s);
+    s.keepalive_time = ka;
+    s.keepalive_timeout = SEC / 2;
+    setup_pair(&p, &w, &s, NULL);
+    w.hold = 1;
+    start(&p, &cs, NULL);
+    pair_run(&p, 20);
+    assert_int_equal(sgrpc_conn_next_expiry(p.cli), p.now + ka);
+    for (i = 0; i < 10 && !w.cli_goaway; i++) {
+      pair_advance(&p, ka);
+      pair_run(&p, 20);
+    }
+    assert_int_equal(w.cli_goaway, 1);
+    assert_int_equal(i, 4);
+    assert_int_equal(sgrpc_conn_keepalive_time(p.cli), 2 * ka);
+    /* the connection is done: its call ends, not silently */
+    pair_run(&p, 20);
+    ka = sgrpc_conn_keepalive_time(p.cli);
+    pair_free(&p);
+  }
+  assert_int_equal(ka, 8 * SEC);
+}
+
 /* ---------------------------------------------------------------- */
 /* Limits                                                             */
 /* ---------------------------------------------------------------- */
@@ -1045,6 +1344,12 @@ int main(void) {
       cmocka_unit_test(test_goaway_received_above_last_id),
       cmocka_unit_test(test_graceful_shutdown),
       cmocka_unit_test(test_drain_deadline),
+      cmocka_unit_test(test_shutdown_notice_then_final),
+      cmocka_unit_test(test_shutdown_final_without_ping_ack),
+      cmocka_unit_test(test_client_shutdown_in_flight),
+      cmocka_unit_test(test_server_keepalive),
+      cmocka_unit_test(test_keepalive_permit_without_calls),
+      cmocka_unit_test(test_keepalive_backoff_doubles_again),
       cmocka_unit_test(test_max_concurrent_queueing),
       cmocka_unit_test(test_send_header_limit),
       cmocka_unit_test(test_outbound_queue_limit),
