@@ -12,7 +12,10 @@
  * while connecting (refused port, silent listener); SIGTERM with calls in
  * flight (none lost) and a second SIGTERM (immediate); 1-byte reads and
  * writes everywhere; 1,000 concurrent calls over 10 connections; the
- * byte-filter seam; target parsing and the backoff schedule. With
+ * byte-filter seam; target parsing and the backoff schedule; listening
+ * on "localhost:port" (name resolution), on a TCP or Unix socket the user
+ * hands over, and twice on one port with SO_REUSEPORT; SO_REUSEADDR on
+ * every listener and TCP_NODELAY on every connection, both ends. With
  * SGRPC_SUITE_TLS (and SGRPC_TLS_CERT_SCRIPT): the four kinds over TLS
  * (v4, v6, target-name override), mutual TLS with the client's
  * certificate seen by the handler, refusal without a client certificate
@@ -31,12 +34,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <sgrpc/adapter.h>
@@ -64,10 +70,6 @@ typedef struct suite_adapter {
 } suite_adapter;
 
 static const suite_adapter *A;
-/* Optional, set before adapter_suite_run: frees a server made by listen
- * (NULL: sgrpc_ac_server_del), for adapters that wrap the core's server
- * in their own object (epoll). */
-static void (*suite_server_del)(void *loop, sgrpc_ac_server *s);
 
 /* ------------------------------------------------------------------ */
 /* Service                                                             */
@@ -121,6 +123,7 @@ struct world {
   /* server: what sgrpc_ac_conn_peer_cert said at the first call */
   int peer_cert_rv;
   char peer_subject[256];
+  int reuseport; /* world_listen: ask for SO_REUSEPORT */
 };
 
 static void stream_pump(sgrpc_call *call, scall *sc) {
@@ -327,11 +330,13 @@ static int pick_port(int attempt) { return 20000 + ((int)getpid() * 7 + attempt 
 
 static sgrpc_ac_filter_factory g_server_filter; /* set by single tests */
 static void *g_server_filter_ud;
+static int g_reuseport; /* set by single tests: world_init listens with SO_REUSEPORT */
 
 static int world_listen(world *w) {
   int rv;
   memset(&w->lo, 0, sizeof(w->lo));
   w->lo.listen = w->addr;
+  w->lo.reuseport = w->reuseport;
   w->lo.server.make_filter = g_server_filter;
   w->lo.server.filter_user_data = g_server_filter_ud;
   w->lo.server.on_event = srv_event;
@@ -348,6 +353,7 @@ static void world_init_opts(world *w, const char *fmt, int tcp, const sgrpc_ac_c
   sgrpc_ac_channel_opts co;
   int attempt, rv = -1;
   memset(w, 0, sizeof(*w));
+  w->reuseport = g_reuseport;
   w->loop = A->loop_new();
   assert_non_null(w->loop);
   w->hub = A->hub(w->loop);
@@ -489,8 +495,7 @@ static void test_restart(void **state) {
   assert_int_equal(a.status, SGRPC_STATUS_OK);
 
   /* The server goes away; the channel sees its connection end. */
-  if (suite_server_del) suite_server_del(w.loop, w.srv);
-  else sgrpc_ac_server_del(w.srv);
+  sgrpc_ac_server_del(w.srv);
   w.srv = NULL;
   {
     int64_t end = A->now() + 3 * SEC;
@@ -756,6 +761,164 @@ static void test_trickle(void **state) {
   assert_true(xor_bytes_in > 20 * STREAM_MSG);
   assert_int_equal(xor_max_in, 1); /* no read ever returned more */
   assert_int_equal(xor_calls_in, xor_bytes_in);
+  world_free(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listening: names, adopted sockets, socket options                   */
+/* ------------------------------------------------------------------ */
+
+/* "localhost:port" on both sides: the server resolves it to listen, the
+ * channel at each connection attempt. */
+static void test_resolve_localhost(void **state) {
+  world w;
+  (void)state;
+  world_init(&w, "localhost:%d", 1);
+  four_kinds(&w, 20, 5, 3);
+  assert_true(strncmp(w.first_peer, "ipv4:127.0.0.1:", 15) == 0 ||
+              strncmp(w.first_peer, "ipv6:[::1]:", 11) == 0);
+  world_free(&w);
+}
+
+/* A TCP or Unix socket bound by the user (not listening yet), handed over
+ * with use_fd: the adapter listens on it, serves, and closes it with the
+ * server. */
+static void adopt_one(int is_unix) {
+  world w;
+  sgrpc_ac_channel_opts co;
+  int fd = -1, port = 0;
+  memset(&w, 0, sizeof(w));
+  w.loop = A->loop_new();
+  w.hub = A->hub(w.loop);
+  if (is_unix) {
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    snprintf(un.sun_path, sizeof(un.sun_path), "/tmp/sgrpc-suite-adopt-%d.sock", (int)getpid());
+    unlink(un.sun_path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&un, sizeof(un)), 0);
+    snprintf(w.addr, sizeof(w.addr), "unix:%s", un.sun_path);
+  } else {
+    fd = raw_socket(0, &port);
+    snprintf(w.addr, sizeof(w.addr), "127.0.0.1:%d", port);
+  }
+  memset(&w.lo, 0, sizeof(w.lo));
+  w.lo.use_fd = 1;
+  w.lo.fd = fd;
+  w.lo.fd_is_unix = is_unix;
+  w.lo.server.on_event = srv_event;
+  w.lo.server.user_data = &w;
+  assert_int_equal(A->listen(w.loop, &w.lo, &w.srv), 0);
+  if (!is_unix) assert_int_equal(sgrpc_ac_server_port(w.srv), port);
+  memset(&co, 0, sizeof(co));
+  co.target = w.addr;
+  co.on_conn_event = cli_conn_event;
+  co.user_data = &w;
+  assert_int_equal(A->channel_new(w.loop, &co, &w.ch[0]), 0);
+  four_kinds(&w, 50, 5, 3);
+  assert_int_equal(strncmp(w.first_peer, is_unix ? "unix:" : "ipv4:127.0.0.1:", is_unix ? 5 : 15),
+                   0);
+  world_free(&w);
+  /* The adapter owned the descriptor: it is closed now. */
+  errno = 0;
+  assert_int_equal(fcntl(fd, F_GETFD), -1);
+  assert_int_equal(errno, EBADF);
+  if (is_unix) {
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/sgrpc-suite-adopt-%d.sock", (int)getpid());
+    unlink(path);
+  }
+}
+
+static void test_adopt_socket(void **state) {
+  (void)state;
+  adopt_one(0);
+  adopt_one(1);
+}
+
+static int sockopt_int(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  if (getsockopt(fd, level, name, &v, &len) != 0) return -1;
+  return v;
+}
+
+/* Looks at every TCP socket of this process: listeners must have
+ * SO_REUSEADDR (and SO_REUSEPORT when asked), connections TCP_NODELAY.
+ * Counts both. */
+static void check_tcp_sockets(int want_reuseport, int *listeners, int *conns) {
+  int fd;
+  *listeners = *conns = 0;
+  for (fd = 3; fd < 1024; fd++) {
+    int dom = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
+    if (dom != AF_INET && dom != AF_INET6) continue; /* not a socket, or not TCP/IP */
+    if (sockopt_int(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM) continue;
+    if (sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1) {
+      assert_int_equal(sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR), 1);
+      if (want_reuseport) assert_int_equal(sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT), 1);
+      (*listeners)++;
+    } else {
+      struct sockaddr_storage ss;
+      socklen_t len = sizeof(ss);
+      if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) continue;
+      assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+      (*conns)++;
+    }
+  }
+}
+
+/* SO_REUSEPORT: a second server on the same port (one loop per core does
+ * this); without the option the port is taken. Every TCP connection, on
+ * either side, has TCP_NODELAY. */
+static void test_reuseport_nodelay(void **state) {
+  enum { NCH = 4, PER = 5 };
+  static ccall cc[NCH * PER];
+  world w, w2;
+  sgrpc_ac_server *third = NULL;
+  sgrpc_ac_listen_opts lo3;
+  sgrpc_ac_channel_opts co;
+  int i, listeners, conns;
+  (void)state;
+  g_reuseport = 1;
+  world_init(&w, "127.0.0.1:%d", 1);
+  g_reuseport = 0;
+  /* A second server on the same loop and port. */
+  memset(&w2, 0, sizeof(w2));
+  w2.loop = w.loop;
+  w2.hub = w.hub;
+  snprintf(w2.addr, sizeof(w2.addr), "%s", w.addr);
+  w2.reuseport = 1;
+  assert_int_equal(world_listen(&w2), 0);
+  assert_int_equal(sgrpc_ac_server_port(w2.srv), sgrpc_ac_server_port(w.srv));
+  /* Without SO_REUSEPORT the port is in use. */
+  memset(&lo3, 0, sizeof(lo3));
+  lo3.listen = w.addr;
+  lo3.server.on_event = srv_event;
+  lo3.server.user_data = &w;
+  errno = 0;
+  assert_int_equal(A->listen(w.loop, &lo3, &third), SGRPC_ERR_INVALID_STATE);
+  assert_int_equal(errno, EADDRINUSE);
+  assert_null(third);
+
+  for (i = 1; i < NCH; i++) {
+    memset(&co, 0, sizeof(co));
+    co.target = w.addr;
+    assert_int_equal(A->channel_new(w.loop, &co, &w.ch[i]), 0);
+  }
+  for (i = 0; i < NCH * PER; i++) start_echo(&w, w.ch[i % NCH], &cc[i], i);
+  run_until(&w, &w.cli_done, NCH * PER);
+  for (i = 0; i < NCH * PER; i++) {
+    assert_int_equal(cc[i].status, SGRPC_STATUS_OK);
+    assert_true(cc[i].content_ok);
+  }
+  /* The kernel spread the connections over the two listeners. */
+  assert_int_equal(w.srv_closed_ok + w2.srv_closed_ok, NCH * PER);
+  assert_int_equal(sgrpc_ac_server_conn_count(w.srv) + sgrpc_ac_server_conn_count(w2.srv), NCH);
+  check_tcp_sockets(1, &listeners, &conns);
+  assert_int_equal(listeners, 2);
+  assert_int_equal(conns, 2 * NCH); /* client and server end of each */
   world_free(&w);
 }
 
@@ -1143,6 +1306,9 @@ static int adapter_suite_run(const suite_adapter *adapter) {
       cmocka_unit_test(test_tcp4),
       cmocka_unit_test(test_tcp6),
       cmocka_unit_test(test_unix),
+      cmocka_unit_test(test_resolve_localhost),
+      cmocka_unit_test(test_adopt_socket),
+      cmocka_unit_test(test_reuseport_nodelay),
       cmocka_unit_test(test_filter),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_goaway_new_connection),

@@ -48,6 +48,11 @@ struct sgrpc_epoll_server {
   sgrpc_epoll_event_cb on_event;
   void *user_data;
   char *unix_path; /* unlinked when the listener closes */
+  char peer_path[108]; /* Unix socket path shown as the peer of its conns */
+  int is_unix;
+  /* bare: made by sgrpc_epoll_listen, only the core server's listener
+   * (not on loop->servers); freed at the end of the turn it closed in. */
+  int bare, dead;
   sgrpc_epoll_server *prev, *next;
 };
 
@@ -72,6 +77,7 @@ struct sgrpc_epoll_loop {
   int signal_count;
   int stop;
   ep_tx *dead; /* closed transports, freed at the end of the turn */
+  sgrpc_epoll_server *dead_servers; /* closed bare listeners, likewise */
   sgrpc_epoll_server *servers;
   sgrpc_epoll_channel *channels;
   sgrpc_epoll_timer *timers;

@@ -83,6 +83,12 @@ ep_tx *ep_tx_new(sgrpc_epoll_loop *loop, int fd, int connecting) {
 }
 
 void ep_tx_free_dead(sgrpc_epoll_loop *loop) {
+  while (loop->dead_servers) {
+    sgrpc_epoll_server *s = loop->dead_servers;
+    loop->dead_servers = s->next;
+    free(s->unix_path);
+    free(s);
+  }
   while (loop->dead) {
     ep_tx *tx = loop->dead;
     loop->dead = tx->next_dead;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define EP_ACCEPTS_PER_WAKE 64
@@ -29,91 +31,154 @@ void ep_listener_close(void *hub_ud, sgrpc_ac_server *core, void *listener) {
   sgrpc_epoll_server *s = listener;
   (void)hub_ud;
   (void)core;
-  if (s->h.fd < 0) return;
-  epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->h.fd, NULL);
-  close(s->h.fd);
+  if (s->h.fd >= 0) {
+    epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->h.fd, NULL);
+    close(s->h.fd);
+    s->h.fd = -1;
+    if (s->unix_path) unlink(s->unix_path);
+  }
+  if (s->bare && !s->dead) {
+    /* An epoll batch of this turn may still point at s. */
+    s->dead = 1;
+    s->next = s->loop->dead_servers;
+    s->loop->dead_servers = s;
+  }
+}
+
+/* Opens s's listening socket from o (bound and listening, non-blocking,
+ * in the epoll set) and sets *port. A socket the user handed over (use_fd)
+ * is theirs again when this fails: it is not closed then. */
+static int listener_open(sgrpc_epoll_server *s, const sgrpc_ac_listen_opts *o, int *port) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  struct epoll_event ee;
+  int one = 1, fd;
+  *port = 0;
+  if (o->use_fd) {
+    int fl = fcntl(o->fd, F_GETFL);
+    if (fl < 0 || fcntl(o->fd, F_SETFL, fl | O_NONBLOCK) != 0) return SGRPC_ERR_INVALID_STATE;
+    fcntl(o->fd, F_SETFD, FD_CLOEXEC);
+    s->is_unix = o->fd_is_unix;
+    fd = o->fd;
+    if (s->is_unix && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+        ss.ss_family == AF_UNIX)
+      snprintf(s->peer_path, sizeof(s->peer_path), "%.100s",
+               ((struct sockaddr_un *)&ss)->sun_path);
+  } else {
+    sgrpc_ac_target t;
+    if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0 || ep_resolve(&t, 1, &ss, &len) != 0)
+      return SGRPC_ERR_INVALID_ARGUMENT;
+    if (t.kind == SGRPC_AC_TARGET_UNIX) {
+      struct stat st;
+      s->is_unix = 1;
+      if (!(s->unix_path = strdup(t.path))) return SGRPC_ERR_NOMEM;
+      snprintf(s->peer_path, sizeof(s->peer_path), "%.100s", t.path);
+      /* Replace a stale socket file, never any other kind of file. */
+      if (lstat(s->unix_path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(s->unix_path);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SGRPC_ERR_INVALID_STATE;
+    s->h.fd = fd;
+    if (!s->is_unix) {
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      if (o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        return SGRPC_ERR_INVALID_STATE;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) return SGRPC_ERR_INVALID_STATE;
+  }
+  if (listen(fd, o->backlog > 0 ? o->backlog : 128) != 0) return SGRPC_ERR_INVALID_STATE;
+  if (!s->is_unix) {
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+      *port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                          : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  }
+  memset(&ee, 0, sizeof(ee));
+  ee.events = EPOLLIN;
+  ee.data.ptr = &s->h;
+  if (epoll_ctl(s->loop->epfd, EPOLL_CTL_ADD, fd, &ee) != 0) return SGRPC_ERR_INVALID_STATE;
+  s->h.fd = fd;
+  return 0;
+}
+
+/* Undoes a failed listener_open / server creation, errno kept. */
+static void listener_fail(sgrpc_epoll_server *s, const sgrpc_ac_listen_opts *o) {
+  int saved = errno;
+  if (s->h.fd >= 0) {
+    epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->h.fd, NULL);
+    if (!o->use_fd) close(s->h.fd);
+  }
+  free(s->unix_path);
+  free(s);
+  errno = saved;
+}
+
+static sgrpc_epoll_server *server_alloc(sgrpc_epoll_loop *loop) {
+  sgrpc_epoll_server *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->h.kind = EP_LISTENER;
   s->h.fd = -1;
-  if (s->unix_path) unlink(s->unix_path);
+  s->loop = loop;
+  return s;
 }
 
 int sgrpc_epoll_server_new(sgrpc_epoll_server **pserver, sgrpc_epoll_loop *loop,
                            const sgrpc_epoll_server_opts *opts) {
   sgrpc_epoll_server *s;
-  sgrpc_ac_server_opts so;
-  sgrpc_ac_target t;
-  struct sockaddr_storage ss;
-  socklen_t len;
-  struct epoll_event ee;
-  int rv, one = 1, saved, port = 0;
+  sgrpc_ac_listen_opts lo;
+  int rv, port = 0;
 
   if (!pserver || !loop || !opts || !opts->listen || !opts->on_event)
     return SGRPC_ERR_INVALID_ARGUMENT;
   *pserver = NULL;
-  if (sgrpc_ac_target_parse(opts->listen, 1, &t) != 0 || ep_resolve(&t, 1, &ss, &len) != 0)
-    return SGRPC_ERR_INVALID_ARGUMENT;
-  s = calloc(1, sizeof(*s));
-  if (!s) return SGRPC_ERR_NOMEM;
-  s->h.kind = EP_LISTENER;
-  s->h.fd = -1;
-  s->loop = loop;
+  memset(&lo, 0, sizeof(lo));
+  lo.listen = opts->listen;
+  lo.backlog = opts->backlog;
+  lo.server.settings = opts->settings;
+  lo.server.drain_timeout_ns = opts->drain_timeout_ns;
+  lo.server.single_goaway = 1; /* this API's documented shutdown: one GOAWAY */
+  lo.server.make_filter = opts->make_filter;
+  lo.server.filter_user_data = opts->filter_user_data;
+  if (!(s = server_alloc(loop))) return SGRPC_ERR_NOMEM;
   s->on_event = opts->on_event;
   s->user_data = opts->user_data;
-  rv = SGRPC_ERR_NOMEM;
-  if (t.kind == SGRPC_AC_TARGET_UNIX && !(s->unix_path = strdup(t.path))) goto fail;
-
-  rv = SGRPC_ERR_INVALID_STATE;
-  s->h.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s->h.fd < 0) goto fail;
-  if (ss.ss_family == AF_UNIX) {
-    struct stat st;
-    /* Replace a stale socket file, never any other kind of file. */
-    if (lstat(s->unix_path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(s->unix_path);
-  } else {
-    setsockopt(s->h.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  }
-  if (bind(s->h.fd, (struct sockaddr *)&ss, len) != 0) goto fail;
-  if (listen(s->h.fd, opts->backlog > 0 ? opts->backlog : 128) != 0) goto fail;
-  if (ss.ss_family != AF_UNIX) {
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    if (getsockname(s->h.fd, (struct sockaddr *)&bound, &blen) == 0)
-      port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&bound)->sin_port);
-  }
-  memset(&so, 0, sizeof(so));
-  so.settings = opts->settings;
-  so.on_event = server_event;
-  so.user_data = s;
-  so.drain_timeout_ns = opts->drain_timeout_ns;
-  so.single_goaway = 1; /* this adapter's documented shutdown: one GOAWAY */
-  so.make_filter = opts->make_filter;
-  so.filter_user_data = opts->filter_user_data;
-  rv = sgrpc_ac_server_new(&s->core, loop->hub, &so);
-  if (rv != 0) goto fail;
-  rv = SGRPC_ERR_INVALID_STATE;
-  memset(&ee, 0, sizeof(ee));
-  ee.events = EPOLLIN;
-  ee.data.ptr = &s->h;
-  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s->h.fd, &ee) != 0) {
-    saved = errno;
-    sgrpc_ac_server_del(s->core);
-    errno = saved;
-    goto fail;
+  lo.server.on_event = server_event;
+  lo.server.user_data = s;
+  rv = listener_open(s, &lo, &port);
+  if (rv == 0) rv = sgrpc_ac_server_new(&s->core, loop->hub, &lo.server);
+  if (rv != 0) {
+    listener_fail(s, &lo);
+    return rv;
   }
   sgrpc_ac_server_set_listener(s->core, s, port);
-
   s->next = loop->servers;
   if (loop->servers) loop->servers->prev = s;
   loop->servers = s;
   *pserver = s;
   return 0;
-fail:
-  saved = errno;
-  if (s->h.fd >= 0) close(s->h.fd);
-  free(s->unix_path);
-  free(s);
-  errno = saved;
-  return rv;
+}
+
+int sgrpc_epoll_listen(sgrpc_epoll_loop *loop, const sgrpc_ac_listen_opts *o,
+                       sgrpc_ac_server **ps) {
+  sgrpc_epoll_server *s;
+  int rv, port = 0;
+  if (!loop || !o || !ps || (!o->use_fd && !o->listen) || !o->server.on_event)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  *ps = NULL;
+  if (!(s = server_alloc(loop))) return SGRPC_ERR_NOMEM;
+  /* Only a listener: the core server belongs to the hub, and this object
+   * goes when the core closes its listener (ep_listener_close). */
+  s->bare = 1;
+  rv = listener_open(s, o, &port);
+  if (rv == 0) rv = sgrpc_ac_server_new(&s->core, loop->hub, &o->server);
+  if (rv != 0) {
+    listener_fail(s, o);
+    return rv;
+  }
+  sgrpc_ac_server_set_listener(s->core, s, port);
+  *ps = s->core;
+  return 0;
 }
 
 int sgrpc_epoll_server_port(const sgrpc_epoll_server *s) {
@@ -140,7 +205,7 @@ static void format_peer(const struct sockaddr_storage *ss, const char *unix_path
     inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
     snprintf(out, cap, "ipv4:%s:%d", host, ntohs(a->sin_port));
   } else {
-    snprintf(out, cap, "unix:%.100s", unix_path ? unix_path : "");
+    snprintf(out, cap, "unix:%.100s", unix_path);
   }
 }
 
@@ -158,8 +223,8 @@ void ep_server_accept(sgrpc_epoll_server *s) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return; /* EAGAIN, or EMFILE and friends: try on the next turn */
     }
-    if (!s->unix_path) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    format_peer(&ss, s->unix_path, peer, sizeof(peer));
+    if (!s->is_unix) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    format_peer(&ss, s->peer_path, peer, sizeof(peer));
     tx = ep_tx_new(s->loop, fd, 0);
     if (!tx) {
       close(fd);

@@ -353,6 +353,15 @@ static void op_listener_close(void *ud, sgrpc_ac_server *s, void *p) {
   uv_close(&l->h.handle, listener_close_cb);
 }
 
+/* The bound TCP port of a listener. */
+static void listen_port(uva_listener *l, int *port) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+    *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
 static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts *o, int *port) {
   sgrpc_ac_target t;
   int rv;
@@ -366,7 +375,9 @@ static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts 
     }
     if ((rv = uv_tcp_init(u->loop, &l->h.tcp)) != 0) return rv;
     l->h.handle.data = l;
-    return uv_tcp_open(&l->h.tcp, o->fd);
+    if ((rv = uv_tcp_open(&l->h.tcp, o->fd)) != 0) return rv;
+    listen_port(l, port);
+    return 0;
   }
   if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0) return UV_EINVAL;
   if (t.kind == SGRPC_AC_TARGET_UNIX) {
@@ -400,13 +411,7 @@ static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts 
       rv = uv_tcp_bind(&l->h.tcp, res->ai_addr, 0); /* libuv sets SO_REUSEADDR */
     }
     uv_freeaddrinfo(res);
-    if (rv == 0) {
-      struct sockaddr_storage ss;
-      int len = sizeof(ss);
-      if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-        *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
+    if (rv == 0) listen_port(l, port);
     return rv;
   }
 }

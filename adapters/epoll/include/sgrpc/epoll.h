@@ -188,6 +188,23 @@ typedef struct sgrpc_epoll_server_opts {
 SGRPC_EXTERN int sgrpc_epoll_server_new(sgrpc_epoll_server **pserver, sgrpc_epoll_loop *loop,
                                         const sgrpc_epoll_server_opts *opts);
 
+/**
+ * The listen call the libuv and kqueue adapters have (sgrpc_uv_listen,
+ * sgrpc_kq_listen), for code written against the adapter core: listens
+ * on o->listen ("host:port", names resolved with a blocking getaddrinfo,
+ * or "unix:/path") or adopts o->fd, a bound socket the user hands over
+ * (use_fd; the adapter calls listen() and owns it from then on, and
+ * leaves it open when this fails). SO_REUSEADDR on TCP listeners,
+ * SO_REUSEPORT when o->reuseport; accepted TCP sockets get TCP_NODELAY.
+ * The server is the core's (sgrpc_ac_server_*, o->server's callbacks
+ * with the core's sgrpc_ac_conn); it is freed by sgrpc_ac_server_del or
+ * with the loop. Returns 0 and sets *pserver, SGRPC_ERR_INVALID_ARGUMENT
+ * (bad address, unknown name), SGRPC_ERR_NOMEM, or
+ * SGRPC_ERR_INVALID_STATE when a socket call fails (errno left set).
+ */
+SGRPC_EXTERN int sgrpc_epoll_listen(sgrpc_epoll_loop *loop, const sgrpc_ac_listen_opts *o,
+                                    sgrpc_ac_server **pserver);
+
 /** The bound TCP port, or 0 for a Unix socket. */
 SGRPC_EXTERN int sgrpc_epoll_server_port(const sgrpc_epoll_server *server);
 
