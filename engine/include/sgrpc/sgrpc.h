@@ -199,10 +199,12 @@ typedef struct sgrpc_settings {
    *  Default 64 KiB. */
   uint32_t out_chunk;
   /** Client: value of the :scheme header, "http" or "https". Default
-   *  "http". Must outlive the connection (a string literal is typical). */
+   *  "http" (also used when NULL). Must outlive the connection (a string
+   *  literal is typical). */
   const char *scheme;
   /** Client: user-agent header; server: ignored. Default
-   *  "sgrpc-c/" SGRPC_VERSION. Must outlive the connection. */
+   *  "sgrpc-c/" SGRPC_VERSION (also used when NULL). Must outlive the
+   *  connection. */
   const char *user_agent;
 
   /* --- compression --- */
@@ -217,10 +219,12 @@ typedef struct sgrpc_settings {
   /* --- keepalive (grpc-core's definitions) --- */
   /** Time without receiving anything after which a PING is sent. 0 picks
    *  the role's default: off for clients, 2 hours for servers.
-   *  SGRPC_NEVER turns it off. */
+   *  SGRPC_NEVER (or any negative value) turns it off. */
   int64_t keepalive_time;
   /** How long to wait for the PING's ack before the connection is
-   *  declared dead (calls end UNAVAILABLE). Default 20 s. */
+   *  declared dead (calls end UNAVAILABLE). Default 20 s; values <= 0
+   *  become 20 s. A server's graceful shutdown waits this long for the
+   *  ack of its shutdown PING before sending the final GOAWAY. */
   int64_t keepalive_timeout;
   /** Client: send keepalive pings with no call open. Server: accept
    *  pings from a client with no call open at min_recv_ping_interval
@@ -242,7 +246,8 @@ typedef struct sgrpc_settings {
    *  output drains (then SGRPC_EV_WRITABLE). Default 16 MiB. */
   size_t max_outbound_queue;
   /** Time for the peer to acknowledge our SETTINGS before the connection
-   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). Default 20 s; SGRPC_NEVER off. */
+   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). Default 20 s; SGRPC_NEVER or a
+   *  value <= 0 turns it off. */
   int64_t settings_timeout;
 } sgrpc_settings;
 
