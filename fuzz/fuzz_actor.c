@@ -2,7 +2,9 @@
  * fuzz_actor: the input is a program of API calls on an in-memory
  * client<->server pair: start calls, send, half-close, cancel, release,
  * server headers/messages/status, partial byte transfers in either
- * direction, clock steps with expiry, ping, GOAWAY, transport close.
+ * direction, clock steps with expiry, ping, GOAWAY, graceful shutdown,
+ * compressing calls on both sides, keepalive pings (the client pings
+ * every second, the server counts strikes), transport close.
  *
  * Both engines only ever see each other's bytes, so on top of memory
  * errors the harness checks what must hold between two correct peers:
@@ -192,10 +194,36 @@ static void send_msg(sgrpc_call *call, size_t len, unsigned flags) {
   sgrpc_call_send(call, buf, len, flags);
 }
 
+/* Client: starts a call. arg: bits 0-1 the path, bit 2 a deadline of
+ * (arg >> 3) * 10 ms, bit 3 one metadata entry. enc: NULL for the
+ * connection's default, else the call's compression. */
+static void start_call(actor *a, uint8_t arg, const char *enc) {
+  static const char *const paths[] = {"/a.S/Unary", "/a.S/Stream", "/a.S/Bidi", "/a.S/X"};
+  sgrpc_call_opts o;
+  sgrpc_call *call;
+  sgrpc_md md[1] = {SGRPC_MD_STR("x-actor", "v")};
+  slot *ns;
+  if (a->cli.nslots == MAX_SLOTS) return;
+  ns = slot_new(a, NULL);
+  memset(&o, 0, sizeof(o));
+  o.path = paths[arg & 3];
+  o.deadline = arg & 4 ? a->now + (int64_t)(arg >> 3) * 10 * FZ_MS + 1 : 0;
+  o.md = md;
+  o.md_count = arg & 8 ? 1 : 0;
+  o.user_data = ns;
+  o.encoding = enc;
+  if (sgrpc_call_start(a->cli.conn, &o, a->now, &call) == 0) {
+    ns->call = call;
+    side_add(&a->cli, ns);
+  } else {
+    ns->released = 1;
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const char *const paths[] = {"/a.S/Unary", "/a.S/Stream", "/a.S/Bidi", "/a.S/X"};
+  static const char *const encs[] = {"identity", "gzip", "deflate"};
   sgrpc_settings cs, ss;
   actor a;
   size_t i;
@@ -208,7 +236,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cs.connection_window = 65535;
   cs.max_send_buffer = 4096;
   cs.max_queued_events = 4;
+  cs.keepalive_time = 1000 * FZ_MS;
+  cs.keepalive_timeout = 500 * FZ_MS;
   ss = cs;
+  ss.keepalive_time = 0; /* the server's default */
+  ss.min_recv_ping_interval = 2000 * FZ_MS;
   ss.max_concurrent_streams = 8;
   ss.max_recv_message_size = 60000;
   if (sgrpc_conn_client_new(&a.cli.conn, &cs, NULL, a.now) != 0) fz_fail("client_new");
@@ -219,27 +251,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     side *sd = (op & 0x80) ? &a.srv : &a.cli;
     slot *s = sd->nslots ? sd->slots[arg % sd->nslots] : NULL;
     switch (op & 0x7f) {
-    case 0: { /* client: start a call */
-      sgrpc_call_opts o;
-      sgrpc_call *call;
-      sgrpc_md md[1] = {SGRPC_MD_STR("x-actor", "v")};
-      slot *ns;
-      if (a.cli.nslots == MAX_SLOTS) break;
-      ns = slot_new(&a, NULL);
-      memset(&o, 0, sizeof(o));
-      o.path = paths[arg & 3];
-      o.deadline = arg & 4 ? a.now + (int64_t)(arg >> 3) * 10 * FZ_MS + 1 : 0;
-      o.md = md;
-      o.md_count = arg & 8 ? 1 : 0;
-      o.user_data = ns;
-      if (sgrpc_call_start(a.cli.conn, &o, a.now, &call) == 0) {
-        ns->call = call;
-        side_add(&a.cli, ns);
-      } else {
-        ns->released = 1;
-      }
+    case 0: /* client: start a call */
+      start_call(&a, arg, NULL);
       break;
-    }
     case 1: /* either side: send a message */
       if (s) send_msg(s->call, (size_t)arg * (arg & 1 ? 257 : 3),
                       (arg & 2 ? SGRPC_SEND_COMPRESSED : 0) |
@@ -288,7 +302,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 11:
       sgrpc_conn_goaway(sd->conn, arg & 1 ? 0 : 2, "actor", 5);
       break;
-    default: /* both directions until quiet */
+    case 13: /* graceful shutdown; arg 0: no drain deadline */
+      sgrpc_conn_shutdown(sd->conn, arg ? a.now + (int64_t)arg * 10 * FZ_MS : SGRPC_NEVER,
+                          a.now);
+      break;
+    case 14: /* client: start a compressing call */
+      start_call(&a, arg, encs[1 + (arg >> 7)]);
+      break;
+    case 15: /* server: choose the response's compression */
+      if (s) sgrpc_call_set_encoding(s->call, encs[arg % 3]);
+      break;
+    default: /* 12 and up: both directions until quiet */
       for (k = 0; k < 8; k++)
         if (transfer(&a, &a.cli, &a.srv, SIZE_MAX) + transfer(&a, &a.srv, &a.cli, SIZE_MAX) == 0)
           break;

@@ -724,6 +724,19 @@ static void actor_seeds(void) {
   static const uint8_t flood[] = {0, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8, 0, 9,
                                   0, 10, 0, 11, 12, 0, 0x81, 0xff, 0x81, 0xfd, 8, 1, 8, 2,
                                   12, 0, 4, 0, 4, 1, 12, 0};
+  /* compressing calls both ways, then a graceful shutdown of the server
+   * with calls in flight; then one with a drain deadline that cuts them */
+  static const uint8_t compress[] = {14, 0x00, 14, 0x81, 1, 0xc9, 7, 0, 0x8f, 1, 0x8f, 2,
+                                     0x81, 0xc9, 0x81, 0x40, 8, 0, 0x8d, 0, 12, 0, 2, 0,
+                                     2, 1, 12, 0, 0x86, 0, 0x86, 1, 12, 0, 4, 0, 4, 0, 12, 0};
+  static const uint8_t shutdown[] = {0, 0x01, 0, 0x02, 12, 0, 0x8d, 50, 0, 0x00, 12, 0, 9, 100,
+                                     12, 0, 9, 0xff, 12, 0, 13, 0, 12, 0};
+  /* keepalive: an open call, time passes in 1.8 s steps, pings flow */
+  static const uint8_t keepalive[] = {0, 0x01, 12, 0, 9, 0xff, 12, 0, 9, 0xff, 12, 0, 9, 0xff,
+                                      12, 0, 9, 0xff, 9, 0xff, 12, 0, 0x86, 0, 12, 0};
+  actor_seed("compress", compress, sizeof(compress));
+  actor_seed("shutdown", shutdown, sizeof(shutdown));
+  actor_seed("keepalive", keepalive, sizeof(keepalive));
   actor_seed("unary", unary, sizeof(unary));
   actor_seed("stream", stream, sizeof(stream));
   actor_seed("deadline", deadline, sizeof(deadline));
