@@ -4,6 +4,7 @@
  * check passed.
  *
  *   sgrpc-demo-client --target 127.0.0.1:PORT   (or [::1]:PORT, unix:/path)
+ *                     [--loop epoll|libuv|kqueue]
  *
  * Checks: the four RPC kinds, metadata echo, a deadline (Sleep with a
  * 300 ms deadline must end DEADLINE_EXCEEDED), an unknown method
@@ -11,13 +12,13 @@
  */
 #define _GNU_SOURCE
 #include <sgrpc/adapter_tls_openssl.h>
-#include <sgrpc/epoll.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "demo.pb-c.h"
+#include "demo_loop.h"
 
 #define FAIL_TEXT "demo failure for sgrpc: na\xc3\xafve caf\xc3\xa9 \xe2\x9c\x93"
 
@@ -38,8 +39,8 @@ typedef struct check {
   int compressed_replies; /* replies that came compressed on the wire */
 } check;
 
-static sgrpc_epoll_loop *loop;
-static sgrpc_epoll_channel *channel;
+static demo_loop *loop;
+static sgrpc_ac_channel *channel;
 static int failures;
 static size_t current;
 static int64_t call_timeout_ns = 10LL * 1000000000;
@@ -150,12 +151,12 @@ static int start(check *ck, const char *path, int64_t timeout_ns, const sgrpc_md
   int rv;
   memset(&o, 0, sizeof(o));
   o.path = path;
-  o.deadline = sgrpc_epoll_now() + timeout_ns;
+  o.deadline = demo_loop_now(loop) + timeout_ns;
   o.md = md;
   o.md_count = md_count;
   o.user_data = ck;
   o.encoding = ck->encoding;
-  rv = sgrpc_epoll_channel_call(channel, &o, on_call_event, &ck->call);
+  rv = sgrpc_ac_channel_call(channel, &o, on_call_event, &ck->call);
   if (rv != 0) {
     ck->status = -1;
     snprintf(ck->message, sizeof(ck->message), "call start failed: %s", sgrpc_strerror(rv));
@@ -260,25 +261,27 @@ static void next_check(void) {
     ck->start(ck);
     if (ck->status != -1) return;
   }
-  sgrpc_epoll_loop_stop(loop);
+  demo_loop_stop(loop);
 }
 
-static void on_overall_timeout(sgrpc_epoll_loop *l, void *ud) {
+static void on_overall_timeout(void *ud) {
   (void)ud;
   printf("demo-client: gave up waiting (check %zu of %zu running)\n", current, ncheck);
   failures++;
-  sgrpc_epoll_loop_stop(l);
+  demo_loop_stop(loop);
 }
 
 int main(int argc, char **argv) {
-  const char *target = "127.0.0.1:50051";
-  sgrpc_epoll_channel_opts co;
+  const char *target = "127.0.0.1:50051", *loop_kind = "epoll";
+  sgrpc_ac_channel_opts co;
   const char *tls_ca = NULL, *tls_override = NULL, *tls_cert = NULL, *tls_key = NULL;
   sgrpc_ac_tls_openssl *tls = NULL;
   size_t i, done = 0;
   int rv;
   for (i = 1; i < (size_t)argc; i++) {
     if (strcmp(argv[i], "--target") == 0 && i + 1 < (size_t)argc) target = argv[++i];
+    else if (strcmp(argv[i], "--loop") == 0 && i + 1 < (size_t)argc) loop_kind = argv[++i];
+    else if (strncmp(argv[i], "--loop=", 7) == 0) loop_kind = argv[i] + 7;
     else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < (size_t)argc) tls_ca = argv[++i];
     else if (strcmp(argv[i], "--tls-override") == 0 && i + 1 < (size_t)argc)
       tls_override = argv[++i];
@@ -286,9 +289,9 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < (size_t)argc) tls_key = argv[++i];
     else {
       fprintf(stderr,
-              "usage: %s [--target HOST:PORT|unix:/path]\n"
+              "usage: %s [--target HOST:PORT|unix:/path] [--loop %s]\n"
               "          [--tls-ca PEM [--tls-override NAME] [--tls-cert PEM --tls-key PEM]]\n",
-              argv[0]);
+              argv[0], demo_loop_kinds());
       return 2;
     }
   }
@@ -310,24 +313,32 @@ int main(int argc, char **argv) {
     }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (sgrpc_epoll_loop_new(&loop) != 0) return 1;
+  if (demo_loop_new(&loop, loop_kind) != 0) {
+    fprintf(stderr, "demo-client: no loop \"%s\" in this build (have: %s)\n", loop_kind,
+            demo_loop_kinds());
+    sgrpc_ac_tls_openssl_del(tls);
+    return 2;
+  }
   memset(&co, 0, sizeof(co));
   co.target = target;
   if (tls) {
     co.make_filter = sgrpc_ac_tls_openssl_make_filter;
     co.filter_user_data = tls;
   }
-  rv = sgrpc_epoll_channel_new(&channel, loop, &co);
+  rv = demo_loop_channel(loop, &co, &channel);
   if (rv != 0) {
     fprintf(stderr, "demo-client: bad target %s: %s\n", target, sgrpc_strerror(rv));
+    demo_loop_del(loop);
+    sgrpc_ac_tls_openssl_del(tls);
     return 1;
   }
-  printf("demo-client: calling demo.Demo at %s%s\n", target, tls ? " over TLS" : "");
-  sgrpc_epoll_timer_start(loop, 30LL * 1000000000, on_overall_timeout, NULL, NULL);
+  printf("demo-client: calling demo.Demo at %s%s (%s loop)\n", target, tls ? " over TLS" : "",
+         demo_loop_name(loop));
+  demo_timer_start(loop, 30LL * 1000000000, on_overall_timeout, NULL, NULL);
   next_check();
-  sgrpc_epoll_loop_run(loop);
+  demo_loop_run(loop);
   for (i = 0; i < ncheck; i++) done += checks[i].done;
-  sgrpc_epoll_loop_del(loop);
+  demo_loop_del(loop);
   sgrpc_ac_tls_openssl_del(tls);
   if (done != ncheck && failures == 0) failures = 1;
   printf("demo-client: %zu of %zu checks finished, %s\n", done, ncheck,

@@ -1,9 +1,11 @@
 /*
- * sgrpc-demo-server: the demo.Demo service (demo.proto) over the epoll
- * adapter. The per-method glue is written by hand (routing on :path);
- * messages are packed and unpacked with protobuf-c.
+ * sgrpc-demo-server: the demo.Demo service (demo.proto) on the adapter
+ * core, over the epoll, libuv or kqueue loop (demo_loop.h). The
+ * per-method glue is written by hand (routing on :path); messages are
+ * packed and unpacked with protobuf-c.
  *
  *   sgrpc-demo-server --listen 127.0.0.1:PORT   (or [::1]:PORT, unix:/path)
+ *                     [--loop epoll|libuv|kqueue]
  *
  * SIGINT/SIGTERM: the first shuts down gracefully (GOAWAY, in-flight calls
  * finish), the second exits at once. Logs one line per finished call on
@@ -11,13 +13,13 @@
  */
 #define _GNU_SOURCE
 #include <sgrpc/adapter_tls_openssl.h>
-#include <sgrpc/epoll.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "demo.pb-c.h"
+#include "demo_loop.h"
 
 enum { M_SAY, M_COUNT, M_SUM, M_CHAT, M_SLEEP, M_FAIL, M_COUNT_ };
 static const char *const method_paths[M_COUNT_] = {
@@ -38,7 +40,6 @@ typedef struct out_msg {
 typedef struct scall {
   int method;
   sgrpc_call *call;
-  sgrpc_epoll_loop *loop;
   out_msg *head, *tail; /* messages not yet accepted by sgrpc_call_send */
   int status_wanted;    /* send the status once the queue is empty */
   int status_code;
@@ -49,7 +50,7 @@ typedef struct scall {
   int32_t count;
   int got_request; /* unary: the request message arrived */
   int32_t sleep_ms;
-  sgrpc_epoll_timer *timer;
+  demo_timer *timer;
   uint32_t count_next, count_n; /* Count: next index to produce, total */
   char *count_prefix;
   /* Say: what compression did (reported in trailing metadata) */
@@ -58,6 +59,7 @@ typedef struct scall {
 } scall;
 
 static int verbose = 1;
+static demo_loop *loop;
 
 static void scall_pump(scall *sc);
 
@@ -169,18 +171,17 @@ static void scall_free(scall *sc) {
   }
   free(sc->echo);
   free(sc->count_prefix);
-  if (sc->timer) sgrpc_epoll_timer_cancel(sc->timer);
+  if (sc->timer) demo_timer_cancel(sc->timer);
   free(sc);
 }
 
-static void sleep_done(sgrpc_epoll_loop *loop, void *ud) {
+static void sleep_done(void *ud) {
   scall *sc = ud;
   char text[64];
   sc->timer = NULL;
   snprintf(text, sizeof(text), "slept %d", sc->sleep_ms);
   reply_text(sc, text);
   finish(sc, SGRPC_STATUS_OK, NULL);
-  (void)loop;
 }
 
 static void copy_echo_md(scall *sc, const sgrpc_md *md, size_t n) {
@@ -206,7 +207,7 @@ static void copy_echo_md(scall *sc, const sgrpc_md *md, size_t n) {
   }
 }
 
-static void on_call_new(sgrpc_epoll_conn *conn, const sgrpc_event *ev) {
+static void on_call_new(const sgrpc_event *ev) {
   int m;
   scall *sc;
   for (m = 0; m < M_COUNT_; m++)
@@ -232,7 +233,6 @@ static void on_call_new(sgrpc_epoll_conn *conn, const sgrpc_event *ev) {
   }
   sc->method = m;
   sc->call = ev->call;
-  sc->loop = sgrpc_epoll_conn_loop(conn);
   sgrpc_call_set_user_data(ev->call, sc);
   if (m == M_SAY) {
     size_t i;
@@ -280,8 +280,7 @@ static void on_message(scall *sc, const uint8_t *data, size_t len) {
       finish(sc, SGRPC_STATUS_INVALID_ARGUMENT, msg);
     } else {
       sc->sleep_ms = h->sleep_ms;
-      sgrpc_epoll_timer_start(sc->loop, (int64_t)h->sleep_ms * 1000000, sleep_done, sc,
-                              &sc->timer);
+      demo_timer_start(loop, (int64_t)h->sleep_ms * 1000000, sleep_done, sc, &sc->timer);
     }
     demo__hello__free_unpacked(h, NULL);
     break;
@@ -359,7 +358,7 @@ static void on_half_close(scall *sc) {
   }
 }
 
-static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
+static void on_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
   scall *sc = ev->call_user_data;
   (void)ud;
   switch (ev->type) {
@@ -367,10 +366,10 @@ static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
     if (verbose) {
       /* Under mutual TLS the handler knows who is calling. */
       sgrpc_tls_peer peer;
-      if (sgrpc_ac_conn_peer_cert((const sgrpc_ac_conn *)conn, &peer) == 0)
+      if (sgrpc_ac_conn_peer_cert(conn, &peer) == 0)
         fprintf(stderr, "demo-server: call from client certificate \"%s\"\n", peer.subject);
     }
-    on_call_new(conn, ev);
+    on_call_new(ev);
     break;
   case SGRPC_EV_MESSAGE:
     if (sc && ev->u.message.compressed) sc->request_compressed = 1;
@@ -399,32 +398,32 @@ static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
   }
 }
 
-static void on_signal(sgrpc_epoll_loop *loop, int signo, int count, void *ud) {
-  (void)loop;
+static void on_signal(int signo, int count, void *ud) {
   (void)ud;
   fprintf(stderr, "demo-server: signal %d (%s)\n", signo,
           count == 1 ? "graceful shutdown" : "exiting now");
 }
 
 int main(int argc, char **argv) {
-  const char *listen_addr = "127.0.0.1:50051";
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *server;
-  sgrpc_epoll_server_opts opts;
+  const char *listen_addr = "127.0.0.1:50051", *loop_kind = "epoll";
+  sgrpc_ac_server *server;
+  sgrpc_ac_listen_opts lo;
   const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
   sgrpc_ac_tls_openssl *tls = NULL;
   int i, rv;
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_addr = argv[++i];
+    else if (strcmp(argv[i], "--loop") == 0 && i + 1 < argc) loop_kind = argv[++i];
+    else if (strncmp(argv[i], "--loop=", 7) == 0) loop_kind = argv[i] + 7;
     else if (strcmp(argv[i], "--quiet") == 0) verbose = 0;
     else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) tls_cert = argv[++i];
     else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) tls_key = argv[++i];
     else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) tls_ca = argv[++i];
     else {
       fprintf(stderr,
-              "usage: %s [--listen HOST:PORT|unix:/path] [--quiet]\n"
+              "usage: %s [--listen HOST:PORT|unix:/path] [--loop %s] [--quiet]\n"
               "          [--tls-cert PEM --tls-key PEM [--tls-ca PEM (require client certs)]]\n",
-              argv[0]);
+              argv[0], demo_loop_kinds());
       return 2;
     }
   }
@@ -447,28 +446,33 @@ int main(int argc, char **argv) {
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   setvbuf(stderr, NULL, _IOLBF, 0);
-  if (sgrpc_epoll_loop_new(&loop) != 0) return 1;
-  if (sgrpc_epoll_loop_catch_signals(loop, on_signal, NULL) != 0) return 1;
-  memset(&opts, 0, sizeof(opts));
-  opts.listen = listen_addr;
-  opts.on_event = on_event;
-  opts.drain_timeout_ns = 10LL * 1000000000;
-  if (tls) {
-    opts.make_filter = sgrpc_ac_tls_openssl_make_filter;
-    opts.filter_user_data = tls;
+  if (demo_loop_new(&loop, loop_kind) != 0) {
+    fprintf(stderr, "demo-server: no loop \"%s\" in this build (have: %s)\n", loop_kind,
+            demo_loop_kinds());
+    sgrpc_ac_tls_openssl_del(tls);
+    return 2;
   }
-  rv = sgrpc_epoll_server_new(&server, loop, &opts);
+  if (demo_loop_catch_signals(loop, on_signal, NULL) != 0) return 1;
+  memset(&lo, 0, sizeof(lo));
+  lo.listen = listen_addr;
+  lo.server.on_event = on_event;
+  lo.server.drain_timeout_ns = 10LL * 1000000000;
+  if (tls) {
+    lo.server.make_filter = sgrpc_ac_tls_openssl_make_filter;
+    lo.server.filter_user_data = tls;
+  }
+  rv = demo_loop_listen(loop, &lo, &server);
   if (rv != 0) {
     perror("demo-server: listen");
     fprintf(stderr, "demo-server: cannot listen on %s: %s\n", listen_addr, sgrpc_strerror(rv));
-    sgrpc_epoll_loop_del(loop);
+    demo_loop_del(loop);
     sgrpc_ac_tls_openssl_del(tls);
     return 1;
   }
-  printf("demo-server: listening on %s%s\n", listen_addr,
-         tls ? (tls_ca ? " (mutual TLS)" : " (TLS)") : "");
-  rv = sgrpc_epoll_loop_run(loop);
-  sgrpc_epoll_loop_del(loop);
+  printf("demo-server: listening on %s%s (%s loop)\n", listen_addr,
+         tls ? (tls_ca ? " (mutual TLS)" : " (TLS)") : "", demo_loop_name(loop));
+  rv = demo_loop_run(loop);
+  demo_loop_del(loop);
   sgrpc_ac_tls_openssl_del(tls);
   fprintf(stderr, "demo-server: stopped\n");
   return rv == 0 ? 0 : 1;

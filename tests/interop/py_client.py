@@ -3,7 +3,9 @@
 sgrpc server against a real gRPC stack. Every check asserts exact results;
 the exit status is 0 only if all passed.
 
-usage: py_client.py --target 127.0.0.1:PORT
+usage: py_client.py --target 127.0.0.1:PORT [--ca PEM [--cert PEM --key PEM]]
+With --ca the channel is TLS (the server's name is checked against the
+target's host), with --cert/--key it shows a client certificate.
 """
 import argparse
 import os
@@ -280,8 +282,22 @@ def main():
                     help="finish with a graceful-shutdown check on this server")
     ap.add_argument("--server-log", default="",
                     help="the server's log, to compare its count of finished calls")
+    ap.add_argument("--ca", default="", help="TLS: trust this CA (PEM)")
+    ap.add_argument("--cert", default="", help="TLS: client certificate (PEM)")
+    ap.add_argument("--key", default="", help="TLS: client key (PEM)")
     args = ap.parse_args()
-    with grpc.insecure_channel(args.target) as channel:
+    if args.ca:
+        def read(path):
+            with open(path, "rb") as fh:
+                return fh.read()
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(args.ca),
+            private_key=read(args.key) if args.key else None,
+            certificate_chain=read(args.cert) if args.cert else None)
+        channel = grpc.secure_channel(args.target, creds)
+    else:
+        channel = grpc.insecure_channel(args.target)
+    with channel:
         grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
         stub = pb_grpc.DemoStub(channel)
         for t in (t_say, t_md, t_compress, t_large, t_count, t_count_big, t_sum, t_sum_empty, t_chat,

@@ -2,7 +2,10 @@
 """The demo.Demo service in Python grpcio (gRPC C-core): the peer the sgrpc
 demo client is tested against. Same semantics as examples/demo/server.c.
 
-usage: py_server.py --listen 127.0.0.1:PORT
+usage: py_server.py --listen 127.0.0.1:PORT [--ca PEM --cert PEM --key PEM]
+With --cert/--key it serves TLS; with --ca too it requires a client
+certificate from that CA (mutual TLS) and prints the first caller's
+certificate name ("peer certificate CN=...").
 Prints "listening" once serving; SIGTERM/SIGINT stop it.
 """
 import argparse
@@ -25,7 +28,14 @@ def echo_md(context):
 
 
 class Demo(pb_grpc.DemoServicer):
+    peer_cert_logged = False
+
     def Say(self, request, context):
+        if not Demo.peer_cert_logged:
+            cn = context.auth_context().get("x509_common_name")
+            if cn:
+                Demo.peer_cert_logged = True
+                print("py-server: peer certificate CN=%s" % cn[0].decode(), flush=True)
         md = echo_md(context)
         want = dict(context.invocation_metadata()).get("x-compress-response")
         if want == "gzip":
@@ -68,11 +78,24 @@ class Demo(pb_grpc.DemoServicer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", required=True)
+    ap.add_argument("--ca", default="", help="TLS: require client certificates from this CA")
+    ap.add_argument("--cert", default="", help="TLS: server certificate (PEM)")
+    ap.add_argument("--key", default="", help="TLS: server key (PEM)")
     args = ap.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     pb_grpc.add_DemoServicer_to_server(Demo(), server)
     try:
-        port = server.add_insecure_port(args.listen)
+        if args.cert:
+            def read(path):
+                with open(path, "rb") as fh:
+                    return fh.read()
+            creds = grpc.ssl_server_credentials(
+                [(read(args.key), read(args.cert))],
+                root_certificates=read(args.ca) if args.ca else None,
+                require_client_auth=bool(args.ca))
+            port = server.add_secure_port(args.listen, creds)
+        else:
+            port = server.add_insecure_port(args.listen)
     except RuntimeError as e:
         print("py-server: cannot listen: %s" % e, flush=True)
         return 1
