@@ -4,7 +4,8 @@
  * unary, server streaming (past the send buffer, so WRITABLE resumes it),
  * bidi, 200 concurrent calls, a deadline (client DEADLINE_EXCEEDED, the
  * server's call ends too), a connect failure, and a graceful shutdown with
- * calls in flight that all complete. Every wait is bounded.
+ * calls in flight that all complete, and the loop nested in a poll() loop
+ * the test owns (sgrpc_epoll_loop_get_fd / _ready). Every wait is bounded.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +403,70 @@ static void test_graceful_shutdown(void **state) {
   world_free(&w);
 }
 
+/* The application owns the loop: it polls the adapter's descriptor and
+ * calls sgrpc_epoll_loop_ready when it is readable (never run_once with a
+ * wait). Returns the number of wake-ups. */
+static int run_until_outer(world *w, const int *count, int want) {
+  struct pollfd p;
+  int64_t end = sgrpc_epoll_now() + 10 * SEC;
+  int wakes = 0;
+  p.fd = sgrpc_epoll_loop_get_fd(w->loop);
+  p.events = POLLIN;
+  assert_true(p.fd >= 0);
+  /* Calls were started outside the adapter's callbacks: one ready() turn
+   * writes them out and arms the loop's timer. */
+  assert_true(sgrpc_epoll_loop_ready(w->loop) >= 0);
+  while (*count < want && sgrpc_epoll_now() < end) {
+    int n = poll(&p, 1, 50);
+    assert_true(n >= 0 || errno == EINTR);
+    if (n == 1) {
+      wakes++;
+      assert_true(sgrpc_epoll_loop_ready(w->loop) >= 0);
+    }
+  }
+  assert_int_equal(*count, want);
+  return wakes;
+}
+
+static void test_embedded(void **state) {
+  world w;
+  ccall echo, stream, hold, hang;
+  sgrpc_call *call;
+  uint32_t n = 200;
+  int64_t t0;
+  (void)state;
+  world_init(&w, "127.0.0.1:%d", 1);
+  start_echo(&w, &echo, 7);
+  call = start(&w, &stream, K_STREAM, 10 * SEC);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)&n, 4, SGRPC_SEND_END), 0);
+  assert_true(run_until_outer(&w, &w.cli_done, 2) > 0);
+  assert_int_equal(echo.status, SGRPC_STATUS_OK);
+  assert_true(echo.content_ok);
+  assert_int_equal(stream.status, SGRPC_STATUS_OK);
+  assert_int_equal(stream.msgs, n);
+  assert_true(stream.content_ok);
+
+  /* The application answers a held call from its own code, outside any
+   * adapter callback, then calls ready() so the answer goes out. */
+  call = start(&w, &hold, K_HOLD, 10 * SEC);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"h", 1, SGRPC_SEND_END), 0);
+  run_until_outer(&w, &w.nheld, 1);
+  send_ok(w.held[0], (const uint8_t *)"held", 4);
+  run_until_outer(&w, &w.cli_done, 3);
+  assert_int_equal(hold.status, SGRPC_STATUS_OK);
+  assert_true(hold.content_ok);
+
+  /* A deadline: only the loop's timer (inside its epoll set) can end it. */
+  t0 = sgrpc_epoll_now();
+  call = start(&w, &hang, K_HANG, SEC / 5);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"x", 1, SGRPC_SEND_END), 0);
+  run_until_outer(&w, &w.cli_done, 4);
+  assert_int_equal(hang.status, SGRPC_STATUS_DEADLINE_EXCEEDED);
+  assert_true(sgrpc_epoll_now() - t0 >= SEC / 5);
+  assert_true(sgrpc_epoll_now() - t0 < 3 * SEC);
+  world_free(&w);
+}
+
 static void test_bad_addresses(void **state) {
   sgrpc_epoll_loop *loop;
   sgrpc_epoll_server *srv;
@@ -432,6 +498,7 @@ int main(void) {
       cmocka_unit_test(test_tcp6),
       cmocka_unit_test(test_unix),
       cmocka_unit_test(test_graceful_shutdown),
+      cmocka_unit_test(test_embedded),
       cmocka_unit_test(test_bad_addresses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
