@@ -2,11 +2,15 @@
 # Interop driver: runs a demo.Demo server and a client from two different
 # gRPC stacks on 127.0.0.1 and fails when any check fails.
 #
-#   run.sh py-client BIN_DIR [LOOP] [SEC]     Python grpcio client -> sgrpc-demo-server
-#   run.sh sgrpc-client BIN_DIR [LOOP] [SEC]  sgrpc-demo-client -> Python grpcio server
-#   run.sh h2load BIN_DIR [LOOP] [SEC]        h2load (nghttp2) load -> sgrpc-demo-server
+#   run.sh py-client BIN_DIR [LOOP] [SEC]        Python grpcio client -> sgrpc-demo-server
+#   run.sh go-client BIN_DIR [LOOP] [SEC]        grpc-go client -> sgrpc-demo-server
+#   run.sh sgrpc-client BIN_DIR [LOOP] [SEC]     sgrpc-demo-client -> Python grpcio server
+#   run.sh sgrpc-client-go BIN_DIR [LOOP] [SEC]  sgrpc-demo-client -> grpc-go server
+#   run.sh h2load BIN_DIR [LOOP] [SEC]           h2load (nghttp2) load -> sgrpc-demo-server
 #
-# BIN_DIR holds sgrpc-demo-server and sgrpc-demo-client. LOOP (epoll,
+# BIN_DIR holds sgrpc-demo-server and sgrpc-demo-client; the grpc-go peers
+# are taken from $GO_DEMO_DIR (default BIN_DIR/interop-go; ctest sets it), built there by
+# tests/interop/go/build.sh. LOOP (epoll,
 # libuv, kqueue; default epoll) is the sgrpc side's event loop. SEC is
 # plaintext (default) or tls: mutual TLS with throwaway certificates made
 # by tests/tls/make_certs.sh into the run's temporary directory (h2load,
@@ -18,6 +22,7 @@ mode=${1:?usage: run.sh MODE BIN_DIR [LOOP] [plaintext|tls]}
 bin=${2:?usage: run.sh MODE BIN_DIR [LOOP] [plaintext|tls]}
 loop=${3:-epoll}
 sec=${4:-plaintext}
+go_dir=${GO_DEMO_DIR:-$bin/interop-go}
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1  # keep the tree free of __pycache__
@@ -126,9 +131,30 @@ py-client)
       fail "the sgrpc handler did not see grpcio's client certificate"
   fi
   ;;
-sgrpc-client)
-  start_server "$py" "$here/py_server.py" "${py_srv_tls[@]}"
-  echo "interop: sgrpc-demo-client ($loop loop, $sec) -> Python grpcio server on 127.0.0.1:$port"
+go-client)
+  [ -x "$go_dir/go-demo-client" ] || fail "no $go_dir/go-demo-client (tests/interop/go/build.sh)"
+  start_server "$bin/sgrpc-demo-server" --loop "$loop" "${srv_tls[@]}"
+  echo "interop: grpc-go client -> sgrpc-demo-server ($loop loop, $sec) on 127.0.0.1:$port"
+  timeout 60 "$go_dir/go-demo-client" --target "127.0.0.1:$port" "${py_tls[@]}" || fail "grpc-go client reported failures"
+  stop_server
+  grep -q "($loop loop)" "$work/server.log" || fail "server did not run on the $loop loop"
+  grep -Eq "Sleep ended (DEADLINE_EXCEEDED|CANCELLED)" "$work/server.log" || fail "server did not see the deadline call end"
+  grep -q "Count ended CANCELLED" "$work/server.log" || fail "server did not see the client's cancel"
+  if [ "$sec" = tls ]; then
+    grep -q 'call from client certificate ".*CN=sgrpc-test-client' "$work/server.log" ||
+      fail "the sgrpc handler did not see grpc-go's client certificate"
+  fi
+  ;;
+sgrpc-client|sgrpc-client-go)
+  if [ "$mode" = sgrpc-client-go ]; then
+    [ -x "$go_dir/go-demo-server" ] || fail "no $go_dir/go-demo-server (tests/interop/go/build.sh)"
+    start_server "$go_dir/go-demo-server" "${py_srv_tls[@]}"
+    peer_name=grpc-go
+  else
+    start_server "$py" "$here/py_server.py" "${py_srv_tls[@]}"
+    peer_name="Python grpcio"
+  fi
+  echo "interop: sgrpc-demo-client ($loop loop, $sec) -> $peer_name server on 127.0.0.1:$port"
   timeout 60 "$bin/sgrpc-demo-client" --loop "$loop" --target "127.0.0.1:$port" "${cli_tls[@]}" > "$work/client.log" 2>&1
   rc=$?
   cat "$work/client.log"
@@ -137,7 +163,7 @@ sgrpc-client)
   stop_server
   if [ "$sec" = tls ]; then
     grep -q "peer certificate CN=sgrpc-test-client" "$work/server.log" ||
-      fail "grpcio did not see the sgrpc client's certificate"
+      fail "$peer_name did not see the sgrpc client's certificate"
   fi
   ;;
 h2load)
@@ -158,6 +184,6 @@ h2load)
   stop_server
   ;;
 *)
-  echo "usage: $0 py-client|sgrpc-client|h2load BIN_DIR [LOOP] [plaintext|tls]"; exit 2 ;;
+  echo "usage: $0 py-client|go-client|sgrpc-client|sgrpc-client-go|h2load BIN_DIR [LOOP] [plaintext|tls]"; exit 2 ;;
 esac
 echo "interop: $mode ($loop, $sec) OK"
