@@ -14,11 +14,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sgrpc/epoll.h>
@@ -467,6 +470,66 @@ static void test_embedded(void **state) {
   world_free(&w);
 }
 
+/* The channel's own backoff and wait-for-ready settings reach the core:
+ * against a port nobody listens on, a fail-fast call ends at once, a
+ * wait-for-ready one retries every ~20 ms until its 300 ms deadline. */
+static void test_channel_backoff_settings(void **state) {
+  world w;
+  sgrpc_epoll_channel_opts co;
+  sgrpc_epoll_channel *ff, *wfr;
+  ccall a, b;
+  sgrpc_call *call;
+  char target[64];
+  int64_t t0;
+  int refused_fd, attempt;
+  (void)state;
+  memset(&w, 0, sizeof(w));
+  assert_int_equal(sgrpc_epoll_loop_new(&w.loop), 0);
+  /* A port that refuses: bound, never listening. */
+  refused_fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(refused_fd >= 0);
+  for (attempt = 0; attempt < 20; attempt++) {
+    struct sockaddr_in sa;
+    int port = 20000 + ((int)getpid() * 3 + attempt * 307) % 9000;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (bind(refused_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+      snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+      break;
+    }
+  }
+  assert_true(attempt < 20);
+  memset(&co, 0, sizeof(co));
+  co.target = target;
+  co.backoff.initial = 20 * 1000000LL;
+  co.backoff.max = 40 * 1000000LL;
+  assert_int_equal(sgrpc_epoll_channel_new(&ff, w.loop, &co), 0);
+  co.wait_for_ready = 1;
+  assert_int_equal(sgrpc_epoll_channel_new(&wfr, w.loop, &co), 0);
+
+  w.ch = ff;
+  t0 = sgrpc_epoll_now();
+  start_echo(&w, &a, 1);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(a.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_true(sgrpc_epoll_now() - t0 < SEC / 5);
+
+  w.ch = wfr;
+  t0 = sgrpc_epoll_now();
+  call = start(&w, &b, K_ECHO, 300 * 1000000LL);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"x", 1, SGRPC_SEND_END), 0);
+  run_until(&w, &w.cli_done, 2);
+  assert_int_equal(b.status, SGRPC_STATUS_UNAVAILABLE);
+  assert_true(sgrpc_epoll_now() - t0 >= 290 * 1000000LL);
+  assert_true(sgrpc_epoll_now() - t0 < 2 * SEC);
+  /* 20 ms growing to 40 ms: several attempts in 300 ms (1 s default: one). */
+  assert_true(sgrpc_ac_channel_failures(sgrpc_epoll_channel_core(wfr)) >= 4);
+  close(refused_fd);
+  world_free(&w);
+}
+
 static void test_bad_addresses(void **state) {
   sgrpc_epoll_loop *loop;
   sgrpc_epoll_server *srv;
@@ -499,6 +562,7 @@ int main(void) {
       cmocka_unit_test(test_unix),
       cmocka_unit_test(test_graceful_shutdown),
       cmocka_unit_test(test_embedded),
+      cmocka_unit_test(test_channel_backoff_settings),
       cmocka_unit_test(test_bad_addresses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,8 @@ int sgrpc_epoll_channel_new(sgrpc_epoll_channel **pch, sgrpc_epoll_loop *loop,
   co.user_data = ch;
   co.make_filter = opts->make_filter;
   co.filter_user_data = opts->filter_user_data;
+  co.wait_for_ready = opts->wait_for_ready;
+  co.backoff = opts->backoff;
   rv = sgrpc_ac_channel_new(&ch->core, loop->hub, &co);
   if (rv != 0) {
     free(ch);

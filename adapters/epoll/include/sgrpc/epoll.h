@@ -243,6 +243,14 @@ typedef struct sgrpc_epoll_channel_opts {
   /** Optional byte filter per connection, e.g. TLS (see the server's). */
   sgrpc_ac_filter_factory make_filter;
   void *filter_user_data;
+  /** 0 (gRPC's default, fail fast): see sgrpc_epoll_channel_call. 1 (wait
+   *  for ready): calls stay queued across failed attempts until a
+   *  connection is made, and end UNAVAILABLE only when their deadline
+   *  passes first (sgrpc_ac_channel_opts.wait_for_ready). */
+  int wait_for_ready;
+  /** Reconnection backoff; zero fields take gRPC's defaults (1 s, x1.6,
+   *  jitter 0.2, max 120 s, 20 s minimum connect timeout). */
+  sgrpc_ac_backoff_opts backoff;
 } sgrpc_epoll_channel_opts;
 
 /** Per-call callback: every event of the call, the last being
@@ -263,7 +271,8 @@ SGRPC_EXTERN int sgrpc_epoll_channel_new(sgrpc_epoll_channel **pchannel, sgrpc_e
  * started while connecting are held by the engine and sent once
  * connected; a failed connect ends them UNAVAILABLE. After a failed
  * connect the channel backs off as gRPC does (1 s growing by 1.6 up to
- * 120 s, jittered): calls started meanwhile end UNAVAILABLE at once.
+ * 120 s, jittered; opts->backoff changes it): calls started meanwhile end
+ * UNAVAILABLE at once, unless the channel is wait_for_ready.
  * opts->deadline is absolute on sgrpc_epoll_now()'s clock. The call's
  * handle (for sgrpc_call_send, sgrpc_call_close_send, sgrpc_call_cancel)
  * is stored in *pcall when pcall is not NULL; do not change its engine
