@@ -9,7 +9,11 @@
  * Scenario: a unary call with metadata (including a -bin value) answered
  * with a message, a status with a message, details and trailing
  * metadata; a server-streaming call of 3 messages of 20000 bytes; a call
- * the client cancels once the server's headers arrive.
+ * the client cancels once the server's headers arrive. The streaming
+ * call is compressed with gzip both ways (zlib allocates through the same
+ * hooks), and the server starts a graceful shutdown when it sees that
+ * call, so all three run to completion under GOAWAY and both connections
+ * then close cleanly (CONN_CLOSED with reason 0).
  */
 #include "support.h"
 
@@ -87,6 +91,11 @@ typedef struct scen {
   sgrpc_call *sc[NC];
   int s_new[NC], s_closed[NC], s_status[NC];
   int s_md_ok;
+  int c_compressed;   /* stream replies that came compressed on the wire */
+  int s_compressed;   /* stream requests that came compressed */
+  int cli_clean, srv_clean; /* CONN_CLOSED with reason 0 seen */
+  int c_retry[NC];          /* client CLOSE said retry_safe (never processed) */
+  int c_cut[NC], s_cut[NC]; /* CLOSE because the connection ended under the call */
 } scen;
 
 static void bad_code(scen *s, const char *what, long rv) {
@@ -152,6 +161,15 @@ static void srv_event(scen *s, const sgrpc_event *ev) {
     }
     s->sc[k] = ev->call;
     s->s_new[k] = 1;
+    if (k == C_STREAM) {
+      int rv = sgrpc_call_set_encoding(ev->call, "gzip");
+      if (rv != 0) check_call_rv(s, "set_encoding", rv);
+      rv = sgrpc_conn_shutdown(s->srv, SGRPC_NEVER, s->now);
+      if (rv != 0) {
+        s->visible = 1;
+        if (rv != SGRPC_ERR_NOMEM && !is_conn_gone(rv)) bad_code(s, "conn_shutdown", rv);
+      }
+    }
     if (k == C_UNARY)
       s->s_md_ok =
           md_has(ev->u.call_new.md, ev->u.call_new.md_count, "x-a", (const uint8_t *)"1", 1) &&
@@ -162,6 +180,7 @@ static void srv_event(scen *s, const sgrpc_event *ev) {
     return;
   }
   case SGRPC_EV_MESSAGE:
+    if (i == C_STREAM && ev->u.message.compressed) s->s_compressed++;
     if (i == C_UNARY) {
       sgrpc_md md[2] = {SGRPC_MD_STR("x-t", "v"), {"x-t-bin", 7, bin_tr, sizeof(bin_tr)}};
       sgrpc_status st = {
@@ -198,9 +217,14 @@ static void srv_event(scen *s, const sgrpc_event *ev) {
     if (i >= 0) {
       s->s_closed[i]++;
       s->s_status[i] = ev->u.close.status.code;
+      s->s_cut[i] = ev->u.close.status.code == SGRPC_STATUS_CANCELLED &&
+                    strncmp(ev->u.close.status.message, "connection ", 11) == 0;
       s->sc[i] = NULL;
     }
     sgrpc_call_release(ev->call);
+    return;
+  case SGRPC_EV_CONN_CLOSED:
+    if (ev->u.conn_closed.reason == 0) s->srv_clean = 1;
     return;
   default: return;
   }
@@ -225,6 +249,7 @@ static void cli_event(scen *s, const sgrpc_event *ev) {
         s->c_payload_ok = 0;
     }
     if (i == C_CANCEL) s->c_payload_ok = 0;
+    if (i == C_STREAM && ev->u.message.compressed) s->c_compressed++;
     s->c_msgs[i]++;
     return;
   case SGRPC_EV_CLOSE: {
@@ -235,6 +260,9 @@ static void cli_event(scen *s, const sgrpc_event *ev) {
     }
     s->c_closed[i]++;
     s->c_status[i] = st->code;
+    s->c_retry[i] = ev->u.close.retry_safe;
+    s->c_cut[i] = st->code == SGRPC_STATUS_UNAVAILABLE && !ev->u.close.retry_safe &&
+                  strncmp(st->message, "connection ", 11) == 0;
     if (i == C_UNARY && st->code == SGRPC_STATUS_ALREADY_EXISTS)
       s->u_trailers_ok = strcmp(st->message, "exists already") == 0 &&
                          st->details_len == sizeof(details) &&
@@ -245,6 +273,9 @@ static void cli_event(scen *s, const sgrpc_event *ev) {
     s->cc[i] = NULL;
     return;
   }
+  case SGRPC_EV_CONN_CLOSED:
+    if (ev->u.conn_closed.reason == 0) s->cli_clean = 1;
+    return;
   default: return;
   }
 }
@@ -270,6 +301,10 @@ static void drain(scen *s, sgrpc_conn *c) {
 /* Moves from's output into to, as an adapter would. Returns bytes moved.
  * A connection-ending code marks that end dead: it gets no more input,
  * but what it still has to send (a GOAWAY) is delivered. */
+/* An end that reported a clean CONN_CLOSED has closed its socket: bytes
+ * still on the way to it are lost harmlessly. */
+static int clean(const scen *s, sgrpc_conn *c) { return c == s->cli ? s->cli_clean : s->srv_clean; }
+
 static size_t pump(scen *s, sgrpc_conn *from, sgrpc_conn *to, int *from_dead, int *to_dead) {
   static uint8_t copy[1 << 17];
   const uint8_t *d;
@@ -277,6 +312,7 @@ static size_t pump(scen *s, sgrpc_conn *from, sgrpc_conn *to, int *from_dead, in
   size_t off = 0;
   int guard;
   drain(s, from);
+  if (n == SGRPC_ERR_CONN_CLOSED && clean(s, from)) return 0;
   if (n < 0) {
     if (!is_conn_gone((int)n)) bad_code(s, "out_peek", n);
     s->visible = 1;
@@ -293,6 +329,7 @@ static size_t pump(scen *s, sgrpc_conn *from, sgrpc_conn *to, int *from_dead, in
     ssize_t got;
     if (s->split && piece > s->split) piece = s->split;
     got = sgrpc_conn_recv(to, copy + off, piece, s->now);
+    if (got == SGRPC_ERR_CONN_CLOSED && clean(s, to)) break;
     if (got < 0) {
       if (!is_conn_gone((int)got)) bad_code(s, "recv", got);
       s->visible = 1;
@@ -359,6 +396,7 @@ static void run_scenario(long fail_at, long fail_from, size_t split, run_result 
     memset(&o, 0, sizeof(o));
     o.path = paths[i];
     o.authority = "alloc.test";
+    if (i == C_STREAM) o.encoding = "gzip";
     if (i == C_UNARY) {
       o.md = md;
       o.md_count = 2;
@@ -393,7 +431,7 @@ static void run_scenario(long fail_at, long fail_from, size_t split, run_result 
   /* An end that failed (or finished) closes its socket: the other end
    * learns it from its transport. */
   if (cli_dead || srv_dead || !sgrpc_conn_is_alive(s.cli) || !sgrpc_conn_is_alive(s.srv)) {
-    s.visible = 1;
+    if (cli_dead || srv_dead || !s.cli_clean || !s.srv_clean) s.visible = 1;
     if (check_conn_rv(&s, "transport_closed", sgrpc_conn_transport_closed(s.cli)) == 0)
       drain(&s, s.cli);
     if (check_conn_rv(&s, "transport_closed", sgrpc_conn_transport_closed(s.srv)) == 0)
@@ -404,7 +442,15 @@ static void run_scenario(long fail_at, long fail_from, size_t split, run_result 
   for (i = 0; i < NC; i++) {
     if (s.cc[i] && !s.c_closed[i]) r->unended++;
   }
-  if (!sgrpc_conn_is_alive(s.cli) || !sgrpc_conn_is_alive(s.srv)) s.visible = 1;
+  if ((!sgrpc_conn_is_alive(s.cli) && !s.cli_clean) || (!sgrpc_conn_is_alive(s.srv) && !s.srv_clean))
+    s.visible = 1;
+  /* CONN_CLOSED with reason 0 promises a clean end: the connection did
+   * not end under a call (calls that failed for their own reasons, or
+   * were refused above a GOAWAY's last id, do not count) */
+  for (i = 0; i < NC; i++) {
+    if (s.srv_clean && s.s_cut[i]) bad_code(&s, "server CONN_CLOSED reason 0, but a call was cut", i);
+    if (s.cli_clean && s.c_cut[i]) bad_code(&s, "client CONN_CLOSED reason 0, but a call was cut", i);
+  }
   for (i = 0; i < NC; i++) {
     /* a call that ended other than planned is a visible failure */
     if (s.c_closed[i] > 1 || s.s_closed[i] > 1) bad_code(&s, "a call closed twice", i);
@@ -424,6 +470,7 @@ static void run_scenario(long fail_at, long fail_from, size_t split, run_result 
                 s.s_closed[C_UNARY] == 1 && s.s_status[C_UNARY] == SGRPC_STATUS_ALREADY_EXISTS &&
                 s.s_closed[C_STREAM] == 1 && s.s_status[C_STREAM] == SGRPC_STATUS_OK &&
                 s.s_closed[C_CANCEL] == 1 && s.s_status[C_CANCEL] == SGRPC_STATUS_CANCELLED &&
+                s.c_compressed == 3 && s.s_compressed == 1 && s.srv_clean && s.cli_clean &&
                 sgrpc_conn_call_count(s.cli) == 0 && sgrpc_conn_call_count(s.srv) == 0;
   /* Whatever handles are still held go back, as a user would. */
   for (i = 0; i < NC; i++) {

@@ -1331,12 +1331,15 @@ int sgrpc_conn_is_server(const sgrpc_conn *c) { return c && c->role == SG_ROLE_S
 
 size_t sgrpc_conn_call_count(const sgrpc_conn *c) { return c ? c->ncalls : 0; }
 
-/* Ends every open call: the connection is gone. */
-static void close_all_calls(sgrpc_conn *c, const char *why) {
+/* Ends every open call: the connection is gone. Returns how many calls
+ * were still open. */
+static int close_all_calls(sgrpc_conn *c, const char *why) {
   sgrpc_call *call, *next;
+  int cut = 0;
   for (call = c->calls; call; call = next) {
     next = call->next;
     if (call->closed) continue;
+    cut++;
     if (c->role == SG_ROLE_CLIENT) {
       sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE, why, strlen(why), 0, 0,
                             !call->headers_sent, 0);
@@ -1351,6 +1354,7 @@ static void close_all_calls(sgrpc_conn *c, const char *why) {
     sg_call_set_closed(call);
     sg_call_heap_remove(call);
   }
+  return cut;
 }
 
 /* Queues SGRPC_EV_CONN_CLOSED once. */
@@ -1367,9 +1371,13 @@ void sg_conn_closed(sgrpc_conn *c, int reason, const char *why) {
 static void check_alive(sgrpc_conn *c) {
   if (c->transport_closed) return;
   if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
-    close_all_calls(c, "connection closed");
+    /* Reason 0 promises a clean end: a session that ended under open
+     * calls (e.g. nghttp2 terminated it, or the peer's GOAWAY left them
+     * no way to finish) is not one. */
+    int cut = close_all_calls(c, "connection closed");
+    int reason = c->fatal ? c->fatal : cut ? SGRPC_ERR_CONN_CLOSED : 0;
     c->transport_closed = 1;
-    sg_conn_closed(c, c->fatal, c->fatal ? sgrpc_strerror(c->fatal) : "connection finished");
+    sg_conn_closed(c, reason, reason ? sgrpc_strerror(reason) : "connection finished");
   }
 }
 

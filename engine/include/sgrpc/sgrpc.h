@@ -476,8 +476,10 @@ typedef enum {
   /** The peer's SETTINGS arrived: the connection is ready. */
   SGRPC_EV_READY,
   /** The connection is finished; reason 0 for a clean end (graceful
-   *  shutdown done, GOAWAY and no calls left), else the SGRPC_ERR_* code.
-   *  Sent once. Close the transport after taking the remaining output. */
+   *  shutdown done, GOAWAY and no calls left), else the SGRPC_ERR_* code
+   *  (SGRPC_ERR_CONN_CLOSED when the HTTP/2 session ended with calls
+   *  still open). Sent once. Close the transport after taking the
+   *  remaining output. */
   SGRPC_EV_CONN_CLOSED
 } sgrpc_event_type;
 
