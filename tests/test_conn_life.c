@@ -1284,6 +1284,122 @@ static void test_settings_timeout(void **state) {
   sgrpc_conn_del(c);
 }
 
+/* A peer that ignores the stream window: the 65535-byte window advertised
+ * by the server is overrun by a client that sends 200 000 bytes without
+ * waiting for WINDOW_UPDATE while the application has not pulled the
+ * messages. The stream is reset with FLOW_CONTROL_ERROR, the application
+ * hears of it, memory stays bounded by the window, and the connection
+ * carries on. */
+static size_t put_frame(uint8_t *o, size_t len, uint8_t type, uint8_t flags, uint32_t sid) {
+  o[0] = (uint8_t)(len >> 16);
+  o[1] = (uint8_t)(len >> 8);
+  o[2] = (uint8_t)len;
+  o[3] = type;
+  o[4] = flags;
+  o[5] = (uint8_t)(sid >> 24);
+  o[6] = (uint8_t)(sid >> 16);
+  o[7] = (uint8_t)(sid >> 8);
+  o[8] = (uint8_t)sid;
+  return 9;
+}
+
+/* Pulls the overrun test's events: counts 995-byte messages and CLOSEs. */
+static void pull_overrun_events(sgrpc_conn *srv, int *msgs, int *closes, int *reset,
+                                uint32_t *h2err) {
+  sgrpc_event ev;
+  while (sgrpc_conn_next_event(srv, &ev) == 1) {
+    if (ev.type == SGRPC_EV_MESSAGE) {
+      assert_int_equal(ev.u.message.len, 995);
+      (*msgs)++;
+    }
+    if (ev.type == SGRPC_EV_CLOSE) {
+      (*closes)++;
+      *reset = ev.u.close.reset;
+      *h2err = ev.u.close.http2_error;
+      sgrpc_call_release(ev.call);
+    }
+  }
+}
+
+static void test_stream_window_overrun(void **state) {
+  static uint8_t in[260000];
+  static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  nghttp2_hd_deflater *hd;
+  nghttp2_nv nv[5];
+  sgrpc_settings ss;
+  sgrpc_conn *srv;
+  size_t n = 0, sent = 0, i;
+  ssize_t hl;
+  const uint8_t *d;
+  ssize_t out;
+  int rst_code = -1, closes = 0, msgs = 0, reset_seen = 0;
+  uint32_t h2err = 0;
+  (void)state;
+  sgrpc_settings_default(&ss);
+  ss.stream_window = 65535;
+  ss.connection_window = 1 << 20;
+  ss.max_queued_events = 100000; /* never pause: the window is the limit */
+  assert_int_equal(sgrpc_conn_server_new(&srv, &ss, NULL, 0), 0);
+  memcpy(in, preface, 24);
+  n = 24;
+  n += put_frame(in + n, 0, 4 /* SETTINGS */, 0, 0);
+  nv[0] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0};
+  nv[1] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0};
+  nv[2] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)"/t.S/M", 5, 6, 0};
+  nv[3] = (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, 0};
+  nv[4] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0};
+  assert_int_equal(nghttp2_hd_deflate_new(&hd, 4096), 0);
+  hl = nghttp2_hd_deflate_hd(hd, in + n + 9, 1000, nv, 5);
+  assert_true(hl > 0);
+  n += put_frame(in + n, (size_t)hl, 1 /* HEADERS */, 4 /* END_HEADERS */, 1);
+  n += (size_t)hl;
+  nghttp2_hd_deflate_del(hd);
+  /* 200 000 bytes of complete 995-byte messages, in 16 000-byte frames */
+  while (sent < 200000) {
+    size_t len = 16000;
+    n += put_frame(in + n, len, 0 /* DATA */, 0, 1);
+    for (i = 0; i < len; i++, sent++) {
+      size_t k = sent % 1000;
+      /* each message: flag 0, length 995 big-endian, then 995 bytes */
+      in[n + i] = k < 3 ? 0 : k == 3 ? (uint8_t)(995 >> 8) : k == 4 ? (uint8_t)(995 & 0xff)
+                                                                  : (uint8_t)k;
+    }
+    n += len;
+  }
+  assert_true(n <= sizeof(in));
+  assert_int_equal(sgrpc_conn_recv(srv, in, n, 0), (ssize_t)n);
+  pull_overrun_events(srv, &msgs, &closes, &reset_seen, &h2err);
+  /* on the wire: RST_STREAM(1, FLOW_CONTROL_ERROR), no GOAWAY */
+  while ((out = sgrpc_conn_out_peek(srv, &d)) > 0) {
+    size_t off = 0;
+    while (off + 9 <= (size_t)out) {
+      size_t flen = (size_t)d[off] << 16 | (size_t)d[off + 1] << 8 | d[off + 2];
+      uint32_t sid = (uint32_t)(d[off + 5] & 0x7f) << 24 | (uint32_t)d[off + 6] << 16 |
+                     (uint32_t)d[off + 7] << 8 | d[off + 8];
+      assert_true(off + 9 + flen <= (size_t)out);
+      assert_int_not_equal(d[off + 3], 7 /* GOAWAY */);
+      if (d[off + 3] == 3 && sid == 1)
+        rst_code = (int)((uint32_t)d[off + 9] << 24 | (uint32_t)d[off + 10] << 16 |
+                         (uint32_t)d[off + 11] << 8 | d[off + 12]);
+      off += 9 + flen;
+    }
+    assert_int_equal(off, (size_t)out);
+    sgrpc_conn_out_consume(srv, (size_t)out);
+  }
+  /* the RST is written: the call ends */
+  pull_overrun_events(srv, &msgs, &closes, &reset_seen, &h2err);
+  /* what fit in the window arrived; nghttp2 still hands over the frame
+   * that overran it (one frame, at most 16 KiB more), then nothing */
+  assert_true(msgs >= 64);
+  assert_true(msgs <= (65535 + 16384) / 1000);
+  assert_int_equal(closes, 1);
+  assert_int_equal(reset_seen, 1);
+  assert_int_equal(h2err, NGHTTP2_FLOW_CONTROL_ERROR);
+  assert_int_equal(rst_code, NGHTTP2_FLOW_CONTROL_ERROR);
+  assert_true(sgrpc_conn_is_alive(srv));
+  sgrpc_conn_del(srv);
+}
+
 /* ---------------------------------------------------------------- */
 /* Events and counters                                                */
 /* ---------------------------------------------------------------- */
@@ -1355,6 +1471,7 @@ int main(void) {
       cmocka_unit_test(test_outbound_queue_limit),
       cmocka_unit_test(test_outbound_budget_freed_by_cancel),
       cmocka_unit_test(test_settings_timeout),
+      cmocka_unit_test(test_stream_window_overrun),
       cmocka_unit_test(test_stats_and_close_event),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
