@@ -833,9 +833,27 @@ static void adopt_one(int is_unix) {
 }
 
 static void test_adopt_socket(void **state) {
+  void *loop;
+  sgrpc_ac_listen_opts lo;
+  sgrpc_ac_server *srv = NULL;
+  int pfd[2];
   (void)state;
   adopt_one(0);
   adopt_one(1);
+  /* Not a socket: the listen call fails and the descriptor stays the
+   * user's, open. */
+  loop = A->loop_new();
+  assert_int_equal(pipe(pfd), 0);
+  memset(&lo, 0, sizeof(lo));
+  lo.use_fd = 1;
+  lo.fd = pfd[0];
+  lo.server.on_event = srv_event;
+  assert_int_not_equal(A->listen(loop, &lo, &srv), 0);
+  assert_null(srv);
+  A->loop_del(loop);
+  assert_true(fcntl(pfd[0], F_GETFD) != -1);
+  close(pfd[0]);
+  close(pfd[1]);
 }
 
 static int sockopt_int(int fd, int level, int name) {

@@ -367,17 +367,23 @@ static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts 
   int rv;
   *port = 0;
   if (o->use_fd) {
+    /* The handle gets a duplicate: closing the handle after a failure
+     * must leave the user's descriptor open (sgrpc_uv_listen closes the
+     * original once everything worked). */
+    int fd = dup(o->fd);
+    if (fd < 0) return -errno;
     l->is_pipe = o->fd_is_unix;
     if (l->is_pipe) {
-      if ((rv = uv_pipe_init(u->loop, &l->h.pipe, 0)) != 0) return rv;
+      if ((rv = uv_pipe_init(u->loop, &l->h.pipe, 0)) == 0) {
+        l->h.handle.data = l;
+        rv = uv_pipe_open(&l->h.pipe, fd);
+      }
+    } else if ((rv = uv_tcp_init(u->loop, &l->h.tcp)) == 0) {
       l->h.handle.data = l;
-      return uv_pipe_open(&l->h.pipe, o->fd);
+      if ((rv = uv_tcp_open(&l->h.tcp, fd)) == 0) listen_port(l, port);
     }
-    if ((rv = uv_tcp_init(u->loop, &l->h.tcp)) != 0) return rv;
-    l->h.handle.data = l;
-    if ((rv = uv_tcp_open(&l->h.tcp, o->fd)) != 0) return rv;
-    listen_port(l, port);
-    return 0;
+    if (rv != 0) close(fd); /* not taken by the handle */
+    return rv;
   }
   if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0) return UV_EINVAL;
   if (t.kind == SGRPC_AC_TARGET_UNIX) {
@@ -454,6 +460,7 @@ int sgrpc_uv_listen(sgrpc_uv *u, const sgrpc_ac_listen_opts *o, sgrpc_ac_server 
   }
   l->s = s;
   sgrpc_ac_server_set_listener(s, l, port);
+  if (o->use_fd) close(o->fd); /* the handle has its duplicate */
   *ps = s;
   return 0;
 }

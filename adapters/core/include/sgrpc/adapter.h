@@ -378,7 +378,8 @@ typedef struct sgrpc_ac_listen_opts {
    *  stale socket file is replaced). Ignored when use_fd is set. */
   const char *listen;
   /** Nonzero: listen on fd, a socket the user hands over (bound; the
-   *  adapter calls listen() and owns it from then on). fd_is_unix says
+   *  adapter calls listen() and owns it once the listen call returned 0;
+   *  after a failure it is still the user's, open). fd_is_unix says
    *  whether it is a Unix domain socket. */
   int use_fd;
   int fd;
