@@ -696,6 +696,11 @@ static void test_ping_strikes(void **state) {
   assert_int_equal(sgrpc_conn_keepalive_time(p.cli), 2 * SEC);
   /* 1 first ping + 2 tolerated strikes, the 4th ping ends it */
   assert_int_equal(i, 4);
+  /* the server's side: the connection failed, its call was told */
+  assert_int_equal(w.srv_closed_ev, 1);
+  assert_int_equal(w.srv_close_reason, SGRPC_ERR_TOO_MANY_PINGS);
+  assert_int_equal(w.srv_cancelled, 1);
+  assert_int_equal(sgrpc_conn_handle_expiry(p.srv, p.now), SGRPC_ERR_TOO_MANY_PINGS);
   pair_free(&p);
 }
 
