@@ -33,14 +33,15 @@ static void drain(sgrpc_conn *conn, sgrpc_router *router) {
   }
 }
 
-static void pump(sgrpc_conn *from, sgrpc_router *from_r, sgrpc_conn *to, sgrpc_router *to_r) {
+/* Moves from's pending output into to; returns the bytes moved. */
+static size_t pump(sgrpc_conn *from, sgrpc_router *from_r, sgrpc_conn *to, sgrpc_router *to_r) {
   static uint8_t buf[1 << 16];
   const uint8_t *data;
   ssize_t n;
   size_t off = 0;
   drain(from, from_r);
   n = sgrpc_conn_out_peek(from, &data);
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   if ((size_t)n > sizeof(buf)) n = (ssize_t)sizeof(buf);
   memcpy(buf, data, (size_t)n);
   sgrpc_conn_out_consume(from, (size_t)n);
@@ -50,6 +51,7 @@ static void pump(sgrpc_conn *from, sgrpc_router *from_r, sgrpc_conn *to, sgrpc_r
     off += (size_t)got;
     drain(to, to_r);
   }
+  return off;
 }
 
 int main(void) {
@@ -68,9 +70,11 @@ int main(void) {
   sgrpc_rpc_client_init(&client, cli, NULL);
   req.name = "consumer";
   if (hello__v1__greeter__say_hello__call(&client, &req, NULL, 1, on_done, NULL) != 0) return 3;
-  for (i = 0; i < 1000 && !done; i++) {
-    pump(cli, NULL, srv, router);
-    pump(srv, router, cli, NULL);
+  /* until the reply came and nothing moves any more: the server's call
+   * ends (and is freed) when its side of the stream closes */
+  for (i = 0; i < 1000; i++) {
+    size_t moved = pump(cli, NULL, srv, router) + pump(srv, router, cli, NULL);
+    if (done && !moved) break;
   }
   sgrpc_conn_del(cli);
   sgrpc_conn_del(srv);
