@@ -346,12 +346,36 @@ static void test_malformed_requests(void **state) {
   free(req);
 }
 
+/* Two files whose names differ only in case get distinct descriptor
+ * symbols (both can be linked into one program). */
+static void test_file_name_case(void **state) {
+  static const char up[] = "syntax = \"proto3\";\npackage up;\nmessage M {}\n"
+                           "service S { rpc Go (M) returns (M); }\n";
+  static const char low[] = "syntax = \"proto3\";\npackage low;\nmessage M {}\n"
+                            "service S { rpc Go (M) returns (M); }\n";
+  (void)state;
+  mkdir(SGRPC_TMP_DIR, 0755);
+  assert_int_equal(run("rm -rf " SGRPC_TMP_DIR "/case && mkdir -p " SGRPC_TMP_DIR "/case/out"), 0);
+  write_file(SGRPC_TMP_DIR "/case/Dup.proto", (const uint8_t *)up, sizeof(up) - 1);
+  write_file(SGRPC_TMP_DIR "/case/dup.proto", (const uint8_t *)low, sizeof(low) - 1);
+  assert_int_equal(run("cd " SGRPC_TMP_DIR "/case && " SGRPC_PROTOC " --plugin=protoc-gen-sgrpc="
+                       SGRPC_PLUGIN " --sgrpc_out=out -I. Dup.proto dup.proto"),
+                   0);
+  assert_int_equal(run("grep -q 'extern const uint8_t Dup_2eproto__sgrpc_file_descriptor\\[\\];' "
+                       SGRPC_TMP_DIR "/case/out/Dup.sgrpc.h"),
+                   0);
+  assert_int_equal(run("grep -q 'extern const uint8_t dup_2eproto__sgrpc_file_descriptor\\[\\];' "
+                       SGRPC_TMP_DIR "/case/out/dup.sgrpc.h"),
+                   0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_goldens),
       cmocka_unit_test(test_generated_tables),
       cmocka_unit_test(test_grpc_protos),
       cmocka_unit_test(test_malformed_requests),
+      cmocka_unit_test(test_file_name_case),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

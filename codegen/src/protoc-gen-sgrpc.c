@@ -801,8 +801,9 @@ static int gen_file(gen *g, const FileProto *f, Response *resp) {
   if (f->n_service == 0) return 0;
   base = strip_proto(f->name);
   ident = file_ident(f->name);
+  /* The case stays: "Api.proto" and "api.proto" are two files whose
+   * descriptor symbols must not collide when both are linked. */
   ident_lower = xstrdup(ident);
-  for (i = 0; ident_lower[i]; i++) ident_lower[i] = (char)tolower((unsigned char)ident_lower[i]);
   for (i = 0; i < g->seeds.n; i++) set_add(&names, g->seeds.v[i]);
   fd_var = fmt_name(&names, "%s__sgrpc_file_descriptor", ident_lower);
   fd_len_var = fmt_name(&names, "%s__sgrpc_file_descriptor_len", ident_lower);
