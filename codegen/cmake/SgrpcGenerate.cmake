@@ -68,7 +68,13 @@ function(sgrpc_generate)
     file(RELATIVE_PATH rel ${root} ${abs})
     string(REGEX REPLACE "\\.proto$" "" base ${rel})
     set(outs ${SG_OUT_DIR}/${base}.pb-c.c ${SG_OUT_DIR}/${base}.pb-c.h)
-    file(STRINGS ${abs} has_service REGEX "^[ \t]*service[ \t]+[A-Za-z_]")
+    # The plugin writes .sgrpc.{c,h} only for files that declare a service;
+    # look for one outside comments (a commented-out "service X {" must not
+    # promise outputs that never come).
+    file(READ ${abs} text)
+    string(REGEX REPLACE "/\\*([^*]|\\*+[^*/])*\\*+/" " " text "${text}")
+    string(REGEX REPLACE "//[^\n]*" " " text "${text}")
+    string(REGEX MATCH "(^|[;{}\n \t\r])service[ \t\r\n]+[A-Za-z_]" has_service "${text}")
     if(has_service)
       list(APPEND outs ${SG_OUT_DIR}/${base}.sgrpc.c ${SG_OUT_DIR}/${base}.sgrpc.h)
     endif()

@@ -7,7 +7,7 @@
 #include "hello/v1/greet.sgrpc.h"
 
 static void say_hello(sgrpc_server_call *call, const Hello__V1__HelloRequest *req, void *ud) {
-  Hello__V1__HelloReply r = HELLO__V1__HELLO_REPLY__INIT;
+  Hello__Common__Greeting r = HELLO__COMMON__GREETING__INIT;
   char text[128];
   (void)ud;
   snprintf(text, sizeof(text), "hello %s", req->name);
@@ -18,7 +18,7 @@ static void say_hello(sgrpc_server_call *call, const Hello__V1__HelloRequest *re
 static int done, ok;
 
 static void on_done(sgrpc_client_call *call, const sgrpc_status_info *st,
-                    const Hello__V1__HelloReply *reply, void *ud) {
+                    const Hello__Common__Greeting *reply, void *ud) {
   (void)call, (void)ud;
   done = 1;
   ok = st->code == SGRPC_STATUS_OK && reply && strcmp(reply->message, "hello consumer") == 0;
