@@ -1,9 +1,12 @@
 #!/bin/bash
 # Builds the interop peers (interop/peers/*) into BUILD_DIR (default
 # build-peers at the repository root): BUILD_DIR/bin/{python,go,cpp,node}-
-# {server,client}. Installs missing Debian packages first (dpkg-query check;
-# SGRPC_NO_APT=1 skips) and runs `npm install` for the grpc-js peer. Nothing
-# generated lands in the tree except interop/peers/node/node_modules (ignored).
+# {server,client}, and wrappers for gRPC's official interop programs found
+# offline (interop/official): BUILD_DIR/bin/ruby-official-{client,server}
+# and BUILD_DIR/grpc-testdata (their bundled test CA and server1 cert/key).
+# Installs missing Debian packages first (dpkg-query check; SGRPC_NO_APT=1
+# skips) and runs `npm install` for the grpc-js peer. Nothing generated
+# lands in the tree except interop/peers/node/node_modules (ignored).
 # usage: build_peers.sh [BUILD_DIR]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +18,7 @@ step() { echo "build_peers: $*"; }
 
 pkgs="python3-grpcio python3-grpc-tools golang-go golang-google-grpc-dev
   golang-goprotobuf-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
-  grpc-proto pkg-config make g++ openssl"
+  grpc-proto pkg-config make g++ openssl ruby ruby-grpc iproute2"
 missing=
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -80,6 +83,23 @@ for role in server client; do
 exec node "$peers/node/$role.js" "\$@"
 WRAP
   chmod +x "$out/bin/node-$role"
+done
+# gRPC's official Ruby interop client and server (ruby-grpc ships them with
+# the gem, gRPC 1.51 on C-core): run as they are, see interop/official.
+step "official ruby interop programs"
+gemdir=$(timeout 60 ruby -e 'print Gem::Specification.find_by_name("grpc").gem_dir')
+for f in src/ruby/pb/test/client.rb src/ruby/pb/test/server.rb src/ruby/spec/testdata/ca.pem \
+         src/ruby/spec/testdata/server1.pem src/ruby/spec/testdata/server1.key; do
+  [ -f "$gemdir/$f" ] || { echo "build_peers: $gemdir/$f missing (ruby-grpc)" >&2; exit 1; }
+done
+ln -sfn "$gemdir/src/ruby/spec/testdata" "$out/grpc-testdata"
+for role in server client; do
+  cat > "$out/bin/ruby-official-$role" <<WRAP
+#!/bin/sh
+export SGRPC_RUBY_GRPC_DIR="$gemdir"
+exec "$here/official/ruby-$role.sh" "\$@"
+WRAP
+  chmod +x "$out/bin/ruby-official-$role"
 done
 step "done: $out/bin"
 ls "$out/bin"

@@ -206,6 +206,10 @@ int main(int argc, char** argv) {
   TestServiceImpl service;
   std::string addr = "127.0.0.1:" + std::to_string(port);
   grpc::ServerBuilder builder;
+  // C-core sets SO_REUSEPORT by default, so a port another process holds
+  // would be shared silently; without it a taken port fails to bind and
+  // run_matrix.sh tries another.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int bound = 0;
   builder.AddListeningPort(addr, creds, &bound);
   builder.RegisterService(&service);

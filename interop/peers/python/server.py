@@ -130,7 +130,10 @@ def main():
     args = ap.parse_args()
     use_tls = args.use_tls.lower() == "true"
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    # grpc.so_reuseport=0: C-core would otherwise share a port another
+    # process holds instead of failing to bind (run_matrix.sh then retries).
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                         options=[("grpc.so_reuseport", 0)])
     test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
     addr = "127.0.0.1:%d" % args.port
     if use_tls:
