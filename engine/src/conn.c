@@ -1318,6 +1318,7 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   sg_free(c, c->evq);
   sg_buf_free(&mem, &c->retired);
   while (c->calls) sg_call_free(c->calls);
+  sg_call_cache_clear(c);
   sg_compress_free(c);
   sg_free(c, c->heap);
   sg_free(c, c->nv);

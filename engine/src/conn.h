@@ -75,7 +75,7 @@ struct sgrpc_call {
   sg_hdrs htr;           /* trailers (client) */
 
   /* server: the trailer block waiting to be submitted */
-  nghttp2_nv *trailer_nv;
+  const nghttp2_nv *trailer_nv;
   size_t trailer_nvlen;
   uint8_t *trailer_mem;  /* one allocation holding trailer_nv and its strings */
   int sent_code;         /* status this side sent (server) */
@@ -127,6 +127,8 @@ struct sgrpc_conn {
   /* calls */
   sgrpc_call *calls;     /* list of all calls the engine holds */
   size_t ncalls;
+  sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
+  size_t nfree_calls;
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
 
@@ -182,6 +184,7 @@ sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call);
 sgrpc_call *sg_call_new(sgrpc_conn *c);
 void sg_call_maybe_free(sgrpc_call *call);
 void sg_call_free(sgrpc_call *call);
+void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
 ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
