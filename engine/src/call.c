@@ -149,6 +149,7 @@ void sg_call_free(sgrpc_call *call) {
   call->sbuf.off = call->sbuf.len = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
+  if (c->hblock == &call->hin || c->hblock == &call->htr) c->hblock = NULL;
   /* nghttp2 may still hold the stream (fatal error, transport gone) */
   if (c->session && call->stream_id > 0)
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
@@ -586,14 +587,11 @@ ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
 
 /* Server: the content-type to answer with: the request's own. */
 static const char *request_content_type(sgrpc_call *call, size_t *len) {
-  uint32_t i;
-  sg_hdrs *h = &call->hin;
-  for (i = 0; i < h->nfields; i++) {
-    sg_field *f = &h->fields[i];
-    if (f->name_len == 12 && memcmp(h->store.p + f->name_off, "content-type", 12) == 0) {
-      *len = f->value_len;
-      return (const char *)h->store.p + f->value_off;
-    }
+  const sg_hdrs *h = &call->hin;
+  if (h->ct_field) {
+    const sg_field *f = &h->fields[h->ct_field - 1];
+    *len = f->value_len;
+    return (const char *)h->store.p + f->value_off;
   }
   *len = 16;
   return "application/grpc";

@@ -10,9 +10,34 @@
 
 #include "buf.h"
 
-/* One collected header block: raw fields first, then the processed view. */
+/* The fields the engine knows, recognised once as they arrive. */
+enum {
+  SG_HK_OTHER = 0,       /* user metadata */
+  SG_HK_PSEUDO,          /* a pseudo-header gRPC does not use */
+  SG_HK_METHOD,
+  SG_HK_PATH,
+  SG_HK_SCHEME,
+  SG_HK_AUTHORITY,
+  SG_HK_STATUS,          /* last pseudo-header */
+  SG_HK_CONTENT_TYPE,
+  SG_HK_TE,
+  SG_HK_TIMEOUT,
+  SG_HK_USER_AGENT,
+  SG_HK_ENCODING,
+  SG_HK_ACCEPT_ENCODING,
+  SG_HK_GRPC_STATUS,
+  SG_HK_GRPC_MESSAGE,
+  SG_HK_STATUS_DETAILS,
+  SG_HK_HOST,
+  SG_HK_CONN_SPECIFIC    /* connection, keep-alive, ... (RFC 7540 8.1.2.2) */
+};
+
+/* One collected header block: raw fields first, then the processed view.
+ * Only the names of SG_HK_OTHER and SG_HK_PSEUDO fields are stored (the
+ * others are known by their kind); every value is. */
 typedef struct sg_field {
   uint32_t name_off, name_len, value_off, value_len;
+  uint8_t kind;          /* SG_HK_* */
 } sg_field;
 
 typedef struct sg_hdrs {
@@ -24,6 +49,7 @@ typedef struct sg_hdrs {
   uint8_t invalid;   /* a field broke HTTP/2 field rules */
   sgrpc_md *md;      /* user metadata view, built at end of block */
   uint32_t nmd, md_cap;
+  uint32_t ct_field; /* 1 + index of the first content-type, 0 when none */
 } sg_hdrs;
 
 enum {
@@ -131,6 +157,10 @@ struct sgrpc_conn {
   size_t nfree_calls;
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
+
+  /* the header block being received (set by on_begin_headers) */
+  sg_hdrs *hblock;
+  int32_t hblock_stream;
 
   /* scratch for building header lists */
   nghttp2_nv *nv;
