@@ -2,6 +2,7 @@
  * Calls: the client and server call API, the send buffer and its data
  * provider, status/trailer building, and the deadline heap.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "compress.h"
@@ -43,6 +44,10 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define SG_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+_Static_assert(offsetof(sgrpc_call, trailer_nv) - offsetof(sgrpc_call, rbuf) ==
+                   3 * sizeof(sg_buf) + 2 * sizeof(sg_hdrs),
+               "call_cache_put: the kept buffers must be contiguous");
+
 static void keep_buf(sgrpc_conn *c, sg_buf *b) {
   if (b->cap > SG_KEEP_BYTES) sg_buf_free(&c->mem, b);
   b->len = b->off = 0;
@@ -76,8 +81,6 @@ static void call_release_memory(sgrpc_conn *c, sgrpc_call *call) {
 /* Puts a call that was taken off every list into the cache (or frees
  * it), every field but its buffers back to zero. */
 static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
-  sg_buf rbuf, spare, sbuf;
-  sg_hdrs hin, htr;
   if (!c->session || c->nfree_calls >= SG_CALL_CACHE) {
     call_release_memory(c, call);
     return;
@@ -88,17 +91,9 @@ static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
   keep_hdrs(c, &call->hin);
   keep_hdrs(c, &call->htr);
   sg_free(c, call->trailer_mem);
-  rbuf = call->rbuf;
-  spare = call->spare;
-  sbuf = call->sbuf;
-  hin = call->hin;
-  htr = call->htr;
-  memset(call, 0, sizeof(*call));
-  call->rbuf = rbuf;
-  call->spare = spare;
-  call->sbuf = sbuf;
-  call->hin = hin;
-  call->htr = htr;
+  /* everything around the buffers (rbuf ... htr, kept together) */
+  memset(call, 0, offsetof(sgrpc_call, rbuf));
+  memset(&call->trailer_nv, 0, sizeof(*call) - offsetof(sgrpc_call, trailer_nv));
   call->next = c->free_calls;
   c->free_calls = call;
   c->nfree_calls++;

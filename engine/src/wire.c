@@ -420,22 +420,29 @@ int sgrpc_h2_name_valid(const uint8_t *name, size_t n) {
   return (ok & CC_TCHAR) != 0;
 }
 
-/* Nonzero when some byte of x is zero (exact as a yes/no answer). */
-#define WORD_HAS_ZERO(x)                                                       \
-  (((x) - UINT64_C(0x0101010101010101)) & ~(x) & UINT64_C(0x8080808080808080))
+/* Nonzero when some byte of x is below 0x0e, where NUL, LF and CR are
+ * (exact as a yes/no answer: the standard "has less than" word test). */
+#define WORD_HAS_LOW(x)                                                        \
+  (((x) - UINT64_C(0x0e0e0e0e0e0e0e0e)) & ~(x) & UINT64_C(0x8080808080808080))
 
-/* Nonzero when one of the 8 bytes at p is NUL, LF or CR. */
+static int bytes_have_vbad(const uint8_t *v, size_t n) {
+  uint8_t bad = 0;
+  size_t i;
+  for (i = 0; i < n; i++)
+    bad |= char_class[v[i]];
+  return (bad & CC_VBAD) != 0;
+}
+
+/* Nonzero when one of the 8 bytes at p is NUL, LF or CR. Text never has
+ * bytes below 0x0e but for TAB: only then are the bytes looked at. */
 static int word_has_vbad(const uint8_t *p) {
-  uint64_t x, lf, cr;
+  uint64_t x;
   memcpy(&x, p, 8);
-  lf = x ^ UINT64_C(0x0a0a0a0a0a0a0a0a);
-  cr = x ^ UINT64_C(0x0d0d0d0d0d0d0d0d);
-  return (WORD_HAS_ZERO(x) | WORD_HAS_ZERO(lf) | WORD_HAS_ZERO(cr)) != 0;
+  return WORD_HAS_LOW(x) != 0 && bytes_have_vbad(p, 8);
 }
 
 int sgrpc_h2_value_valid(const uint8_t *v, size_t n) {
   size_t i;
-  uint8_t bad = 0;
 
   if (n >= 8) {
     /* 8 bytes at a time; the last word overlaps the one before it */
@@ -444,9 +451,7 @@ int sgrpc_h2_value_valid(const uint8_t *v, size_t n) {
         return 0;
     return !word_has_vbad(v + n - 8);
   }
-  for (i = 0; i < n; i++)
-    bad |= char_class[v[i]];
-  return !(bad & CC_VBAD);
+  return !bytes_have_vbad(v, n);
 }
 
 /* ------------------------------------------------------------------ */
