@@ -26,24 +26,6 @@ extern nghttp2_data_source_read_callback sg_data_read_cb;
 #define SG_KEEP_BYTES 4096  /* larger buffers go back to the allocator */
 #define SG_KEEP_ENTRIES 64  /* same for the field and metadata arrays */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SG_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SG_ASAN 1
-#endif
-#endif
-#ifdef SG_ASAN
-/* A cached call is poisoned, so a use after release still trips ASan. */
-void __asan_poison_memory_region(void const volatile *addr, size_t size);
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#define SG_POISON(p, n) __asan_poison_memory_region((p), (n))
-#define SG_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
-#else
-#define SG_POISON(p, n) ((void)(p), (void)(n))
-#define SG_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 _Static_assert(offsetof(sgrpc_call, trailer_nv) - offsetof(sgrpc_call, rbuf) ==
                    3 * sizeof(sg_buf) + 2 * sizeof(sg_hdrs),
                "call_cache_put: the kept buffers must be contiguous");

@@ -155,6 +155,8 @@ struct sgrpc_conn {
   size_t ncalls;
   sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
   size_t nfree_calls;
+  uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
+  uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
 
@@ -197,6 +199,25 @@ struct sgrpc_conn {
   sgrpc_conn_stats stats;
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
 };
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SG_ASAN 1
+#endif
+#endif
+#ifdef SG_ASAN
+/* Memory the engine keeps for reuse is poisoned, so a use after free
+ * still trips ASan. */
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define SG_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define SG_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define SG_POISON(p, n) ((void)(p), (void)(n))
+#define SG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
