@@ -1587,6 +1587,7 @@ int sgrpc_conn_transport_closed(sgrpc_conn *c) {
 }
 
 static int prepare_output(sgrpc_conn *c) {
+  if (c->out_lost) return c->fatal;
   while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
     const uint8_t *p;
     ssize_t n = nghttp2_session_mem_send(c->session, &p);
@@ -1597,6 +1598,10 @@ static int prepare_output(sgrpc_conn *c) {
     if (n == 0) break;
     sg_buf_compact(&c->out);
     if (sg_buf_append(&c->mem, &c->out, p, (size_t)n) != 0) {
+      /* nghttp2 has handed these bytes over: without them the byte
+       * stream (and the peer's HPACK state) is broken, so nothing after
+       * them may go out either; what is already buffered still can. */
+      c->out_lost = 1;
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
@@ -1641,7 +1646,7 @@ ssize_t sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
 int sgrpc_conn_want_write(sgrpc_conn *c) {
   if (!c) return 0;
   if (sg_buf_avail(&c->out)) return 1;
-  if (c->transport_closed) return 0;
+  if (c->transport_closed || c->out_lost) return 0;
   return nghttp2_session_want_write(c->session);
 }
 

@@ -137,6 +137,7 @@ struct sgrpc_conn {
   uint8_t goaway_sent;
   uint8_t goaway_recv;
   uint8_t paused;        /* the last mem_recv was paused by a full queue */
+  uint8_t out_lost;      /* output nghttp2 produced could not be kept: send no more */
   int64_t now;
 
   /* event ring */
