@@ -373,7 +373,26 @@ static void test_malformed_requests(void **state) {
   static const rp_field bad_value[] = {F(":method", "POST"), F(":scheme", "http"),
                                        F(":path", "/t.S/M"), F("x-a", "a\nb"),
                                        F("content-type", "application/grpc")};
+  /* fields the engine recognises by name are still checked */
+  static const rp_field known_upper[] = {F(":method", "POST"), F(":scheme", "http"),
+                                         F(":path", "/t.S/M"),
+                                         F("Content-Type", "application/grpc")};
+  static const rp_field known_bad_value[] = {F(":method", "POST"), F(":scheme", "http"),
+                                             F(":path", "/t.S/M"),
+                                             F("user-agent", "long agent n\rame/1.0"),
+                                             F("content-type", "application/grpc")};
+  static const char *const conn_specific[] = {"transfer-encoding", "upgrade", "keep-alive",
+                                              "proxy-connection"};
+  size_t i;
   (void)state;
+  check_protocol_error(known_upper, 4);
+  check_protocol_error(known_bad_value, 5);
+  for (i = 0; i < sizeof(conn_specific) / sizeof(conn_specific[0]); i++) {
+    rp_field f[5] = {F(":method", "POST"), F(":scheme", "http"), F(":path", "/t.S/M"),
+                     {(char *)conn_specific[i], strlen(conn_specific[i]), (char *)"x", 1},
+                     F("content-type", "application/grpc")};
+    check_protocol_error(f, 5);
+  }
   check_protocol_error(no_path, 4);
   check_protocol_error(no_method, 4);
   check_protocol_error(no_scheme, 4);

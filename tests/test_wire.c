@@ -764,6 +764,40 @@ static void test_h2_fields(void **state) {
   assert_false(value_ok("abc\n", 4));
 }
 
+/* The checks read 8 bytes at a time: a bad byte at every position of
+ * every length up to 40, and a value or name that is good everywhere. */
+static void test_h2_fields_every_position(void **state) {
+  static const uint8_t bad_value[] = {0, '\r', '\n'};
+  static const uint8_t bad_name[] = {'A', ' ', 0, 0x80, ':'};
+  uint8_t buf[41];
+  size_t n, pos, k;
+  (void)state;
+  for (n = 1; n <= 40; n++) {
+    /* TAB and bytes above 0x7f are allowed in values */
+    for (k = 0; k < n; k++) buf[k] = (uint8_t)("ab\tc-xyz.0"[k % 10] | (k % 3 == 1 ? 0x80 : 0));
+    assert_true(sgrpc_h2_value_valid(buf, n));
+    for (pos = 0; pos < n; pos++) {
+      for (k = 0; k < sizeof(bad_value); k++) {
+        uint8_t keep = buf[pos];
+        buf[pos] = bad_value[k];
+        assert_false(sgrpc_h2_value_valid(buf, n));
+        buf[pos] = keep;
+      }
+    }
+    for (k = 0; k < n; k++) buf[k] = (uint8_t)"abc-xyz.09"[k % 10];
+    assert_true(sgrpc_h2_name_valid(buf, n));
+    for (pos = 0; pos < n; pos++) {
+      for (k = 0; k < sizeof(bad_name); k++) {
+        uint8_t keep = buf[pos];
+        buf[pos] = bad_name[k];
+        /* a ':' is allowed only first, and not alone */
+        assert_int_equal(sgrpc_h2_name_valid(buf, n), bad_name[k] == ':' && pos == 0 && n > 1);
+        buf[pos] = keep;
+      }
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_timeout_encode_vectors),
@@ -784,6 +818,7 @@ int main(void) {
       cmocka_unit_test(test_b64_rejects),
       cmocka_unit_test(test_b64_roundtrip_lengths),
       cmocka_unit_test(test_h2_fields),
+      cmocka_unit_test(test_h2_fields_every_position),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * Calls: the client and server call API, the send buffer and its data
  * provider, status/trailer building, and the deadline heap.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "compress.h"
@@ -14,11 +15,96 @@ extern nghttp2_data_source_read_callback sg_data_read_cb;
 /* Life of a call                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Ended calls are kept per connection, with their buffers, and reused
+ * by the next calls: a unary call otherwise costs half a dozen
+ * allocations and frees (call, header store, field and metadata arrays,
+ * send buffer). The cache is bounded in count and a kept call keeps only
+ * small buffers, so an idle connection holds at most a few KiB more. A
+ * reused call allocates nothing until a buffer must grow, and any such
+ * growth still fails with an error when the allocator fails. */
+#define SG_CALL_CACHE 32
+#define SG_KEEP_BYTES 4096  /* larger buffers go back to the allocator */
+#define SG_KEEP_ENTRIES 64  /* same for the field and metadata arrays */
+
+_Static_assert(offsetof(sgrpc_call, trailer_nv) - offsetof(sgrpc_call, rbuf) ==
+                   3 * sizeof(sg_buf) + 2 * sizeof(sg_hdrs),
+               "call_cache_put: the kept buffers must be contiguous");
+
+static void keep_buf(sgrpc_conn *c, sg_buf *b) {
+  if (b->cap > SG_KEEP_BYTES) sg_buf_free(&c->mem, b);
+  b->len = b->off = 0;
+}
+
+static void keep_hdrs(sgrpc_conn *c, sg_hdrs *h) {
+  keep_buf(c, &h->store);
+  if (h->fields_cap > SG_KEEP_ENTRIES) {
+    sg_free(c, h->fields);
+    h->fields = NULL;
+    h->fields_cap = 0;
+  }
+  if (h->md_cap > SG_KEEP_ENTRIES) {
+    sg_free(c, h->md);
+    h->md = NULL;
+    h->md_cap = 0;
+  }
+  sg_hdrs_reset(h);
+}
+
+static void call_release_memory(sgrpc_conn *c, sgrpc_call *call) {
+  sg_buf_free(&c->mem, &call->rbuf);
+  sg_buf_free(&c->mem, &call->spare);
+  sg_buf_free(&c->mem, &call->sbuf);
+  sg_hdrs_free(c, &call->hin);
+  sg_hdrs_free(c, &call->htr);
+  sg_free(c, call->trailer_mem);
+  sg_free(c, call);
+}
+
+/* Puts a call that was taken off every list into the cache (or frees
+ * it), every field but its buffers back to zero. */
+static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
+  if (!c->session || c->nfree_calls >= SG_CALL_CACHE) {
+    call_release_memory(c, call);
+    return;
+  }
+  keep_buf(c, &call->rbuf);
+  keep_buf(c, &call->spare);
+  keep_buf(c, &call->sbuf);
+  keep_hdrs(c, &call->hin);
+  keep_hdrs(c, &call->htr);
+  sg_free(c, call->trailer_mem);
+  /* everything around the buffers (rbuf ... htr, kept together) */
+  memset(call, 0, offsetof(sgrpc_call, rbuf));
+  memset(&call->trailer_nv, 0, sizeof(*call) - offsetof(sgrpc_call, trailer_nv));
+  call->next = c->free_calls;
+  c->free_calls = call;
+  c->nfree_calls++;
+  SG_POISON(call, sizeof(*call));
+}
+
+void sg_call_cache_clear(sgrpc_conn *c) {
+  while (c->free_calls) {
+    sgrpc_call *call = c->free_calls;
+    SG_UNPOISON(call, sizeof(*call));
+    c->free_calls = call->next;
+    c->nfree_calls--;
+    call_release_memory(c, call);
+  }
+}
+
 sgrpc_call *sg_call_new(sgrpc_conn *c) {
-  sgrpc_call *call = c->mem.calloc(1, sizeof(*call), c->mem.user_data);
-  if (!call) return NULL;
+  sgrpc_call *call = c->free_calls;
+  if (call) {
+    SG_UNPOISON(call, sizeof(*call));
+    c->free_calls = call->next;
+    c->nfree_calls--;
+  } else {
+    call = c->mem.calloc(1, sizeof(*call), c->mem.user_data);
+    if (!call) return NULL;
+  }
   call->conn = c;
   call->deadline = SGRPC_NO_DEADLINE;
+  call->prev = NULL;
   call->next = c->calls;
   if (c->calls) c->calls->prev = call;
   c->calls = call;
@@ -40,16 +126,11 @@ void sg_call_free(sgrpc_call *call) {
   call->sbuf.off = call->sbuf.len = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
+  if (c->hblock == &call->hin || c->hblock == &call->htr) c->hblock = NULL;
   /* nghttp2 may still hold the stream (fatal error, transport gone) */
   if (c->session && call->stream_id > 0)
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
-  sg_buf_free(&c->mem, &call->rbuf);
-  sg_buf_free(&c->mem, &call->spare);
-  sg_buf_free(&c->mem, &call->sbuf);
-  sg_hdrs_free(c, &call->hin);
-  sg_hdrs_free(c, &call->htr);
-  sg_free(c, call->trailer_mem);
-  sg_free(c, call);
+  call_cache_put(c, call);
   /* the budget it held may wake others (not while the conn is deleted) */
   if (c->session) sg_unblock_calls(c);
 }
@@ -483,18 +564,23 @@ ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
 
 /* Server: the content-type to answer with: the request's own. */
 static const char *request_content_type(sgrpc_call *call, size_t *len) {
-  uint32_t i;
-  sg_hdrs *h = &call->hin;
-  for (i = 0; i < h->nfields; i++) {
-    sg_field *f = &h->fields[i];
-    if (f->name_len == 12 && memcmp(h->store.p + f->name_off, "content-type", 12) == 0) {
-      *len = f->value_len;
-      return (const char *)h->store.p + f->value_off;
-    }
+  const sg_hdrs *h = &call->hin;
+  if (h->ct_field) {
+    const sg_field *f = &h->fields[h->ct_field - 1];
+    *len = f->value_len;
+    return (const char *)h->store.p + f->value_off;
   }
   *len = 16;
   return "application/grpc";
 }
+
+/* The response headers of almost every call: no metadata, no
+ * compression, the plain content-type. */
+static const nghttp2_nv plain_response_nv[] = {
+    {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+    {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+    {(uint8_t *)"grpc-accept-encoding", (uint8_t *)SG_ACCEPT_ENCODING, 20,
+     sizeof(SG_ACCEPT_ENCODING) - 1, NGHTTP2_NV_FLAG_NONE}};
 
 static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
   sgrpc_conn *c = call->conn;
@@ -503,6 +589,18 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   char *space;
   nghttp2_data_provider prd;
   int rv;
+  prd.source.ptr = call;
+  prd.read_callback = sg_data_read_cb;
+  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY && ctlen == 16 &&
+      memcmp(ct, "application/grpc", 16) == 0) {
+    /* prepared once: nothing to build */
+    if (!header_list_fits(c, plain_response_nv, 3)) return SGRPC_ERR_METADATA_TOO_LARGE;
+    rv = nghttp2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
+    if (rv != 0) return ng_to_sg(rv);
+    call->headers_sent = 1;
+    call->data_attached = 1;
+    return 0;
+  }
   if (sg_nv_reserve(c, 4 + md_count) != 0) return SGRPC_ERR_NOMEM;
   space_len = md_encoded_size(md, md_count);
   c->scratch.len = c->scratch.off = 0;
@@ -517,8 +615,6 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   n = md_to_nv(c->nv, n, md, md_count, &space);
   if (!header_list_fits(c, c->nv, n)) return SGRPC_ERR_METADATA_TOO_LARGE;
-  prd.source.ptr = call;
-  prd.read_callback = sg_data_read_cb;
   rv = nghttp2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
   if (rv != 0) return ng_to_sg(rv);
   call->headers_sent = 1;
@@ -668,6 +764,13 @@ int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_coun
   return server_submit_headers(call, md, md_count);
 }
 
+#define STATUS_NV(v) {(uint8_t *)"grpc-status", (uint8_t *)v, 11, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+static const nghttp2_nv status_only_nv[17] = {
+    STATUS_NV("0"),  STATUS_NV("1"),  STATUS_NV("2"),  STATUS_NV("3"),  STATUS_NV("4"),
+    STATUS_NV("5"),  STATUS_NV("6"),  STATUS_NV("7"),  STATUS_NV("8"),  STATUS_NV("9"),
+    STATUS_NV("10"), STATUS_NV("11"), STATUS_NV("12"), STATUS_NV("13"), STATUS_NV("14"),
+    STATUS_NV("15"), STATUS_NV("16")};
+
 /* Builds the status fields into one allocation kept in call->trailer_*.
  * http_status > 0 makes it a complete trailers-only header block. */
 static int build_status(sgrpc_call *call, int http_status, int code, const char *msg,
@@ -675,16 +778,29 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
                         size_t md_count) {
   sgrpc_conn *c = call->conn;
   size_t msg_len = msg ? strlen(msg) : 0;
-  size_t enc_msg = msg_len ? sgrpc_pct_encoded_len(msg, msg_len) : 0;
-  size_t enc_det = details_len ? sgrpc_b64_encoded_len(details_len) : 0;
-  size_t nnv = 7 + md_count;
-  size_t bytes = nnv * sizeof(nghttp2_nv) + 16 + 4 + enc_msg + enc_det +
-                 md_encoded_size(md, md_count) + md_copy_size(md, md_count);
-  uint8_t *mem = sg_malloc(c, bytes);
-  nghttp2_nv *nv = (nghttp2_nv *)(void *)mem;
+  size_t enc_msg, enc_det, nnv, bytes;
+  uint8_t *mem;
+  nghttp2_nv *nv;
   char *space, *codes, *status3;
   size_t n = 0, ctlen;
   const char *ct;
+  if (http_status == 0 && msg_len == 0 && details_len == 0 && md_count == 0 && code >= 0 &&
+      code <= 16) {
+    /* Trailers that are only grpc-status: constant, nothing to build. */
+    if (!header_list_fits(c, &status_only_nv[code], 1)) return SGRPC_ERR_METADATA_TOO_LARGE;
+    sg_free(c, call->trailer_mem);
+    call->trailer_mem = NULL;
+    call->trailer_nv = &status_only_nv[code];
+    call->trailer_nvlen = 1;
+    return 0;
+  }
+  enc_msg = msg_len ? sgrpc_pct_encoded_len(msg, msg_len) : 0;
+  enc_det = details_len ? sgrpc_b64_encoded_len(details_len) : 0;
+  nnv = 7 + md_count;
+  bytes = nnv * sizeof(nghttp2_nv) + 16 + 4 + enc_msg + enc_det +
+          md_encoded_size(md, md_count) + md_copy_size(md, md_count);
+  mem = sg_malloc(c, bytes);
+  nv = (nghttp2_nv *)(void *)mem;
   if (!mem) return SGRPC_ERR_NOMEM;
   space = (char *)(mem + nnv * sizeof(nghttp2_nv));
   status3 = space;

@@ -210,6 +210,7 @@ void sg_hdrs_reset(sg_hdrs *h) {
   h->total = 0;
   h->overflow = h->invalid = 0;
   h->nmd = 0;
+  h->ct_field = 0;
 }
 
 void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h) {
@@ -219,10 +220,89 @@ void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h) {
   memset(h, 0, sizeof(*h));
 }
 
+#define NAME_IS(k, lit) (memcmp((k), (lit), sizeof(lit) - 1) == 0)
+
+/* Recognises a field name by its length, then one comparison. A known
+ * name is a valid lowercase token by construction. */
+static uint8_t header_kind(const uint8_t *k, size_t n) {
+  if (n && k[0] == ':') {
+    switch (n) {
+    case 5: return NAME_IS(k, ":path") ? SG_HK_PATH : SG_HK_PSEUDO;
+    case 7:
+      if (NAME_IS(k, ":method")) return SG_HK_METHOD;
+      if (NAME_IS(k, ":scheme")) return SG_HK_SCHEME;
+      if (NAME_IS(k, ":status")) return SG_HK_STATUS;
+      return SG_HK_PSEUDO;
+    case 10: return NAME_IS(k, ":authority") ? SG_HK_AUTHORITY : SG_HK_PSEUDO;
+    default: return SG_HK_PSEUDO;
+    }
+  }
+  switch (n) {
+  case 2: return NAME_IS(k, "te") ? SG_HK_TE : SG_HK_OTHER;
+  case 4: return NAME_IS(k, "host") ? SG_HK_HOST : SG_HK_OTHER;
+  case 7: return NAME_IS(k, "upgrade") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
+  case 10:
+    if (NAME_IS(k, "user-agent")) return SG_HK_USER_AGENT;
+    if (NAME_IS(k, "connection") || NAME_IS(k, "keep-alive")) return SG_HK_CONN_SPECIFIC;
+    return SG_HK_OTHER;
+  case 11: return NAME_IS(k, "grpc-status") ? SG_HK_GRPC_STATUS : SG_HK_OTHER;
+  case 12:
+    if (NAME_IS(k, "content-type")) return SG_HK_CONTENT_TYPE;
+    if (NAME_IS(k, "grpc-timeout")) return SG_HK_TIMEOUT;
+    if (NAME_IS(k, "grpc-message")) return SG_HK_GRPC_MESSAGE;
+    return SG_HK_OTHER;
+  case 13: return NAME_IS(k, "grpc-encoding") ? SG_HK_ENCODING : SG_HK_OTHER;
+  case 16: return NAME_IS(k, "proxy-connection") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
+  case 17: return NAME_IS(k, "transfer-encoding") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
+  case 20: return NAME_IS(k, "grpc-accept-encoding") ? SG_HK_ACCEPT_ENCODING : SG_HK_OTHER;
+  case 23: return NAME_IS(k, "grpc-status-details-bin") ? SG_HK_STATUS_DETAILS : SG_HK_OTHER;
+  default: return SG_HK_OTHER;
+  }
+}
+
+static inline int kind_is_pseudo(uint8_t kind) {
+  return kind >= SG_HK_PSEUDO && kind <= SG_HK_STATUS;
+}
+
+/* memcpy for the short strings of header fields, without a call for the
+ * common lengths (the copies of two overlapping words cover every byte). */
+static inline void copy_short(uint8_t *d, const uint8_t *s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    size_t i;
+    for (i = 0; i < n; i++) d[i] = s[i];
+  } else {
+    memcpy(d, s, n);
+  }
+}
+
+/* Appends s and a NUL to the store (room already reserved); returns its
+ * offset. */
+static inline uint32_t store_copy(sg_hdrs *h, const uint8_t *s, size_t n) {
+  uint32_t at = (uint32_t)h->store.len;
+  copy_short(h->store.p + at, s, n);
+  h->store.p[at + n] = 0;
+  h->store.len += n + 1;
+  return at;
+}
+
 static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
                     const uint8_t *value, size_t vlen) {
   sg_field *f;
-  if (!sgrpc_h2_name_valid(name, nlen) || !sgrpc_h2_value_valid(value, vlen)) {
+  uint8_t kind = header_kind(name, nlen);
+  int keep_name = kind <= SG_HK_PSEUDO;
+  if ((keep_name && !sgrpc_h2_name_valid(name, nlen)) || !sgrpc_h2_value_valid(value, vlen)) {
     h->invalid = 1;
     return 0;
   }
@@ -244,19 +324,16 @@ static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
                      h->store.cap || nlen + vlen + 2 > 512 ? nlen + vlen + 2 : 512) != 0)
     return -1;
   f = &h->fields[h->nfields++];
-  f->name_off = (uint32_t)h->store.len;
+  f->kind = kind;
   f->name_len = (uint32_t)nlen;
-  memcpy(h->store.p + h->store.len, name, nlen);
-  h->store.len += nlen;
-  h->store.p[h->store.len++] = 0;
-  f->value_off = (uint32_t)h->store.len;
+  f->name_off = keep_name ? store_copy(h, name, nlen) : UINT32_MAX;
   f->value_len = (uint32_t)vlen;
-  memcpy(h->store.p + h->store.len, value, vlen);
-  h->store.len += vlen;
-  h->store.p[h->store.len++] = 0;
+  f->value_off = store_copy(h, value, vlen);
+  if (kind == SG_HK_CONTENT_TYPE && !h->ct_field) h->ct_field = h->nfields;
   return 0;
 }
 
+/* The name of an SG_HK_OTHER or SG_HK_PSEUDO field. */
 static inline const char *fname(const sg_hdrs *h, const sg_field *f) {
   return (const char *)h->store.p + f->name_off;
 }
@@ -277,29 +354,6 @@ static int content_type_ok(const char *v, size_t n) {
   return n == bl || v[bl] == '+' || v[bl] == ';';
 }
 
-/* Keys the engine handles itself; kept out of user metadata. */
-static int key_is_protocol(const char *k, size_t n) {
-  if (n && k[0] == ':') return 1;
-  switch (n) {
-  case 2: return memcmp(k, "te", 2) == 0;
-  case 4: return memcmp(k, "host", 4) == 0;
-  case 7: return memcmp(k, "upgrade", 7) == 0;
-  case 10:
-    return memcmp(k, "user-agent", 10) == 0 || memcmp(k, "connection", 10) == 0 ||
-           memcmp(k, "keep-alive", 10) == 0;
-  case 11: return memcmp(k, "grpc-status", 11) == 0;
-  case 12:
-    return memcmp(k, "content-type", 12) == 0 || memcmp(k, "grpc-timeout", 12) == 0 ||
-           memcmp(k, "grpc-message", 12) == 0;
-  case 13: return memcmp(k, "grpc-encoding", 13) == 0;
-  case 16: return memcmp(k, "proxy-connection", 16) == 0;
-  case 17: return memcmp(k, "transfer-encoding", 17) == 0;
-  case 20: return memcmp(k, "grpc-accept-encoding", 20) == 0;
-  case 23: return memcmp(k, "grpc-status-details-bin", 23) == 0;
-  default: return 0;
-  }
-}
-
 /* Builds h->md from the non-protocol fields, decoding -bin values into
  * the store. Returns 0, -1 on no memory, -2 on bad base64. */
 static int hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
@@ -307,9 +361,10 @@ static int hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
   h->nmd = 0;
   for (i = 0; i < h->nfields; i++) {
     sg_field *f = &h->fields[i];
-    const char *k = fname(h, f);
+    const char *k;
     sgrpc_md *m;
-    if (key_is_protocol(k, f->name_len)) continue;
+    if (f->kind != SG_HK_OTHER) continue; /* handled by the engine */
+    k = fname(h, f);
     if (h->nmd == h->md_cap) {
       uint32_t ncap = h->md_cap ? h->md_cap * 2 : 8;
       sgrpc_md *nm = sg_realloc(c, h->md, ncap * sizeof(*nm));
@@ -377,8 +432,8 @@ static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
   if (rv == -2) bad = 1;
   for (i = 0; i < h->nfields; i++) {
     sg_field *f = &h->fields[i];
-    const char *k = fname(h, f), *v = fval(h, f);
-    if (streq(k, f->name_len, "grpc-status")) {
+    const char *v = fval(h, f);
+    if (f->kind == SG_HK_GRPC_STATUS) {
       uint32_t j, val = 0;
       if (have || f->value_len == 0 || f->value_len > 3) { have = -1; continue; }
       for (j = 0; j < f->value_len; j++) {
@@ -388,7 +443,7 @@ static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
       if (j != f->value_len || val > 16) { have = -1; continue; }
       have = 1;
       code = (int)val;
-    } else if (streq(k, f->name_len, "grpc-message")) {
+    } else if (f->kind == SG_HK_GRPC_MESSAGE) {
       size_t max = sgrpc_pct_decoded_max(f->value_len);
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       msg_at = h->store.len;
@@ -396,7 +451,7 @@ static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
       msg_len = sgrpc_pct_decode(v, f->value_len, (char *)h->store.p + msg_at);
       h->store.p[msg_at + msg_len] = 0;
       h->store.len += msg_len + 1;
-    } else if (streq(k, f->name_len, "grpc-status-details-bin")) {
+    } else if (f->kind == SG_HK_STATUS_DETAILS) {
       size_t max = sgrpc_b64_decoded_max(f->value_len);
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       det_at = h->store.len;
@@ -488,14 +543,14 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   for (i = 0; i < h->nfields; i++) {
     sg_field *f = &h->fields[i];
-    const char *k = fname(h, f), *v = fval(h, f);
-    if (streq(k, f->name_len, ":status")) {
+    const char *v = fval(h, f);
+    if (f->kind == SG_HK_STATUS) {
       if (f->value_len == 3 && v[0] >= '1' && v[0] <= '9' && v[1] >= '0' &&
           v[1] <= '9' && v[2] >= '0' && v[2] <= '9')
         http = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
-    } else if (streq(k, f->name_len, "content-type")) {
+    } else if (f->kind == SG_HK_CONTENT_TYPE) {
       ct_ok = content_type_ok(v, f->value_len);
-    } else if (streq(k, f->name_len, "grpc-encoding")) {
+    } else if (f->kind == SG_HK_ENCODING) {
       enc = v;
     }
   }
@@ -599,32 +654,28 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   if (h->invalid) return NGHTTP2_PROTOCOL_ERROR;
   for (i = 0; i < h->nfields; i++) {
     const sg_field *f = &h->fields[i];
-    const char *k = fname(h, f);
     const sg_field **slot = NULL;
-    if (k[0] == ':') {
-      if (streq(k, f->name_len, ":method")) slot = &method;
-      else if (streq(k, f->name_len, ":path")) slot = &path;
-      else if (streq(k, f->name_len, ":scheme")) slot = &scheme;
-      else if (streq(k, f->name_len, ":authority")) slot = &authority;
-      else return NGHTTP2_PROTOCOL_ERROR; /* unknown or response pseudo-header */
-      if (*slot) return NGHTTP2_PROTOCOL_ERROR; /* duplicated */
-      if (i > 0 && fname(h, &h->fields[i - 1])[0] != ':')
-        return NGHTTP2_PROTOCOL_ERROR; /* pseudo-header after a regular one */
-      *slot = f;
-      continue;
-    }
-    if (streq(k, f->name_len, "content-type")) ct = f;
-    else if (streq(k, f->name_len, "te")) te = f;
-    else if (streq(k, f->name_len, "grpc-timeout")) timeout = f;
-    else if (streq(k, f->name_len, "user-agent")) ua = f;
-    else if (streq(k, f->name_len, "grpc-encoding")) enc = f;
-    else if (streq(k, f->name_len, "grpc-accept-encoding")) aenc = f;
-    else if (streq(k, f->name_len, "connection") ||
-             streq(k, f->name_len, "transfer-encoding") ||
-             streq(k, f->name_len, "upgrade") ||
-             streq(k, f->name_len, "keep-alive") ||
-             streq(k, f->name_len, "proxy-connection"))
+    switch (f->kind) {
+    case SG_HK_METHOD: slot = &method; break;
+    case SG_HK_PATH: slot = &path; break;
+    case SG_HK_SCHEME: slot = &scheme; break;
+    case SG_HK_AUTHORITY: slot = &authority; break;
+    case SG_HK_PSEUDO:
+    case SG_HK_STATUS: return NGHTTP2_PROTOCOL_ERROR; /* unknown or response pseudo-header */
+    case SG_HK_CONTENT_TYPE: ct = f; continue;
+    case SG_HK_TE: te = f; continue;
+    case SG_HK_TIMEOUT: timeout = f; continue;
+    case SG_HK_USER_AGENT: ua = f; continue;
+    case SG_HK_ENCODING: enc = f; continue;
+    case SG_HK_ACCEPT_ENCODING: aenc = f; continue;
+    case SG_HK_CONN_SPECIFIC:
       return NGHTTP2_PROTOCOL_ERROR; /* connection-specific, RFC 7540 8.1.2.2 */
+    default: continue;
+    }
+    if (*slot) return NGHTTP2_PROTOCOL_ERROR; /* duplicated */
+    if (i > 0 && !kind_is_pseudo(h->fields[i - 1].kind))
+      return NGHTTP2_PROTOCOL_ERROR; /* pseudo-header after a regular one */
+    *slot = f;
   }
   if (!method || !path || !scheme || path->value_len == 0)
     return NGHTTP2_PROTOCOL_ERROR;
@@ -707,6 +758,7 @@ static sgrpc_call *stream_call(sgrpc_conn *c, int32_t stream_id) {
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
   sgrpc_conn *c = ud;
   sgrpc_call *call;
+  c->hblock = NULL;
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   if (c->role == SG_ROLE_SERVER && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     call = sg_call_new(c);
@@ -719,15 +771,19 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
       sg_call_maybe_free(call);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
+    c->hblock = &call->hin;
+    c->hblock_stream = frame->hd.stream_id;
     return 0;
   }
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
   if (c->role == SG_ROLE_CLIENT) {
-    sg_hdrs_reset(call->got_headers ? &call->htr : &call->hin);
+    c->hblock = call->got_headers ? &call->htr : &call->hin;
   } else {
-    sg_hdrs_reset(&call->htr); /* request trailers: collected, then ignored */
+    c->hblock = &call->htr; /* request trailers: collected, then ignored */
   }
+  c->hblock_stream = frame->hd.stream_id;
+  sg_hdrs_reset(c->hblock);
   return 0;
 }
 
@@ -735,17 +791,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
                      const uint8_t *name, size_t namelen, const uint8_t *value,
                      size_t valuelen, uint8_t flags, void *ud) {
   sgrpc_conn *c = ud;
-  sgrpc_call *call;
-  sg_hdrs *h;
+  sg_hdrs *h = c->hblock; /* the fields of one block arrive together */
   (void)s;
   (void)flags;
-  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-  call = stream_call(c, frame->hd.stream_id);
-  if (!call) return 0;
-  if (c->role == SG_ROLE_SERVER)
-    h = frame->headers.cat == NGHTTP2_HCAT_REQUEST ? &call->hin : &call->htr;
-  else
-    h = call->got_headers ? &call->htr : &call->hin;
+  if (!h || frame->hd.type != NGHTTP2_HEADERS || frame->hd.stream_id != c->hblock_stream)
+    return 0;
   if (hdrs_add(c, h, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   return 0;
@@ -1159,13 +1209,109 @@ static ssize_t data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
   return sg_call_read_data(source->ptr, buf, length, data_flags);
 }
 
-static void *ng_malloc(size_t n, void *ud) { sgrpc_conn *c = ud; return sg_malloc(c, n); }
-static void ng_free(void *p, void *ud) { sgrpc_conn *c = ud; sg_free(c, p); }
-static void *ng_calloc(size_t a, size_t b, void *ud) {
-  sgrpc_conn *c = ud;
-  return c->mem.calloc(a, b, c->mem.user_data);
+/* nghttp2's allocations. About eight small blocks come and go with every
+ * call (stream, frame items, copies of header lists, header buffers);
+ * the malloc/free pairs cost more than the rest of the engine's call
+ * handling (callgrind). Blocks up to 256 bytes are rounded up to one of
+ * three sizes and, when freed, kept on per-connection lists for the next
+ * ones (at most NG_CACHE_MAX blocks, about 20 KiB; all freed with the
+ * connection). A kept block is reused only by nghttp2 on the same
+ * connection; a new block still comes from the user's allocator, and its
+ * failure is still nghttp2's NGHTTP2_ERR_NOMEM. Every block carries a
+ * 16-byte header (its class, and the size of a larger block). */
+#define NG_HDR 16
+#define NG_NCLASS 3
+#define NG_DIRECT 0xff
+#define NG_CACHE_MAX 80
+static const size_t ng_class_size[NG_NCLASS] = {64, 128, 256};
+
+static void *ng_alloc(sgrpc_conn *c, size_t n) {
+  uint8_t *b;
+  int k;
+  for (k = 0; k < NG_NCLASS; k++)
+    if (n <= ng_class_size[k]) break;
+  if (k < NG_NCLASS) {
+    b = c->ng_free_blocks[k];
+    if (b) {
+      memcpy(&c->ng_free_blocks[k], b + 8, sizeof(b)); /* the list link */
+      c->ng_free_count--;
+      SG_UNPOISON(b + NG_HDR, ng_class_size[k]);
+      return b + NG_HDR;
+    }
+    b = sg_malloc(c, NG_HDR + ng_class_size[k]);
+    if (!b) return NULL;
+    b[0] = (uint8_t)k;
+    return b + NG_HDR;
+  }
+  if (n > SIZE_MAX - NG_HDR) return NULL;
+  b = sg_malloc(c, NG_HDR + n);
+  if (!b) return NULL;
+  b[0] = NG_DIRECT;
+  memcpy(b + 8, &n, sizeof(n));
+  return b + NG_HDR;
 }
-static void *ng_realloc(void *p, size_t n, void *ud) { sgrpc_conn *c = ud; return sg_realloc(c, p, n); }
+
+static void ng_release(sgrpc_conn *c, void *p) {
+  uint8_t *b;
+  if (!p) return;
+  b = (uint8_t *)p - NG_HDR;
+  if (b[0] != NG_DIRECT && c->ng_free_count < NG_CACHE_MAX) {
+    memcpy(b + 8, &c->ng_free_blocks[b[0]], sizeof(b));
+    c->ng_free_blocks[b[0]] = b;
+    c->ng_free_count++;
+    SG_POISON(p, ng_class_size[b[0]]);
+    return;
+  }
+  sg_free(c, b);
+}
+
+static void ng_cache_clear(sgrpc_conn *c) {
+  int k;
+  for (k = 0; k < NG_NCLASS; k++) {
+    while (c->ng_free_blocks[k]) {
+      uint8_t *b = c->ng_free_blocks[k];
+      memcpy(&c->ng_free_blocks[k], b + 8, sizeof(b));
+      sg_free(c, b);
+    }
+  }
+  c->ng_free_count = 0;
+}
+
+static void *ng_malloc(size_t n, void *ud) { return ng_alloc(ud, n); }
+static void ng_free(void *p, void *ud) { ng_release(ud, p); }
+static void *ng_calloc(size_t a, size_t b, void *ud) {
+  void *p;
+  if (b && a > SIZE_MAX / b) return NULL;
+  p = ng_alloc(ud, a * b);
+  if (p) memset(p, 0, a * b);
+  return p;
+}
+static void *ng_realloc(void *p, size_t n, void *ud) {
+  sgrpc_conn *c = ud;
+  uint8_t *b, *nb;
+  size_t old;
+  void *q;
+  if (!p) return ng_alloc(c, n);
+  b = (uint8_t *)p - NG_HDR;
+  if (b[0] == NG_DIRECT) {
+    memcpy(&old, b + 8, sizeof(old));
+    if (n > ng_class_size[NG_NCLASS - 1]) { /* stays large: the user's realloc */
+      if (n > SIZE_MAX - NG_HDR) return NULL;
+      nb = sg_realloc(c, b, NG_HDR + n);
+      if (!nb) return NULL;
+      memcpy(nb + 8, &n, sizeof(n));
+      return nb + NG_HDR;
+    }
+  } else {
+    old = ng_class_size[b[0]];
+    if (n <= old) return p;
+  }
+  q = ng_alloc(c, n);
+  if (!q) return NULL;
+  memcpy(q, p, old < n ? old : n);
+  ng_release(c, p);
+  return q;
+}
 
 /* ------------------------------------------------------------------ */
 /* Connection                                                          */
@@ -1289,6 +1435,7 @@ nomem:
   if (opt) nghttp2_option_del(opt);
   if (cbs) nghttp2_session_callbacks_del(cbs);
   if (c->session) nghttp2_session_del(c->session);
+  ng_cache_clear(c);
   mem->free(c, mem->user_data);
   return rv == NGHTTP2_ERR_NOMEM || rv == 0 ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
 }
@@ -1311,6 +1458,7 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   /* nghttp2 first: its stream-close callbacks are not called on delete */
   nghttp2_session_del(c->session);
   c->session = NULL;
+  ng_cache_clear(c);
   for (i = 0; i < c->evq_len; i++) {
     sg_event *e = &c->evq[(c->evq_head + i) % c->evq_cap];
     sg_buf_free(&mem, &e->owned);
@@ -1318,6 +1466,7 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   sg_free(c, c->evq);
   sg_buf_free(&mem, &c->retired);
   while (c->calls) sg_call_free(c->calls);
+  sg_call_cache_clear(c);
   sg_compress_free(c);
   sg_free(c, c->heap);
   sg_free(c, c->nv);
@@ -1446,6 +1595,7 @@ int sgrpc_conn_transport_closed(sgrpc_conn *c) {
 }
 
 static int prepare_output(sgrpc_conn *c) {
+  if (c->out_lost) return c->fatal;
   while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
     const uint8_t *p;
     ssize_t n = nghttp2_session_mem_send(c->session, &p);
@@ -1456,6 +1606,10 @@ static int prepare_output(sgrpc_conn *c) {
     if (n == 0) break;
     sg_buf_compact(&c->out);
     if (sg_buf_append(&c->mem, &c->out, p, (size_t)n) != 0) {
+      /* nghttp2 has handed these bytes over: without them the byte
+       * stream (and the peer's HPACK state) is broken, so nothing after
+       * them may go out either; what is already buffered still can. */
+      c->out_lost = 1;
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
@@ -1500,7 +1654,7 @@ ssize_t sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
 int sgrpc_conn_want_write(sgrpc_conn *c) {
   if (!c) return 0;
   if (sg_buf_avail(&c->out)) return 1;
-  if (c->transport_closed) return 0;
+  if (c->transport_closed || c->out_lost) return 0;
   return nghttp2_session_want_write(c->session);
 }
 

@@ -10,9 +10,34 @@
 
 #include "buf.h"
 
-/* One collected header block: raw fields first, then the processed view. */
+/* The fields the engine knows, recognised once as they arrive. */
+enum {
+  SG_HK_OTHER = 0,       /* user metadata */
+  SG_HK_PSEUDO,          /* a pseudo-header gRPC does not use */
+  SG_HK_METHOD,
+  SG_HK_PATH,
+  SG_HK_SCHEME,
+  SG_HK_AUTHORITY,
+  SG_HK_STATUS,          /* last pseudo-header */
+  SG_HK_CONTENT_TYPE,
+  SG_HK_TE,
+  SG_HK_TIMEOUT,
+  SG_HK_USER_AGENT,
+  SG_HK_ENCODING,
+  SG_HK_ACCEPT_ENCODING,
+  SG_HK_GRPC_STATUS,
+  SG_HK_GRPC_MESSAGE,
+  SG_HK_STATUS_DETAILS,
+  SG_HK_HOST,
+  SG_HK_CONN_SPECIFIC    /* connection, keep-alive, ... (RFC 7540 8.1.2.2) */
+};
+
+/* One collected header block: raw fields first, then the processed view.
+ * Only the names of SG_HK_OTHER and SG_HK_PSEUDO fields are stored (the
+ * others are known by their kind); every value is. */
 typedef struct sg_field {
   uint32_t name_off, name_len, value_off, value_len;
+  uint8_t kind;          /* SG_HK_* */
 } sg_field;
 
 typedef struct sg_hdrs {
@@ -24,6 +49,7 @@ typedef struct sg_hdrs {
   uint8_t invalid;   /* a field broke HTTP/2 field rules */
   sgrpc_md *md;      /* user metadata view, built at end of block */
   uint32_t nmd, md_cap;
+  uint32_t ct_field; /* 1 + index of the first content-type, 0 when none */
 } sg_hdrs;
 
 enum {
@@ -75,7 +101,7 @@ struct sgrpc_call {
   sg_hdrs htr;           /* trailers (client) */
 
   /* server: the trailer block waiting to be submitted */
-  nghttp2_nv *trailer_nv;
+  const nghttp2_nv *trailer_nv;
   size_t trailer_nvlen;
   uint8_t *trailer_mem;  /* one allocation holding trailer_nv and its strings */
   int sent_code;         /* status this side sent (server) */
@@ -111,6 +137,7 @@ struct sgrpc_conn {
   uint8_t goaway_sent;
   uint8_t goaway_recv;
   uint8_t paused;        /* the last mem_recv was paused by a full queue */
+  uint8_t out_lost;      /* output nghttp2 produced could not be kept: send no more */
   int64_t now;
 
   /* event ring */
@@ -127,8 +154,16 @@ struct sgrpc_conn {
   /* calls */
   sgrpc_call *calls;     /* list of all calls the engine holds */
   size_t ncalls;
+  sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
+  size_t nfree_calls;
+  uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
+  uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
+
+  /* the header block being received (set by on_begin_headers) */
+  sg_hdrs *hblock;
+  int32_t hblock_stream;
 
   /* scratch for building header lists */
   nghttp2_nv *nv;
@@ -166,6 +201,25 @@ struct sgrpc_conn {
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SG_ASAN 1
+#endif
+#endif
+#ifdef SG_ASAN
+/* Memory the engine keeps for reuse is poisoned, so a use after free
+ * still trips ASan. */
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define SG_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define SG_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define SG_POISON(p, n) ((void)(p), (void)(n))
+#define SG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
 #define SG_PING_SHUTDOWN 0x7367727063534Dull  /* "sgrpcSM" */
@@ -182,6 +236,7 @@ sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call);
 sgrpc_call *sg_call_new(sgrpc_conn *c);
 void sg_call_maybe_free(sgrpc_call *call);
 void sg_call_free(sgrpc_call *call);
+void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
 ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
