@@ -26,6 +26,16 @@ typedef struct cstate {
   char msg[128];
 } cstate;
 
+/* Every one of the first n client calls ended OK after exactly one reply. */
+static void assert_all_ok_one_message(const cstate *cs, int n) {
+  int i;
+  for (i = 0; i < n; i++) {
+    assert_true(cs[i].done);
+    assert_int_equal(cs[i].status, SGRPC_STATUS_OK);
+    assert_int_equal(cs[i].messages, 1);
+  }
+}
+
 typedef struct world {
   int srv_new, srv_closed, srv_open, srv_max_open;
   int srv_cancelled;
@@ -811,11 +821,7 @@ static void test_graceful_shutdown(void **state) {
     assert_int_equal(sgrpc_call_close_send(calls[i]), 0);
   }
   pair_run(&p, 50);
-  for (i = 0; i < 10; i++) {
-    assert_true(cs[i].done);
-    assert_int_equal(cs[i].status, SGRPC_STATUS_OK);
-    assert_int_equal(cs[i].messages, 1);
-  }
+  assert_all_ok_one_message(cs, 10);
   assert_int_equal(w.srv_closed_ev, 1);
   assert_int_equal(w.srv_close_reason, 0);
   assert_false(sgrpc_conn_is_alive(p.srv));
@@ -903,11 +909,7 @@ static void test_shutdown_notice_then_final(void **state) {
     assert_int_equal(sgrpc_call_close_send(calls[i]), 0);
   }
   pair_run(&p, 50);
-  for (i = 0; i < 3; i++) {
-    assert_true(cs[i].done);
-    assert_int_equal(cs[i].status, SGRPC_STATUS_OK);
-    assert_int_equal(cs[i].messages, 1);
-  }
+  assert_all_ok_one_message(cs, 3);
   assert_int_equal(w.srv_closed, 3);
   assert_int_equal(w.srv_cancelled, 0);
   assert_int_equal(w.srv_closed_ev, 1);
@@ -1002,11 +1004,7 @@ static void test_client_shutdown_in_flight(void **state) {
     assert_int_equal(sgrpc_call_send_status(w.held[i], &st), 0);
   }
   pair_run(&p, 50);
-  for (i = 0; i < 4; i++) {
-    assert_true(cs[i].done);
-    assert_int_equal(cs[i].status, SGRPC_STATUS_OK);
-    assert_int_equal(cs[i].messages, 1);
-  }
+  assert_all_ok_one_message(cs, 4);
   assert_int_equal(w.srv_closed, 4);
   assert_int_equal(w.srv_cancelled, 0);
   assert_int_equal(w.cli_closed_ev, 1);
