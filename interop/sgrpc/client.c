@@ -643,6 +643,38 @@ static int case_unimplemented_service(void) {
                            [GRPC__TESTING__UNIMPLEMENTED_SERVICE__SGRPC_UNIMPLEMENTED_CALL]);
 }
 
+/* Not a standard case (sgrpc's own server check, run by ctest, not by
+ * "all"): test.proto defines only COMPRESSABLE; a server refuses any
+ * other response_type with INVALID_ARGUMENT and sends no response. */
+static int case_unsupported_response_type(void) {
+  Grpc__Testing__SimpleRequest u = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  Grpc__Testing__StreamingOutputCallRequest s = GRPC__TESTING__STREAMING_OUTPUT_CALL_REQUEST__INIT;
+  Grpc__Testing__ResponseParameters rp = GRPC__TESTING__RESPONSE_PARAMETERS__INIT;
+  Grpc__Testing__ResponseParameters *rps[1] = {&rp};
+  ccall *c;
+  u.response_type = (Grpc__Testing__PayloadType)1; /* the retired UNCOMPRESSABLE */
+  u.response_size = 10;
+  c = start(IOP_TEST_METHOD(UNARY_CALL), 0, NULL, 0, NULL);
+  if (!c || send_msg(c, &u.base, 0) != 0) return -1;
+  close_send(c);
+  if (wait_closed(c) != 0 || expect_code(c, SGRPC_STATUS_INVALID_ARGUMENT, "UnaryCall") != 0)
+    return -1;
+  CHECK(c->nresp == 0, "UnaryCall: %zu responses, want 0", c->nresp);
+  s.response_type = (Grpc__Testing__PayloadType)2; /* the retired RANDOM */
+  rp.size = 10;
+  s.response_parameters = rps;
+  s.n_response_parameters = 1;
+  c = start(IOP_TEST_METHOD(STREAMING_OUTPUT_CALL), 0, NULL, 0, NULL);
+  if (!c || send_msg(c, &s.base, 0) != 0) return -1;
+  close_send(c);
+  if (wait_closed(c) != 0 ||
+      expect_code(c, SGRPC_STATUS_INVALID_ARGUMENT, "StreamingOutputCall") != 0)
+    return -1;
+  CHECK(c->nresp == 0, "StreamingOutputCall: %zu responses, want 0", c->nresp);
+  return 0;
+}
+
+/* The standard cases first: "all" runs the first N_STANDARD_CASES. */
 static const struct {
   const char *name;
   int (*run)(void);
@@ -665,8 +697,10 @@ static const struct {
     {"server_compressed_unary", case_server_compressed_unary},
     {"client_compressed_streaming", case_client_compressed_streaming},
     {"server_compressed_streaming", case_server_compressed_streaming},
+    {"unsupported_response_type", case_unsupported_response_type},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
+#define N_STANDARD_CASES ((size_t)18)
 
 static void free_calls(void) {
   while (all_calls) {
@@ -780,8 +814,9 @@ int main(int argc, char **argv) {
     snprintf(target, sizeof(target), "[%s]:%s", host, port);
   else snprintf(target, sizeof(target), "%s:%s", host, port);
   if (strcmp(test_case, "all") == 0) {
-    for (k = 0; k < N_CASES; k++) failed += run_case(k, target, override) != 0;
-    printf("%s: %zu passed, %d failed\n", failed ? "FAIL" : "PASS", N_CASES - (size_t)failed,
+    for (k = 0; k < N_STANDARD_CASES; k++) failed += run_case(k, target, override) != 0;
+    printf("%s: %zu passed, %d failed\n", failed ? "FAIL" : "PASS",
+           N_STANDARD_CASES - (size_t)failed,
            failed);
     sgrpc_ac_tls_openssl_del(tls);
     return failed ? 1 : 0;

@@ -220,6 +220,17 @@ static int check_expect_compressed(scall *sc, const Grpc__Testing__BoolValue *ex
   return 0;
 }
 
+/* The only payload type test.proto still defines is COMPRESSABLE; any
+ * other value (an older client's UNCOMPRESSABLE or RANDOM) is refused, as
+ * gRPC's own interop servers do. Returns 0 when the type is served. */
+static int check_response_type(scall *sc, Grpc__Testing__PayloadType type) {
+  char msg[64];
+  if (type == GRPC__TESTING__PAYLOAD_TYPE__COMPRESSABLE) return 0;
+  snprintf(msg, sizeof(msg), "unsupported response_type %d", (int)type);
+  fail(sc, SGRPC_STATUS_INVALID_ARGUMENT, msg);
+  return -1;
+}
+
 /* Echo Status: a response_status with a nonzero code ends the call with it. */
 static int echo_status(scall *sc, const Grpc__Testing__EchoStatus *es) {
   if (!es || es->code == 0) return 0;
@@ -248,6 +259,7 @@ static void on_message(scall *sc, const sgrpc_event *ev) {
     Grpc__Testing__SimpleRequest *r = (Grpc__Testing__SimpleRequest *)msg;
     int rv;
     if (check_expect_compressed(sc, r->expect_compressed, ev->u.message.compressed) != 0) break;
+    if (check_response_type(sc, r->response_type) != 0) break;
     if (echo_status(sc, r->response_status)) break;
     rv = queue_payload_response(sc, r->response_size,
                                 r->response_compressed && r->response_compressed->value, 1);
@@ -266,6 +278,7 @@ static void on_message(scall *sc, const sgrpc_event *ev) {
   case M_HALF_DUPLEX: {
     Grpc__Testing__StreamingOutputCallRequest *r =
         (Grpc__Testing__StreamingOutputCallRequest *)msg;
+    if (check_response_type(sc, r->response_type) != 0) break;
     add_specs(sc, r->response_parameters, r->n_response_parameters);
     if (sc->status_wanted) break;
     if (r->response_status && r->response_status->code != 0) {
