@@ -11,7 +11,10 @@
 #   with NAME-client / NAME-server in a BIN_DIR). BIN_DIRs default to
 #   build-peers/bin (made by build_peers.sh).
 # env: CASES (space-separated subset), MODES ("plaintext tls"),
-#      CASE_TIMEOUT (seconds per case, default 30).
+#      CASE_TIMEOUT (seconds per case, default 30),
+#      TEST_CERTS (a directory holding ca.pem, server1.pem and server1.key,
+#      such as gRPC's own testdata: used instead of a CA made here, for
+#      programs that trust only those files).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -31,7 +34,7 @@ modes=${MODES:-plaintext tls}
 case_timeout=${CASE_TIMEOUT:-30}
 limits_file=$here/peers/LIMITATIONS.md
 
-work=$(mktemp -d /tmp/sgrpc-matrix.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/sgrpc-matrix.XXXXXX")
 server_pid=
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -44,7 +47,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$here/certs.sh" "$work/certs" || { echo "run_matrix: certs.sh failed"; exit 1; }
+if [ -n "${TEST_CERTS:-}" ]; then
+  mkdir -p "$work/certs"
+  cp "$TEST_CERTS/ca.pem" "$work/certs/ca.pem" &&
+    cp "$TEST_CERTS/server1.pem" "$work/certs/server.pem" &&
+    cp "$TEST_CERTS/server1.key" "$work/certs/server.key" ||
+    { echo "run_matrix: TEST_CERTS=$TEST_CERTS lacks ca.pem, server1.pem or server1.key"; exit 1; }
+else
+  "$here/certs.sh" "$work/certs" || { echo "run_matrix: certs.sh failed"; exit 1; }
+fi
 
 find_bin() {
   local d
@@ -61,8 +72,15 @@ limitation() {
       if (p == peer && k == c) { print r; exit } }' "$limits_file"
 }
 
+# port_listening PORT: true when something listens on 127.0.0.1:PORT.
+port_listening() {
+  [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+}
+
 # start_server BIN MODE: starts it on a free port below 32768 and waits
-# (bounded) for its "listening" line. Sets port and server_pid.
+# (bounded, 15 s) for its "listening" line or, for servers that print none
+# (the official Ruby one), for the port to be listening. A port already
+# taken is skipped. Sets port and server_pid.
 start_server() {
   local bin=$1 mode=$2 attempt i
   local -a tls=()
@@ -70,11 +88,13 @@ start_server() {
                             --tls_key_file="$work/certs/server.key")
   for attempt in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 12000))
+    port_listening "$port" && continue
     "$bin" --port="$port" "${tls[@]}" > "$work/server.log" 2>&1 &
     server_pid=$!
     for i in $(seq 150); do
       grep -q listening "$work/server.log" 2>/dev/null && return 0
       kill -0 "$server_pid" 2>/dev/null || break
+      port_listening "$port" && return 0
       sleep 0.1
     done
     kill -KILL "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null

@@ -3,7 +3,11 @@
 # 0.0.0.0 and lets C-core share a port with any other SO_REUSEPORT
 # listener. The matrix runs on 127.0.0.1 only and must see a taken port
 # fail, so this binds the same port on 127.0.0.1 and turns SO_REUSEPORT
-# off. Nothing else of the server changes.
+# off. Its run_till_terminated leaves SIGTERM to Ruby's default handler,
+# which tears C-core down mid-flight and aborts (SIGABRT); the matrix stops
+# servers with SIGTERM, so this runs the library's own
+# run_till_terminated_or_interrupted, which stops the server cleanly on
+# TERM or INT. Nothing else of the server changes.
 require 'grpc'
 
 module SgrpcInteropLoopbackOnly
@@ -14,6 +18,10 @@ module SgrpcInteropLoopbackOnly
 
   def add_http2_port(host, creds)
     super(host.sub(/\A(0\.0\.0\.0|\[::\]):/, '127.0.0.1:'), creds)
+  end
+
+  def run_till_terminated
+    run_till_terminated_or_interrupted(%w[TERM INT], 1)
   end
 end
 
