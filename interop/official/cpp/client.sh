@@ -14,6 +14,13 @@
 #   always checks the name foo.test.google.fr; another override is refused.
 # Everything else goes to the client as given. On failure the last stdout
 # line is "FAIL: exit status N: " and the first error it logged.
+#
+# client_compressed_unary/_streaming first probe whether the server checks
+# compression; when the probe is not refused the case returns false without
+# running its checks, and client.cc ignores that return value (exit 0). The
+# client logs it at DEBUG level, so it runs with GRPC_VERBOSITY=DEBUG (unless
+# set by the caller; only its stderr log changes) and a "request probe
+# failed" line turns the exit 0 into a failure here.
 set -u
 dir=${SGRPC_CPP_OFFICIAL_DIR:?SGRPC_CPP_OFFICIAL_DIR: build.sh OUT_DIR}
 bin=$dir/libexec/interop_client
@@ -44,8 +51,14 @@ if [ "$tls" = true ] && [ "$test_ca" = true ] && [ -n "$override" ] &&
   exit 3
 fi
 err=$(mktemp) || exit 1
-"$bin" "${args[@]}" 2> "$err"
+GRPC_VERBOSITY=${GRPC_VERBOSITY:-DEBUG} "$bin" "${args[@]}" 2> "$err"
 rc=$?
+if [ "$rc" = 0 ] && grep -q 'request probe failed' "$err"; then
+  cat "$err" >&2
+  rm -f "$err"
+  echo "FAIL: the server did not reject the compression probe (expect_compressed on an uncompressed message); the official client skipped the case's checks"
+  exit 1
+fi
 if [ "$rc" != 0 ]; then
   # gpr_log lines look like "E1206 20:20:37.53 25457 file.cc:144]   text".
   line=$(grep -m1 -E '^[EF][0-9]{4} |assertion failed|ERROR: ' "$err" |
