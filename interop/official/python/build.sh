@@ -46,6 +46,7 @@ done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && [ "${SGRPC_NO_APT:-0}" != 1 ]; then
     echo "python-official build: installing$missing"
+    # shellcheck disable=SC2086 # one word per package
     DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
   else
     echo "python-official build: missing Debian packages:$missing" >&2
