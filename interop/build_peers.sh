@@ -3,7 +3,11 @@
 # build-peers at the repository root): BUILD_DIR/bin/{python,go,cpp,node}-
 # {server,client}, and wrappers for gRPC's official interop programs found
 # offline (interop/official): BUILD_DIR/bin/ruby-official-{client,server}
-# and BUILD_DIR/grpc-testdata (their bundled test CA and server1 cert/key).
+# and BUILD_DIR/grpc-testdata (their bundled test CA and server1 cert/key),
+# and, built from Debian's source packages of the installed gRPC (fetched
+# by interop/official/fetch_source.sh), gRPC's own interop programs of
+# grpc-go, grpcio and grpc++: BUILD_DIR/bin/{go,python,cpp}-official-
+# {client,server} (SGRPC_NO_OFFICIAL=1 skips those three).
 # Installs missing Debian packages first (dpkg-query check; SGRPC_NO_APT=1
 # skips) and runs `npm install` for the grpc-js peer. Nothing generated
 # lands in the tree except interop/peers/node/node_modules (ignored).
@@ -18,7 +22,7 @@ step() { echo "build_peers: $*"; }
 
 pkgs="python3-grpcio python3-grpc-tools golang-go golang-google-grpc-dev
   golang-goprotobuf-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
-  grpc-proto pkg-config make g++ openssl ruby ruby-grpc iproute2"
+  grpc-proto pkg-config make g++ openssl ruby ruby-grpc iproute2 dpkg-dev"
 missing=
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -101,5 +105,25 @@ exec "$here/official/ruby-$role.sh" "\$@"
 WRAP
   chmod +x "$out/bin/ruby-official-$role"
 done
+# gRPC's official interop programs of grpc-go, grpcio and grpc++: Debian
+# builds them from its source packages but ships none, so they are built
+# here from the very source package (and version) the installed libraries
+# came from; interop/official/<stack>/build.sh says how.
+if [ "${SGRPC_NO_OFFICIAL:-0}" != 1 ]; then
+  step "official interop programs from Debian source packages"
+  srcdir=$out/official-src
+  gotree=$("$here/official/fetch_source.sh" golang-google-grpc-dev "$srcdir" | tail -n 1)
+  grpctree=$("$here/official/fetch_source.sh" libgrpc++-dev "$srcdir" | tail -n 1)
+  [ -d "$gotree" ] && [ -d "$grpctree" ] ||
+    { echo "build_peers: fetching the gRPC source packages failed" >&2; exit 1; }
+  for spec in "go|$gotree" "python|$grpctree" "cpp|$grpctree"; do
+    stack=${spec%%|*}
+    step "official $stack"
+    "$here/official/$stack/build.sh" "${spec#*|}" "$out/official-$stack"
+    for role in client server; do
+      ln -sfn "$out/official-$stack/bin/$stack-official-$role" "$out/bin/$stack-official-$role"
+    done
+  done
+fi
 step "done: $out/bin"
 ls "$out/bin"
