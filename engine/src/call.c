@@ -9,7 +9,14 @@
 #include "conn.h"
 #include "wire.h"
 
-extern nghttp2_data_source_read_callback sg_data_read_cb;
+/* nghttp2 pulls a call's DATA through this (the source is the call). */
+static ssize_t data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t length,
+                            uint32_t *data_flags, nghttp2_data_source *source, void *ud) {
+  (void)s;
+  (void)stream_id;
+  (void)ud;
+  return sg_call_read_data(source->ptr, buf, length, data_flags);
+}
 
 /* ------------------------------------------------------------------ */
 /* Life of a call                                                      */
@@ -437,7 +444,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   call->send_enc = (int8_t)enc;
 
   prd.source.ptr = call;
-  prd.read_callback = sg_data_read_cb;
+  prd.read_callback = data_read_cb;
   sid = nghttp2_submit_request(c->session, NULL, c->nv, n, &prd, call);
   if (sid < 0) {
     call->released = 1;
@@ -590,7 +597,7 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   nghttp2_data_provider prd;
   int rv;
   prd.source.ptr = call;
-  prd.read_callback = sg_data_read_cb;
+  prd.read_callback = data_read_cb;
   if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY && ctlen == 16 &&
       memcmp(ct, "application/grpc", 16) == 0) {
     /* prepared once: nothing to build */

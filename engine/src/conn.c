@@ -1200,15 +1200,6 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
   return 0;
 }
 
-static ssize_t data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
-                            size_t length, uint32_t *data_flags,
-                            nghttp2_data_source *source, void *ud) {
-  (void)s;
-  (void)stream_id;
-  (void)ud;
-  return sg_call_read_data(source->ptr, buf, length, data_flags);
-}
-
 /* nghttp2's allocations. About eight small blocks come and go with every
  * call (stream, frame items, copies of header lists, header buffers);
  * the malloc/free pairs cost more than the rest of the engine's call
@@ -1316,8 +1307,6 @@ static void *ng_realloc(void *p, size_t n, void *ud) {
 /* ------------------------------------------------------------------ */
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
-
-nghttp2_data_source_read_callback sg_data_read_cb = data_read_cb;
 
 static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings,
                     const sgrpc_mem *mem, int64_t now) {
