@@ -23,21 +23,9 @@ step() { echo "build_peers: $*"; }
 pkgs="python3-grpcio python3-grpc-tools golang-go golang-google-grpc-dev
   golang-goprotobuf-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
   grpc-proto pkg-config make g++ openssl ruby ruby-grpc iproute2 dpkg-dev"
-missing=
-for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  if [ "${SGRPC_NO_APT:-0}" = 1 ]; then
-    echo "build_peers: missing packages:$missing (SGRPC_NO_APT=1: not installing)" >&2
-    exit 1
-  fi
-  step "installing$missing"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 900 apt-get install -y --no-install-recommends $missing ||
-    { timeout 300 apt-get update && timeout 900 apt-get install -y --no-install-recommends $missing; }
-fi
+. "$here/official/lib.sh"
+# shellcheck disable=SC2086 # one word per package
+need_packages build_peers $pkgs
 command -v node >/dev/null && command -v npm >/dev/null ||
   { echo "build_peers: node and npm are needed for the grpc-js peer" >&2; exit 1; }
 
@@ -98,12 +86,7 @@ for f in src/ruby/pb/test/client.rb src/ruby/pb/test/server.rb src/ruby/spec/tes
 done
 ln -sfn "$gemdir/src/ruby/spec/testdata" "$out/grpc-testdata"
 for role in server client; do
-  cat > "$out/bin/ruby-official-$role" <<WRAP
-#!/bin/sh
-export SGRPC_RUBY_GRPC_DIR="$gemdir"
-exec "$here/official/ruby-$role.sh" "\$@"
-WRAP
-  chmod +x "$out/bin/ruby-official-$role"
+  write_wrapper "$out/bin/ruby-official-$role" SGRPC_RUBY_GRPC_DIR "$gemdir" "$here/official/ruby-$role.sh"
 done
 # gRPC's official interop programs of grpc-go, grpcio and grpc++: Debian
 # builds them from its source packages but ships none, so they are built

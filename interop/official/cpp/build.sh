@@ -18,20 +18,9 @@ src=$(cd "${1:?usage: build.sh SRC_TREE OUT_DIR}" && pwd)
 mkdir -p "${2:?usage: build.sh SRC_TREE OUT_DIR}"
 out=$(cd "$2" && pwd)
 
-missing=
-for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  if [ "$(id -u)" = 0 ] && [ "${SGRPC_NO_APT:-0}" != 1 ]; then
-    echo "cpp-official build: installing$missing"
-    apt-get install -y --no-install-recommends $missing
-  else
-    echo "cpp-official build: missing Debian packages:$missing" >&2
-    exit 1
-  fi
-fi
+. "$here/../lib.sh"
+# shellcheck disable=SC2086 # one word per package
+need_packages "cpp-official build" $pkgs || exit 1
 
 for f in test/cpp/interop/client.cc test/cpp/interop/interop_server.cc \
          src/proto/grpc/testing/test.proto; do
@@ -47,11 +36,6 @@ make -f "$here/Makefile" SRC="$src" OUT="$out" -j"${JOBS:-2}"
 mkdir -p "$out/lib" "$out/bin"
 cc -shared -fPIC -O2 -o "$out/lib/loopback_shim.so" "$here/../loopback_shim.c" -ldl
 for role in client server; do
-  cat > "$out/bin/cpp-official-$role" <<WRAP
-#!/bin/sh
-export SGRPC_CPP_OFFICIAL_DIR="$out"
-exec "$here/$role.sh" "\$@"
-WRAP
-  chmod +x "$out/bin/cpp-official-$role"
+  write_wrapper "$out/bin/cpp-official-$role" SGRPC_CPP_OFFICIAL_DIR "$out" "$here/$role.sh"
 done
 echo "cpp-official build: done in $(( $(date +%s) - t0 )) s: $out/bin"

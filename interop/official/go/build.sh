@@ -50,21 +50,9 @@ grep -q 'const Version = "1.33.3"' "$src/version.go" ||
 mkdir -p "$2" || die "cannot create $2"
 out=$(cd "$2" && pwd)
 
-missing=
-for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  if [ "${SGRPC_NO_APT:-0}" = 1 ] || [ "$(id -u)" != 0 ]; then
-    die "missing Debian packages:$missing (not root or SGRPC_NO_APT=1: not installing)"
-  fi
-  echo "go-official build: installing$missing"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 900 apt-get install -y --no-install-recommends $missing ||
-    { timeout 300 apt-get update && timeout 900 apt-get install -y --no-install-recommends $missing; } ||
-    die "apt-get install$missing failed"
-fi
+. "$here/../lib.sh"
+# shellcheck disable=SC2086 # one word per package
+need_packages "go-official build" $pkgs || exit 1
 for t in go protoc protoc-gen-go protoc-gen-go-grpc; do
   command -v "$t" >/dev/null || die "$t not found in PATH"
 done
@@ -96,12 +84,8 @@ export GO111MODULE=off GOPATH="$gp:/usr/share/gocode" GOCACHE=$out/gocache GOFLA
 for role in client server; do
   go build -o "$out/go/interop-$role" "google.golang.org/grpc/interop/$role" > "$out/build-$role.log" 2>&1 ||
     die "go build of interop/$role failed: $(head -5 "$out/build-$role.log" | tr '\n' ' ')"
-  cat > "$out/bin/go-official-$role" <<WRAP
-#!/bin/sh
-export SGRPC_GO_OFFICIAL_BIN="$out/go/interop-$role"
-exec "$here/$role.sh" "\$@"
-WRAP
-  chmod +x "$out/bin/go-official-$role" || die "chmod failed"
+  write_wrapper "$out/bin/go-official-$role" SGRPC_GO_OFFICIAL_BIN "$out/go/interop-$role" \
+    "$here/$role.sh" || die "cannot write $out/bin/go-official-$role"
 done
 rm -rf "$out/tmp"
 echo "go-official build: done: $out/bin/go-official-client $out/bin/go-official-server"

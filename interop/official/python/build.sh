@@ -38,21 +38,9 @@ out=${2:?usage: build.sh SRC_TREE OUT_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 
-missing=
-for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  if [ "$(id -u)" = 0 ] && [ "${SGRPC_NO_APT:-0}" != 1 ]; then
-    echo "python-official build: installing$missing"
-    # shellcheck disable=SC2086 # one word per package
-    DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
-  else
-    echo "python-official build: missing Debian packages:$missing" >&2
-    exit 1
-  fi
-fi
+. "$here/../lib.sh"
+# shellcheck disable=SC2086 # one word per package
+need_packages "python-official build" $pkgs || exit 1
 
 src=$(cd "$src" && pwd)
 t=$src/src/python/grpcio_tests/tests
@@ -88,12 +76,7 @@ done
 cc -shared -fPIC -O2 -o "$out/loopback_shim.so" "$here/../loopback_shim.c" -ldl
 
 for role in client server; do
-  cat > "$out/bin/python-official-$role" <<WRAP
-#!/bin/sh
-export SGRPC_PY_OFFICIAL_DIR="$out"
-exec "$here/$role.sh" "\$@"
-WRAP
-  chmod +x "$out/bin/python-official-$role"
+  write_wrapper "$out/bin/python-official-$role" SGRPC_PY_OFFICIAL_DIR "$out" "$here/$role.sh"
 done
 
 # Import check: both programs load with what is laid out here.
