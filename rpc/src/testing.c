@@ -131,10 +131,13 @@ int sgrpc_test_channel_new(sgrpc_test_channel **pch, sgrpc_router *router,
   ch->mem = m;
   ch->router = router;
   ch->now = o.now ? o.now : DEFAULT_START;
-  rv = sgrpc_conn_client_new(&ch->cli, o.client_settings, &ch->mem, ch->now);
-  if (rv == 0) rv = sgrpc_conn_server_new(&ch->srv, o.server_settings, &ch->mem, ch->now);
+  {
+    const sgrpc_mem *em = m.malloc ? &ch->mem : NULL; /* engines take NULL for libc */
+    rv = sgrpc_conn_client_new(&ch->cli, o.client_settings, em, ch->now);
+    if (rv == 0) rv = sgrpc_conn_server_new(&ch->srv, o.server_settings, em, ch->now);
+  }
   if (rv == 0) {
-    sgrpc_rpc_client_init(&ch->client, ch->cli, &ch->mem);
+    sgrpc_rpc_client_init(&ch->client, ch->cli, m.malloc ? &ch->mem : NULL);
     rv = sgrpc_test_channel_run(ch, 0);
   }
   if (rv < 0) {
