@@ -140,6 +140,7 @@ int sgrpc_hook_md_add(sgrpc_hook_event *ev, const char *key, const uint8_t *valu
   kl = strlen(key);
   if (value_len > SIZE_MAX / 2 - kl - sizeof(*b)) return SGRPC_ERR_INVALID_ARGUMENT;
   if (ed_reserve(ed, 1) < 0) return SGRPC_ERR_NOMEM;
+  ev->md = ed->items; /* the array may have moved */
   b = e_malloc(ed->mem, sizeof(*b) + kl + 1 + value_len + 1);
   if (!b) return SGRPC_ERR_NOMEM;
   b->next = ed->blocks;

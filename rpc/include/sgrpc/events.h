@@ -31,7 +31,8 @@
  *                    returns), method, path, deadline, content_type,
  *                    authority, user_agent, conn. To refuse the call set
  *                    ev->end_code (non-zero gRPC status) and optionally
- *                    ev->end_message (copied): the remaining hooks are
+ *                    ev->end_message (valid until the hooks return; it is
+ *                    copied then): the remaining hooks are
  *                    skipped, the call ends with that status and the
  *                    handler's on_request never runs (on_close does).
  *  SERVER_RECV_MESSAGE  a request was decoded; message is the decoded
@@ -115,7 +116,8 @@ typedef struct sgrpc_hook_event {
   const uint8_t *status_details;
   size_t status_details_len;
   /** RECV_REQUEST only: set end_code to a non-zero gRPC status to refuse
-   *  the call; end_message (copied, may be NULL) goes with it. */
+   *  the call; end_message (may be NULL; a literal or hook-owned text that
+   *  outlives the hook) goes with it. */
   int end_code;
   const char *end_message;
   /** Library-private. */
