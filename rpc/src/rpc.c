@@ -7,6 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events_internal.h"
+
+/* Hook points test one pointer; with no registry that is the whole cost. */
+#if defined(__GNUC__)
+#define HOOKED(p) __builtin_expect((p) != NULL, 0)
+#else
+#define HOOKED(p) ((p) != NULL)
+#endif
+
 /* Tags at the start of the objects stored as engine call user_data, so
  * dispatch can tell its calls from foreign ones. */
 #define SERVER_TAG 0x53475253u /* "SGRS" */
@@ -181,6 +190,7 @@ struct sgrpc_router {
   uint32_t *index; /* open addressing: route number + 1, 0 = empty */
   size_t index_cap; /* power of two, >= 2 * n */
   int transport_releases; /* an adapter releases handles after CLOSE */
+  sgrpc_events *events;   /* hooks for calls created from now on, or NULL */
 };
 
 struct sgrpc_server_call {
@@ -195,6 +205,9 @@ struct sgrpc_server_call {
   int64_t start;
   void *request;        /* unary / server streaming: the one request */
   int finished;         /* a status was sent or is waiting for the queue */
+  int headers_sent;     /* initial metadata went out explicitly */
+  sgrpc_events *ev;     /* the router's hooks when the call began, or NULL */
+  sgrpc_conn *conn;
   sendq q;
   sgrpc_status *status; /* deep copy waiting for the queue to drain */
 };
@@ -311,12 +324,10 @@ static int sc_send_status_now(sgrpc_server_call *sc, const sgrpc_status *st) {
   return sgrpc_call_send_status(sc->h, st);
 }
 
-int sgrpc_server_call_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
+static int sc_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
   size_t msg_len, sz;
   uint8_t *p;
   sgrpc_status *copy;
-  if (!sc) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (sc->finished) return SGRPC_ERR_INVALID_STATE;
   if (!sc->q.head) {
     int rv = sc_send_status_now(sc, st);
     if (rv == 0) sc->finished = 1;
@@ -352,6 +363,42 @@ int sgrpc_server_call_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
   return 0;
 }
 
+/* SEND_TRAILING_METADATA hooks, then the finish with their metadata. */
+static int sc_finish_hooked(sgrpc_server_call *sc, const sgrpc_status *st) {
+  sgrpc_hook_event hev;
+  hook_md_edit ed;
+  sgrpc_status edited;
+  int rv;
+  memset(&hev, 0, sizeof(hev));
+  memset(&edited, 0, sizeof(edited));
+  if (st) edited = *st;
+  hev.type = SGRPC_HOOK_SEND_TRAILING_METADATA;
+  hev.method = sc->route->method;
+  hev.path = sc->route->method->path;
+  hev.server_call = sc;
+  hev.conn = sc->conn;
+  hev.md = edited.md;
+  hev.md_count = edited.md_count;
+  hev.status_code = edited.code;
+  hev.status_message = edited.message;
+  hev.status_details = edited.details;
+  hev.status_details_len = edited.details_len;
+  hook_fire(sc->ev, &hev, &ed);
+  edited.md = hev.md;
+  edited.md_count = hev.md_count;
+  rv = sc_finish(sc, &edited);
+  hook_md_done(&ed);
+  return rv;
+}
+
+int sgrpc_server_call_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
+  if (!sc) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (sc->finished) return SGRPC_ERR_INVALID_STATE;
+  if (HOOKED(sc->ev) && hook_wanted(sc->ev, SGRPC_HOOK_SEND_TRAILING_METADATA))
+    return sc_finish_hooked(sc, st);
+  return sc_finish(sc, st);
+}
+
 int sgrpc_server_call_fail(sgrpc_server_call *sc, int code, const char *message) {
   sgrpc_status st;
   memset(&st, 0, sizeof(st));
@@ -360,10 +407,60 @@ int sgrpc_server_call_fail(sgrpc_server_call *sc, int code, const char *message)
   return sgrpc_server_call_finish(sc, &st);
 }
 
+/* SEND_INITIAL_METADATA hooks, then the headers with their metadata. */
+static int sc_send_headers_hooked(sgrpc_server_call *sc, const sgrpc_md *md, size_t n) {
+  sgrpc_hook_event hev;
+  hook_md_edit ed;
+  int rv;
+  memset(&hev, 0, sizeof(hev));
+  hev.type = SGRPC_HOOK_SEND_INITIAL_METADATA;
+  hev.method = sc->route->method;
+  hev.path = sc->route->method->path;
+  hev.server_call = sc;
+  hev.conn = sc->conn;
+  hev.md = md;
+  hev.md_count = n;
+  hook_fire(sc->ev, &hev, &ed);
+  rv = sgrpc_call_send_headers(sc->h, hev.md, hev.md_count);
+  hook_md_done(&ed);
+  if (rv == 0) sc->headers_sent = 1;
+  return rv;
+}
+
+static void sc_hook_message(sgrpc_server_call *sc, sgrpc_hook_type type, const void *msg) {
+  sgrpc_hook_event hev;
+  memset(&hev, 0, sizeof(hev));
+  hev.type = type;
+  hev.method = sc->route->method;
+  hev.path = sc->route->method->path;
+  hev.server_call = sc;
+  hev.conn = sc->conn;
+  hev.message = msg;
+  hook_fire(sc->ev, &hev, NULL);
+}
+
+/* Hooks before a response message: the initial metadata first if it has
+ * not gone yet (so its hooks can add to it), then SERVER_SEND_MESSAGE. */
+static int sc_send_hooked(sgrpc_server_call *sc, const void *msg) {
+  const sgrpc_method *m = sc->route->method;
+  if (!msg || !m->codec->check(m->response_type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!sc->headers_sent && hook_wanted(sc->ev, SGRPC_HOOK_SEND_INITIAL_METADATA)) {
+    int rv = sc_send_headers_hooked(sc, NULL, 0);
+    if (rv < 0) return rv;
+  }
+  if (hook_wanted(sc->ev, SGRPC_HOOK_SERVER_SEND_MESSAGE))
+    sc_hook_message(sc, SGRPC_HOOK_SERVER_SEND_MESSAGE, msg);
+  return 0;
+}
+
 int sgrpc_server_call_send(sgrpc_server_call *sc, const void *msg) {
   const sgrpc_method *m;
   if (!sc || !sc->route) return SGRPC_ERR_INVALID_ARGUMENT;
   if (sc->finished) return SGRPC_ERR_INVALID_STATE;
+  if (HOOKED(sc->ev)) {
+    int rv = sc_send_hooked(sc, msg);
+    if (rv < 0) return rv;
+  }
   m = sc->route->method;
   return send_msg(&sc->q, &sc->router->mem, sc->h, m->codec, m->response_type, msg, 0);
 }
@@ -376,8 +473,14 @@ int sgrpc_server_call_reply(sgrpc_server_call *sc, const void *msg) {
 
 int sgrpc_server_call_send_headers(sgrpc_server_call *sc, const sgrpc_md *md,
                                    size_t md_count) {
+  int rv;
   if (!sc) return SGRPC_ERR_INVALID_ARGUMENT;
-  return sgrpc_call_send_headers(sc->h, md, md_count);
+  if (HOOKED(sc->ev) && sc->route && !sc->headers_sent &&
+      hook_wanted(sc->ev, SGRPC_HOOK_SEND_INITIAL_METADATA))
+    return sc_send_headers_hooked(sc, md, md_count);
+  rv = sgrpc_call_send_headers(sc->h, md, md_count);
+  if (rv == 0) sc->headers_sent = 1;
+  return rv;
 }
 
 size_t sgrpc_server_call_pending(const sgrpc_server_call *sc) { return sc ? sc->q.bytes : 0; }
@@ -431,7 +534,54 @@ static void sc_unknown(sgrpc_server_call *sc, const sgrpc_event *ev) {
   if (text != stackbuf) r_free(&sc->router->mem, text);
 }
 
-static int on_call_new(sgrpc_router *r, const sgrpc_event *ev, int64_t now) {
+/* Keeps the request metadata for sgrpc_server_call_metadata. */
+static int sc_copy_md(sgrpc_server_call *sc, const sgrpc_md *md, size_t n) {
+  size_t sz;
+  uint8_t *block;
+  if (!n) return 0;
+  sz = md_copy_size(md, n);
+  block = r_malloc(&sc->router->mem, sz);
+  if (!block) {
+    sc_fail(sc, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    return SGRPC_ERR_NOMEM;
+  }
+  sc->md = md_copy_into(block, md, n);
+  sc->md_count = n;
+  return 0;
+}
+
+/* RECV_REQUEST hooks: they may edit the metadata the handler will see,
+ * or refuse the call before any handler code runs. */
+static void sc_recv_request(sgrpc_server_call *sc, const sgrpc_event *ev) {
+  sgrpc_hook_event hev;
+  hook_md_edit ed;
+  int rv;
+  sc->ev = sc->router->events;
+  if (!hook_wanted(sc->ev, SGRPC_HOOK_RECV_REQUEST)) {
+    (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count);
+    return;
+  }
+  memset(&hev, 0, sizeof(hev));
+  hev.type = SGRPC_HOOK_RECV_REQUEST;
+  hev.method = sc->route->method;
+  hev.path = sc->route->method->path;
+  hev.server_call = sc;
+  hev.conn = sc->conn;
+  hev.md = ev->u.call_new.md;
+  hev.md_count = ev->u.call_new.md_count;
+  hev.deadline = ev->u.call_new.deadline;
+  hev.content_type = ev->u.call_new.content_type ? ev->u.call_new.content_type : "";
+  hev.authority = ev->u.call_new.authority ? ev->u.call_new.authority : "";
+  hev.user_agent = ev->u.call_new.user_agent ? ev->u.call_new.user_agent : "";
+  hook_fire(sc->ev, &hev, &ed);
+  rv = sc_copy_md(sc, hev.md, hev.md_count);
+  hook_md_done(&ed);
+  if (rv == 0 && hev.end_code)
+    sc_fail(sc, hev.end_code, hev.end_message ? hev.end_message : "");
+}
+
+static int on_call_new(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
+                       int64_t now) {
   sgrpc_server_call *sc = r_calloc(&r->mem, sizeof(*sc));
   const route *rt;
   if (!sc) {
@@ -455,20 +605,16 @@ static int on_call_new(sgrpc_router *r, const sgrpc_event *ev, int64_t now) {
     return 1;
   }
   sc->route = rt;
+  sc->conn = conn;
   if (!content_type_ok(rt->method->codec, ev->u.call_new.content_type)) {
     sc_fail(sc, SGRPC_STATUS_UNIMPLEMENTED, "Unsupported content-type for this method");
     return 1;
   }
-  if (ev->u.call_new.md_count) {
-    size_t sz = md_copy_size(ev->u.call_new.md, ev->u.call_new.md_count);
-    uint8_t *block = r_malloc(&r->mem, sz);
-    if (!block) {
-      sc_fail(sc, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
-      return 1;
-    }
-    sc->md = md_copy_into(block, ev->u.call_new.md, ev->u.call_new.md_count);
-    sc->md_count = ev->u.call_new.md_count;
+  if (HOOKED(r->events)) {
+    sc_recv_request(sc, ev);
+    return 1;
   }
+  (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count);
   return 1;
 }
 
@@ -483,6 +629,8 @@ static void on_server_message(sgrpc_server_call *sc, const sgrpc_event *ev) {
     sc_fail(sc, SGRPC_STATUS_INTERNAL, "Failed to decode the request message");
     return;
   }
+  if (HOOKED(sc->ev) && hook_wanted(sc->ev, SGRPC_HOOK_SERVER_RECV_MESSAGE))
+    sc_hook_message(sc, SGRPC_HOOK_SERVER_RECV_MESSAGE, msg);
   if (!m->client_streaming) {
     if (sc->request) {
       m->codec->free_msg(m->request_type, msg, &sc->router->mem);
@@ -537,6 +685,10 @@ static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
   r_free(mem, sc);
 }
 
+void sgrpc_router_set_events(sgrpc_router *r, sgrpc_events *events) {
+  if (r) r->events = events;
+}
+
 void sgrpc_router_set_transport_releases(sgrpc_router *r, int yes) {
   if (r) r->transport_releases = yes != 0;
 }
@@ -544,10 +696,9 @@ void sgrpc_router_set_transport_releases(sgrpc_router *r, int yes) {
 int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
                           int64_t now) {
   sgrpc_server_call *sc;
-  (void)conn;
   if (!r || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
   if (!ev->call) return 0;
-  if (ev->type == SGRPC_EV_CALL_NEW) return on_call_new(r, ev, now);
+  if (ev->type == SGRPC_EV_CALL_NEW) return on_call_new(r, conn, ev, now);
   sc = ev->call_user_data;
   if (!sc) {
     /* a call we could not allocate state for */
@@ -591,7 +742,31 @@ struct sgrpc_client_call {
   int transport_owned;      /* started by a transport hook, which releases h */
   int silent;               /* start failed after the transport started it:
                                wait for CLOSE without running callbacks */
+  sgrpc_events *ev;         /* the client's hooks at start, or NULL */
+  sgrpc_conn *conn;
 };
+
+void sgrpc_rpc_client_set_events(sgrpc_rpc_client *c, sgrpc_events *events) {
+  if (c) c->events = events;
+}
+
+static void cc_hook_event_init(sgrpc_client_call *cc, sgrpc_hook_event *hev,
+                               sgrpc_hook_type type) {
+  memset(hev, 0, sizeof(*hev));
+  hev->type = type;
+  hev->method = cc->method;
+  hev->path = cc->method->path;
+  hev->client_call = cc;
+  hev->conn = cc->conn;
+}
+
+static void cc_hook_message(sgrpc_client_call *cc, sgrpc_hook_type type, const void *msg) {
+  sgrpc_hook_event hev;
+  if (!hook_wanted(cc->ev, type)) return;
+  cc_hook_event_init(cc, &hev, type);
+  hev.message = msg;
+  hook_fire(cc->ev, &hev, NULL);
+}
 
 void sgrpc_rpc_client_init(sgrpc_rpc_client *c, sgrpc_conn *conn, const sgrpc_mem *mem) {
   if (!c) return;
@@ -599,6 +774,7 @@ void sgrpc_rpc_client_init(sgrpc_rpc_client *c, sgrpc_conn *conn, const sgrpc_me
   mem_copy_in(&c->mem, mem);
   c->start = NULL;
   c->start_ctx = NULL;
+  c->events = NULL;
 }
 
 void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn start, void *ctx,
@@ -608,6 +784,7 @@ void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn sta
   mem_copy_in(&c->mem, mem);
   c->start = start;
   c->start_ctx = ctx;
+  c->events = NULL;
 }
 
 static void cc_free(sgrpc_client_call *cc) {
@@ -623,6 +800,8 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
                          const sgrpc_client_callbacks *cb, sgrpc_client_call **pcall) {
   sgrpc_call_opts co;
   sgrpc_client_call *cc;
+  hook_md_edit ed;
+  int hooked = 0;
   int rv;
   if (!client || (!client->conn && !client->start) || !method || !method->path || !method->codec || !cb ||
       !cb->on_close)
@@ -650,6 +829,21 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     cc->user_data = opts->user_data;
     co.encoding = opts->compression;
   }
+  cc->conn = client->conn;
+  if (HOOKED(client->events)) {
+    cc->ev = client->events;
+    if (hook_wanted(cc->ev, SGRPC_HOOK_SEND_REQUEST)) {
+      sgrpc_hook_event hev;
+      cc_hook_event_init(cc, &hev, SGRPC_HOOK_SEND_REQUEST);
+      hev.md = co.md;
+      hev.md_count = co.md_count;
+      hev.deadline = co.deadline > 0 ? co.deadline : SGRPC_NO_DEADLINE;
+      hook_fire(cc->ev, &hev, &ed);
+      hooked = 1;
+      co.md = hev.md;
+      co.md_count = hev.md_count;
+    }
+  }
   if (client->start) {
     cc->transport_owned = 1;
     rv = client->start(client->start_ctx, &co, now, sgrpc_rpc_call_event, &cc->h);
@@ -657,11 +851,13 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
   } else {
     rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
   }
+  if (hooked) hook_md_done(&ed); /* the engine copied the metadata */
   if (rv < 0) {
     cc_free(cc);
     return rv;
   }
   if (request) {
+    if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, request);
     rv = send_msg(&cc->q, &cc->mem, cc->h, method->codec, method->request_type, request,
                   SGRPC_SEND_END);
     if (rv < 0) {
@@ -688,6 +884,11 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
 int sgrpc_client_call_send(sgrpc_client_call *cc, const void *msg) {
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
   if (!cc->method->client_streaming || cc->q.end_pending) return SGRPC_ERR_INVALID_STATE;
+  if (HOOKED(cc->ev)) {
+    if (!msg || !cc->method->codec->check(cc->method->request_type, msg))
+      return SGRPC_ERR_INVALID_ARGUMENT;
+    cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, msg);
+  }
   return send_msg(&cc->q, &cc->mem, cc->h, cc->method->codec, cc->method->request_type,
                   msg, 0);
 }
@@ -736,6 +937,7 @@ static void on_client_message(sgrpc_client_call *cc, const sgrpc_event *ev) {
     cc_fail(cc, SGRPC_STATUS_INTERNAL, "Failed to decode the response message");
     return;
   }
+  if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_RECV_MESSAGE, msg);
   if (m->server_streaming) {
     cc->cb.on_message(cc, msg, cc->user_data);
     m->codec->free_msg(m->response_type, msg, &cc->mem);
@@ -765,6 +967,18 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
       reply = cc->reply;
     }
   }
+  if (HOOKED(cc->ev) && !cc->silent &&
+      hook_wanted(cc->ev, SGRPC_HOOK_RECV_TRAILING_METADATA)) {
+    sgrpc_hook_event hev;
+    cc_hook_event_init(cc, &hev, SGRPC_HOOK_RECV_TRAILING_METADATA);
+    hev.md = st.md;
+    hev.md_count = st.md_count;
+    hev.status_code = st.code;
+    hev.status_message = st.message;
+    hev.status_details = st.details;
+    hev.status_details_len = st.details_len;
+    hook_fire(cc->ev, &hev, NULL);
+  }
   if (!cc->silent) cc->cb.on_close(cc, &st, reply, cc->user_data);
   if (!cc->transport_owned) sgrpc_call_release(cc->h);
   cc_free(cc);
@@ -773,6 +987,14 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
 static int cc_event(sgrpc_client_call *cc, const sgrpc_event *ev) {
   switch (ev->type) {
   case SGRPC_EV_HEADERS:
+    if (HOOKED(cc->ev) && !cc->fail_code &&
+        hook_wanted(cc->ev, SGRPC_HOOK_RECV_INITIAL_METADATA)) {
+      sgrpc_hook_event hev;
+      cc_hook_event_init(cc, &hev, SGRPC_HOOK_RECV_INITIAL_METADATA);
+      hev.md = ev->u.headers.md;
+      hev.md_count = ev->u.headers.md_count;
+      hook_fire(cc->ev, &hev, NULL);
+    }
     if (cc->cb.on_headers && !cc->fail_code)
       cc->cb.on_headers(cc, ev->u.headers.md, ev->u.headers.md_count, cc->user_data);
     break;

@@ -269,6 +269,9 @@ typedef struct sgrpc_rpc_client {
   /** Transport hook (NULL: sgrpc_call_start on conn) and its context. */
   sgrpc_rpc_start_fn start;
   void *start_ctx;
+  /** Hook registry (<sgrpc/events.h>) for calls started from now on;
+   *  NULL (set by the init functions) for none. */
+  struct sgrpc_events *events;
 } sgrpc_rpc_client;
 
 /** Fills client for calls on conn. mem is copied (NULL: libc); pass the

@@ -6,6 +6,9 @@
 
 #include "hello/v1/greet.sgrpc.h"
 
+#include <sgrpc/events.h>
+#include <sgrpc/testing.h>
+
 static void say_hello(sgrpc_server_call *call, const Hello__V1__HelloRequest *req, void *ud) {
   Hello__Common__Greeting r = HELLO__COMMON__GREETING__INIT;
   char text[128];
@@ -23,6 +26,13 @@ static void on_done(sgrpc_client_call *call, const sgrpc_status_info *st,
   done = 1;
   ok = st->code == SGRPC_STATUS_OK && reply && strcmp(reply->message, "hello consumer") == 0;
   printf("consumer: %s %s\n", sgrpc_status_name(st->code), reply ? reply->message : "-");
+}
+
+static int hooks_run;
+
+static void count_hook(sgrpc_hook_event *ev, void *ud) {
+  (void)ev, (void)ud;
+  hooks_run++;
 }
 
 static void drain(sgrpc_conn *conn, sgrpc_router *router) {
@@ -78,6 +88,22 @@ int main(void) {
   }
   sgrpc_conn_del(cli);
   sgrpc_conn_del(srv);
+  /* the same call over the installed test channel, with a client hook */
+  {
+    sgrpc_test_channel *ch;
+    sgrpc_events *ev;
+    if (!ok || sgrpc_test_channel_new(&ch, router, NULL) || sgrpc_events_new(&ev, NULL) ||
+        sgrpc_events_listen(ev, SGRPC_HOOK_SEND_REQUEST, count_hook, NULL))
+      return 4;
+    sgrpc_rpc_client_set_events(sgrpc_test_channel_client(ch), ev);
+    done = ok = 0;
+    if (hello__v1__greeter__say_hello__call(sgrpc_test_channel_client(ch), &req, NULL,
+                                            sgrpc_test_channel_now(ch), on_done, NULL) ||
+        sgrpc_test_channel_run(ch, 0) || !done || hooks_run != 1)
+      return 5;
+    sgrpc_test_channel_del(ch);
+    sgrpc_events_del(ev);
+  }
   sgrpc_router_del(router);
   printf("consumer: service %s from %s, %zu bytes of descriptor\n",
          hello__v1__greeter__sgrpc_service.name, hello__v1__greeter__sgrpc_service.file_name,
