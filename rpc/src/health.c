@@ -21,7 +21,7 @@ typedef struct health_entry {
 typedef struct health_watch {
   struct health_watch *prev, *next;
   sgrpc_server_call *call;
-  sgrpc_health_status last; /* status last queued on the call */
+  int last;                 /* status last queued on the call, -1: none */
   int ended;                /* a status was sent: nothing more goes out */
   char name[];
 } health_watch;
@@ -67,7 +67,7 @@ static void watch_unlink(sgrpc_health *h, health_watch *w) {
 static void watch_push(health_watch *w, sgrpc_health_status st) {
   Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   int rv;
-  if (w->ended || w->last == st) return;
+  if (w->ended || w->last == (int)st) return;
   if (sgrpc_server_call_pending(w->call) > WATCH_MAX_PENDING) {
     w->ended = 1;
     (void)sgrpc_server_call_fail(w->call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -77,7 +77,7 @@ static void watch_push(health_watch *w, sgrpc_health_status st) {
   r.status = (Grpc__Health__V1__HealthCheckResponse__ServingStatus)st;
   rv = sgrpc_server_call_send(w->call, &r);
   if (rv == 0) {
-    w->last = st;
+    w->last = (int)st;
     return;
   }
   w->ended = 1;
@@ -212,7 +212,7 @@ static void on_watch(sgrpc_server_call *call, const Grpc__Health__V1__HealthChec
   memset(w, 0, sizeof(*w));
   memcpy(w->name, q->service, len + 1);
   w->call = call;
-  w->last = (sgrpc_health_status)-1; /* nothing sent yet */
+  w->last = -1;
   w->next = h->watches;
   if (w->next) w->next->prev = w;
   h->watches = w;
