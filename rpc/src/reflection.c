@@ -4,8 +4,8 @@
  *
  * The descriptors are read with a small protobuf wire walker rather than
  * protobuf-c's descriptor.proto messages: only names are needed (file
- * name, package, imports, and the names of messages, fields, enums,
- * services, methods), and the library then carries no copy of
+ * name, package, imports, the names of messages, fields, enums, services,
+ * methods, and extensions with their extendee and number), and the library then carries no copy of
  * descriptor.pb-c whose symbols could clash with an application's.
  */
 #include <sgrpc/reflection.h>
@@ -28,7 +28,15 @@ typedef struct refl_file {
 typedef struct refl_symbol {
   char *name;
   size_t file;
+  int kind; /* K_* */
 } refl_symbol;
+
+/* An extension field: "extendee" (no leading dot) gets field number. */
+typedef struct refl_ext {
+  char *extendee;
+  int32_t number;
+  size_t file;
+} refl_ext;
 
 struct sgrpc_reflection {
   sgrpc_mem mem;
@@ -38,6 +46,8 @@ struct sgrpc_reflection {
   size_t n_syms, cap_syms;
   const char **services; /* borrowed names */
   size_t n_services, cap_services;
+  refl_ext *exts;
+  size_t n_exts, cap_exts;
 };
 
 static void *x_malloc(const sgrpc_mem *mem, size_t n) {
@@ -142,8 +152,54 @@ static int wire_find(const uint8_t *data, size_t len, uint32_t want, const uint8
 /* Symbol table                                                        */
 /* ------------------------------------------------------------------ */
 
-static int sym_add(sgrpc_reflection *r, size_t file, const char *scope, size_t scope_len,
-                   const uint8_t *name, size_t name_len, char **out) {
+enum { K_MESSAGE, K_ENUM, K_SERVICE, K_LEAF, K_EXTENSION };
+
+/* The last varint field `want` of a message: 1 found, 0 absent, -1 bad. */
+static int wire_find_varint(const uint8_t *data, size_t len, uint32_t want, uint64_t *out) {
+  wire w = {data, data + len};
+  uint32_t f;
+  const uint8_t *v;
+  size_t vl;
+  int rv, found = 0;
+  for (;;) {
+    const uint8_t *at = w.p;
+    rv = wire_next(&w, &f, &v, &vl);
+    if (rv <= 0) break;
+    if (f == want && rv == 1 && (*at & 7) == 0) {
+      wire again = {at, w.p};
+      uint64_t key;
+      if (wire_varint(&again, &key) < 0 || wire_varint(&again, out) < 0) return -1;
+      found = 1;
+    }
+  }
+  return rv < 0 ? -1 : found;
+}
+
+/* Records an extension field (FieldDescriptorProto msg) of file. */
+static int ext_add(sgrpc_reflection *r, size_t file, const uint8_t *msg, size_t len) {
+  const uint8_t *ext;
+  size_t ext_len;
+  uint64_t number = 0;
+  char *s;
+  if (wire_find(msg, len, 2, &ext, &ext_len) <= 0 || wire_find_varint(msg, len, 3, &number) <= 0 ||
+      number == 0 || number > 0x1fffffff)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (ext_len && ext[0] == '.') ext++, ext_len--; /* fully qualified: ".pkg.Msg" */
+  if (grow(&r->mem, (void **)&r->exts, r->n_exts, &r->cap_exts, sizeof(refl_ext)) < 0)
+    return SGRPC_ERR_NOMEM;
+  s = x_malloc(&r->mem, ext_len + 1);
+  if (!s) return SGRPC_ERR_NOMEM;
+  memcpy(s, ext, ext_len);
+  s[ext_len] = 0;
+  r->exts[r->n_exts].extendee = s;
+  r->exts[r->n_exts].number = (int32_t)number;
+  r->exts[r->n_exts].file = file;
+  r->n_exts++;
+  return 0;
+}
+
+static int sym_add(sgrpc_reflection *r, size_t file, int kind, const char *scope,
+                   size_t scope_len, const uint8_t *name, size_t name_len, char **out) {
   char *s;
   if (grow(&r->mem, (void **)&r->syms, r->n_syms, &r->cap_syms, sizeof(refl_symbol)) < 0)
     return SGRPC_ERR_NOMEM;
@@ -160,6 +216,7 @@ static int sym_add(sgrpc_reflection *r, size_t file, const char *scope, size_t s
   }
   r->syms[r->n_syms].name = s;
   r->syms[r->n_syms].file = file;
+  r->syms[r->n_syms].kind = kind;
   r->n_syms++;
   if (out) *out = s;
   return 0;
@@ -170,7 +227,6 @@ static int sym_add(sgrpc_reflection *r, size_t file, const char *scope, size_t s
 static int walk(sgrpc_reflection *r, size_t file, const char *scope, const uint8_t *msg,
                 size_t len, int kind, int depth);
 
-enum { K_MESSAGE, K_ENUM, K_SERVICE, K_LEAF };
 
 static int walk(sgrpc_reflection *r, size_t file, const char *scope, const uint8_t *msg,
                 size_t len, int kind, int depth) {
@@ -184,13 +240,16 @@ static int walk(sgrpc_reflection *r, size_t file, const char *scope, const uint8
   rv = wire_find(msg, len, 1, &name, &name_len);
   if (rv < 0) return SGRPC_ERR_INVALID_ARGUMENT;
   if (rv == 0 || name_len == 0) return SGRPC_ERR_INVALID_ARGUMENT;
-  rv = sym_add(r, file, scope, strlen(scope), name, name_len, &full);
+  rv = sym_add(r, file, kind, scope, strlen(scope), name, name_len, &full);
   if (rv < 0) return rv;
+  if (kind == K_EXTENSION) return ext_add(r, file, msg, len);
   if (kind == K_ENUM || kind == K_LEAF) return 0;
   while ((rv = wire_next(&w, &f, &v, &vl)) > 0) {
     if (rv != 2) continue;
-    if (kind == K_MESSAGE && (f == 2 || f == 6)) /* field, extension */
+    if (kind == K_MESSAGE && f == 2) /* field */
       rv = walk(r, file, full, v, vl, K_LEAF, depth + 1);
+    else if (kind == K_MESSAGE && f == 6) /* extension declared in a message */
+      rv = walk(r, file, full, v, vl, K_EXTENSION, depth + 1);
     else if (kind == K_MESSAGE && f == 3) /* nested_type */
       rv = walk(r, file, full, v, vl, K_MESSAGE, depth + 1);
     else if (kind == K_MESSAGE && f == 4) /* enum_type */
@@ -216,7 +275,7 @@ static long file_find(const sgrpc_reflection *r, const char *name, size_t len) {
  * file stays. */
 static int file_add(sgrpc_reflection *r, const uint8_t *data, size_t len, int copy) {
   const uint8_t *name, *pkg = NULL, *v;
-  size_t name_len, pkg_len = 0, vl, syms_before = r->n_syms, idx;
+  size_t name_len, pkg_len = 0, vl, syms_before = r->n_syms, exts_before = r->n_exts, idx;
   char *scope = NULL;
   refl_file *fl;
   long have;
@@ -267,7 +326,7 @@ static int file_add(sgrpc_reflection *r, const uint8_t *data, size_t len, int co
     if (f == 4) rv = walk(r, idx, scope, v, vl, K_MESSAGE, 0);
     else if (f == 5) rv = walk(r, idx, scope, v, vl, K_ENUM, 0);
     else if (f == 6) rv = walk(r, idx, scope, v, vl, K_SERVICE, 0);
-    else if (f == 7) rv = walk(r, idx, scope, v, vl, K_LEAF, 0);
+    else if (f == 7) rv = walk(r, idx, scope, v, vl, K_EXTENSION, 0);
     else continue;
     if (rv < 0) goto fail;
   }
@@ -280,6 +339,7 @@ static int file_add(sgrpc_reflection *r, const uint8_t *data, size_t len, int co
   return 0;
 fail:
   while (r->n_syms > syms_before) x_free(&r->mem, r->syms[--r->n_syms].name);
+  while (r->n_exts > exts_before) x_free(&r->mem, r->exts[--r->n_exts].extendee);
   x_free(&r->mem, scope);
   x_free(&r->mem, fl->name);
   if (fl->owned) x_free(&r->mem, (void *)fl->data);
@@ -313,8 +373,10 @@ void sgrpc_reflection_del(sgrpc_reflection *r) {
     if (r->files[i].owned) x_free(&r->mem, (void *)r->files[i].data);
   }
   for (i = 0; i < r->n_syms; i++) x_free(&r->mem, r->syms[i].name);
+  for (i = 0; i < r->n_exts; i++) x_free(&r->mem, r->exts[i].extendee);
   x_free(&r->mem, r->files);
   x_free(&r->mem, r->syms);
+  x_free(&r->mem, r->exts);
   x_free(&r->mem, (void *)r->services);
   x_free(&r->mem, r);
 }
@@ -367,12 +429,13 @@ int sgrpc_reflection_add_file_set(sgrpc_reflection *r, const uint8_t *data, size
 /* ------------------------------------------------------------------ */
 
 enum { Q_NONE, Q_LIST, Q_FILE, Q_SYMBOL, Q_EXTENSION, Q_EXTENSION_NUMBERS };
-enum { A_LIST, A_FILES, A_ERROR };
+enum { A_LIST, A_FILES, A_NUMBERS, A_ERROR };
 
 typedef struct refl_answer {
   int kind;
-  size_t n;             /* A_FILES: files[] entries */
+  size_t n;             /* A_FILES: files[] entries; A_NUMBERS: numbers[] */
   ProtobufCBinaryData *files;
+  int32_t *numbers;
   int code;             /* A_ERROR */
   const char *message;
 } refl_answer;
@@ -421,7 +484,16 @@ static int answer_files(sgrpc_reflection *r, size_t first, refl_answer *a) {
   return 0;
 }
 
-static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, refl_answer *a) {
+static int is_message(const sgrpc_reflection *r, const char *name) {
+  size_t i;
+  for (i = 0; i < r->n_syms; i++)
+    if (r->syms[i].kind == K_MESSAGE && strcmp(r->syms[i].name, name) == 0) return 1;
+  return 0;
+}
+
+/* number is only read for Q_EXTENSION. */
+static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, int32_t number,
+                             refl_answer *a) {
   size_t i;
   memset(a, 0, sizeof(*a));
   switch (q) {
@@ -443,8 +515,28 @@ static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, refl_a
     answer_error(a, SGRPC_STATUS_NOT_FOUND, "symbol not found");
     return 0;
   case Q_EXTENSION:
+    for (i = 0; i < r->n_exts; i++)
+      if (r->exts[i].number == number && strcmp(r->exts[i].extendee, arg) == 0)
+        return answer_files(r, r->exts[i].file, a);
+    answer_error(a, SGRPC_STATUS_NOT_FOUND, "extension not found");
+    return 0;
   case Q_EXTENSION_NUMBERS:
-    answer_error(a, SGRPC_STATUS_NOT_FOUND, "extensions are not supported");
+    if (!is_message(r, arg)) {
+      answer_error(a, SGRPC_STATUS_NOT_FOUND, "message type not found");
+      return 0;
+    }
+    a->kind = A_NUMBERS;
+    if (!r->n_exts) return 0;
+    a->numbers = x_malloc(&r->mem, r->n_exts * sizeof(int32_t));
+    if (!a->numbers) return SGRPC_ERR_NOMEM;
+    for (i = 0; i < r->n_exts; i++) {
+      size_t k;
+      if (strcmp(r->exts[i].extendee, arg) != 0) continue;
+      /* ascending, whatever order the files declared them in */
+      for (k = a->n++; k > 0 && a->numbers[k - 1] > r->exts[i].number; k--)
+        a->numbers[k] = a->numbers[k - 1];
+      a->numbers[k] = r->exts[i].number;
+    }
     return 0;
   default:
     answer_error(a, SGRPC_STATUS_INVALID_ARGUMENT, "empty reflection request");
@@ -454,7 +546,9 @@ static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, refl_a
 
 static void refl_answer_clear(sgrpc_reflection *r, refl_answer *a) {
   x_free(&r->mem, a->files);
+  x_free(&r->mem, a->numbers);
   a->files = NULL;
+  a->numbers = NULL;
 }
 
 /* ------------------------------------------------------------------ */

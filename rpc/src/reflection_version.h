@@ -11,9 +11,11 @@ static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionReques
   RT(ListServiceResponse) list = RC(LIST_SERVICE_RESPONSE__INIT);
   RT(FileDescriptorResponse) files = RC(FILE_DESCRIPTOR_RESPONSE__INIT);
   RT(ErrorResponse) err = RC(ERROR_RESPONSE__INIT);
+  RT(ExtensionNumberResponse) nums = RC(EXTENSION_NUMBER_RESPONSE__INIT);
   RT(ServiceResponse) *svc = NULL, **svcp = NULL;
   refl_answer a;
   const char *arg = "";
+  int32_t number = 0;
   int query = Q_NONE, rv;
   size_t i;
 
@@ -35,14 +37,19 @@ static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionReques
     break;
   case RC(SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION):
     query = Q_EXTENSION;
+    if (q->file_containing_extension) {
+      arg = q->file_containing_extension->containing_type;
+      number = q->file_containing_extension->extension_number;
+    }
     break;
   case RC(SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE):
     query = Q_EXTENSION_NUMBERS;
+    arg = q->all_extension_numbers_of_type;
     break;
   default:
     break;
   }
-  rv = refl_answer_query(r, query, arg ? arg : "", &a);
+  rv = refl_answer_query(r, query, arg ? arg : "", number, &a);
   if (rv == 0 && a.kind == A_LIST && a.n) {
     svc = x_malloc(&r->mem, a.n * sizeof(*svc));
     svcp = x_malloc(&r->mem, a.n * sizeof(*svcp));
@@ -72,6 +79,13 @@ static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionReques
     files.file_descriptor_proto = a.files;
     resp.message_response_case = RC(SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
     resp.file_descriptor_response = &files;
+  } else if (a.kind == A_NUMBERS) {
+    nums.base_type_name = (char *)arg;
+    nums.n_extension_number = a.n;
+    nums.extension_number = a.numbers;
+    resp.message_response_case =
+        RC(SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
+    resp.all_extension_numbers_response = &nums;
   } else {
     err.error_code = a.code;
     err.error_message = (char *)a.message;

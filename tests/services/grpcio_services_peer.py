@@ -98,7 +98,11 @@ def reflection(grpc, ch, version):
             rp.ServerReflectionRequest(host="h2", file_containing_symbol="grpc.testing.Nope"),
             rp.ServerReflectionRequest(host="h3",
                                        file_containing_symbol="grpc.health.v1.Health.Watch"),
-            rp.ServerReflectionRequest(host="h4", file_by_filename="grpc/testing/messages.proto")]
+            rp.ServerReflectionRequest(host="h4", file_by_filename="grpc/testing/messages.proto"),
+            rp.ServerReflectionRequest(host="h5",
+                                       all_extension_numbers_of_type="grpc.testing.SimpleRequest"),
+            rp.ServerReflectionRequest(host="h6", file_containing_extension=rp.ExtensionRequest(
+                containing_type="grpc.testing.SimpleRequest", extension_number=100))]
     answers = list(stub.ServerReflectionInfo(iter(reqs), timeout=TIMEOUT))
     check(len(answers) == len(reqs), "%s: one answer per request" % version)
     for i, a in enumerate(answers):
@@ -132,6 +136,12 @@ def reflection(grpc, ch, version):
     check(files == ["grpc/testing/messages.proto"] and
           pool.FindMessageTypeByName("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer"),
           "%s: file_by_filename messages.proto" % version)
+    n = answers[5].all_extension_numbers_response
+    check(answers[5].WhichOneof("message_response") == "all_extension_numbers_response" and
+          n.base_type_name == "grpc.testing.SimpleRequest" and list(n.extension_number) == [],
+          "%s: SimpleRequest has no extension numbers" % version)
+    check(answers[6].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0],
+          "%s: no extension 100 of SimpleRequest: NOT_FOUND" % version)
 
 
 def main():

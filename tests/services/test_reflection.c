@@ -163,6 +163,15 @@ static void record_files(answers *a, char *out, size_t n, const ProtobufCBinaryD
       record_files((a), t_, (r)->file_descriptor_response->n_file_descriptor_proto,             \
                    (r)->file_descriptor_response->file_descriptor_proto);                        \
       break;                                                                                     \
+    case CPFX##SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE:      \
+      snprintf(t_, 512, "N:%s:", (r)->all_extension_numbers_response->base_type_name);          \
+      for (j_ = 0; j_ < (r)->all_extension_numbers_response->n_extension_number; j_++) {        \
+        char num_[16];                                                                           \
+        snprintf(num_, sizeof(num_), j_ ? ",%d" : "%d",                                          \
+                 (int)(r)->all_extension_numbers_response->extension_number[j_]);                \
+        cat(t_, 512, num_);                                                                      \
+      }                                                                                          \
+      break;                                                                                     \
     case CPFX##SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE:                      \
       snprintf(t_, 512, "E:%d", (int)(r)->error_response->error_code);                           \
       break;                                                                                     \
@@ -198,6 +207,7 @@ enum { LIST, FILE_, SYMBOL, EXT, EXTNUM, EMPTY };
 typedef struct q {
   int kind;
   const char *arg;
+  int number; /* EXT */
 } q;
 
 static void ask_v1alpha(world *w, const q *qs, size_t n, answers *a) {
@@ -232,7 +242,7 @@ static void ask_v1alpha(world *w, const q *qs, size_t n, answers *a) {
       break;
     case EXT:
       er.containing_type = (char *)qs[i].arg;
-      er.extension_number = 100;
+      er.extension_number = qs[i].number;
       r.message_request_case = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION;
       r.file_containing_extension = &er;
       break;
@@ -262,28 +272,28 @@ static void ask_v1alpha(world *w, const q *qs, size_t n, answers *a) {
 
 static void test_v1alpha(void **state) {
   static const q qs[] = {
-      {LIST, NULL},
-      {FILE_, TESTP},
-      {SYMBOL, "grpc.testing.TestService"},
-      {SYMBOL, "grpc.testing.TestService.UnaryCall"},
-      {SYMBOL, "grpc.testing.SimpleRequest"},
-      {SYMBOL, "grpc.testing.LoadBalancerStatsResponse.RpcsByPeer"},
-      {SYMBOL, "grpc.testing.ClientConfigureRequest.RpcType"},
-      {SYMBOL, "grpc.testing.PayloadType"},
-      {SYMBOL, "grpc.testing.SimpleRequest.response_size"},
-      {SYMBOL, "grpc.testing.Empty"},
-      {SYMBOL, "grpc.health.v1.HealthCheckResponse.ServingStatus"},
-      {SYMBOL, "grpc.reflection.v1alpha.ServerReflection"},
-      {SYMBOL, "grpc.testing.Nope"},
-      {SYMBOL, "grpc.testing"},
-      {SYMBOL, "grpc.testing.TestService.UnaryCal"},
-      {SYMBOL, ""},
-      {FILE_, "nope.proto"},
-      {FILE_, MSGP},
-      {EXT, "grpc.testing.SimpleRequest"},
-      {EXTNUM, "grpc.testing.SimpleRequest"},
-      {EMPTY, NULL},
-      {LIST, NULL},
+      {LIST, NULL, 0},
+      {FILE_, TESTP, 0},
+      {SYMBOL, "grpc.testing.TestService", 0},
+      {SYMBOL, "grpc.testing.TestService.UnaryCall", 0},
+      {SYMBOL, "grpc.testing.SimpleRequest", 0},
+      {SYMBOL, "grpc.testing.LoadBalancerStatsResponse.RpcsByPeer", 0},
+      {SYMBOL, "grpc.testing.ClientConfigureRequest.RpcType", 0},
+      {SYMBOL, "grpc.testing.PayloadType", 0},
+      {SYMBOL, "grpc.testing.SimpleRequest.response_size", 0},
+      {SYMBOL, "grpc.testing.Empty", 0},
+      {SYMBOL, "grpc.health.v1.HealthCheckResponse.ServingStatus", 0},
+      {SYMBOL, "grpc.reflection.v1alpha.ServerReflection", 0},
+      {SYMBOL, "grpc.testing.Nope", 0},
+      {SYMBOL, "grpc.testing", 0},
+      {SYMBOL, "grpc.testing.TestService.UnaryCal", 0},
+      {SYMBOL, "", 0},
+      {FILE_, "nope.proto", 0},
+      {FILE_, MSGP, 0},
+      {EXT, "grpc.testing.SimpleRequest", 100},
+      {EXTNUM, "grpc.testing.SimpleRequest", 0},
+      {EMPTY, NULL, 0},
+      {LIST, NULL, 0},
   };
   world w;
   answers a;
@@ -310,7 +320,7 @@ static void test_v1alpha(void **state) {
   for (i = 12; i <= 16; i++) assert_string_equal(a.text[i], "E:5"); /* NOT_FOUND */
   assert_string_equal(a.text[17], "F:" MSGP);
   assert_string_equal(a.text[18], "E:5");
-  assert_string_equal(a.text[19], "E:5");
+  assert_string_equal(a.text[19], "N:grpc.testing.SimpleRequest:"); /* none */
   assert_string_equal(a.text[20], "E:3"); /* INVALID_ARGUMENT */
   assert_string_equal(a.text[21], a.text[0]);
   /* each answer carries its own request, in order */
@@ -397,6 +407,42 @@ static int add_nested(sgrpc_reflection *r, const char *name, int depth) {
   memcpy(file + n, msg, m);
   n += m;
   return sgrpc_reflection_add_file(r, file, n);
+}
+
+/* Extensions: found by extendee and number, listed per message type. */
+static void test_extensions(void **state) {
+  static const q qs[] = {
+      {EXT, "sgrpc.test.ext.Base", 100},
+      {EXT, "sgrpc.test.ext.Base", 150},
+      {EXT, "sgrpc.test.ext.Base", 101},
+      {EXT, "sgrpc.test.ext.Holder", 150},
+      {EXTNUM, "sgrpc.test.ext.Base", 0},
+      {EXTNUM, "sgrpc.test.ext.Plain", 0},
+      {EXTNUM, "sgrpc.test.ext.Nope", 0},
+      {EXTNUM, "sgrpc.test.ext.note", 0}, /* an extension, not a message */
+      {SYMBOL, "sgrpc.test.ext.note", 0},
+      {SYMBOL, "sgrpc.test.ext.Holder.level", 0},
+  };
+  world w;
+  answers a;
+  size_t len;
+  uint8_t *set = read_file(SGRPC_EXT_DESC, &len);
+  (void)state;
+  world_init(&w);
+  assert_int_equal(sgrpc_reflection_add_file_set(w.refl, set, len), 0);
+  free(set);
+  ask_v1alpha(&w, qs, sizeof(qs) / sizeof(qs[0]), &a);
+  assert_string_equal(a.text[0], "F:ext_test.proto");
+  assert_string_equal(a.text[1], "F:ext_test.proto");
+  assert_string_equal(a.text[2], "E:5");
+  assert_string_equal(a.text[3], "E:5");
+  assert_string_equal(a.text[4], "N:sgrpc.test.ext.Base:100,150");
+  assert_string_equal(a.text[5], "N:sgrpc.test.ext.Plain:");
+  assert_string_equal(a.text[6], "E:5");
+  assert_string_equal(a.text[7], "E:5");
+  assert_string_equal(a.text[8], "F:ext_test.proto");
+  assert_string_equal(a.text[9], "F:ext_test.proto");
+  world_free(&w);
 }
 
 /* Descriptor input checks: malformed bytes, names taken, sets. */
@@ -502,10 +548,10 @@ static void test_damaged_descriptors(void **state) {
     {
       world w;
       answers a;
-      static const q qs[] = {{LIST, NULL},
-                             {SYMBOL, "grpc.testing.SimpleRequest"},
-                             {FILE_, TESTP},
-                             {SYMBOL, "grpc.testing.TestService.UnaryCall"}};
+      static const q qs[] = {{LIST, NULL, 0},
+                             {SYMBOL, "grpc.testing.SimpleRequest", 0},
+                             {FILE_, TESTP, 0},
+                             {SYMBOL, "grpc.testing.TestService.UnaryCall", 0}};
       memset(&w, 0, sizeof(w));
       assert_int_equal(pair_init(&w.p, NULL, NULL, NULL), 0);
       w.p.on_event = on_event;
@@ -532,6 +578,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_v1alpha),
       cmocka_unit_test(test_v1),
+      cmocka_unit_test(test_extensions),
       cmocka_unit_test(test_add_errors),
       cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_damaged_descriptors),

@@ -22,9 +22,12 @@
  *    those known to the object);
  *  - file_containing_symbol: the same for the file that defines the fully
  *    qualified symbol: a service, a method ("pkg.Svc.Method"), a message,
- *    a nested message, a field, an enum (top-level or nested);
- *  - file_containing_extension, all_extension_numbers_of_type: not
- *    supported, error_response NOT_FOUND;
+ *    a nested message, a field, an enum (top-level or nested), an
+ *    extension field;
+ *  - file_containing_extension: the same for the file declaring that
+ *    extension number of that message type;
+ *  - all_extension_numbers_of_type: the known extension numbers of a
+ *    known message type, ascending (possibly none);
  *  - unknown names: error_response NOT_FOUND; an empty request:
  *    error_response INVALID_ARGUMENT.
  *
