@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sgrpc/health.h>
+#include <sgrpc/reflection.h>
+
 #include "hello/v1/greet.sgrpc.h"
 
 #include <sgrpc/events.h>
@@ -68,6 +71,8 @@ int main(void) {
   sgrpc_conn *cli, *srv;
   sgrpc_router *router;
   sgrpc_rpc_client client;
+  sgrpc_health *health;
+  sgrpc_reflection *refl;
   Hello__V1__Greeter_SgrpcServer impl;
   Hello__V1__HelloRequest req = HELLO__V1__HELLO_REQUEST__INIT;
   int i;
@@ -77,6 +82,15 @@ int main(void) {
       sgrpc_router_new(&router, NULL) ||
       hello__v1__greeter__sgrpc_register(router, &impl, NULL))
     return 2;
+  /* the installed health and reflection services register beside it */
+  if (sgrpc_health_new(&health, NULL) ||
+      sgrpc_health_set(health, "hello.v1.Greeter", SGRPC_HEALTH_SERVING) ||
+      sgrpc_health_register(health, router) || sgrpc_reflection_new(&refl, NULL) ||
+      sgrpc_reflection_add_service(refl, &hello__v1__greeter__sgrpc_service) ||
+      sgrpc_reflection_add_service(refl, sgrpc_health_service()) ||
+      sgrpc_reflection_register(refl, router) ||
+      !sgrpc_router_find(router, "/grpc.health.v1.Health/Watch", 28))
+    return 4;
   sgrpc_rpc_client_init(&client, cli, NULL);
   req.name = "consumer";
   if (hello__v1__greeter__say_hello__call(&client, &req, NULL, 1, on_done, NULL) != 0) return 3;
@@ -104,6 +118,8 @@ int main(void) {
     sgrpc_test_channel_del(ch);
     sgrpc_events_del(ev);
   }
+  sgrpc_health_del(health);
+  sgrpc_reflection_del(refl);
   sgrpc_router_del(router);
   printf("consumer: service %s from %s, %zu bytes of descriptor\n",
          hello__v1__greeter__sgrpc_service.name, hello__v1__greeter__sgrpc_service.file_name,

@@ -1,0 +1,99 @@
+/*
+ * sgrpc server reflection: grpc.reflection.v1.ServerReflection and
+ * grpc.reflection.v1alpha.ServerReflection (the one grpcurl and grpc_cli
+ * ask first), the C counterpart of grpclib.reflection.
+ *
+ * The object answers from serialized FileDescriptorProtos: the ones
+ * protoc-gen-sgrpc embeds in each generated service description, plus
+ * those of the files they import (which have no service, so nothing
+ * embeds them: add them with sgrpc_reflection_add_file, or all at once from
+ * `protoc --include_imports --descriptor_set_out=FILE` with
+ * sgrpc_reflection_add_file_set).
+ *
+ *   sgrpc_reflection *refl;
+ *   sgrpc_reflection_new(&refl, NULL);
+ *   sgrpc_reflection_add_service(refl, &helloworld__greeter__sgrpc_service);
+ *   sgrpc_reflection_add_service(refl, sgrpc_health_service());
+ *   sgrpc_reflection_register(refl, router);   // v1 and v1alpha
+ *
+ * Answers, one per request and in request order on the bidi stream:
+ *  - list_services: every added service and the two reflection services;
+ *  - file_by_filename: that file, then the files it imports (transitively,
+ *    those known to the object);
+ *  - file_containing_symbol: the same for the file that defines the fully
+ *    qualified symbol: a service, a method ("pkg.Svc.Method"), a message,
+ *    a nested message, a field, an enum (top-level or nested), an
+ *    extension field;
+ *  - file_containing_extension: the same for the file declaring that
+ *    extension number of that message type;
+ *  - all_extension_numbers_of_type: the known extension numbers of a
+ *    known message type, ascending (possibly none);
+ *  - unknown names: error_response NOT_FOUND; an empty request:
+ *    error_response INVALID_ARGUMENT.
+ *
+ * Not thread-safe; every function may be called from inside handlers.
+ */
+#ifndef SGRPC_REFLECTION_H
+#define SGRPC_REFLECTION_H
+
+#include <sgrpc/rpc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sgrpc_reflection sgrpc_reflection;
+
+/** Creates an empty reflection object; mem is copied (NULL: libc).
+ *  Returns 0, SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_NOMEM. */
+SGRPC_EXTERN int sgrpc_reflection_new(sgrpc_reflection **prefl, const sgrpc_mem *mem);
+
+/** Frees the object. No call may reach it afterwards (delete it after the
+ *  last dispatch of the routers it is registered on). NULL is a no-op. */
+SGRPC_EXTERN void sgrpc_reflection_del(sgrpc_reflection *refl);
+
+/**
+ * Lists service->name and adds its file (service->file_descriptor, when
+ * not NULL). The description and its bytes are borrowed: they must outlive
+ * the object (generated descriptions are static). Adding a service twice
+ * is a no-op. Returns 0, SGRPC_ERR_INVALID_ARGUMENT (NULL, or descriptor
+ * bytes that are not a FileDescriptorProto with a name, or a file of the same
+ * name with other bytes) or SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_reflection_add_service(sgrpc_reflection *refl,
+                                              const sgrpc_service_desc *service);
+
+/**
+ * Adds one serialized FileDescriptorProto (copied), typically a file that
+ * a service's file imports. Its services are not listed by list_services
+ * unless added with sgrpc_reflection_add_service. The same file added
+ * again (same name and bytes) is a no-op. Returns 0,
+ * SGRPC_ERR_INVALID_ARGUMENT (malformed, no name, or the name is taken by
+ * other bytes) or SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_reflection_add_file(sgrpc_reflection *refl, const uint8_t *data,
+                                           size_t len);
+
+/**
+ * Adds every file of a serialized google.protobuf.FileDescriptorSet, as
+ * written by protoc --descriptor_set_out (use --include_imports). Stops at
+ * the first error (files added before it stay). Errors as
+ * sgrpc_reflection_add_file.
+ */
+SGRPC_EXTERN int sgrpc_reflection_add_file_set(sgrpc_reflection *refl, const uint8_t *data,
+                                               size_t len);
+
+/**
+ * Routes /grpc.reflection.v1.ServerReflection/ServerReflectionInfo and
+ * /grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo on router
+ * to refl, and adds both services to the listing. Returns 0,
+ * SGRPC_ERR_INVALID_ARGUMENT (NULL, or a path already routed) or
+ * SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_reflection_register(sgrpc_reflection *refl, sgrpc_router *router);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SGRPC_REFLECTION_H */
