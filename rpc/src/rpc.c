@@ -363,20 +363,25 @@ static int sc_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
   return 0;
 }
 
+/* A hook event of type for server call sc (method, path, call, conn set). */
+static void sc_hook_event(sgrpc_server_call *sc, sgrpc_hook_event *hev, sgrpc_hook_type type) {
+  memset(hev, 0, sizeof(*hev));
+  hev->type = type;
+  hev->method = sc->route->method;
+  hev->path = sc->route->method->path;
+  hev->server_call = sc;
+  hev->conn = sc->conn;
+}
+
 /* SEND_TRAILING_METADATA hooks, then the finish with their metadata. */
 static int sc_finish_hooked(sgrpc_server_call *sc, const sgrpc_status *st) {
   sgrpc_hook_event hev;
   hook_md_edit ed;
   sgrpc_status edited;
   int rv;
-  memset(&hev, 0, sizeof(hev));
   memset(&edited, 0, sizeof(edited));
   if (st) edited = *st;
-  hev.type = SGRPC_HOOK_SEND_TRAILING_METADATA;
-  hev.method = sc->route->method;
-  hev.path = sc->route->method->path;
-  hev.server_call = sc;
-  hev.conn = sc->conn;
+  sc_hook_event(sc, &hev, SGRPC_HOOK_SEND_TRAILING_METADATA);
   hev.md = edited.md;
   hev.md_count = edited.md_count;
   hev.status_code = edited.code;
@@ -412,12 +417,7 @@ static int sc_send_headers_hooked(sgrpc_server_call *sc, const sgrpc_md *md, siz
   sgrpc_hook_event hev;
   hook_md_edit ed;
   int rv;
-  memset(&hev, 0, sizeof(hev));
-  hev.type = SGRPC_HOOK_SEND_INITIAL_METADATA;
-  hev.method = sc->route->method;
-  hev.path = sc->route->method->path;
-  hev.server_call = sc;
-  hev.conn = sc->conn;
+  sc_hook_event(sc, &hev, SGRPC_HOOK_SEND_INITIAL_METADATA);
   hev.md = md;
   hev.md_count = n;
   hook_fire(sc->ev, &hev, &ed);
@@ -429,12 +429,7 @@ static int sc_send_headers_hooked(sgrpc_server_call *sc, const sgrpc_md *md, siz
 
 static void sc_hook_message(sgrpc_server_call *sc, sgrpc_hook_type type, const void *msg) {
   sgrpc_hook_event hev;
-  memset(&hev, 0, sizeof(hev));
-  hev.type = type;
-  hev.method = sc->route->method;
-  hev.path = sc->route->method->path;
-  hev.server_call = sc;
-  hev.conn = sc->conn;
+  sc_hook_event(sc, &hev, type);
   hev.message = msg;
   hook_fire(sc->ev, &hev, NULL);
 }
@@ -561,12 +556,7 @@ static void sc_recv_request(sgrpc_server_call *sc, const sgrpc_event *ev) {
     (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count);
     return;
   }
-  memset(&hev, 0, sizeof(hev));
-  hev.type = SGRPC_HOOK_RECV_REQUEST;
-  hev.method = sc->route->method;
-  hev.path = sc->route->method->path;
-  hev.server_call = sc;
-  hev.conn = sc->conn;
+  sc_hook_event(sc, &hev, SGRPC_HOOK_RECV_REQUEST);
   hev.md = ev->u.call_new.md;
   hev.md_count = ev->u.call_new.md_count;
   hev.deadline = ev->u.call_new.deadline;

@@ -41,27 +41,10 @@ static void on_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud)
   if (rv < 0) w->dispatch_err = rv;
 }
 
-static uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  uint8_t *buf;
-  long n;
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  n = ftell(f);
-  assert_true(n > 0);
-  rewind(f);
-  buf = malloc((size_t)n);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
 /* Fills refl as an application would. */
 static void refl_fill(sgrpc_reflection *refl) {
   size_t len;
-  uint8_t *set = read_file(SGRPC_TESTING_DESC, &len);
+  uint8_t *set = test_read_file(SGRPC_TESTING_DESC, &len);
   assert_int_equal(sgrpc_reflection_add_service(refl, &grpc__testing__test_service__sgrpc_service),
                    0);
   assert_int_equal(sgrpc_reflection_add_service(refl, sgrpc_health_service()), 0);
@@ -426,7 +409,7 @@ static void test_extensions(void **state) {
   world w;
   answers a;
   size_t len;
-  uint8_t *set = read_file(SGRPC_EXT_DESC, &len);
+  uint8_t *set = test_read_file(SGRPC_EXT_DESC, &len);
   (void)state;
   world_init(&w);
   assert_int_equal(sgrpc_reflection_add_file_set(w.refl, set, len), 0);
@@ -491,7 +474,7 @@ static void test_add_errors(void **state) {
 static void test_alloc_failures(void **state) {
   long n;
   size_t len;
-  uint8_t *set = read_file(SGRPC_TESTING_DESC, &len);
+  uint8_t *set = test_read_file(SGRPC_TESTING_DESC, &len);
   (void)state;
   for (n = 1; n < 10000; n++) {
     failmem fm;
@@ -522,7 +505,7 @@ static void test_alloc_failures(void **state) {
  * still answers queries. Deterministic (fixed xorshift seed). */
 static void test_damaged_descriptors(void **state) {
   size_t len, i;
-  uint8_t *set = read_file(SGRPC_TESTING_DESC, &len);
+  uint8_t *set = test_read_file(SGRPC_TESTING_DESC, &len);
   uint8_t *buf = malloc(len);
   uint64_t x = 88172645463325252ull;
   int round, taken = 0, refused = 0;

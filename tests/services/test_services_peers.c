@@ -33,25 +33,9 @@
 #include <sgrpc/rpc_epoll.h>
 
 #include "grpc/testing/test.sgrpc.h"
+#include "support.h"
 
 #define SEC 1000000000LL
-
-static uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  uint8_t *buf;
-  long n;
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  n = ftell(f);
-  assert_true(n > 0);
-  rewind(f);
-  buf = malloc((size_t)n);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
 
 typedef struct server {
   sgrpc_epoll_loop *loop;
@@ -81,7 +65,7 @@ static void server_start(server *s, int seed) {
   assert_int_equal(
       sgrpc_reflection_add_service(s->refl, &grpc__testing__test_service__sgrpc_service), 0);
   assert_int_equal(sgrpc_reflection_add_service(s->refl, sgrpc_health_service()), 0);
-  set = read_file(SGRPC_TESTING_DESC, &len);
+  set = test_read_file(SGRPC_TESTING_DESC, &len);
   assert_int_equal(sgrpc_reflection_add_file_set(s->refl, set, len), 0);
   free(set);
   assert_int_equal(sgrpc_reflection_register(s->refl, s->router), 0);

@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,4 +164,21 @@ void failmem_init(failmem *fm, sgrpc_mem *mem) {
   mem->free = fm_free;
   mem->calloc = fm_calloc;
   mem->realloc = fm_realloc;
+}
+
+uint8_t *test_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  uint8_t *buf;
+  long n;
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  n = ftell(f);
+  assert_true(n > 0);
+  rewind(f);
+  buf = malloc((size_t)n);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
 }

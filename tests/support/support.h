@@ -56,4 +56,8 @@ typedef struct failmem {
 } failmem;
 void failmem_init(failmem *fm, sgrpc_mem *mem);
 
+/* Reads a whole non-empty file into a malloc'd buffer (the test fails when
+ * it cannot); *len gets its size. */
+uint8_t *test_read_file(const char *path, size_t *len);
+
 #endif
