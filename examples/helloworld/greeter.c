@@ -1,12 +1,16 @@
 /*
  * helloworld: the Greeter service from grpc's examples, server and client
- * in one process over an in-memory connection pair (see ../common/mem_loop.h).
+ * in one process over sgrpc's in-memory test channel (<sgrpc/testing.h>): a
+ * client and a server engine whose bytes are moved into each other. A real
+ * program does the same with a socket: read -> sgrpc_conn_recv -> pull
+ * events -> dispatch, and write what sgrpc_conn_out_peek returns.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <sgrpc/testing.h>
+
 #include "helloworld.sgrpc.h"
-#include "../common/mem_loop.h"
 
 /* ---- server ---- */
 
@@ -39,30 +43,35 @@ static void on_reply(sgrpc_client_call *call, const sgrpc_status_info *status,
 }
 
 int main(int argc, char **argv) {
-  mem_loop l;
-  sgrpc_rpc_client client;
+  sgrpc_router *router;
+  sgrpc_test_channel *ch;
+  sgrpc_rpc_client *client;
   Helloworld__Greeter_SgrpcServer greeter = {0};
   Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
   sgrpc_rpc_opts opts = {0};
   int failures = 0;
 
-  if (mem_loop_init(&l) != 0) return 1;
+  if (sgrpc_router_new(&router, NULL) != 0) return 1;
   greeter.say_hello = say_hello;
-  if (helloworld__greeter__sgrpc_register(l.router, &greeter, NULL) != 0) return 1;
+  if (helloworld__greeter__sgrpc_register(router, &greeter, NULL) != 0) return 1;
+  if (sgrpc_test_channel_new(&ch, router, NULL) != 0) return 1;
 
-  sgrpc_rpc_client_init(&client, l.cli, NULL);
+  client = sgrpc_test_channel_client(ch);
   req.name = argc > 1 ? argv[1] : "world";
-  opts.deadline = l.now + 5000000000; /* 5 s */
+  opts.deadline = sgrpc_test_channel_now(ch) + 5000000000; /* 5 s */
   opts.user_data = &failures;
-  if (helloworld__greeter__say_hello__call(&client, &req, &opts, l.now, on_reply, NULL) != 0)
+  if (helloworld__greeter__say_hello__call(client, &req, &opts, sgrpc_test_channel_now(ch),
+                                          on_reply, NULL) != 0 ||
+      sgrpc_test_channel_run(ch, 0) != 0)
     return 1;
-  mem_loop_run(&l);
 
   req.name = ""; /* the server refuses this one */
-  if (helloworld__greeter__say_hello__call(&client, &req, &opts, l.now, on_reply, NULL) != 0)
+  if (helloworld__greeter__say_hello__call(client, &req, &opts, sgrpc_test_channel_now(ch),
+                                          on_reply, NULL) != 0 ||
+      sgrpc_test_channel_run(ch, 0) != 0)
     return 1;
-  mem_loop_run(&l);
 
-  mem_loop_free(&l);
+  sgrpc_test_channel_del(ch);
+  sgrpc_router_del(router);
   return failures == 1 ? 0 : 1;
 }

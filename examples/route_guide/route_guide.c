@@ -1,6 +1,6 @@
 /*
  * route_guide: all four RPC kinds through the generated stubs, server and
- * client in one process over an in-memory connection pair (../common/mem_loop.h).
+ * client in one process over sgrpc's in-memory test channel (<sgrpc/testing.h>).
  * route_guide_server.c and route_guide_client.c run the same service over
  * TCP with the epoll adapter.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/mem_loop.h"
+#include <sgrpc/testing.h>
 #include "route_guide_service.h"
 
 typedef Routeguide__Point Point;
@@ -74,29 +74,43 @@ static void chat_done(sgrpc_client_call *c, const sgrpc_status_info *st,
   check("RouteChat", st);
 }
 
+/* Runs the channel until nothing moves; a stuck or broken channel is a
+ * failure. */
+static void run(sgrpc_test_channel *ch) {
+  int rv = sgrpc_test_channel_run(ch, 0);
+  if (rv != 0) {
+    printf("test channel: %s\n", sgrpc_strerror(rv));
+    failures++;
+  }
+}
+
 int main(void) {
-  mem_loop l;
-  sgrpc_rpc_client client;
+  sgrpc_router *router;
+  sgrpc_test_channel *ch;
+  sgrpc_rpc_client *client;
+  int64_t now;
   Routeguide__RouteGuide_SgrpcServer impl;
   sgrpc_rpc_opts opts = {0};
   sgrpc_client_call *call;
   int listed = 0, chatted = 0;
   size_t i;
 
-  if (mem_loop_init(&l) != 0) return 1;
+  if (sgrpc_router_new(&router, NULL) != 0) return 1;
   route_guide_service_init(&impl);
-  if (routeguide__route_guide__sgrpc_register(l.router, &impl, NULL) != 0) return 1;
-  sgrpc_rpc_client_init(&client, l.cli, NULL);
+  if (routeguide__route_guide__sgrpc_register(router, &impl, NULL) != 0) return 1;
+  if (sgrpc_test_channel_new(&ch, router, NULL) != 0) return 1;
+  client = sgrpc_test_channel_client(ch);
+  now = sgrpc_test_channel_now(ch);
 
   { /* unary */
     Point p = ROUTEGUIDE__POINT__INIT;
     p.latitude = 409146138;
     p.longitude = -746188906;
-    routeguide__route_guide__get_feature__call(&client, &p, NULL, l.now, got_feature, NULL);
+    routeguide__route_guide__get_feature__call(client, &p, NULL, now, got_feature, NULL);
     p.latitude = route_guide_features[0].lat;
     p.longitude = route_guide_features[0].lon;
-    routeguide__route_guide__get_feature__call(&client, &p, NULL, l.now, got_feature, NULL);
-    mem_loop_run(&l);
+    routeguide__route_guide__get_feature__call(client, &p, NULL, now, got_feature, NULL);
+    run(ch);
   }
   { /* server streaming */
     Routeguide__Rectangle r = ROUTEGUIDE__RECTANGLE__INIT;
@@ -108,12 +122,12 @@ int main(void) {
     r.lo = &lo;
     r.hi = &hi;
     opts.user_data = &listed;
-    routeguide__route_guide__list_features__call(&client, &r, &opts, l.now, listed_feature,
+    routeguide__route_guide__list_features__call(client, &r, &opts, now, listed_feature,
                                                  list_done, NULL);
-    mem_loop_run(&l);
+    run(ch);
   }
   { /* client streaming */
-    if (routeguide__route_guide__record_route__call(&client, NULL, l.now, route_done, &call) != 0)
+    if (routeguide__route_guide__record_route__call(client, NULL, now, route_done, &call) != 0)
       return 1;
     for (i = 0; i < 10; i++) {
       Point p = ROUTEGUIDE__POINT__INIT;
@@ -122,13 +136,13 @@ int main(void) {
       sgrpc_client_call_send(call, &p);
     }
     sgrpc_client_call_close_send(call);
-    mem_loop_run(&l);
+    run(ch);
   }
   { /* bidirectional */
     static const char *msgs[] = {"First message", "Second message", "Third message",
                                  "Fourth message"};
     opts.user_data = &chatted;
-    if (routeguide__route_guide__route_chat__call(&client, &opts, l.now, chat_note, chat_done,
+    if (routeguide__route_guide__route_chat__call(client, &opts, now, chat_note, chat_done,
                                                   &call) != 0)
       return 1;
     for (i = 0; i < 4; i++) {
@@ -139,12 +153,13 @@ int main(void) {
       n.location = &p;
       n.message = (char *)msgs[i];
       sgrpc_client_call_send(call, &n);
-      mem_loop_run(&l); /* replies interleave with requests */
+      run(ch); /* replies interleave with requests */
     }
     sgrpc_client_call_close_send(call);
-    mem_loop_run(&l);
+    run(ch);
   }
-  mem_loop_free(&l);
+  sgrpc_test_channel_del(ch);
+  sgrpc_router_del(router);
   if (listed != 4 || chatted != 2) failures++;
   printf("%s\n", failures ? "FAILED" : "all four RPC kinds OK");
   return failures ? 1 : 0;
