@@ -420,6 +420,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   call = sg_call_new(c);
   if (!call) return SGRPC_ERR_NOMEM;
   call->user_data = o->user_data;
+  call->on_event = o->on_event;
 
   NV_LIT(&c->nv[n++], ":method", "POST");
   nv_set(&c->nv[n++], ":scheme", 7, c->settings.scheme, strlen(c->settings.scheme));
@@ -1033,6 +1034,21 @@ void sgrpc_call_set_user_data(sgrpc_call *call, void *user_data) {
 }
 void *sgrpc_call_get_user_data(const sgrpc_call *call) {
   return call ? call->user_data : NULL;
+}
+
+void sgrpc_call_set_callback(sgrpc_call *call, sgrpc_call_cb on_event, void *user_data) {
+  if (!call) return;
+  call->on_event = on_event;
+  call->user_data = user_data;
+}
+
+int sgrpc_event_dispatch(const sgrpc_event *ev, int64_t now) {
+  sgrpc_call_cb cb;
+  if (!ev || !ev->call) return 0;
+  cb = ev->call->on_event;
+  if (!cb) return 0;
+  cb(ev, ev->call->user_data, now);
+  return 1;
 }
 int32_t sgrpc_call_stream_id(const sgrpc_call *call) { return call ? call->stream_id : 0; }
 sgrpc_conn *sgrpc_call_conn(const sgrpc_call *call) { return call ? call->conn : NULL; }

@@ -60,6 +60,7 @@ enum {
 struct sgrpc_call {
   sgrpc_conn *conn;
   void *user_data;
+  sgrpc_call_cb on_event; /* the dispatcher's per-call callback, or NULL */
   int32_t stream_id;
 
   /* life */

@@ -579,6 +579,17 @@ SGRPC_EXTERN int sgrpc_conn_next_event(sgrpc_conn *conn, sgrpc_event *ev);
 /* Calls                                                               */
 /* ------------------------------------------------------------------ */
 
+/**
+ * A per-call callback of the dispatcher (sgrpc_event_dispatch). ev and
+ * its data are borrowed for the duration of the call; user_data is the
+ * call's user_data; now is the time the event puller passed to
+ * sgrpc_event_dispatch (use it for deadlines of calls started here).
+ * The callback may use the call API on any call of the connection,
+ * including sgrpc_call_set_callback, but must not release ev->call: the
+ * code that pulled the event does that after SGRPC_EV_CLOSE.
+ */
+typedef void (*sgrpc_call_cb)(const sgrpc_event *ev, void *user_data, int64_t now);
+
 /** Options for sgrpc_call_start. Zero-initialise, then set fields. */
 typedef struct sgrpc_call_opts {
   /** ":path", "/package.Service/Method". Required. */
@@ -593,8 +604,10 @@ typedef struct sgrpc_call_opts {
   /** Content subtype: NULL for "application/grpc", "proto" for
    *  "application/grpc+proto", "json" for "application/grpc+json". */
   const char *content_subtype;
-  /** Stored on the call; returned in every event. */
+  /** Stored on the call; returned in every event and given to on_event. */
   void *user_data;
+  /** Per-call callback used by sgrpc_event_dispatch; NULL for none. */
+  sgrpc_call_cb on_event;
   /** Compression for this call's messages: NULL for the connection's
    *  send_encoding, "identity", "gzip" or "deflate". */
   const char *encoding;
@@ -701,6 +714,37 @@ SGRPC_EXTERN void sgrpc_call_release(sgrpc_call *call);
 
 SGRPC_EXTERN void sgrpc_call_set_user_data(sgrpc_call *call, void *user_data);
 SGRPC_EXTERN void *sgrpc_call_get_user_data(const sgrpc_call *call);
+
+/* ------------------------------------------------------------------ */
+/* Dispatcher: events turned into per-call callbacks                   */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Sets the call's per-call callback and its user_data together (a server
+ * takes over a call from SGRPC_EV_CALL_NEW this way; a client sets
+ * sgrpc_call_opts.on_event instead). on_event NULL removes the callback.
+ * Events already pulled keep the user_data they were pulled with.
+ */
+SGRPC_EXTERN void sgrpc_call_set_callback(sgrpc_call *call, sgrpc_call_cb on_event,
+                                          void *user_data);
+
+/**
+ * The dispatcher. When ev belongs to a call that has a per-call callback,
+ * calls it with the call's user_data and now, and returns 1; returns 0
+ * otherwise (connection events, calls without a callback: the caller
+ * handles those itself). ev may be a modified copy of a pulled event.
+ *
+ * Ownership, the one rule for every layer: the code that pulls a
+ * connection's events releases each call after delivering its
+ * SGRPC_EV_CLOSE (whether or not a callback took it); callbacks never
+ * release. A loop that uses the dispatcher looks like this:
+ *
+ *   while (sgrpc_conn_next_event(conn, &ev) == 1) {
+ *     if (!sgrpc_event_dispatch(&ev, now)) handle_other(&ev);
+ *     if (ev.type == SGRPC_EV_CLOSE) sgrpc_call_release(ev.call);
+ *   }
+ */
+SGRPC_EXTERN int sgrpc_event_dispatch(const sgrpc_event *ev, int64_t now);
 /** HTTP/2 stream id (client: 0 until assigned). */
 SGRPC_EXTERN int32_t sgrpc_call_stream_id(const sgrpc_call *call);
 /** The connection the call belongs to. */
