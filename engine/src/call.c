@@ -1047,7 +1047,7 @@ int sgrpc_event_dispatch(const sgrpc_event *ev, int64_t now) {
   if (!ev || !ev->call) return 0;
   cb = ev->call->on_event;
   if (!cb) return 0;
-  cb(ev, ev->call->user_data, now);
+  cb(ev, ev->call_user_data, now);
   return 1;
 }
 int32_t sgrpc_call_stream_id(const sgrpc_call *call) { return call ? call->stream_id : 0; }

@@ -730,7 +730,7 @@ SGRPC_EXTERN void sgrpc_call_set_callback(sgrpc_call *call, sgrpc_call_cb on_eve
 
 /**
  * The dispatcher. When ev belongs to a call that has a per-call callback,
- * calls it with the call's user_data and now, and returns 1; returns 0
+ * calls it with ev->call_user_data and now, and returns 1; returns 0
  * otherwise (connection events, calls without a callback: the caller
  * handles those itself). ev may be a modified copy of a pulled event.
  *
