@@ -95,6 +95,13 @@ function(sgrpc_add_library)
   target_compile_definitions(${sh} PRIVATE BUILDING_SGRPC)
   set_target_properties(${sh} PROPERTIES VERSION ${PROJECT_VERSION} SOVERSION 0
     EXPORT_NAME ${L_NAME})
+  # an installed libsgrpc-uv.so finds libsgrpc-net.so beside it, wherever
+  # the prefix is (an executable's RUNPATH does not cover its libraries')
+  if(APPLE)
+    set_target_properties(${sh} PROPERTIES INSTALL_RPATH "@loader_path")
+  else()
+    set_target_properties(${sh} PROPERTIES INSTALL_RPATH "$ORIGIN")
+  endif()
   set_target_properties(${st} PROPERTIES EXPORT_NAME ${L_NAME}_static)
   add_library(sgrpc::${L_NAME} ALIAS ${sh})
   add_library(sgrpc::${L_NAME}_static ALIAS ${st})
