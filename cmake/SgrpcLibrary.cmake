@@ -6,7 +6,10 @@
 #     [DEPS <component>...]             # other sgrpc libraries it is built on
 #     [PUBLIC_LIBS <target>...]         # outside libraries its headers need
 #     [PRIVATE_LIBS <target>...]        # outside libraries only its code needs
-#     [HEADERS <file>...]               # installed into <includedir>/sgrpc
+#     [HEADERS <file>...]               # installed into <includedir>/sgrpc; a
+#                                       # configured header goes to the folder's
+#                                       # ${CMAKE_CURRENT_BINARY_DIR}/include/sgrpc/,
+#                                       # which is on the include path too
 #     [DESCRIPTION <text>]
 #     [NO_INSTALL])                     # built for the tests only
 #
@@ -80,6 +83,7 @@ function(sgrpc_add_library)
   foreach(t ${st} ${sh})
     target_include_directories(${t}
       PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+             $<BUILD_INTERFACE:${CMAKE_CURRENT_BINARY_DIR}/include>
              $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
       PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
     target_link_libraries(${t} PUBLIC ${L_PUBLIC_LIBS} PRIVATE ${L_PRIVATE_LIBS})
