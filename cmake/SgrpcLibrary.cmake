@@ -7,9 +7,9 @@
 #     [PUBLIC_LIBS <target>...]         # outside libraries its headers need
 #     [PRIVATE_LIBS <target>...]        # outside libraries only its code needs
 #     [HEADERS <file>...]               # installed into <includedir>/sgrpc; a
-#                                       # configured header goes to the folder's
-#                                       # ${CMAKE_CURRENT_BINARY_DIR}/include/sgrpc/,
-#                                       # which is on the include path too
+#                                       # configured header goes to
+#                                       # ${SGRPC_GENERATED_INCLUDE_DIR}/sgrpc/,
+#                                       # which every library has on its path
 #     [DESCRIPTION <text>]
 #     [NO_INSTALL])                     # built for the tests only
 #
@@ -45,6 +45,8 @@ set(_sgrpc_pc_OpenSSL::Crypto "libcrypto")
 set(_sgrpc_find_OpenSSL::Crypto "_sgrpc_find_dep(OpenSSL 1.1.1)")
 
 include(CMakePackageConfigHelpers)
+# configured public headers (<sgrpc/version.h>) of every library, in the build tree
+set(SGRPC_GENERATED_INCLUDE_DIR ${PROJECT_BINARY_DIR}/include)
 set(SGRPC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/sgrpc)
 set(_sgrpc_library_dir ${CMAKE_CURRENT_LIST_DIR})
 
@@ -83,7 +85,7 @@ function(sgrpc_add_library)
   foreach(t ${st} ${sh})
     target_include_directories(${t}
       PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
-             $<BUILD_INTERFACE:${CMAKE_CURRENT_BINARY_DIR}/include>
+             $<BUILD_INTERFACE:${SGRPC_GENERATED_INCLUDE_DIR}>
              $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
       PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
     target_link_libraries(${t} PUBLIC ${L_PUBLIC_LIBS} PRIVATE ${L_PRIVATE_LIBS})
