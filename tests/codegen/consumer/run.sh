@@ -18,7 +18,7 @@ cmake -S "$here" -B "$work/b" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
   > "$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
 grep -q "SGRPC_PROTOC_GEN_SGRPC:FILEPATH=$work/prefix/bin/protoc-gen-sgrpc" "$work/b/CMakeCache.txt"
 ninja -C "$work/b" > "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
-LD_LIBRARY_PATH="$(dirname "$(find "$work/prefix" -name 'libsgrpc_rpc.so' | head -n 1)")" \
+LD_LIBRARY_PATH="$(dirname "$(find "$work/prefix" -name 'libsgrpc-rpc.so' | head -n 1)")" \
   "$work/b/greet_shared"
 "$work/b/greet_static"
 if ldd "$work/b/greet_static" | grep -q libsgrpc; then

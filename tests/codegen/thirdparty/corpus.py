@@ -12,7 +12,7 @@ call per group with --c_out and --sgrpc_out. Then:
     (protoc-c's own defects, listed in known_protoc_c_defects.txt, are
     checked to still be exactly those and handled as described there);
   * one translation unit includes every generated .sgrpc.h of a group at
-    once, and links with every object of the group and libsgrpc_rpc into one
+    once, and links with every object of the group and libsgrpc-rpc into one
     program (a duplicate symbol, typedef, enum constant or macro between
     files fails here);
   * that program walks every generated service table, adds every method to

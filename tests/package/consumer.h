@@ -1,0 +1,15 @@
+/* A program outside the sgrpc tree, built against an installed sgrpc by
+ * tests/package/run.sh. main.c checks the engine; each other file checks
+ * one component and is compiled in only when that component is used.
+ * Every check returns 0 on success and prints one line. */
+#ifndef SGRPC_CONSUMER_H
+#define SGRPC_CONSUMER_H
+
+/* loop_<adapter>.c: create the adapter's loop and delete it */
+int consumer_loop(void);
+/* tls.c: an OpenSSL client session that writes its ClientHello */
+int consumer_tls(void);
+/* rpc.c: a router with one method, then freed */
+int consumer_rpc(void);
+
+#endif
