@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sgrpc/events.h>
 #include <sgrpc/rpc.h>
 
 #if defined(__has_include)
@@ -537,6 +538,55 @@ static void test_send_alloc_failures(void **state) {
   assert_true(k < 64);
 }
 
+/* Send hooks fire once per message that goes, never for a send that
+ * pushed back (or each retry would show the message again). */
+static void count_hook(sgrpc_hook_event *ev, void *ud) {
+  (void)ev;
+  (*(int *)ud)++;
+}
+
+static void test_send_hooks_once(void **state) {
+  world w;
+  sgrpc_events *events;
+  sgrpc_client_call *call;
+  int srv_sends = 0, cli_sends = 0;
+  (void)state;
+  world_init(&w, 1024, 1024);
+  assert_int_equal(sgrpc_events_new(&events, NULL), 0);
+  assert_int_equal(
+      sgrpc_events_listen(events, SGRPC_HOOK_SERVER_SEND_MESSAGE, count_hook, &srv_sends), 0);
+  assert_int_equal(
+      sgrpc_events_listen(events, SGRPC_HOOK_CLIENT_SEND_MESSAGE, count_hook, &cli_sends), 0);
+  sgrpc_router_set_events(w.router, events);
+  sgrpc_rpc_client_set_events(&w.client, events);
+
+  start_down(&w, 20000);
+  pair_run(&w.p, 100000);
+  assert_int_equal(w.done, 1);
+  assert_int_equal(w.code, SGRPC_STATUS_OK);
+  assert_int_equal(w.got, 20000);
+  assert_true(w.blocked > 10);
+  assert_int_equal(srv_sends, 20000);
+  assert_int_equal(cli_sends, 1); /* Down's request */
+
+  w.done = 0;
+  w.got = w.next = 0;
+  w.blocked = w.resumes = 0;
+  w.ended = 0;
+  cli_sends = 0;
+  call = start_up(&w);
+  w.total = 20000;
+  up_pump(call, &w);
+  pair_run(&w.p, 100000);
+  assert_int_equal(w.done, 1);
+  assert_int_equal(w.code, SGRPC_STATUS_OK);
+  assert_int_equal(w.reply, 20000);
+  assert_true(w.blocked > 10);
+  assert_int_equal(cli_sends, 20000);
+  world_free(&w);
+  sgrpc_events_del(events);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_stream_million),
@@ -546,6 +596,7 @@ int main(void) {
       cmocka_unit_test(test_send_nomem),
       cmocka_unit_test(test_client_send_nomem),
       cmocka_unit_test(test_send_alloc_failures),
+      cmocka_unit_test(test_send_hooks_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
