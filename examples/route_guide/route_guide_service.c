@@ -38,7 +38,10 @@ static void get_feature(sgrpc_server_call *call, const Point *req, void *ud) {
   (void)ud;
   f.name = (char *)route_guide_feature_at(req);
   f.location = &loc;
-  sgrpc_server_call_reply(call, &f);
+  /* a fresh call's buffer is empty: this fails only when the whole
+   * connection's output is full, and then nothing went */
+  if (sgrpc_server_call_reply(call, &f) < 0)
+    sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "server busy");
 }
 
 /* ListFeatures walks the database from a cursor kept in the call's user
@@ -115,7 +118,9 @@ static void record_route(sgrpc_server_call *call, const Point *p, void *ud) {
     if (route_guide_feature_at(p)[0]) st->sum.feature_count++;
     st->last = *p;
   } else {
-    sgrpc_server_call_reply(call, &st->sum); /* the client finished its route */
+    /* the client finished its route */
+    if (sgrpc_server_call_reply(call, &st->sum) < 0)
+      sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "server busy");
   }
 }
 

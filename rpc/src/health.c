@@ -193,7 +193,12 @@ static void on_check(sgrpc_server_call *call, const Grpc__Health__V1__HealthChec
     return;
   }
   r.status = (Grpc__Health__V1__HealthCheckResponse__ServingStatus)st;
-  (void)sgrpc_server_call_reply(call, &r);
+  /* A fresh call's buffer is empty: the reply fails only when the whole
+   * connection's output is full (or memory ran out), and then nothing
+   * went; the prober gets a clear answer instead of a call that hangs. */
+  if (sgrpc_server_call_reply(call, &r) < 0)
+    (void)sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                                 "health answer could not be sent");
 }
 
 static void on_watch(sgrpc_server_call *call, const Grpc__Health__V1__HealthCheckRequest *q,

@@ -350,6 +350,41 @@ static void test_slow_watcher(void **state) {
   world_free(&w);
 }
 
+/* Check answers on a connection whose whole output is full are refused
+ * with RESOURCE_EXHAUSTED instead of never coming. */
+static void test_check_connection_full(void **state) {
+  world w;
+  result a, b;
+  sgrpc_settings ss;
+  Req q = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  sgrpc_rpc_opts o;
+  (void)state;
+  sgrpc_settings_default(&ss);
+  ss.max_outbound_queue = 1; /* one buffered answer fills the connection */
+  world_init_with(&w, NULL, NULL, &ss);
+  pair_run(&w.p, 100);
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  memset(&o, 0, sizeof(o));
+  q.service = (char *)"";
+  o.user_data = &a;
+  assert_int_equal(grpc__health__v1__health__check__call(&w.client, &q, &o, w.p.now, check_done,
+                                                         NULL),
+                   0);
+  o.user_data = &b;
+  assert_int_equal(grpc__health__v1__health__check__call(&w.client, &q, &o, w.p.now, check_done,
+                                                         NULL),
+                   0);
+  pair_run(&w.p, 200); /* both requests reach the server in one batch */
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.code, SGRPC_STATUS_OK);
+  assert_int_equal(a.vals[0], SERVING);
+  assert_int_equal(b.done, 1);
+  assert_int_equal(b.code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(b.n, 0);
+  world_free(&w);
+}
+
 /* Every allocation of the health object fails in turn, in new, set and
  * Watch: each failure is a clear error (NOMEM, or RESOURCE_EXHAUSTED on
  * the wire), nothing leaks (failmem.live), and state stays consistent. */
@@ -421,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_del_with_open_watches),
       cmocka_unit_test(test_connection_lost),
       cmocka_unit_test(test_slow_watcher),
+      cmocka_unit_test(test_check_connection_full),
       cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

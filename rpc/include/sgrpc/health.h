@@ -15,7 +15,9 @@
  *
  * Semantics (grpc's health.proto):
  *  - Check(service): the status set for service; a service that has no
- *    status ends the call with NOT_FOUND.
+ *    status ends the call with NOT_FOUND. When the connection's whole
+ *    output is full (settings.max_outbound_queue) the answer cannot be
+ *    taken and the call ends RESOURCE_EXHAUSTED.
  *  - Watch(service): the current status at once (SERVICE_UNKNOWN when
  *    none is set, and the stream stays open), then every change as soon as
  *    sgrpc_health_set makes it. Setting the status a watcher last received
