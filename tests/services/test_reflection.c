@@ -589,6 +589,52 @@ static void test_alloc_failures(void **state) {
   free(set);
 }
 
+/* The reflection object's allocations fail in turn while it answers a
+ * client that asks faster than it reads (answers built, requests kept
+ * and unpacked again): the call ends RESOURCE_EXHAUSTED or answers
+ * everything, never crashes, never leaks. */
+static void test_backlog_alloc_failures(void **state) {
+  long k;
+  int ended_early = 0;
+  (void)state;
+  for (k = 1; k < 10000; k++) {
+    world w;
+    answers a;
+    failmem fm;
+    sgrpc_mem mem;
+    sgrpc_settings ss;
+    sgrpc_settings_default(&ss);
+    ss.max_send_buffer = 1024;
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(pair_init(&w.p, NULL, &ss, NULL), 0);
+    w.p.on_event = on_event;
+    w.p.ud = &w;
+    assert_int_equal(sgrpc_router_new(&w.router, NULL), 0);
+    failmem_init(&fm, &mem);
+    assert_int_equal(sgrpc_reflection_new(&w.refl, &mem), 0);
+    refl_fill(w.refl);
+    assert_int_equal(sgrpc_reflection_register(w.refl, w.router), 0);
+    sgrpc_rpc_client_init(&w.client, w.p.cli, NULL);
+    ask_many(&w, &a, 6, 0);
+    fm.fail_at = fm.count + k; /* from the first request on */
+    pump_to_server(&w);
+    pair_run(&w.p, 100000);
+    assert_int_equal(a.done, 1);
+    if (a.code == SGRPC_STATUS_OK) {
+      assert_int_equal(a.n, 6);
+    } else {
+      assert_int_equal(a.code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+      assert_true(a.n < 6);
+      ended_early++;
+    }
+    world_free(&w);
+    assert_int_equal(fm.live, 0);
+    if (!fm.failures) break; /* every allocation was reached */
+  }
+  assert_true(ended_early > 0);
+  assert_true(k < 10000);
+}
+
 /* Damaged descriptor sets (bytes flipped, cut short) never crash or leak:
  * each is taken or refused with INVALID_ARGUMENT, and what was taken
  * still answers queries. Deterministic (fixed xorshift seed). */
@@ -652,6 +698,7 @@ int main(void) {
       cmocka_unit_test(test_v1),
       cmocka_unit_test(test_pushback),
       cmocka_unit_test(test_backlog_bound),
+      cmocka_unit_test(test_backlog_alloc_failures),
       cmocka_unit_test(test_extensions),
       cmocka_unit_test(test_add_errors),
       cmocka_unit_test(test_alloc_failures),
