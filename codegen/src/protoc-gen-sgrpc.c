@@ -694,7 +694,9 @@ static void emit_header_service(sb *h, const sgen *sv) {
     sb_printf(h, "/** Starts %s (%s)%s. opts may be NULL. Returns 0 or a negative\n"
                  " *  SGRPC_ERR_* code (then no callback runs). */\n",
               m->m->name, kind_names[m->kind],
-              single_req ? "" : "; send requests with sgrpc_client_call_send and end with\n"
+              single_req ? "" : "; send requests with sgrpc_client_call_send (after\n"
+                                " *  SGRPC_ERR_WOULDBLOCK, again from the callback given to\n"
+                                " *  sgrpc_client_call_set_on_writable) and end with\n"
                                 " *  sgrpc_client_call_close_send");
     sb_printf(h, "int %s(sgrpc_rpc_client *client,", m->call_fn);
     if (single_req) sb_printf(h, " const %s *request,", m->in->c_name);

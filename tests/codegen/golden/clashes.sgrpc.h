@@ -120,7 +120,9 @@ int clash__calc__ping__call(sgrpc_rpc_client *client, const Clash__Msg *request,
  *  reply (NULL unless status->code is SGRPC_STATUS_OK). */
 typedef void (*Clash__Calc__Ping_Done_2)(sgrpc_client_call *call, const sgrpc_status_info *status,
     const Clash__Msg *reply, void *user_data);
-/** Starts Ping_ (client streaming); send requests with sgrpc_client_call_send and end with
+/** Starts Ping_ (client streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int clash__calc__ping___call(sgrpc_rpc_client *client,

@@ -94,7 +94,9 @@ int sgrpc__test__kinds__calc__count_down__call(sgrpc_rpc_client *client, const S
  *  reply (NULL unless status->code is SGRPC_STATUS_OK). */
 typedef void (*Sgrpc__Test__Kinds__Calc__Sum_Done)(sgrpc_client_call *call, const sgrpc_status_info *status,
     const Sgrpc__Test__Kinds__Num__Batch *reply, void *user_data);
-/** Starts Sum (client streaming); send requests with sgrpc_client_call_send and end with
+/** Starts Sum (client streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int sgrpc__test__kinds__calc__sum__call(sgrpc_rpc_client *client,
@@ -107,7 +109,9 @@ typedef void (*Sgrpc__Test__Kinds__Calc__Twice_Done)(sgrpc_client_call *call, co
     const Sgrpc__Test__CommonTypes__Point *reply, void *user_data);
 /** Twice: one streamed reply (valid during the callback). */
 typedef void (*Sgrpc__Test__Kinds__Calc__Twice_Reply)(sgrpc_client_call *call, const Sgrpc__Test__CommonTypes__Point *reply, void *user_data);
-/** Starts Twice (bidirectional streaming); send requests with sgrpc_client_call_send and end with
+/** Starts Twice (bidirectional streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int sgrpc__test__kinds__calc__twice__call(sgrpc_rpc_client *client,

@@ -141,7 +141,9 @@ typedef void (*Hyphen__V1__PingerStream__PingMany_Done)(sgrpc_client_call *call,
     const Hyphen__V1__PingMsg *reply, void *user_data);
 /** PingMany: one streamed reply (valid during the callback). */
 typedef void (*Hyphen__V1__PingerStream__PingMany_Reply)(sgrpc_client_call *call, const Hyphen__V1__PingMsg *reply, void *user_data);
-/** Starts PingMany (bidirectional streaming); send requests with sgrpc_client_call_send and end with
+/** Starts PingMany (bidirectional streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int hyphen__v1__pinger_stream__ping_many__call(sgrpc_rpc_client *client,
