@@ -161,7 +161,7 @@ static void test_generated_tables(void **state) {
   assert_ptr_equal(bare_service__sgrpc_methods[0].request_type, &bare__descriptor);
 
   /* clashes got suffixes instead of breaking the build */
-  assert_int_equal(CLASH__CALC__SGRPC_N_METHODS, 6);
+  assert_int_equal(CLASH__CALC__SGRPC_N_METHODS, 7);
   assert_int_equal(CLASH__CALC__SGRPC_N_METHODS_2, 5); /* method n_methods */
   assert_string_equal(clash__calc__sgrpc_methods_2[CLASH__CALC__SGRPC_N_METHODS_2].path,
                       "/clash.Calc/n_methods");
@@ -175,6 +175,8 @@ static void test_generated_tables(void **state) {
     memset(&impl, 0, sizeof(impl));
     impl.on_close_2 = NULL; /* the OnClose method */
     impl.on_close = NULL;   /* the service's close hook */
+    impl.on_writable = NULL;   /* the OnWritable method */
+    impl.on_writable_2 = NULL; /* the service's writable hook */
     assert_int_equal(sgrpc_router_new(&r, NULL), 0);
     assert_int_equal(clash__calc__sgrpc_register_2(r, &impl, NULL), 0);
     assert_null(sgrpc_router_find(r, "/clash.Calc/Ping", 16));

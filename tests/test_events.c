@@ -244,7 +244,7 @@ static void c_close(sgrpc_client_call *call, const sgrpc_status_info *st, const 
   r->trailer_hooked = md_has(st->md, st->md_count, "x-srv-trailer", val);
 }
 
-static const sgrpc_client_callbacks cbs = {c_headers, c_message, c_close, {NULL, NULL}};
+static const sgrpc_client_callbacks cbs = {c_headers, c_message, c_close, {NULL, NULL}, NULL};
 
 /* ---- world ---- */
 
@@ -255,10 +255,10 @@ typedef struct world {
 } world;
 
 static void world_init(world *w, int with_hooks) {
-  static const sgrpc_handler hu = {h_unary, h_close, NULL, NULL};
-  static const sgrpc_handler hs = {h_sstream, h_close, NULL, NULL};
-  static const sgrpc_handler hc = {h_cstream, h_close, NULL, NULL};
-  static const sgrpc_handler hb = {h_bidi, h_close, NULL, NULL};
+  static const sgrpc_handler hu = {h_unary, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hs = {h_sstream, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hc = {h_cstream, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hb = {h_bidi, h_close, NULL, NULL, NULL};
   memset(w, 0, sizeof(*w));
   memset(&ss, 0, sizeof(ss));
   srv_log[0] = cli_log[0] = 0;
@@ -549,13 +549,13 @@ static void c_close_lenient(sgrpc_client_call *call, const sgrpc_status_info *st
 }
 
 static const sgrpc_client_callbacks lenient_cbs = {c_headers, NULL, c_close_lenient,
-                                                   {NULL, NULL}};
+                                                   {NULL, NULL}, NULL};
 
 /* Every allocation in turn fails, with hooks that allocate on both sides:
  * each step ends in an error code or a status, never a crash, and leaves
  * nothing allocated. */
 static void test_hooks_alloc_failure(void **state) {
-  static const sgrpc_handler hu = {h_lenient, h_close, NULL, NULL};
+  static const sgrpc_handler hu = {h_lenient, h_close, NULL, NULL, NULL};
   long k;
   int clean = 0;
   for (k = 1; k < 3000 && !clean; k++) {

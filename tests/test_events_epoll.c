@@ -148,9 +148,9 @@ typedef struct world {
 
 static int setup(void **state) {
   static world w;
-  static const sgrpc_handler he = {h_echo, NULL, NULL, NULL};
-  static const sgrpc_handler hs = {h_sstream, NULL, NULL, NULL};
-  static const sgrpc_handler hb = {h_bidi, NULL, NULL, NULL};
+  static const sgrpc_handler he = {h_echo, NULL, NULL, NULL, NULL};
+  static const sgrpc_handler hs = {h_sstream, NULL, NULL, NULL, NULL};
+  static const sgrpc_handler hb = {h_bidi, NULL, NULL, NULL, NULL};
   sgrpc_epoll_server_opts so;
   sgrpc_epoll_channel_opts co;
   int attempt, rv = -1;
@@ -209,7 +209,7 @@ static void run_until(world *w, const int *flag, int want, int64_t limit_ns) {
 }
 
 static void sgrpc_call_hello(world *w, result *r) {
-  static const sgrpc_client_callbacks cbs = {NULL, NULL, c_close, {NULL, NULL}};
+  static const sgrpc_client_callbacks cbs = {NULL, NULL, c_close, {NULL, NULL}, NULL};
   sgrpc_bytes req = {(const uint8_t *)"\x0a\x02me", 4};
   sgrpc_rpc_opts o;
   memset(&o, 0, sizeof(o));

@@ -33,6 +33,7 @@ typedef struct world {
   int hook_mode;       /* client calls go through hook_start (a fake adapter) */
   int hook_starts;
   int hook_fail;       /* nonzero: hook_start returns this */
+  int srv_resumes;     /* count_down sends resumed from on_writable */
 } world;
 
 /* A fake adapter channel for sgrpc_rpc_client_init_transport: it starts
@@ -101,17 +102,48 @@ static void srv_add_one(sgrpc_server_call *call, const Num *req, void *ud) {
   check_ok(call, sgrpc_server_call_reply(call, &out));
 }
 
-static void srv_count_down(sgrpc_server_call *call, const Num *req, void *ud) {
-  int64_t v;
-  (void)ud;
-  for (v = req->value; v > 0; v--) {
+/* count_down's place in its stream: the next value to send. */
+typedef struct down_state {
+  int64_t next;
+} down_state;
+
+/* Sends the values left until the engine pushes back (the rest goes from
+ * on_writable), then the status. */
+static void count_down_pump(sgrpc_server_call *call) {
+  down_state *st = sgrpc_server_call_get_user_data(call);
+  while (st->next > 0) {
     Num out = SGRPC__TEST__KINDS__NUM__INIT;
-    out.value = v;
-    int rv = sgrpc_server_call_send(call, &out);
+    int rv;
+    out.value = st->next;
+    rv = sgrpc_server_call_send(call, &out);
+    if (rv == SGRPC_ERR_WOULDBLOCK) {
+      /* at once again: still full, and nothing is lost */
+      assert_int_equal(sgrpc_server_call_send(call, &out), SGRPC_ERR_WOULDBLOCK);
+      return;
+    }
     check_ok(call, rv);
     if (rv < 0) return;
+    st->next--;
   }
   check_ok(call, sgrpc_server_call_finish(call, NULL));
+}
+
+static void srv_count_down(sgrpc_server_call *call, const Num *req, void *ud) {
+  down_state *st = calloc(1, sizeof(*st));
+  (void)ud;
+  assert_non_null(st);
+  st->next = req->value;
+  sgrpc_server_call_set_user_data(call, st); /* freed by srv_on_close */
+  count_down_pump(call);
+}
+
+/* The service's on_writable: only count_down streams more than a buffer. */
+static void srv_on_writable(sgrpc_server_call *call, void *ud) {
+  world *w = ud;
+  assert_ptr_equal(sgrpc_server_call_method(call),
+                   &sgrpc__test__kinds__calc__sgrpc_methods[SGRPC__TEST__KINDS__CALC__SGRPC_COUNT_DOWN]);
+  w->srv_resumes++;
+  count_down_pump(call);
 }
 
 typedef struct sum_state {
@@ -165,7 +197,8 @@ static void srv_on_close(sgrpc_server_call *call, const sgrpc_status_info *statu
 }
 
 static const Sgrpc__Test__Kinds__Calc_SgrpcServer calc_impl = {
-    srv_add_one, srv_count_down, srv_sum, srv_twice, NULL /* label */, srv_on_close};
+    srv_add_one, srv_count_down, srv_sum, srv_twice, NULL /* label */, srv_on_close,
+    srv_on_writable};
 
 static void world_init(world *w, const sgrpc_settings *cs, const sgrpc_settings *ss,
                        const sgrpc_mem *mem) {
@@ -200,6 +233,10 @@ typedef struct result {
   int64_t xy_sum;
   char trailer[32];
   int had_reply;
+  /* client streaming through on_writable */
+  sgrpc_client_call *call;
+  int64_t to_send, sent; /* requests value 3, 6, 9, ... */
+  int blocked;           /* sends that returned SGRPC_ERR_WOULDBLOCK */
 } result;
 
 static void copy_status(result *r, const sgrpc_status_info *st) {
@@ -497,7 +534,7 @@ static void test_server_streaming(void **state) {
   sgrpc_rpc_opts opts;
   sgrpc_settings ss;
   (void)state;
-  /* a small send buffer forces the rpc layer's queue and WRITABLE path */
+  /* a small send buffer: the handler resumes from on_writable */
   sgrpc_settings_default(&ss);
   ss.max_send_buffer = 1024;
   world_init(&w, NULL, &ss, NULL);
@@ -516,7 +553,27 @@ static void test_server_streaming(void **state) {
   assert_int_equal(r.code, SGRPC_STATUS_OK);
   assert_int_equal(r.replies, 5000);
   assert_int_equal(r.expect_next, 0);
+  assert_true(w.srv_resumes > 0);
   world_free(&w);
+}
+
+/* Sends the requests left until the engine pushes back, then half-closes. */
+static void sum_pump(sgrpc_client_call *call, void *ud) {
+  result *r = ud;
+  while (r->sent < r->to_send) {
+    Num n = SGRPC__TEST__KINDS__NUM__INIT;
+    int rv;
+    n.value = (r->sent + 1) * 3;
+    rv = sgrpc_client_call_send(call, &n);
+    if (rv == SGRPC_ERR_WOULDBLOCK) {
+      r->blocked++;
+      assert_int_equal(sgrpc_client_call_send(call, &n), SGRPC_ERR_WOULDBLOCK);
+      return;
+    }
+    assert_int_equal(rv, 0);
+    r->sent++;
+  }
+  assert_int_equal(sgrpc_client_call_close_send(call), 0);
 }
 
 static void test_client_streaming(void **state) {
@@ -528,7 +585,7 @@ static void test_client_streaming(void **state) {
   int64_t i, want = 0;
   (void)state;
   sgrpc_settings_default(&cs);
-  cs.max_send_buffer = 256; /* client requests queue up too */
+  cs.max_send_buffer = 256; /* the client's sends push back too */
   world_init(&w, &cs, NULL, NULL);
   memset(&r, 0, sizeof(r));
   memset(&opts, 0, sizeof(opts));
@@ -536,15 +593,12 @@ static void test_client_streaming(void **state) {
   assert_int_equal(
       sgrpc__test__kinds__calc__sum__call(&w.client, &opts, w.p.now, sum_done, &call), 0);
   assert_non_null(call);
-  for (i = 1; i <= 1000; i++) {
-    Num n = SGRPC__TEST__KINDS__NUM__INIT;
-    n.value = i * 3;
-    want += i * 3;
-    assert_int_equal(sgrpc_client_call_send(call, &n), 0);
-  }
-  assert_true(sgrpc_client_call_pending(call) > 0);
-  assert_int_equal(sgrpc_client_call_close_send(call), 0);
-  /* a wrong message type is refused before anything is sent */
+  sgrpc_client_call_set_on_writable(call, sum_pump);
+  for (i = 1; i <= 1000; i++) want += i * 3;
+  r.to_send = 1000;
+  sum_pump(call, &r);
+  assert_true(r.blocked > 0);
+  assert_true(r.sent < 1000);
   pair_run(&w.p, 100000);
   assert_int_equal(r.done, 1);
   assert_int_equal(r.code, SGRPC_STATUS_OK);

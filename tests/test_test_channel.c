@@ -107,14 +107,14 @@ static void c_close(sgrpc_client_call *call, const sgrpc_status_info *st, const 
   if (reply) c_message(call, reply, ud);
 }
 
-static const sgrpc_client_callbacks cbs = {NULL, c_message, c_close, {NULL, NULL}};
+static const sgrpc_client_callbacks cbs = {NULL, c_message, c_close, {NULL, NULL}, NULL};
 
 static sgrpc_router *make_router(const sgrpc_mem *mem) {
-  static const sgrpc_handler hu = {h_unary, h_close, NULL, NULL};
-  static const sgrpc_handler hs = {h_sstream, h_close, NULL, NULL};
-  static const sgrpc_handler hc = {h_cstream, h_close, NULL, NULL};
-  static const sgrpc_handler hb = {h_bidi, h_close, NULL, NULL};
-  static const sgrpc_handler hh = {h_hold, h_close, NULL, NULL};
+  static const sgrpc_handler hu = {h_unary, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hs = {h_sstream, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hc = {h_cstream, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hb = {h_bidi, h_close, NULL, NULL, NULL};
+  static const sgrpc_handler hh = {h_hold, h_close, NULL, NULL, NULL};
   sgrpc_router *r;
   if (sgrpc_router_new(&r, mem) != 0) return NULL;
   if (sgrpc_router_add(r, &m_unary, &hu) || sgrpc_router_add(r, &m_sstream, &hs) ||

@@ -536,7 +536,7 @@ typedef struct sgen {
   const SvcProto *s;
   char *full;
   char *methods_var, *service_var, *server_type, *register_fn, *count_enum;
-  char *on_close_field;
+  char *on_close_field, *on_writable_field;
   mgen *methods;
   size_t n;
 } sgen;
@@ -560,6 +560,7 @@ static void free_sgen(sgen *sv) {
   free(sv->methods);
   free(sv->full), free(sv->methods_var), free(sv->service_var), free(sv->server_type);
   free(sv->register_fn), free(sv->count_enum), free(sv->on_close_field);
+  free(sv->on_writable_field);
 }
 
 /* Names every generated identifier of one service. */
@@ -622,6 +623,8 @@ static int plan_service(gen *g, strset *names, const char *pkg, const SvcProto *
     free(ml.s);
     free(mc.s);
   }
+  /* named after the methods: a method called OnWritable keeps its field */
+  sv->on_writable_field = unique(&fields, "on_writable");
   set_free(&fields);
   free(c);
   free(lower);
@@ -649,9 +652,10 @@ static void emit_header_service(sb *h, const sgen *sv) {
             " * methods are called once with the request (valid until the call ends);\n"
             " * client-streaming and bidi methods with each request (valid during the\n"
             " * call) and then with NULL when the client half-closed. Answer with\n"
-            " * sgrpc_server_call_reply/_send/_finish/_fail.\n */\n"
+            " * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns\n"
+            " * SGRPC_ERR_WOULDBLOCK is retried from %s.\n */\n"
             "typedef struct %s {\n",
-            sv->full, sv->server_type);
+            sv->full, sv->on_writable_field, sv->server_type);
   for (i = 0; i < sv->n; i++) {
     const mgen *m = &sv->methods[i];
     sb_printf(h, "  /** %s: %s, %s -> %s. */\n", m->m->name, kind_names[m->kind],
@@ -662,8 +666,11 @@ static void emit_header_service(sb *h, const sgen *sv) {
   sb_printf(h,
             "  /** Optional: called when any call of this service ends. */\n"
             "  void (*%s)(sgrpc_server_call *call, const sgrpc_status_info *status,\n"
-            "      void *user_data);\n} %s;\n\n",
-            sv->on_close_field, sv->server_type);
+            "      void *user_data);\n"
+            "  /** Optional: a call of this service whose send returned\n"
+            "   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */\n"
+            "  void (*%s)(sgrpc_server_call *call, void *user_data);\n} %s;\n\n",
+            sv->on_close_field, sv->on_writable_field, sv->server_type);
   sb_printf(h,
             "/** Routes the implemented methods of impl on router; user_data goes to\n"
             " *  every handler. Returns 0 or an error of sgrpc_router_add. */\n"
@@ -687,7 +694,9 @@ static void emit_header_service(sb *h, const sgen *sv) {
     sb_printf(h, "/** Starts %s (%s)%s. opts may be NULL. Returns 0 or a negative\n"
                  " *  SGRPC_ERR_* code (then no callback runs). */\n",
               m->m->name, kind_names[m->kind],
-              single_req ? "" : "; send requests with sgrpc_client_call_send and end with\n"
+              single_req ? "" : "; send requests with sgrpc_client_call_send (after\n"
+                                " *  SGRPC_ERR_WOULDBLOCK, again from the callback given to\n"
+                                " *  sgrpc_client_call_set_on_writable) and end with\n"
                                 " *  sgrpc_client_call_close_send");
     sb_printf(h, "int %s(sgrpc_rpc_client *client,", m->call_fn);
     if (single_req) sb_printf(h, " const %s *request,", m->in->c_name);
@@ -730,8 +739,9 @@ static void emit_source_service(sb *c, const sgen *sv, const char *fd_var,
   if (sv->n) sb_puts(c, "  sgrpc_handler h;\n  int rv;\n");
   sb_puts(c, "  if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;\n");
   if (sv->n) {
-    sb_printf(c, "  memset(&h, 0, sizeof(h));\n  h.on_close = impl->%s;\n  h.user_data = user_data;\n",
-              sv->on_close_field);
+    sb_printf(c, "  memset(&h, 0, sizeof(h));\n  h.on_close = impl->%s;\n"
+                 "  h.on_writable = impl->%s;\n  h.user_data = user_data;\n",
+              sv->on_close_field, sv->on_writable_field);
   } else {
     sb_puts(c, "  (void)user_data;\n");
   }

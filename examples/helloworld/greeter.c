@@ -25,7 +25,10 @@ static void say_hello(sgrpc_server_call *call, const Helloworld__HelloRequest *r
   }
   snprintf(text, sizeof(text), "Hello %s", req->name);
   reply.message = text;
-  sgrpc_server_call_reply(call, &reply); /* packs, sends, status OK */
+  /* packs, sends, status OK; fails only when the connection's whole
+   * outbound queue is full (then nothing went: end the call instead) */
+  if (sgrpc_server_call_reply(call, &reply) < 0)
+    sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "server busy");
 }
 
 /* ---- client ---- */

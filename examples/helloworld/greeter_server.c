@@ -28,7 +28,8 @@ static void say_hello(sgrpc_server_call *call, const Helloworld__HelloRequest *r
   fflush(stdout);
   snprintf(text, sizeof(text), "Hello %s", req->name);
   reply.message = text;
-  sgrpc_server_call_reply(call, &reply);
+  if (sgrpc_server_call_reply(call, &reply) < 0) /* the connection's output is full */
+    sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "server busy");
 }
 
 int main(int argc, char **argv) {

@@ -9,8 +9,6 @@
 
 #include "grpc/health/v1/health.sgrpc.h"
 
-#define WATCH_MAX_PENDING (64u * 1024u)
-
 typedef struct health_entry {
   struct health_entry *next;
   sgrpc_health_status status;
@@ -21,7 +19,7 @@ typedef struct health_entry {
 typedef struct health_watch {
   struct health_watch *prev, *next;
   sgrpc_server_call *call;
-  int last;                 /* status last queued on the call, -1: none */
+  int last;                 /* status last handed to the call, -1: none */
   int ended;                /* a status was sent: nothing more goes out */
   char name[];
 } health_watch;
@@ -63,23 +61,21 @@ static void watch_unlink(sgrpc_health *h, health_watch *w) {
   h->n_watches--;
 }
 
-/* Queues status on a Watch call unless it is what the peer last got. */
+/* Sends status on a Watch call unless it is what the peer last got. When
+ * the call's buffer is full nothing is kept: on_writable sends whatever
+ * the status is by then, so a slow watcher skips the changes it could
+ * not take and memory stays at the engine's per-call buffer. */
 static void watch_push(health_watch *w, sgrpc_health_status st) {
   Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   int rv;
   if (w->ended || w->last == (int)st) return;
-  if (sgrpc_server_call_pending(w->call) > WATCH_MAX_PENDING) {
-    w->ended = 1;
-    (void)sgrpc_server_call_fail(w->call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
-                                 "health watcher is not reading");
-    return;
-  }
   r.status = (Grpc__Health__V1__HealthCheckResponse__ServingStatus)st;
   rv = sgrpc_server_call_send(w->call, &r);
   if (rv == 0) {
     w->last = (int)st;
     return;
   }
+  if (rv == SGRPC_ERR_WOULDBLOCK) return;
   w->ended = 1;
   if (rv == SGRPC_ERR_CALL_CLOSED) return; /* its CLOSE is on the way */
   (void)sgrpc_server_call_fail(w->call, rv == SGRPC_ERR_NOMEM ? SGRPC_STATUS_RESOURCE_EXHAUSTED
@@ -197,7 +193,12 @@ static void on_check(sgrpc_server_call *call, const Grpc__Health__V1__HealthChec
     return;
   }
   r.status = (Grpc__Health__V1__HealthCheckResponse__ServingStatus)st;
-  (void)sgrpc_server_call_reply(call, &r);
+  /* A fresh call's buffer is empty: the reply fails only when the whole
+   * connection's output is full (or memory ran out), and then nothing
+   * went; the prober gets a clear answer instead of a call that hangs. */
+  if (sgrpc_server_call_reply(call, &r) < 0)
+    (void)sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                                 "health answer could not be sent");
 }
 
 static void on_watch(sgrpc_server_call *call, const Grpc__Health__V1__HealthCheckRequest *q,
@@ -221,6 +222,12 @@ static void on_watch(sgrpc_server_call *call, const Grpc__Health__V1__HealthChec
   watch_push(w, sgrpc_health_get(h, w->name));
 }
 
+/* A Watch call has room again: the watcher gets the current status. */
+static void on_writable(sgrpc_server_call *call, void *ud) {
+  health_watch *w = sgrpc_server_call_get_user_data(call);
+  if (w) watch_push(w, sgrpc_health_get((const sgrpc_health *)ud, w->name));
+}
+
 static void on_close(sgrpc_server_call *call, const sgrpc_status_info *status, void *ud) {
   sgrpc_health *h = ud;
   health_watch *w = sgrpc_server_call_get_user_data(call);
@@ -238,5 +245,6 @@ int sgrpc_health_register(sgrpc_health *h, sgrpc_router *router) {
   impl.check = on_check;
   impl.watch = on_watch;
   impl.on_close = on_close;
+  impl.on_writable = on_writable;
   return grpc__health__v1__health__sgrpc_register(router, &impl, h);
 }

@@ -552,6 +552,74 @@ static void refl_answer_clear(sgrpc_reflection *r, refl_answer *a) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Requests waiting for room on their call                             */
+/* ------------------------------------------------------------------ */
+
+/* Answers go out in request order, one each. When an answer does not fit
+ * the call's send buffer (the client asks faster than it reads), the
+ * request waits here, packed, and is answered from on_writable. Requests
+ * are small, so a client must pipeline a lot to reach this bound; past
+ * it the call ends RESOURCE_EXHAUSTED rather than grow without end. */
+#define REFL_MAX_BACKLOG (64u * 1024u)
+
+typedef struct refl_pending {
+  struct refl_pending *next;
+  size_t len;
+  /* the packed request follows */
+} refl_pending;
+
+/* A call's state (its user data), made at its first blocked answer. */
+typedef struct refl_call {
+  refl_pending *head, *tail;
+  size_t bytes;
+  int finish; /* the client half-closed: finish once the backlog is answered */
+} refl_call;
+
+static void refl_pending_pop(sgrpc_reflection *r, refl_call *st) {
+  refl_pending *p = st->head;
+  st->head = p->next;
+  if (!st->head) st->tail = NULL;
+  st->bytes -= p->len;
+  x_free(&r->mem, p);
+}
+
+static void refl_call_free(sgrpc_reflection *r, refl_call *st) {
+  while (st->head) refl_pending_pop(r, st);
+  x_free(&r->mem, st);
+}
+
+/* Appends a request of len bytes (packed by pack into the node) to the
+ * call's backlog. Returns 0, or a gRPC status code to end the call with. */
+static int refl_defer(sgrpc_reflection *r, sgrpc_server_call *call, size_t len,
+                      void (*pack)(const void *q, uint8_t *out), const void *q) {
+  refl_call *st = sgrpc_server_call_get_user_data(call);
+  refl_pending *p;
+  if (st && st->bytes + len > REFL_MAX_BACKLOG) return SGRPC_STATUS_RESOURCE_EXHAUSTED;
+  if (!st) {
+    st = x_malloc(&r->mem, sizeof(*st));
+    if (!st) return SGRPC_STATUS_RESOURCE_EXHAUSTED;
+    memset(st, 0, sizeof(*st));
+    sgrpc_server_call_set_user_data(call, st);
+  }
+  p = x_malloc(&r->mem, sizeof(*p) + len);
+  if (!p) return SGRPC_STATUS_RESOURCE_EXHAUSTED;
+  p->next = NULL;
+  p->len = len;
+  pack(q, (uint8_t *)(p + 1));
+  if (st->tail) st->tail->next = p;
+  else st->head = p;
+  st->tail = p;
+  st->bytes += len;
+  return 0;
+}
+
+static void refl_on_close(sgrpc_server_call *call, const sgrpc_status_info *status, void *ud) {
+  refl_call *st = sgrpc_server_call_get_user_data(call);
+  (void)status;
+  if (st) refl_call_free((sgrpc_reflection *)ud, st);
+}
+
+/* ------------------------------------------------------------------ */
 /* The two protocol versions (same messages, different packages)       */
 /* ------------------------------------------------------------------ */
 

@@ -4,9 +4,11 @@
  * (names of the functions made here) defined for that package.
  */
 
-static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionRequest) * q,
-                        void *ud) {
-  sgrpc_reflection *r = ud;
+/* Answers q on call. Returns 0 when the answer went out,
+ * SGRPC_ERR_WOULDBLOCK when it did not fit (nothing sent), or another
+ * negative code after the call was failed (or had ended). */
+static int RN(answer)(sgrpc_reflection *r, sgrpc_server_call *call,
+                      const RT(ServerReflectionRequest) * q) {
   RT(ServerReflectionResponse) resp = RC(SERVER_REFLECTION_RESPONSE__INIT);
   RT(ListServiceResponse) list = RC(LIST_SERVICE_RESPONSE__INIT);
   RT(FileDescriptorResponse) files = RC(FILE_DESCRIPTOR_RESPONSE__INIT);
@@ -19,10 +21,6 @@ static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionReques
   int query = Q_NONE, rv;
   size_t i;
 
-  if (!q) { /* the client half-closed: every answer is queued already */
-    (void)sgrpc_server_call_finish(call, NULL);
-    return;
-  }
   switch (q->message_request_case) {
   case RC(SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES):
     query = Q_LIST;
@@ -60,7 +58,7 @@ static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionReques
     x_free(&r->mem, svcp);
     refl_answer_clear(r, &a);
     (void)sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
-    return;
+    return rv;
   }
   resp.valid_host = q->host;
   resp.original_request = (RT(ServerReflectionRequest) *)q;
@@ -96,16 +94,67 @@ static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionReques
   x_free(&r->mem, svc);
   x_free(&r->mem, svcp);
   refl_answer_clear(r, &a);
-  if (rv < 0 && rv != SGRPC_ERR_CALL_CLOSED && rv != SGRPC_ERR_INVALID_STATE)
-    (void)sgrpc_server_call_fail(call, rv == SGRPC_ERR_MESSAGE_TOO_LARGE
+  if (rv < 0 && rv != SGRPC_ERR_WOULDBLOCK && rv != SGRPC_ERR_CALL_CLOSED &&
+      rv != SGRPC_ERR_INVALID_STATE)
+    (void)sgrpc_server_call_fail(call, rv == SGRPC_ERR_MESSAGE_TOO_LARGE ||
+                                               rv == SGRPC_ERR_NOMEM
                                            ? SGRPC_STATUS_RESOURCE_EXHAUSTED
                                            : SGRPC_STATUS_INTERNAL,
                                  sgrpc_strerror(rv));
+  return rv;
+}
+
+static void RN(pack)(const void *q, uint8_t *out) {
+  (void)RF(server_reflection_request__pack)((const RT(ServerReflectionRequest) *)q, out);
+}
+
+static void RN(on_info)(sgrpc_server_call *call, const RT(ServerReflectionRequest) * q,
+                        void *ud) {
+  sgrpc_reflection *r = ud;
+  refl_call *st = sgrpc_server_call_get_user_data(call);
+  int code;
+  if (!q) { /* the client half-closed */
+    if (st && st->head) st->finish = 1; /* after the backlog */
+    else (void)sgrpc_server_call_finish(call, NULL);
+    return;
+  }
+  /* behind a backlog the answer waits its turn, to keep the order */
+  if (!(st && st->head) && RN(answer)(r, call, q) != SGRPC_ERR_WOULDBLOCK) return;
+  code = refl_defer(r, call, RF(server_reflection_request__get_packed_size)(q), RN(pack), q);
+  if (code)
+    (void)sgrpc_server_call_fail(call, code,
+                                 "reflection client does not read its answers");
+}
+
+/* The call has room again: answer the waiting requests in order. */
+static void RN(on_writable)(sgrpc_server_call *call, void *ud) {
+  sgrpc_reflection *r = ud;
+  refl_call *st = sgrpc_server_call_get_user_data(call);
+  ProtobufCAllocator alloc;
+  if (!st) return;
+  sgrpc_protobuf_allocator(&alloc, &r->mem);
+  while (st->head) {
+    RT(ServerReflectionRequest) *q = RF(server_reflection_request__unpack)(
+        &alloc, st->head->len, (const uint8_t *)(st->head + 1));
+    int rv;
+    if (!q) { /* it was packed here: only memory can be missing */
+      (void)sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+      return;
+    }
+    rv = RN(answer)(r, call, q);
+    RF(server_reflection_request__free_unpacked)(q, &alloc);
+    if (rv == SGRPC_ERR_WOULDBLOCK) return;
+    refl_pending_pop(r, st);
+    if (rv < 0) return; /* the call was failed */
+  }
+  if (st->finish) (void)sgrpc_server_call_finish(call, NULL);
 }
 
 static int RN(register)(sgrpc_reflection *r, sgrpc_router *router) {
   RT(ServerReflection_SgrpcServer) impl;
   memset(&impl, 0, sizeof(impl));
   impl.server_reflection_info = RN(on_info);
+  impl.on_writable = RN(on_writable);
+  impl.on_close = refl_on_close;
   return RF(server_reflection__sgrpc_register)(router, &impl, r);
 }

@@ -1,6 +1,8 @@
 /*
- * The RPC layer: router (server), callback calls (client), and the
- * per-call send queue that absorbs SGRPC_ERR_WOULDBLOCK.
+ * The RPC layer: router (server) and callback calls (client). Messages are
+ * packed once, straight into the engine's send buffer; when the engine
+ * pushes back the caller gets SGRPC_ERR_WOULDBLOCK and its on_writable
+ * later, and nothing is kept here.
  */
 #include <sgrpc/rpc.h>
 
@@ -71,101 +73,32 @@ static sgrpc_md *md_copy_into(uint8_t *p, const sgrpc_md *md, size_t n) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Send queue                                                          */
+/* Sending                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct qmsg {
-  struct qmsg *next;
-  size_t len;
-  unsigned flags;
-  /* data follows */
-} qmsg;
-
-typedef struct sendq {
-  qmsg *head, *tail;
-  size_t bytes;
-  int end_pending; /* client: half-close once the queue drains */
-} sendq;
-
-static int q_push(sendq *q, const sgrpc_mem *mem, const uint8_t *data, size_t len,
-                  unsigned flags) {
-  qmsg *m;
-  if (len > SIZE_MAX - sizeof(*m)) return SGRPC_ERR_MESSAGE_TOO_LARGE;
-  m = r_malloc(mem, sizeof(*m) + len);
-  if (!m) return SGRPC_ERR_NOMEM;
-  m->next = NULL;
-  m->len = len;
-  m->flags = flags;
-  if (len) memcpy(m + 1, data, len);
-  if (q->tail) q->tail->next = m;
-  else q->head = m;
-  q->tail = m;
-  q->bytes += len;
-  return 0;
-}
-
-static void q_clear(sendq *q, const sgrpc_mem *mem) {
-  while (q->head) {
-    qmsg *m = q->head;
-    q->head = m->next;
-    r_free(mem, m);
-  }
-  q->tail = NULL;
-  q->bytes = 0;
-}
-
-/* Moves queued messages into the engine until it pushes back. Returns 0
- * (check q->head to see whether everything went) or a negative code. */
-static int q_flush(sendq *q, const sgrpc_mem *mem, sgrpc_call *h) {
-  while (q->head) {
-    qmsg *m = q->head;
-    int rv = sgrpc_call_send(h, (const uint8_t *)(m + 1), m->len, m->flags);
-    if (rv == SGRPC_ERR_WOULDBLOCK) return 0;
-    if (rv < 0) return rv;
-    q->head = m->next;
-    if (!q->head) q->tail = NULL;
-    q->bytes -= m->len;
-    r_free(mem, m);
-  }
-  return 0;
-}
-
-/* Packs msg with the method's codec and sends it, or queues it when the
- * engine is full or earlier messages still wait (order is kept). */
-static int send_msg(sendq *q, const sgrpc_mem *mem, sgrpc_call *h,
-                    const sgrpc_codec *codec, const void *type, const void *msg,
-                    unsigned flags) {
-  uint8_t stackbuf[512];
-  uint8_t *buf = stackbuf;
-  size_t len;
-  int rv;
+/* First half of a send: checks msg and reserves its packed size in the
+ * call's send buffer. Returns 0 with *frame and *len set, or the engine's
+ * code (SGRPC_ERR_WOULDBLOCK included: nothing was reserved). Hooks that
+ * announce the message run between this and msg_commit, so they fire
+ * once per message that really goes out. */
+static int msg_reserve(sgrpc_call *h, const sgrpc_codec *codec, const void *type,
+                       const void *msg, uint8_t **frame, size_t *len) {
   if (!msg || !codec->check(type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
-  len = codec->packed_size(type, msg);
-  if (len > UINT32_MAX) return SGRPC_ERR_MESSAGE_TOO_LARGE;
-  if (!q->head) {
-    /* The usual case: pack straight into the call's outgoing frame. */
-    uint8_t *frame;
-    rv = sgrpc_call_send_reserve(h, len, &frame);
-    if (rv == 0) {
-      if (codec->pack(type, msg, frame) != len) {
-        /* a codec that packs other than it measured: nothing goes out */
-        sgrpc_call_cancel(h);
-        sgrpc_call_send_commit(h, 0);
-        return SGRPC_ERR_INVALID_ARGUMENT;
-      }
-      return sgrpc_call_send_commit(h, flags);
-    }
-    if (rv != SGRPC_ERR_WOULDBLOCK) return rv;
+  *len = codec->packed_size(type, msg);
+  if (*len > UINT32_MAX) return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  return sgrpc_call_send_reserve(h, *len, frame);
+}
+
+/* Second half: packs msg into the reserved frame and commits it. */
+static int msg_commit(sgrpc_call *h, const sgrpc_codec *codec, const void *type,
+                      const void *msg, uint8_t *frame, size_t len, unsigned flags) {
+  if (codec->pack(type, msg, frame) != len) {
+    /* a codec that packs other than it measured: nothing goes out */
+    sgrpc_call_cancel(h);
+    sgrpc_call_send_commit(h, 0);
+    return SGRPC_ERR_INVALID_ARGUMENT;
   }
-  /* The call's buffer is full: keep a packed copy until WRITABLE. */
-  if (len > sizeof(stackbuf)) {
-    buf = r_malloc(mem, len);
-    if (!buf) return SGRPC_ERR_NOMEM;
-  }
-  if (codec->pack(type, msg, buf) != len) rv = SGRPC_ERR_INVALID_ARGUMENT;
-  else rv = q_push(q, mem, buf, len, flags);
-  if (buf != stackbuf) r_free(mem, buf);
-  return rv;
+  return sgrpc_call_send_commit(h, flags);
 }
 
 /* ------------------------------------------------------------------ */
@@ -198,12 +131,10 @@ struct sgrpc_server_call {
   int64_t start;
   int64_t now;          /* now of the event being handled */
   void *request;        /* unary / server streaming: the one request */
-  int finished;         /* a status was sent or is waiting for the queue */
+  int finished;         /* the status went to the engine */
   int headers_sent;     /* initial metadata went out explicitly */
   sgrpc_events *ev;     /* the router's hooks when the call began, or NULL */
   sgrpc_conn *conn;
-  sendq q;
-  sgrpc_status *status; /* deep copy waiting for the queue to drain */
 };
 
 static uint32_t path_hash(const char *p, size_t n) {
@@ -318,43 +249,11 @@ static int sc_send_status_now(sgrpc_server_call *sc, const sgrpc_status *st) {
   return sgrpc_call_send_status(sc->h, st);
 }
 
+/* The engine keeps the status until the messages it buffered are out. */
 static int sc_finish(sgrpc_server_call *sc, const sgrpc_status *st) {
-  size_t msg_len, sz;
-  uint8_t *p;
-  sgrpc_status *copy;
-  if (!sc->q.head) {
-    int rv = sc_send_status_now(sc, st);
-    if (rv == 0) sc->finished = 1;
-    return rv;
-  }
-  /* Messages still wait for room: keep a copy of the status for later. */
-  msg_len = st && st->message ? strlen(st->message) : 0;
-  sz = sizeof(sgrpc_status) + (st ? md_copy_size(st->md, st->md_count) : 0) + msg_len + 1 +
-       (st ? st->details_len : 0);
-  copy = r_calloc(&sc->router->mem, sz);
-  if (!copy) return SGRPC_ERR_NOMEM;
-  p = (uint8_t *)(copy + 1);
-  if (st) {
-    copy->code = st->code;
-    copy->md = md_copy_into(p, st->md, st->md_count);
-    copy->md_count = st->md_count;
-    p += md_copy_size(st->md, st->md_count);
-    if (st->message) {
-      memcpy(p, st->message, msg_len + 1);
-      copy->message = (const char *)p;
-      p += msg_len + 1;
-    } else {
-      p++;
-    }
-    if (st->details_len) {
-      memcpy(p, st->details, st->details_len);
-      copy->details = p;
-      copy->details_len = st->details_len;
-    }
-  }
-  sc->status = copy;
-  sc->finished = 1;
-  return 0;
+  int rv = sc_send_status_now(sc, st);
+  if (rv == 0) sc->finished = 1;
+  return rv;
 }
 
 /* A hook event of type for server call sc (method, path, call, conn set). */
@@ -428,30 +327,28 @@ static void sc_hook_message(sgrpc_server_call *sc, sgrpc_hook_type type, const v
   hook_fire(sc->ev, &hev, NULL);
 }
 
-/* Hooks before a response message: the initial metadata first if it has
- * not gone yet (so its hooks can add to it), then SERVER_SEND_MESSAGE. */
-static int sc_send_hooked(sgrpc_server_call *sc, const void *msg) {
-  const sgrpc_method *m = sc->route->method;
-  if (!msg || !m->codec->check(m->response_type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!sc->headers_sent && hook_wanted(sc->ev, SGRPC_HOOK_SEND_INITIAL_METADATA)) {
-    int rv = sc_send_headers_hooked(sc, NULL, 0);
-    if (rv < 0) return rv;
-  }
-  if (hook_wanted(sc->ev, SGRPC_HOOK_SERVER_SEND_MESSAGE))
-    sc_hook_message(sc, SGRPC_HOOK_SERVER_SEND_MESSAGE, msg);
-  return 0;
-}
-
 int sgrpc_server_call_send(sgrpc_server_call *sc, const void *msg) {
   const sgrpc_method *m;
+  uint8_t *frame;
+  size_t len;
+  int rv;
   if (!sc || !sc->route) return SGRPC_ERR_INVALID_ARGUMENT;
   if (sc->finished) return SGRPC_ERR_INVALID_STATE;
-  if (HOOKED(sc->ev)) {
-    int rv = sc_send_hooked(sc, msg);
-    if (rv < 0) return rv;
-  }
   m = sc->route->method;
-  return send_msg(&sc->q, &sc->router->mem, sc->h, m->codec, m->response_type, msg, 0);
+  if (HOOKED(sc->ev)) {
+    if (!msg || !m->codec->check(m->response_type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
+    /* the initial metadata first if it has not gone yet (its hooks may
+     * add to it); once sent it is not repeated when the message blocks */
+    if (!sc->headers_sent && hook_wanted(sc->ev, SGRPC_HOOK_SEND_INITIAL_METADATA)) {
+      rv = sc_send_headers_hooked(sc, NULL, 0);
+      if (rv < 0) return rv;
+    }
+  }
+  rv = msg_reserve(sc->h, m->codec, m->response_type, msg, &frame, &len);
+  if (rv < 0) return rv;
+  if (HOOKED(sc->ev) && hook_wanted(sc->ev, SGRPC_HOOK_SERVER_SEND_MESSAGE))
+    sc_hook_message(sc, SGRPC_HOOK_SERVER_SEND_MESSAGE, msg);
+  return msg_commit(sc->h, m->codec, m->response_type, msg, frame, len, 0);
 }
 
 int sgrpc_server_call_reply(sgrpc_server_call *sc, const void *msg) {
@@ -472,7 +369,6 @@ int sgrpc_server_call_send_headers(sgrpc_server_call *sc, const sgrpc_md *md,
   return rv;
 }
 
-size_t sgrpc_server_call_pending(const sgrpc_server_call *sc) { return sc ? sc->q.bytes : 0; }
 void sgrpc_server_call_set_user_data(sgrpc_server_call *sc, void *ud) {
   if (sc) sc->user_data = ud;
 }
@@ -498,10 +394,7 @@ int64_t sgrpc_server_call_start_time(const sgrpc_server_call *sc) { return sc ? 
 /* Fails the call from inside dispatch; the status send can only fail when
  * the call already ended, whose CLOSE then cleans up. */
 static void sc_fail(sgrpc_server_call *sc, int code, const char *msg) {
-  if (!sc->finished) {
-    q_clear(&sc->q, &sc->router->mem);
-    (void)sgrpc_server_call_fail(sc, code, msg);
-  }
+  if (!sc->finished) (void)sgrpc_server_call_fail(sc, code, msg);
 }
 
 static void sc_unknown(sgrpc_server_call *sc, const sgrpc_event *ev) {
@@ -644,16 +537,13 @@ static void on_server_half_close(sgrpc_server_call *sc) {
   sc->route->handler.on_request(sc, NULL, sc->route->handler.user_data);
 }
 
-static int on_server_writable(sgrpc_server_call *sc) {
-  int rv = q_flush(&sc->q, &sc->router->mem, sc->h);
-  if (rv < 0) return sgrpc_is_fatal(rv) ? rv : 0;
-  if (!sc->q.head && sc->status) {
-    rv = sc_send_status_now(sc, sc->status);
-    r_free(&sc->router->mem, sc->status);
-    sc->status = NULL;
-    if (rv < 0 && sgrpc_is_fatal(rv)) return rv;
-  }
-  return 0;
+/* The engine took the buffer below its cap after a send of this call
+ * returned SGRPC_ERR_WOULDBLOCK: the handler may send again. */
+static void on_server_writable(sgrpc_server_call *sc) {
+  const sgrpc_handler *hd;
+  if (!sc->route || sc->finished) return;
+  hd = &sc->route->handler;
+  if (hd->on_writable) hd->on_writable(sc, hd->user_data);
 }
 
 static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
@@ -662,8 +552,6 @@ static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
     sc->route->handler.on_close(sc, &ev->u.close.status, sc->route->handler.user_data);
   if (sc->request) sc->route->method->codec->free_msg(sc->route->method->request_type,
                                                       sc->request, mem);
-  q_clear(&sc->q, mem);
-  r_free(mem, sc->status);
   r_free(mem, sc->md);
   /* The handle is the event puller's to release, after this CLOSE. */
   sgrpc_call_set_callback(sc->h, NULL, NULL);
@@ -686,8 +574,7 @@ static void sc_event(const sgrpc_event *ev, void *user_data, int64_t now) {
     on_server_half_close(sc);
     break;
   case SGRPC_EV_WRITABLE:
-    /* a fatal error is sticky in the engine: the puller sees it next */
-    (void)on_server_writable(sc);
+    on_server_writable(sc);
     break;
   case SGRPC_EV_CLOSE:
     on_server_close(sc, ev);
@@ -716,7 +603,7 @@ struct sgrpc_client_call {
   void *user_data;
   sgrpc_mem mem;
   void *reply;              /* single-response methods: the response */
-  sendq q;
+  int send_closed;          /* half-closed (or the one request went with END) */
   int fail_code;            /* nonzero: report this instead of the status */
   const char *fail_message; /* static text */
   int silent;               /* start failed after the engine call began:
@@ -770,7 +657,6 @@ void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn sta
 static void cc_free(sgrpc_client_call *cc) {
   sgrpc_mem mem = cc->mem;
   if (cc->reply) cc->method->codec->free_msg(cc->method->response_type, cc->reply, &mem);
-  q_clear(&cc->q, &mem);
   r_free(&mem, cc);
 }
 
@@ -838,9 +724,16 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     return rv;
   }
   if (request) {
-    if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, request);
-    rv = send_msg(&cc->q, &cc->mem, cc->h, method->codec, method->request_type, request,
-                  SGRPC_SEND_END);
+    uint8_t *frame;
+    size_t len;
+    /* A fresh call's buffer is empty: only a full connection-wide
+     * outbound queue (settings.max_outbound_queue) can push back here. */
+    rv = msg_reserve(cc->h, method->codec, method->request_type, request, &frame, &len);
+    if (rv == 0) {
+      if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, request);
+      rv = msg_commit(cc->h, method->codec, method->request_type, request, frame, len,
+                      SGRPC_SEND_END);
+    }
     if (rv < 0) {
       /* The engine call exists and its puller will deliver a CLOSE and
        * release it: cancel, and let that CLOSE free the object without
@@ -848,44 +741,50 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
       cc->silent = 1;
       cc->fail_code = SGRPC_STATUS_CANCELLED;
       cc->fail_message = "";
-      q_clear(&cc->q, &cc->mem);
       (void)sgrpc_call_cancel(cc->h);
       return rv;
     }
+    cc->send_closed = 1;
   }
   if (pcall) *pcall = cc;
   return 0;
 }
 
 int sgrpc_client_call_send(sgrpc_client_call *cc, const void *msg) {
+  const sgrpc_method *m;
+  uint8_t *frame;
+  size_t len;
+  int rv;
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!cc->method->client_streaming || cc->q.end_pending) return SGRPC_ERR_INVALID_STATE;
-  if (HOOKED(cc->ev)) {
-    if (!msg || !cc->method->codec->check(cc->method->request_type, msg))
-      return SGRPC_ERR_INVALID_ARGUMENT;
-    cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, msg);
-  }
-  return send_msg(&cc->q, &cc->mem, cc->h, cc->method->codec, cc->method->request_type,
-                  msg, 0);
+  m = cc->method;
+  if (!m->client_streaming || cc->send_closed) return SGRPC_ERR_INVALID_STATE;
+  rv = msg_reserve(cc->h, m->codec, m->request_type, msg, &frame, &len);
+  if (rv < 0) return rv;
+  if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, msg);
+  return msg_commit(cc->h, m->codec, m->request_type, msg, frame, len, 0);
 }
 
 int sgrpc_client_call_close_send(sgrpc_client_call *cc) {
+  int rv;
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (cc->q.end_pending) return SGRPC_ERR_INVALID_STATE;
-  if (cc->q.head) {
-    cc->q.end_pending = 1;
-    return 0;
-  }
-  return sgrpc_call_close_send(cc->h);
+  if (cc->send_closed) return SGRPC_ERR_INVALID_STATE;
+  /* the engine sends END_STREAM after the messages it still buffers */
+  rv = sgrpc_call_close_send(cc->h);
+  if (rv == 0) cc->send_closed = 1;
+  return rv;
 }
 
 int sgrpc_client_call_cancel(sgrpc_client_call *cc) {
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
-  q_clear(&cc->q, &cc->mem);
   return sgrpc_call_cancel(cc->h);
 }
 
-size_t sgrpc_client_call_pending(const sgrpc_client_call *cc) { return cc ? cc->q.bytes : 0; }
+void sgrpc_client_call_set_on_writable(sgrpc_client_call *cc,
+                                       void (*on_writable)(sgrpc_client_call *call,
+                                                           void *user_data)) {
+  if (cc) cc->cb.on_writable = on_writable;
+}
+
 const sgrpc_client_callbacks *sgrpc_client_call_callbacks(const sgrpc_client_call *cc) {
   return cc ? &cc->cb : NULL;
 }
@@ -900,7 +799,6 @@ static void cc_fail(sgrpc_client_call *cc, int code, const char *msg) {
     cc->fail_code = code;
     cc->fail_message = msg;
   }
-  q_clear(&cc->q, &cc->mem);
   (void)sgrpc_call_cancel(cc->h);
 }
 
@@ -981,16 +879,12 @@ static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now) {
   case SGRPC_EV_MESSAGE:
     on_client_message(cc, ev);
     break;
-  case SGRPC_EV_WRITABLE: {
-    int rv = q_flush(&cc->q, &cc->mem, cc->h);
-    if (rv == 0 && !cc->q.head && cc->q.end_pending) {
-      cc->q.end_pending = 0;
-      rv = sgrpc_call_close_send(cc->h);
-    }
-    /* a fatal error is sticky in the engine: the puller sees it next */
-    (void)rv;
+  case SGRPC_EV_WRITABLE:
+    /* a send of this call returned SGRPC_ERR_WOULDBLOCK and the engine
+     * has room again; after close_send or a local failure nobody waits */
+    if (cc->cb.on_writable && !cc->send_closed && !cc->fail_code)
+      cc->cb.on_writable(cc, cc->user_data);
     break;
-  }
   case SGRPC_EV_CLOSE:
     on_client_close(cc, ev);
     break;

@@ -66,6 +66,7 @@ static void world_free(world *w) {
 
 typedef struct result {
   int done, code, n;
+  int last, dups; /* Watch: the last status received, repeats of it */
   int vals[16];
   char message[128];
 } result;
@@ -85,6 +86,8 @@ static void watch_reply(sgrpc_client_call *call, const Resp *reply, void *ud) {
   result *r = ud;
   (void)call;
   if (r->n < 16) r->vals[r->n] = reply->status;
+  if (r->n && (int)reply->status == r->last) r->dups++;
+  r->last = (int)reply->status;
   r->n++;
 }
 
@@ -306,31 +309,79 @@ static void test_connection_lost(void **state) {
   world_free(&w);
 }
 
-/* A Watch peer that stops reading is ended instead of queueing forever. */
+/* A Watch peer that stops reading costs no more than its call's send
+ * buffer: the updates that do not fit are skipped, the stream stays open,
+ * and once the peer reads it gets the latest status, never a repeat. */
 static void test_slow_watcher(void **state) {
   world w;
   result a;
   sgrpc_settings cs, ss;
   int i;
   (void)state;
-  /* small windows and buffers, so the call's own queue is what grows */
+  /* small windows and buffers, so the call's buffer fills at once */
   sgrpc_settings_default(&cs);
   sgrpc_settings_default(&ss);
   cs.stream_window = 65535;
   ss.max_send_buffer = 1024;
   world_init_with(&w, NULL, &cs, &ss);
   assert_non_null(watch(&w, "s", &a));
+  assert_int_equal(a.n, 1);
   for (i = 0; i < 80000; i++) {
-    /* flip without letting the client read: 65535 bytes of window, 1 KiB
-     * of engine buffer, then 2 bytes a message in the call's queue */
+    /* flip without letting the client read: 1 KiB of engine buffer
+     * (7 bytes a message), then every send pushes back */
     assert_int_equal(sgrpc_health_set(w.health, "s", i % 2 ? SERVING : NOT_SERVING), 0);
   }
   pair_run(&w.p, 100000);
+  assert_int_equal(a.done, 0);
+  assert_int_equal(a.dups, 0);
+  assert_true(a.n > 100 && a.n < 400); /* what fit, then the latest */
+  assert_int_equal(a.last, SERVING);
+  assert_int_equal(sgrpc_health_watch_count(w.health), 1);
+  /* the stream still follows changes */
+  assert_int_equal(sgrpc_health_set(w.health, "s", NOT_SERVING), 0);
+  pair_run(&w.p, 200);
+  assert_int_equal(a.last, NOT_SERVING);
+  assert_int_equal(a.dups, 0);
+  sgrpc_health_del(w.health);
+  w.health = NULL;
+  pair_run(&w.p, 200);
   assert_int_equal(a.done, 1);
-  assert_int_equal(a.code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
-  /* everything queued before the end arrives, and no more */
-  assert_true(a.n > 32 * 1024 && a.n < 80000);
-  assert_int_equal(sgrpc_health_watch_count(w.health), 0);
+  assert_int_equal(a.code, SGRPC_STATUS_UNAVAILABLE);
+  world_free(&w);
+}
+
+/* Check answers on a connection whose whole output is full are refused
+ * with RESOURCE_EXHAUSTED instead of never coming. */
+static void test_check_connection_full(void **state) {
+  world w;
+  result a, b;
+  sgrpc_settings ss;
+  Req q = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  sgrpc_rpc_opts o;
+  (void)state;
+  sgrpc_settings_default(&ss);
+  ss.max_outbound_queue = 1; /* one buffered answer fills the connection */
+  world_init_with(&w, NULL, NULL, &ss);
+  pair_run(&w.p, 100);
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  memset(&o, 0, sizeof(o));
+  q.service = (char *)"";
+  o.user_data = &a;
+  assert_int_equal(grpc__health__v1__health__check__call(&w.client, &q, &o, w.p.now, check_done,
+                                                         NULL),
+                   0);
+  o.user_data = &b;
+  assert_int_equal(grpc__health__v1__health__check__call(&w.client, &q, &o, w.p.now, check_done,
+                                                         NULL),
+                   0);
+  pair_run(&w.p, 200); /* both requests reach the server in one batch */
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.code, SGRPC_STATUS_OK);
+  assert_int_equal(a.vals[0], SERVING);
+  assert_int_equal(b.done, 1);
+  assert_int_equal(b.code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(b.n, 0);
   world_free(&w);
 }
 
@@ -405,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_del_with_open_watches),
       cmocka_unit_test(test_connection_lost),
       cmocka_unit_test(test_slow_watcher),
+      cmocka_unit_test(test_check_connection_full),
       cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,9 +53,9 @@ static void refl_fill(sgrpc_reflection *refl) {
   free(set); /* copied */
 }
 
-static void world_init(world *w) {
+static void world_init_with(world *w, const sgrpc_settings *cs, const sgrpc_settings *ss) {
   memset(w, 0, sizeof(*w));
-  assert_int_equal(pair_init(&w->p, NULL, NULL, NULL), 0);
+  assert_int_equal(pair_init(&w->p, cs, ss, NULL), 0);
   w->p.on_event = on_event;
   w->p.ud = w;
   w->p.max_split = 9;
@@ -65,6 +65,8 @@ static void world_init(world *w) {
   assert_int_equal(sgrpc_reflection_register(w->refl, w->router), 0);
   sgrpc_rpc_client_init(&w->client, w->p.cli, NULL);
 }
+
+static void world_init(world *w) { world_init_with(w, NULL, NULL); }
 
 static void world_free(world *w) {
   assert_int_equal(w->dispatch_err, 0);
@@ -355,6 +357,92 @@ static void test_v1(void **state) {
   world_free(&w);
 }
 
+/* Moves the client's bytes to the server only: the server answers, but
+ * nothing it sends is taken, as with a client that does not read. */
+static void pump_to_server(world *w) {
+  int i;
+  for (i = 0; i < 1000 && pair_pump(&w->p, w->p.cli, w->p.srv) > 0; i++) {
+  }
+}
+
+/* Starts a v1 stream and sends n requests for TESTP, hosts h0, h1, ...
+ * (host_len bytes each, padded), then half-closes. */
+static sgrpc_client_call *ask_many(world *w, answers *a, size_t n, size_t host_len) {
+  sgrpc_client_call *call = NULL;
+  sgrpc_rpc_opts o;
+  char host[4096];
+  size_t i;
+  assert_true(host_len < sizeof(host));
+  memset(a, 0, sizeof(*a));
+  memset(&o, 0, sizeof(o));
+  o.user_data = a;
+  assert_int_equal(grpc__reflection__v1__server_reflection__server_reflection_info__call(
+                       &w->client, &o, w->p.now, v1_reply, v1_done, &call),
+                   0);
+  for (i = 0; i < n; i++) {
+    Req1 r = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
+    size_t k = (size_t)snprintf(host, sizeof(host), "h%zu", i);
+    while (k < host_len) host[k++] = '.';
+    host[k] = 0;
+    r.host = host;
+    r.message_request_case =
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME;
+    r.file_by_filename = (char *)TESTP;
+    assert_int_equal(sgrpc_client_call_send(call, &r), 0);
+  }
+  assert_int_equal(sgrpc_client_call_close_send(call), 0);
+  return call;
+}
+
+/* A client that asks faster than it reads: the answers that do not fit
+ * the call's small send buffer wait as requests and go out in order once
+ * it reads; the half-close waits for them. */
+static void test_pushback(void **state) {
+  world w;
+  answers a;
+  sgrpc_settings ss;
+  char host[32];
+  size_t i;
+  (void)state;
+  sgrpc_settings_default(&ss);
+  ss.max_send_buffer = 1024; /* one answer (several KiB) fills it */
+  world_init_with(&w, NULL, &ss);
+  ask_many(&w, &a, MAXA, 0);
+  pump_to_server(&w);
+  assert_int_equal(a.n, 0);
+  pair_run(&w.p, 100000);
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.code, SGRPC_STATUS_OK);
+  assert_int_equal(a.n, MAXA);
+  for (i = 0; i < MAXA; i++) {
+    snprintf(host, sizeof(host), "h%zu", i);
+    assert_string_equal(a.host[i], host);
+    assert_string_equal(a.text[i], TEST_FILES);
+  }
+  world_free(&w);
+}
+
+/* The requests waiting behind a client that never reads are bounded:
+ * past 64 KiB of them the call ends RESOURCE_EXHAUSTED. */
+static void test_backlog_bound(void **state) {
+  world w;
+  answers a;
+  sgrpc_settings cs, ss;
+  (void)state;
+  sgrpc_settings_default(&cs);
+  sgrpc_settings_default(&ss);
+  cs.max_send_buffer = 1u << 20; /* the client's own sends never block here */
+  ss.max_send_buffer = 1024;
+  world_init_with(&w, &cs, &ss);
+  ask_many(&w, &a, 30, 3000); /* about 90 KiB of requests */
+  pump_to_server(&w);
+  pair_run(&w.p, 100000);
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_true(a.n >= 1 && a.n < 30); /* what fit before the end */
+  world_free(&w);
+}
+
 static size_t put_varint(uint8_t *p, size_t v) {
   size_t n = 0;
   while (v >= 0x80) {
@@ -501,6 +589,52 @@ static void test_alloc_failures(void **state) {
   free(set);
 }
 
+/* The reflection object's allocations fail in turn while it answers a
+ * client that asks faster than it reads (answers built, requests kept
+ * and unpacked again): the call ends RESOURCE_EXHAUSTED or answers
+ * everything, never crashes, never leaks. */
+static void test_backlog_alloc_failures(void **state) {
+  long k;
+  int ended_early = 0;
+  (void)state;
+  for (k = 1; k < 10000; k++) {
+    world w;
+    answers a;
+    failmem fm;
+    sgrpc_mem mem;
+    sgrpc_settings ss;
+    sgrpc_settings_default(&ss);
+    ss.max_send_buffer = 1024;
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(pair_init(&w.p, NULL, &ss, NULL), 0);
+    w.p.on_event = on_event;
+    w.p.ud = &w;
+    assert_int_equal(sgrpc_router_new(&w.router, NULL), 0);
+    failmem_init(&fm, &mem);
+    assert_int_equal(sgrpc_reflection_new(&w.refl, &mem), 0);
+    refl_fill(w.refl);
+    assert_int_equal(sgrpc_reflection_register(w.refl, w.router), 0);
+    sgrpc_rpc_client_init(&w.client, w.p.cli, NULL);
+    ask_many(&w, &a, 6, 0);
+    fm.fail_at = fm.count + k; /* from the first request on */
+    pump_to_server(&w);
+    pair_run(&w.p, 100000);
+    assert_int_equal(a.done, 1);
+    if (a.code == SGRPC_STATUS_OK) {
+      assert_int_equal(a.n, 6);
+    } else {
+      assert_int_equal(a.code, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+      assert_true(a.n < 6);
+      ended_early++;
+    }
+    world_free(&w);
+    assert_int_equal(fm.live, 0);
+    if (!fm.failures) break; /* every allocation was reached */
+  }
+  assert_true(ended_early > 0);
+  assert_true(k < 10000);
+}
+
 /* Damaged descriptor sets (bytes flipped, cut short) never crash or leak:
  * each is taken or refused with INVALID_ARGUMENT, and what was taken
  * still answers queries. Deterministic (fixed xorshift seed). */
@@ -562,6 +696,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_v1alpha),
       cmocka_unit_test(test_v1),
+      cmocka_unit_test(test_pushback),
+      cmocka_unit_test(test_backlog_bound),
+      cmocka_unit_test(test_backlog_alloc_failures),
       cmocka_unit_test(test_extensions),
       cmocka_unit_test(test_add_errors),
       cmocka_unit_test(test_alloc_failures),

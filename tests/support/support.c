@@ -119,6 +119,10 @@ static int fm_should_fail(failmem *fm) {
   }
   return 0;
 }
+static void fm_grew(failmem *fm, size_t old, size_t now) {
+  fm->bytes = fm->bytes - old + now;
+  if (fm->bytes > fm->peak) fm->peak = fm->bytes;
+}
 static void *fm_malloc(size_t n, void *ud) {
   failmem *fm = ud;
   fm_hdr *h;
@@ -127,12 +131,14 @@ static void *fm_malloc(size_t n, void *ud) {
   if (!h) return NULL;
   h->size = n;
   fm->live++;
+  fm_grew(fm, 0, n);
   return h + 1;
 }
 static void fm_free(void *ptr, void *ud) {
   failmem *fm = ud;
   if (!ptr) return;
   fm->live--;
+  fm_grew(fm, ((fm_hdr *)ptr - 1)->size, 0);
   free((fm_hdr *)ptr - 1);
 }
 static void *fm_calloc(size_t a, size_t b, void *ud) {
@@ -153,6 +159,7 @@ static void *fm_realloc(void *ptr, size_t n, void *ud) {
   if (fm_should_fail(fm)) return NULL;
   h = realloc((fm_hdr *)ptr - 1, sizeof(*h) + n);
   if (!h) return NULL;
+  fm_grew(fm, h->size, n);
   h->size = n;
   return h + 1;
 }

@@ -47,12 +47,16 @@ void pair_advance(pair *p, int64_t ns);
 uint32_t pair_rand(pair *p);
 
 /* A failing allocator: fails the nth allocation (1-based) counted from
- * fail_reset, or never when fail_at == 0. Tracks live allocations. */
+ * fail_reset, or never when fail_at == 0. Tracks live allocations, and
+ * the bytes they hold now (bytes) and at most so far (peak; reset it to
+ * bytes to measure from a point on). */
 typedef struct failmem {
   long count;
   long fail_at;
   long live;
   long failures;
+  size_t bytes;
+  size_t peak;
 } failmem;
 void failmem_init(failmem *fm, sgrpc_mem *mem);
 

@@ -41,8 +41,11 @@
  *                    sgrpc_server_call_send_headers or before the first
  *                    response message. md editable. Not fired for a
  *                    status sent without headers (trailers-only).
- *  SERVER_SEND_MESSAGE  sgrpc_server_call_send got a response; message
- *                    is it, before it is encoded.
+ *  SERVER_SEND_MESSAGE  sgrpc_server_call_send got a response and the
+ *                    engine has room for it; message is it, before it
+ *                    is encoded. A send that returns
+ *                    SGRPC_ERR_WOULDBLOCK fires nothing, so each message
+ *                    is seen once, when it really goes.
  *  SEND_TRAILING_METADATA  sgrpc_server_call_finish (or _reply/_fail,
  *                    or a library-made error status) is ending the call:
  *                    status_code / status_message / status_details show
@@ -52,7 +55,9 @@
  *  SEND_REQUEST      before the call starts. md (editable: what is sent),
  *                    method, path, deadline, conn (NULL for transport
  *                    clients). client_call is set but not started yet.
- *  CLIENT_SEND_MESSAGE  a request is about to be encoded (message).
+ *  CLIENT_SEND_MESSAGE  a request is about to be encoded (message), once
+ *                    the engine has room for it (not for a send that
+ *                    returns SGRPC_ERR_WOULDBLOCK).
  *  CLIENT_RECV_MESSAGE  a response was decoded (message), before the
  *                    callbacks see it.
  *  RECV_INITIAL_METADATA  the response headers arrived (md), before

@@ -15,11 +15,16 @@
  *
  * Semantics (grpc's health.proto):
  *  - Check(service): the status set for service; a service that has no
- *    status ends the call with NOT_FOUND.
+ *    status ends the call with NOT_FOUND. When the connection's whole
+ *    output is full (settings.max_outbound_queue) the answer cannot be
+ *    taken and the call ends RESOURCE_EXHAUSTED.
  *  - Watch(service): the current status at once (SERVICE_UNKNOWN when
  *    none is set, and the stream stays open), then every change as soon as
  *    sgrpc_health_set makes it. Setting the status a watcher last received
- *    sends nothing (no duplicates).
+ *    sends nothing (no duplicates). A watcher that reads slower than the
+ *    changes come gets the latest status once its call has room again
+ *    (the changes in between are skipped, as grpc-go's server does), so
+ *    a Watch holds no more than the engine's per-call send buffer.
  *
  * Like the rest of the rpc layer the object is loop-agnostic and not
  * thread-safe: call it from the thread that runs the routers it is
@@ -70,9 +75,8 @@ SGRPC_EXTERN void sgrpc_health_del(sgrpc_health *health);
  * Sets the status of service (NUL-terminated; "" is the whole server;
  * copied). status is SGRPC_HEALTH_SERVING, _NOT_SERVING, _UNKNOWN, or
  * _SERVICE_UNKNOWN to remove the entry. Every Watch of service whose last
- * sent status differs gets the new one now (queued on its call; a Watch
- * whose peer stopped reading more than 64 KiB ago is ended with
- * RESOURCE_EXHAUSTED instead).
+ * sent status differs gets the new one now (a Watch whose call's send
+ * buffer is full gets the status current when it drains instead).
  *
  * Returns 0, SGRPC_ERR_INVALID_ARGUMENT (NULL arguments, a status out of
  * range) or SGRPC_ERR_NOMEM (the previous status stays, watchers get

@@ -30,6 +30,11 @@
  *    known message type, ascending (possibly none);
  *  - unknown names: error_response NOT_FOUND; an empty request:
  *    error_response INVALID_ARGUMENT.
+ * A client that asks faster than it reads gets its answers as its call
+ * has room for them: the requests waiting for their turn are kept packed
+ * (the answers are made when they go), up to 64 KiB of them; past that
+ * the call ends RESOURCE_EXHAUSTED. The half-close is answered (status
+ * OK) after the last waiting request.
  *
  * Not thread-safe; every function may be called from inside handlers.
  */

@@ -126,6 +126,13 @@ typedef struct sgrpc_server_call sgrpc_server_call;
  * (status sent, peer reset, deadline, connection loss); the call object is
  * freed right after it returns, so drop every pointer to it there.
  *
+ * on_writable (optional) is called when the call can take messages again
+ * after sgrpc_server_call_send (or _reply) returned SGRPC_ERR_WOULDBLOCK:
+ * send from there what did not go. It is not called once the call is
+ * finished. A handler that may send more than settings.max_send_buffer
+ * bytes before returning (any streaming handler that loops) needs it;
+ * without it a blocked call waits for its deadline or the peer.
+ *
  * typed is an opaque slot for generated code (a typed function that the
  * generated on_request trampoline calls).
  */
@@ -135,6 +142,7 @@ typedef struct sgrpc_handler {
                    void *user_data);
   void (*typed)(void);
   void *user_data;
+  void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } sgrpc_handler;
 
 /**
@@ -185,12 +193,21 @@ SGRPC_EXTERN int sgrpc_router_dispatch(sgrpc_router *router, sgrpc_conn *conn,
                                        const sgrpc_event *ev, int64_t now);
 
 /**
- * Queues a response message. When the engine's send buffer is full the
- * packed bytes wait in the call and go out as it drains, so this never
- * returns SGRPC_ERR_WOULDBLOCK; watch sgrpc_server_call_pending to bound
- * memory. Returns 0, SGRPC_ERR_INVALID_ARGUMENT (msg is not of the
- * method's response type), SGRPC_ERR_INVALID_STATE (already finished),
- * SGRPC_ERR_MESSAGE_TOO_LARGE, SGRPC_ERR_NOMEM, SGRPC_ERR_CALL_CLOSED.
+ * Sends a response message: packs it once, straight into the engine's
+ * send buffer for the call (bounded by settings.max_send_buffer; a single
+ * message always fits an empty buffer). The message is not referenced
+ * after the return.
+ *
+ * Returns 0, or SGRPC_ERR_WOULDBLOCK when the buffer is full (or the
+ * connection's settings.max_outbound_queue is): nothing was sent or kept,
+ * the message is still the caller's to send again from the handler's
+ * on_writable. Sending again before that returns SGRPC_ERR_WOULDBLOCK
+ * again. Other errors: SGRPC_ERR_INVALID_ARGUMENT (msg is not of the
+ * method's response type, or the codec packed other than it measured:
+ * the call is then cancelled), SGRPC_ERR_INVALID_STATE (already
+ * finished), SGRPC_ERR_MESSAGE_TOO_LARGE, SGRPC_ERR_NOMEM (the engine's
+ * buffer could not grow; nothing was sent, the call stays usable),
+ * SGRPC_ERR_CALL_CLOSED.
  */
 SGRPC_EXTERN int sgrpc_server_call_send(sgrpc_server_call *call, const void *msg);
 
@@ -200,22 +217,26 @@ SGRPC_EXTERN int sgrpc_server_call_send_headers(sgrpc_server_call *call,
                                                 size_t md_count);
 
 /**
- * Ends the call with status (NULL: OK) after every queued message. The
- * status is copied. Returns 0, SGRPC_ERR_INVALID_STATE when already
- * finished, SGRPC_ERR_NOMEM, SGRPC_ERR_CALL_CLOSED.
+ * Ends the call with status (NULL: OK). The status goes to the engine at
+ * once (sgrpc_call_send_status), which copies it and sends it after the
+ * messages it still buffers; on_writable is not called afterwards. Call
+ * it any time, also while a send is blocked. Returns 0,
+ * SGRPC_ERR_INVALID_STATE when already finished, SGRPC_ERR_NOMEM,
+ * SGRPC_ERR_CALL_CLOSED, or another error of sgrpc_call_send_status.
  */
 SGRPC_EXTERN int sgrpc_server_call_finish(sgrpc_server_call *call,
                                           const sgrpc_status *status);
 
-/** sgrpc_server_call_send(msg) then sgrpc_server_call_finish(NULL). */
+/** sgrpc_server_call_send(msg) then sgrpc_server_call_finish(NULL). When
+ *  the send fails (SGRPC_ERR_WOULDBLOCK included) nothing is finished and
+ *  its code is returned. A fresh call's buffer is empty, so a unary
+ *  handler sees SGRPC_ERR_WOULDBLOCK only when the whole connection's
+ *  outbound queue is full. */
 SGRPC_EXTERN int sgrpc_server_call_reply(sgrpc_server_call *call, const void *msg);
 
 /** Ends the call with code and message (NULL for none). */
 SGRPC_EXTERN int sgrpc_server_call_fail(sgrpc_server_call *call, int code,
                                         const char *message);
-
-/** Bytes of packed messages waiting for room in the engine. */
-SGRPC_EXTERN size_t sgrpc_server_call_pending(const sgrpc_server_call *call);
 
 SGRPC_EXTERN void sgrpc_server_call_set_user_data(sgrpc_server_call *call, void *ud);
 SGRPC_EXTERN void *sgrpc_server_call_get_user_data(const sgrpc_server_call *call);
@@ -316,6 +337,11 @@ typedef struct sgrpc_rpc_opts {
  *    without exactly one response is turned into INTERNAL. The call
  *    object is freed after on_close returns.
  *  - typed: opaque slots for generated code.
+ *  - on_writable (optional; client-streaming methods): the call can take
+ *    requests again after sgrpc_client_call_send returned
+ *    SGRPC_ERR_WOULDBLOCK. Not called after close_send, nor once the
+ *    call failed. Generated stubs take none: they set it with
+ *    sgrpc_client_call_set_on_writable.
  */
 typedef struct sgrpc_client_callbacks {
   void (*on_headers)(sgrpc_client_call *call, const sgrpc_md *md,
@@ -324,6 +350,7 @@ typedef struct sgrpc_client_callbacks {
   void (*on_close)(sgrpc_client_call *call, const sgrpc_status_info *status,
                    const void *reply, void *user_data);
   void (*typed[2])(void);
+  void (*on_writable)(sgrpc_client_call *call, void *user_data);
 } sgrpc_client_callbacks;
 
 /**
@@ -334,8 +361,11 @@ typedef struct sgrpc_client_callbacks {
  *
  * On success sets *pcall (if pcall is not NULL); the call object lives
  * until its on_close returns. Returns 0, SGRPC_ERR_INVALID_ARGUMENT,
- * SGRPC_ERR_NOMEM, or any error of sgrpc_call_start / sgrpc_call_send.
- * On error no callback runs.
+ * SGRPC_ERR_NOMEM, or any error of sgrpc_call_start / sgrpc_call_send:
+ * SGRPC_ERR_WOULDBLOCK when the connection's whole outbound queue
+ * (settings.max_outbound_queue) is full and the request cannot be
+ * taken (start it again once the connection drained). On error no
+ * callback runs.
  */
 SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
                                       const sgrpc_method *method,
@@ -344,14 +374,26 @@ SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
                                       const sgrpc_client_callbacks *callbacks,
                                       sgrpc_client_call **pcall);
 
-/** Queues one request message (client/bidi streaming); never blocks, as
- *  sgrpc_server_call_send. */
+/**
+ * Sends one request message (client/bidi streaming), packed straight
+ * into the engine's send buffer as sgrpc_server_call_send does, with the
+ * same codes: SGRPC_ERR_WOULDBLOCK when the buffer is full (nothing
+ * kept; send it again from on_writable), SGRPC_ERR_INVALID_STATE after
+ * close_send or for a method without a request stream.
+ */
 SGRPC_EXTERN int sgrpc_client_call_send(sgrpc_client_call *call, const void *msg);
-/** Half-closes after the queued requests. */
+/** Half-closes: the engine sends END_STREAM after the requests it still
+ *  buffers (sgrpc_call_close_send), so it may be called while a send is
+ *  blocked. Returns 0, SGRPC_ERR_INVALID_STATE when already half-closed,
+ *  or an error of sgrpc_call_close_send. */
 SGRPC_EXTERN int sgrpc_client_call_close_send(sgrpc_client_call *call);
 /** Cancels the call; on_close follows with CANCELLED. */
 SGRPC_EXTERN int sgrpc_client_call_cancel(sgrpc_client_call *call);
-SGRPC_EXTERN size_t sgrpc_client_call_pending(const sgrpc_client_call *call);
+/** Sets the call's on_writable (the slot of sgrpc_client_callbacks; NULL
+ *  clears it): how a caller of a generated stub gets one. Set it before
+ *  the first send that may return SGRPC_ERR_WOULDBLOCK. */
+SGRPC_EXTERN void sgrpc_client_call_set_on_writable(
+    sgrpc_client_call *call, void (*on_writable)(sgrpc_client_call *call, void *user_data));
 SGRPC_EXTERN const sgrpc_client_callbacks *
 sgrpc_client_call_callbacks(const sgrpc_client_call *call);
 SGRPC_EXTERN const sgrpc_method *sgrpc_client_call_method(const sgrpc_client_call *call);

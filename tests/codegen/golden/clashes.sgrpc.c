@@ -4,11 +4,11 @@
 
 #include "clashes.sgrpc.h"
 
-const uint8_t clashes_2eproto__sgrpc_file_descriptor[274] = {
+const uint8_t clashes_2eproto__sgrpc_file_descriptor[312] = {
   0x0a, 0x0d, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x65, 0x73, 0x2e, 0x70, 0x72,
   0x6f, 0x74, 0x6f, 0x12, 0x05, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x22, 0x13,
   0x0a, 0x03, 0x4d, 0x73, 0x67, 0x12, 0x0c, 0x0a, 0x01, 0x61, 0x18, 0x01,
-  0x20, 0x01, 0x28, 0x05, 0x52, 0x01, 0x61, 0x32, 0xe4, 0x01, 0x0a, 0x04,
+  0x20, 0x01, 0x28, 0x05, 0x52, 0x01, 0x61, 0x32, 0x8a, 0x02, 0x0a, 0x04,
   0x43, 0x61, 0x6c, 0x63, 0x12, 0x27, 0x0a, 0x0d, 0x53, 0x67, 0x72, 0x70,
   0x63, 0x52, 0x65, 0x67, 0x69, 0x73, 0x74, 0x65, 0x72, 0x12, 0x0a, 0x2e,
   0x63, 0x6c, 0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67, 0x1a, 0x0a, 0x2e,
@@ -27,11 +27,14 @@ const uint8_t clashes_2eproto__sgrpc_file_descriptor[274] = {
   0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67, 0x28, 0x01, 0x12, 0x23, 0x0a,
   0x09, 0x6e, 0x5f, 0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64, 0x73, 0x12, 0x0a,
   0x2e, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67, 0x1a, 0x0a,
-  0x2e, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67,
+  0x2e, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67, 0x12, 0x24,
+  0x0a, 0x0a, 0x4f, 0x6e, 0x57, 0x72, 0x69, 0x74, 0x61, 0x62, 0x6c, 0x65,
+  0x12, 0x0a, 0x2e, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67,
+  0x1a, 0x0a, 0x2e, 0x63, 0x6c, 0x61, 0x73, 0x68, 0x2e, 0x4d, 0x73, 0x67,
 };
-const size_t clashes_2eproto__sgrpc_file_descriptor_len = 274;
+const size_t clashes_2eproto__sgrpc_file_descriptor_len = 312;
 
-const sgrpc_method clash__calc__sgrpc_methods_2[6] = {
+const sgrpc_method clash__calc__sgrpc_methods_2[7] = {
   {"/clash.Calc/SgrpcRegister", &clash__msg__descriptor, &clash__msg__descriptor, 0, 0,
    &sgrpc_codec_protobuf},
   {"/clash.Calc/SgrpcMethods", &clash__msg__descriptor, &clash__msg__descriptor, 0, 0,
@@ -44,9 +47,11 @@ const sgrpc_method clash__calc__sgrpc_methods_2[6] = {
    &sgrpc_codec_protobuf},
   {"/clash.Calc/n_methods", &clash__msg__descriptor, &clash__msg__descriptor, 0, 0,
    &sgrpc_codec_protobuf},
+  {"/clash.Calc/OnWritable", &clash__msg__descriptor, &clash__msg__descriptor, 0, 0,
+   &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc clash__calc__sgrpc_service = {"clash.Calc", clash__calc__sgrpc_methods_2, 6, "clashes.proto", clashes_2eproto__sgrpc_file_descriptor, clashes_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc clash__calc__sgrpc_service = {"clash.Calc", clash__calc__sgrpc_methods_2, 7, "clashes.proto", clashes_2eproto__sgrpc_file_descriptor, clashes_2eproto__sgrpc_file_descriptor_len};
 
 static void clash__calc__sgrpc_register__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Clash__Msg *, void *) =
@@ -84,12 +89,19 @@ static void clash__calc__n_methods__sgrpc_serve(sgrpc_server_call *call, const v
   fn(call, (const Clash__Msg *)msg, user_data);
 }
 
+static void clash__calc__on_writable__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
+  void (*fn)(sgrpc_server_call *, const Clash__Msg *, void *) =
+      (void (*)(sgrpc_server_call *, const Clash__Msg *, void *))sgrpc_server_call_handler(call)->typed;
+  fn(call, (const Clash__Msg *)msg, user_data);
+}
+
 int clash__calc__sgrpc_register_2(sgrpc_router *router, const Clash__Calc_SgrpcServer *impl, void *user_data) {
   sgrpc_handler h;
   int rv;
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable_2;
   h.user_data = user_data;
   if (impl->sgrpc_register) {
     h.on_request = clash__calc__sgrpc_register__sgrpc_serve;
@@ -125,6 +137,12 @@ int clash__calc__sgrpc_register_2(sgrpc_router *router, const Clash__Calc_SgrpcS
     h.on_request = clash__calc__n_methods__sgrpc_serve;
     h.typed = (void (*)(void))impl->n_methods;
     rv = sgrpc_router_add(router, &clash__calc__sgrpc_methods_2[CLASH__CALC__SGRPC_N_METHODS_2], &h);
+    if (rv < 0) return rv;
+  }
+  if (impl->on_writable) {
+    h.on_request = clash__calc__on_writable__sgrpc_serve;
+    h.typed = (void (*)(void))impl->on_writable;
+    rv = sgrpc_router_add(router, &clash__calc__sgrpc_methods_2[CLASH__CALC__SGRPC_ON_WRITABLE], &h);
     if (rv < 0) return rv;
   }
   return 0;
@@ -237,5 +255,22 @@ int clash__calc__n_methods__call(sgrpc_rpc_client *client, const Clash__Msg *req
   cb.on_close = clash__calc__n_methods__sgrpc_done;
   cb.typed[0] = (void (*)(void))done;
   return sgrpc_rpc_call_start(client, &clash__calc__sgrpc_methods_2[CLASH__CALC__SGRPC_N_METHODS_2], request, opts, now, &cb, pcall);
+}
+
+static void clash__calc__on_writable__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,
+    const void *reply, void *user_data) {
+  Clash__Calc__OnWritable_Done fn = (Clash__Calc__OnWritable_Done)sgrpc_client_call_callbacks(call)->typed[0];
+  fn(call, status, (const Clash__Msg *)reply, user_data);
+}
+
+int clash__calc__on_writable__call(sgrpc_rpc_client *client, const Clash__Msg *request,
+    const sgrpc_rpc_opts *opts, int64_t now, Clash__Calc__OnWritable_Done done,
+    sgrpc_client_call **pcall) {
+  sgrpc_client_callbacks cb;
+  if (!done) return SGRPC_ERR_INVALID_ARGUMENT;
+  memset(&cb, 0, sizeof(cb));
+  cb.on_close = clash__calc__on_writable__sgrpc_done;
+  cb.typed[0] = (void (*)(void))done;
+  return sgrpc_rpc_call_start(client, &clash__calc__sgrpc_methods_2[CLASH__CALC__SGRPC_ON_WRITABLE], request, opts, now, &cb, pcall);
 }
 

@@ -29,11 +29,12 @@ enum {
   CLASH__CALC__SGRPC_PING = 3,
   CLASH__CALC__SGRPC_PING_ = 4,
   CLASH__CALC__SGRPC_N_METHODS_2 = 5,
-  CLASH__CALC__SGRPC_N_METHODS = 6
+  CLASH__CALC__SGRPC_ON_WRITABLE = 6,
+  CLASH__CALC__SGRPC_N_METHODS = 7
 };
 
 /** Paths, message descriptors and streaming flags of clash.Calc. */
-extern const sgrpc_method clash__calc__sgrpc_methods_2[6];
+extern const sgrpc_method clash__calc__sgrpc_methods_2[7];
 /** clash.Calc with its methods and file descriptor (for reflection). */
 extern const sgrpc_service_desc clash__calc__sgrpc_service;
 
@@ -43,7 +44,8 @@ extern const sgrpc_service_desc clash__calc__sgrpc_service;
  * methods are called once with the request (valid until the call ends);
  * client-streaming and bidi methods with each request (valid during the
  * call) and then with NULL when the client half-closed. Answer with
- * sgrpc_server_call_reply/_send/_finish/_fail.
+ * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns
+ * SGRPC_ERR_WOULDBLOCK is retried from on_writable_2.
  */
 typedef struct Clash__Calc_SgrpcServer {
   /** SgrpcRegister: unary, clash.Msg -> clash.Msg. */
@@ -58,9 +60,14 @@ typedef struct Clash__Calc_SgrpcServer {
   void (*ping_)(sgrpc_server_call *call, const Clash__Msg *request, void *user_data);
   /** n_methods: unary, clash.Msg -> clash.Msg. */
   void (*n_methods)(sgrpc_server_call *call, const Clash__Msg *request, void *user_data);
+  /** OnWritable: unary, clash.Msg -> clash.Msg. */
+  void (*on_writable)(sgrpc_server_call *call, const Clash__Msg *request, void *user_data);
   /** Optional: called when any call of this service ends. */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
       void *user_data);
+  /** Optional: a call of this service whose send returned
+   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */
+  void (*on_writable_2)(sgrpc_server_call *call, void *user_data);
 } Clash__Calc_SgrpcServer;
 
 /** Routes the implemented methods of impl on router; user_data goes to
@@ -113,7 +120,9 @@ int clash__calc__ping__call(sgrpc_rpc_client *client, const Clash__Msg *request,
  *  reply (NULL unless status->code is SGRPC_STATUS_OK). */
 typedef void (*Clash__Calc__Ping_Done_2)(sgrpc_client_call *call, const sgrpc_status_info *status,
     const Clash__Msg *reply, void *user_data);
-/** Starts Ping_ (client streaming); send requests with sgrpc_client_call_send and end with
+/** Starts Ping_ (client streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int clash__calc__ping___call(sgrpc_rpc_client *client,
@@ -128,6 +137,16 @@ typedef void (*Clash__Calc__NMethods_Done)(sgrpc_client_call *call, const sgrpc_
  *  SGRPC_ERR_* code (then no callback runs). */
 int clash__calc__n_methods__call(sgrpc_rpc_client *client, const Clash__Msg *request,
     const sgrpc_rpc_opts *opts, int64_t now, Clash__Calc__NMethods_Done done,
+    sgrpc_client_call **pcall);
+
+/** OnWritable completion: the status, and for single-response methods the
+ *  reply (NULL unless status->code is SGRPC_STATUS_OK). */
+typedef void (*Clash__Calc__OnWritable_Done)(sgrpc_client_call *call, const sgrpc_status_info *status,
+    const Clash__Msg *reply, void *user_data);
+/** Starts OnWritable (unary). opts may be NULL. Returns 0 or a negative
+ *  SGRPC_ERR_* code (then no callback runs). */
+int clash__calc__on_writable__call(sgrpc_rpc_client *client, const Clash__Msg *request,
+    const sgrpc_rpc_opts *opts, int64_t now, Clash__Calc__OnWritable_Done done,
     sgrpc_client_call **pcall);
 
 #ifdef __cplusplus

@@ -43,6 +43,7 @@ int helloworld__greeter__sgrpc_register(sgrpc_router *router, const Helloworld__
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable;
   h.user_data = user_data;
   if (impl->say_hello) {
     h.on_request = helloworld__greeter__say_hello__sgrpc_serve;

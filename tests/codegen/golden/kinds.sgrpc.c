@@ -98,6 +98,7 @@ int sgrpc__test__kinds__calc__sgrpc_register(sgrpc_router *router, const Sgrpc__
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable;
   h.user_data = user_data;
   if (impl->add_one) {
     h.on_request = sgrpc__test__kinds__calc__add_one__sgrpc_serve;

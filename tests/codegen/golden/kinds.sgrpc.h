@@ -42,7 +42,8 @@ extern const sgrpc_service_desc sgrpc__test__kinds__calc__sgrpc_service;
  * methods are called once with the request (valid until the call ends);
  * client-streaming and bidi methods with each request (valid during the
  * call) and then with NULL when the client half-closed. Answer with
- * sgrpc_server_call_reply/_send/_finish/_fail.
+ * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns
+ * SGRPC_ERR_WOULDBLOCK is retried from on_writable.
  */
 typedef struct Sgrpc__Test__Kinds__Calc_SgrpcServer {
   /** AddOne: unary, sgrpc.test.kinds.Num -> sgrpc.test.kinds.Num. */
@@ -58,6 +59,9 @@ typedef struct Sgrpc__Test__Kinds__Calc_SgrpcServer {
   /** Optional: called when any call of this service ends. */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
       void *user_data);
+  /** Optional: a call of this service whose send returned
+   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */
+  void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } Sgrpc__Test__Kinds__Calc_SgrpcServer;
 
 /** Routes the implemented methods of impl on router; user_data goes to
@@ -90,7 +94,9 @@ int sgrpc__test__kinds__calc__count_down__call(sgrpc_rpc_client *client, const S
  *  reply (NULL unless status->code is SGRPC_STATUS_OK). */
 typedef void (*Sgrpc__Test__Kinds__Calc__Sum_Done)(sgrpc_client_call *call, const sgrpc_status_info *status,
     const Sgrpc__Test__Kinds__Num__Batch *reply, void *user_data);
-/** Starts Sum (client streaming); send requests with sgrpc_client_call_send and end with
+/** Starts Sum (client streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int sgrpc__test__kinds__calc__sum__call(sgrpc_rpc_client *client,
@@ -103,7 +109,9 @@ typedef void (*Sgrpc__Test__Kinds__Calc__Twice_Done)(sgrpc_client_call *call, co
     const Sgrpc__Test__CommonTypes__Point *reply, void *user_data);
 /** Twice: one streamed reply (valid during the callback). */
 typedef void (*Sgrpc__Test__Kinds__Calc__Twice_Reply)(sgrpc_client_call *call, const Sgrpc__Test__CommonTypes__Point *reply, void *user_data);
-/** Starts Twice (bidirectional streaming); send requests with sgrpc_client_call_send and end with
+/** Starts Twice (bidirectional streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int sgrpc__test__kinds__calc__twice__call(sgrpc_rpc_client *client,

@@ -54,6 +54,7 @@ int hyphen__v1__pinger__sgrpc_register(sgrpc_router *router, const Hyphen__V1__P
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable;
   h.user_data = user_data;
   if (impl->ping) {
     h.on_request = hyphen__v1__pinger__ping__sgrpc_serve;
@@ -100,6 +101,7 @@ int hyphen__v1__pinger_stream__sgrpc_register(sgrpc_router *router, const Hyphen
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable;
   h.user_data = user_data;
   if (impl->ping_many) {
     h.on_request = hyphen__v1__pinger_stream__ping_many__sgrpc_serve;

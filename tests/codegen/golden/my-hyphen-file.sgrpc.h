@@ -35,12 +35,16 @@ extern const sgrpc_service_desc hyphen__v1__empty__sgrpc_service;
  * methods are called once with the request (valid until the call ends);
  * client-streaming and bidi methods with each request (valid during the
  * call) and then with NULL when the client half-closed. Answer with
- * sgrpc_server_call_reply/_send/_finish/_fail.
+ * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns
+ * SGRPC_ERR_WOULDBLOCK is retried from on_writable.
  */
 typedef struct Hyphen__V1__Empty_SgrpcServer {
   /** Optional: called when any call of this service ends. */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
       void *user_data);
+  /** Optional: a call of this service whose send returned
+   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */
+  void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } Hyphen__V1__Empty_SgrpcServer;
 
 /** Routes the implemented methods of impl on router; user_data goes to
@@ -66,7 +70,8 @@ extern const sgrpc_service_desc hyphen__v1__pinger__sgrpc_service;
  * methods are called once with the request (valid until the call ends);
  * client-streaming and bidi methods with each request (valid during the
  * call) and then with NULL when the client half-closed. Answer with
- * sgrpc_server_call_reply/_send/_finish/_fail.
+ * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns
+ * SGRPC_ERR_WOULDBLOCK is retried from on_writable.
  */
 typedef struct Hyphen__V1__Pinger_SgrpcServer {
   /** Ping: unary, hyphen.v1.PingMsg -> hyphen.v1.PingMsg. */
@@ -74,6 +79,9 @@ typedef struct Hyphen__V1__Pinger_SgrpcServer {
   /** Optional: called when any call of this service ends. */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
       void *user_data);
+  /** Optional: a call of this service whose send returned
+   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */
+  void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } Hyphen__V1__Pinger_SgrpcServer;
 
 /** Routes the implemented methods of impl on router; user_data goes to
@@ -109,7 +117,8 @@ extern const sgrpc_service_desc hyphen__v1__pinger_stream__sgrpc_service;
  * methods are called once with the request (valid until the call ends);
  * client-streaming and bidi methods with each request (valid during the
  * call) and then with NULL when the client half-closed. Answer with
- * sgrpc_server_call_reply/_send/_finish/_fail.
+ * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns
+ * SGRPC_ERR_WOULDBLOCK is retried from on_writable.
  */
 typedef struct Hyphen__V1__PingerStream_SgrpcServer {
   /** PingMany: bidirectional streaming, hyphen.v1.PingMsg -> hyphen.v1.PingMsg. */
@@ -117,6 +126,9 @@ typedef struct Hyphen__V1__PingerStream_SgrpcServer {
   /** Optional: called when any call of this service ends. */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
       void *user_data);
+  /** Optional: a call of this service whose send returned
+   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */
+  void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } Hyphen__V1__PingerStream_SgrpcServer;
 
 /** Routes the implemented methods of impl on router; user_data goes to
@@ -129,7 +141,9 @@ typedef void (*Hyphen__V1__PingerStream__PingMany_Done)(sgrpc_client_call *call,
     const Hyphen__V1__PingMsg *reply, void *user_data);
 /** PingMany: one streamed reply (valid during the callback). */
 typedef void (*Hyphen__V1__PingerStream__PingMany_Reply)(sgrpc_client_call *call, const Hyphen__V1__PingMsg *reply, void *user_data);
-/** Starts PingMany (bidirectional streaming); send requests with sgrpc_client_call_send and end with
+/** Starts PingMany (bidirectional streaming); send requests with sgrpc_client_call_send (after
+ *  SGRPC_ERR_WOULDBLOCK, again from the callback given to
+ *  sgrpc_client_call_set_on_writable) and end with
  *  sgrpc_client_call_close_send. opts may be NULL. Returns 0 or a negative
  *  SGRPC_ERR_* code (then no callback runs). */
 int hyphen__v1__pinger_stream__ping_many__call(sgrpc_rpc_client *client,

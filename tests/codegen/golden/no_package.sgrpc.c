@@ -35,6 +35,7 @@ int bare_service__sgrpc_register(sgrpc_router *router, const BareService_SgrpcSe
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable;
   h.user_data = user_data;
   if (impl->echo) {
     h.on_request = bare_service__echo__sgrpc_serve;

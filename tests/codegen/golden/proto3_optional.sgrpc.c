@@ -41,6 +41,7 @@ int opt__optional__sgrpc_register(sgrpc_router *router, const Opt__Optional_Sgrp
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   memset(&h, 0, sizeof(h));
   h.on_close = impl->on_close;
+  h.on_writable = impl->on_writable;
   h.user_data = user_data;
   if (impl->get) {
     h.on_request = opt__optional__get__sgrpc_serve;

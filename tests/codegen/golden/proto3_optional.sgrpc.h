@@ -38,7 +38,8 @@ extern const sgrpc_service_desc opt__optional__sgrpc_service;
  * methods are called once with the request (valid until the call ends);
  * client-streaming and bidi methods with each request (valid during the
  * call) and then with NULL when the client half-closed. Answer with
- * sgrpc_server_call_reply/_send/_finish/_fail.
+ * sgrpc_server_call_reply/_send/_finish/_fail; a send that returns
+ * SGRPC_ERR_WOULDBLOCK is retried from on_writable.
  */
 typedef struct Opt__Optional_SgrpcServer {
   /** Get: unary, opt.Maybe -> opt.Maybe. */
@@ -46,6 +47,9 @@ typedef struct Opt__Optional_SgrpcServer {
   /** Optional: called when any call of this service ends. */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
       void *user_data);
+  /** Optional: a call of this service whose send returned
+   *  SGRPC_ERR_WOULDBLOCK can take messages again (sgrpc_handler). */
+  void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } Opt__Optional_SgrpcServer;
 
 /** Routes the implemented methods of impl on router; user_data goes to
