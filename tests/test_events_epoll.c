@@ -157,7 +157,6 @@ static int setup(void **state) {
   memset(&w, 0, sizeof(w));
   assert_int_equal(sgrpc_epoll_loop_new(&w.loop), 0);
   assert_int_equal(sgrpc_router_new(&w.router, NULL), 0);
-  sgrpc_rpc_epoll_router_prepare(w.router);
   assert_int_equal(sgrpc_router_add(w.router, &m_hello, &he), 0);
   assert_int_equal(sgrpc_router_add(w.router, &m_sstream, &hs), 0);
   assert_int_equal(sgrpc_router_add(w.router, &m_bidi, &hb), 0);

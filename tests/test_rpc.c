@@ -28,71 +28,51 @@ typedef struct world {
   int dispatch_err;
   sgrpc_server_call *held; /* a call the server answers later */
   int saw_token;
-  int transport_releases; /* act like an adapter that releases after CLOSE */
+  int keep_closed;     /* the puller forgets to release server calls */
   sgrpc_call *last_srv_closed; /* engine handle of the last server CLOSE */
   int hook_mode;       /* client calls go through hook_start (a fake adapter) */
   int hook_starts;
   int hook_fail;       /* nonzero: hook_start returns this */
 } world;
 
-/* A fake adapter channel for sgrpc_rpc_client_init_transport: it owns the
- * engine user_data (its own record), hands each event to the rpc layer's
- * per-call function and releases the handle after CLOSE, as the adapters
- * do. */
-typedef struct hook_rec {
-  sgrpc_rpc_call_event_fn fn;
-  void *ud;
-} hook_rec;
-
-static int hook_start(void *ctx, const sgrpc_call_opts *opts, int64_t now,
-                      sgrpc_rpc_call_event_fn on_event, sgrpc_call **pcall) {
+/* A fake adapter channel for sgrpc_rpc_client_init_transport: it starts
+ * the call on the pair's client connection as an adapter's channel would;
+ * the pair's puller (on_event) dispatches and releases, as adapters do. */
+static int hook_start(void *ctx, const sgrpc_call_opts *opts, int64_t now, sgrpc_call **pcall) {
   world *w = ctx;
-  sgrpc_call_opts o = *opts;
-  hook_rec *rec;
   int rv;
   if (w->hook_fail) return w->hook_fail;
-  rec = malloc(sizeof(*rec));
-  if (!rec) return SGRPC_ERR_NOMEM;
-  rec->fn = on_event;
-  rec->ud = opts->user_data;
-  o.user_data = rec;
-  rv = sgrpc_call_start(w->p.cli, &o, now, pcall);
-  if (rv < 0) free(rec);
-  else w->hook_starts++;
+  assert_non_null(opts->on_event);
+  rv = sgrpc_call_start(w->p.cli, opts, now, pcall);
+  if (rv == 0) w->hook_starts++;
   return rv;
 }
-
-static void on_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
-  world *w = ud;
-  int rv;
-  if (conn == p->srv) {
-    rv = sgrpc_router_dispatch(w->router, conn, ev, p->now);
-  } else if (w->hook_mode && ev->call) {
-    hook_rec *rec = ev->call_user_data;
-    /* the rpc layer's object is not the engine user_data here */
-    assert_int_equal(sgrpc_rpc_client_dispatch(conn, ev), 0);
-    rec->fn(ev, rec->ud);
-    if (ev->type == SGRPC_EV_CLOSE) {
-      free(rec);
-      sgrpc_call_release(ev->call);
-    }
-    rv = 1;
-  } else {
-    rv = sgrpc_rpc_client_dispatch(conn, ev);
-  }
-  if (rv < 0) w->dispatch_err = rv;
-  if (ev->call) assert_int_equal(rv, 1);
-  if (conn == p->srv && ev->type == SGRPC_EV_CLOSE) {
-    w->last_srv_closed = ev->call;
-    if (w->transport_releases) sgrpc_call_release(ev->call);
-  }
-}
-
-/* ---- server implementation ---- */
 
 /* Under the failing allocator, answers may fail with SGRPC_ERR_NOMEM;
  * elsewhere every answer must succeed. */
 static int lenient;
+
+/* The puller: router for the server, the engine's dispatcher for the
+ * client; it releases every call after its CLOSE (the one rule). */
+static void on_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
+  world *w = ud;
+  int rv;
+  if (conn == p->srv)
+    rv = sgrpc_router_dispatch(w->router, conn, ev, p->now);
+  else
+    rv = sgrpc_event_dispatch(ev, p->now);
+  if (rv < 0) w->dispatch_err = rv;
+  if (ev->call && !lenient) assert_int_equal(rv, 1);
+  if (ev->type != SGRPC_EV_CLOSE) return;
+  if (conn == p->srv) {
+    w->last_srv_closed = ev->call;
+    if (w->keep_closed) return;
+  }
+  sgrpc_call_release(ev->call);
+}
+
+/* ---- server implementation ---- */
+
 static void check_ok(sgrpc_server_call *call, int rv) {
   if (!lenient) {
     assert_int_equal(rv, 0);
@@ -367,16 +347,13 @@ static void test_unary_compressed(void **state) {
   world_free(&w);
 }
 
-/* Under an adapter that releases handles after CLOSE (as the epoll adapter
- * does), the router leaves the handle to the transport: a call the
- * "transport" does not release stays held by the engine. */
-static void test_transport_releases(void **state) {
+/* The router never releases a handle: the puller does, after CLOSE. A
+ * call whose CLOSE the puller does not release stays held by the engine. */
+static void test_puller_releases(void **state) {
   world w;
   int i;
   (void)state;
   world_init(&w, NULL, NULL, NULL);
-  w.transport_releases = 1;
-  sgrpc_router_set_transport_releases(w.router, 1);
   pair_run(&w.p, 100);
   for (i = 0; i < 5; i++) {
     result r;
@@ -395,8 +372,8 @@ static void test_transport_releases(void **state) {
   }
   assert_int_equal(w.srv_closed, 5);
   assert_int_equal(sgrpc_conn_call_count(w.p.srv), 0);
-  /* one more call whose CLOSE the transport forgets to release */
-  w.transport_releases = 0;
+  /* one more call whose CLOSE the puller forgets to release */
+  w.keep_closed = 1;
   {
     result r;
     Num req = SGRPC__TEST__KINDS__NUM__INIT;
@@ -410,7 +387,7 @@ static void test_transport_releases(void **state) {
     pair_run(&w.p, 200);
     assert_int_equal(r.code, SGRPC_STATUS_OK);
   }
-  assert_int_equal(sgrpc_conn_call_count(w.p.srv), 1); /* the router did not release it */
+  assert_int_equal(sgrpc_conn_call_count(w.p.srv), 1); /* nobody but the puller releases */
   sgrpc_call_release(w.last_srv_closed);
   assert_int_equal(sgrpc_conn_call_count(w.p.srv), 0);
   world_free(&w);
@@ -953,7 +930,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),
       cmocka_unit_test(test_unary_compressed),
-      cmocka_unit_test(test_transport_releases),
+      cmocka_unit_test(test_puller_releases),
       cmocka_unit_test(test_transport_hook),
       cmocka_unit_test(test_unary_failure_status),
       cmocka_unit_test(test_server_streaming),

@@ -99,7 +99,6 @@ static int setup(void **state) {
   live_allocs = 0;
   assert_int_equal(sgrpc_epoll_loop_new(&w.loop), 0);
   assert_int_equal(sgrpc_router_new(&w.router, &counting_mem), 0);
-  sgrpc_rpc_epoll_router_prepare(w.router);
   route_guide_service_init(&impl);
   example_on_close = impl.on_close;
   impl.on_close = count_close;

@@ -49,7 +49,6 @@ int main(int argc, char **argv) {
     }
   }
   if (sgrpc_epoll_loop_new(&loop) != 0 || sgrpc_router_new(&router, NULL) != 0) goto out;
-  sgrpc_rpc_epoll_router_prepare(router); /* the adapter releases calls */
   memset(&greeter, 0, sizeof(greeter));
   greeter.say_hello = say_hello;
   if (helloworld__greeter__sgrpc_register(router, &greeter, NULL) != 0) goto out;

@@ -43,7 +43,6 @@ int main(int argc, char **argv) {
 
   if (sgrpc_epoll_loop_new(&loop) != 0 || sgrpc_router_new(&router, NULL) != 0) goto out;
   /* The adapter releases each call after its CLOSE: the router must not. */
-  sgrpc_rpc_epoll_router_prepare(router);
   route_guide_service_init(&impl);
   if (routeguide__route_guide__sgrpc_register(router, &impl, NULL) != 0) goto out;
 

@@ -16,11 +16,6 @@
 #define HOOKED(p) ((p) != NULL)
 #endif
 
-/* Tags at the start of the objects stored as engine call user_data, so
- * dispatch can tell its calls from foreign ones. */
-#define SERVER_TAG 0x53475253u /* "SGRS" */
-#define CLIENT_TAG 0x53475243u /* "SGRC" */
-
 /* ------------------------------------------------------------------ */
 /* Memory                                                              */
 /* ------------------------------------------------------------------ */
@@ -189,12 +184,10 @@ struct sgrpc_router {
   size_t n, cap;
   uint32_t *index; /* open addressing: route number + 1, 0 = empty */
   size_t index_cap; /* power of two, >= 2 * n */
-  int transport_releases; /* an adapter releases handles after CLOSE */
   sgrpc_events *events;   /* hooks for calls created from now on, or NULL */
 };
 
 struct sgrpc_server_call {
-  uint32_t tag;
   sgrpc_router *router;
   sgrpc_call *h;
   const route *route;
@@ -203,6 +196,7 @@ struct sgrpc_server_call {
   size_t md_count;
   int64_t deadline;
   int64_t start;
+  int64_t now;          /* now of the event being handled */
   void *request;        /* unary / server streaming: the one request */
   int finished;         /* a status was sent or is waiting for the queue */
   int headers_sent;     /* initial metadata went out explicitly */
@@ -570,6 +564,8 @@ static void sc_recv_request(sgrpc_server_call *sc, const sgrpc_event *ev) {
     sc_fail(sc, hev.end_code, hev.end_message ? hev.end_message : "");
 }
 
+static void sc_event(const sgrpc_event *ev, void *user_data, int64_t now);
+
 static int on_call_new(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
                        int64_t now) {
   sgrpc_server_call *sc = r_calloc(&r->mem, sizeof(*sc));
@@ -579,16 +575,15 @@ static int on_call_new(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
     memset(&st, 0, sizeof(st));
     st.code = SGRPC_STATUS_RESOURCE_EXHAUSTED;
     st.message = "Out of memory";
-    /* user_data stays NULL: the CLOSE handler releases the bare handle */
+    /* no callback: the CLOSE goes to whoever pulls the events */
     (void)sgrpc_call_send_status(ev->call, &st);
     return 1;
   }
-  sc->tag = SERVER_TAG;
   sc->router = r;
   sc->h = ev->call;
   sc->deadline = ev->u.call_new.deadline;
-  sc->start = now;
-  sgrpc_call_set_user_data(ev->call, sc);
+  sc->start = sc->now = now;
+  sgrpc_call_set_callback(ev->call, sc_event, sc);
   rt = router_lookup(r, ev->u.call_new.path, ev->u.call_new.path_len);
   if (!rt) {
     sc_unknown(sc, ev);
@@ -670,8 +665,8 @@ static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
   q_clear(&sc->q, mem);
   r_free(mem, sc->status);
   r_free(mem, sc->md);
-  if (!sc->router->transport_releases) sgrpc_call_release(sc->h);
-  sc->tag = 0;
+  /* The handle is the event puller's to release, after this CLOSE. */
+  sgrpc_call_set_callback(sc->h, NULL, NULL);
   r_free(mem, sc);
 }
 
@@ -679,23 +674,10 @@ void sgrpc_router_set_events(sgrpc_router *r, sgrpc_events *events) {
   if (r) r->events = events;
 }
 
-void sgrpc_router_set_transport_releases(sgrpc_router *r, int yes) {
-  if (r) r->transport_releases = yes != 0;
-}
-
-int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
-                          int64_t now) {
-  sgrpc_server_call *sc;
-  if (!r || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!ev->call) return 0;
-  if (ev->type == SGRPC_EV_CALL_NEW) return on_call_new(r, conn, ev, now);
-  sc = ev->call_user_data;
-  if (!sc) {
-    /* a call we could not allocate state for */
-    if (ev->type == SGRPC_EV_CLOSE && !r->transport_releases) sgrpc_call_release(ev->call);
-    return 1;
-  }
-  if (sc->tag != SERVER_TAG || sc->router != r) return 0;
+/* The per-call callback (the engine's dispatcher) of a routed call. */
+static void sc_event(const sgrpc_event *ev, void *user_data, int64_t now) {
+  sgrpc_server_call *sc = user_data;
+  sc->now = now;
   switch (ev->type) {
   case SGRPC_EV_MESSAGE:
     on_server_message(sc, ev);
@@ -704,14 +686,23 @@ int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *
     on_server_half_close(sc);
     break;
   case SGRPC_EV_WRITABLE:
-    return on_server_writable(sc) < 0 ? SGRPC_ERR_FATAL : 1;
+    /* a fatal error is sticky in the engine: the puller sees it next */
+    (void)on_server_writable(sc);
+    break;
   case SGRPC_EV_CLOSE:
     on_server_close(sc, ev);
     break;
   default:
     break;
   }
-  return 1;
+}
+
+int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
+                          int64_t now) {
+  if (!r || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!ev->call) return 0;
+  if (ev->type == SGRPC_EV_CALL_NEW) return on_call_new(r, conn, ev, now);
+  return sgrpc_event_dispatch(ev, now);
 }
 
 /* ------------------------------------------------------------------ */
@@ -719,7 +710,6 @@ int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *
 /* ------------------------------------------------------------------ */
 
 struct sgrpc_client_call {
-  uint32_t tag;
   sgrpc_call *h;
   const sgrpc_method *method;
   sgrpc_client_callbacks cb;
@@ -729,9 +719,9 @@ struct sgrpc_client_call {
   sendq q;
   int fail_code;            /* nonzero: report this instead of the status */
   const char *fail_message; /* static text */
-  int transport_owned;      /* started by a transport hook, which releases h */
-  int silent;               /* start failed after the transport started it:
+  int silent;               /* start failed after the engine call began:
                                wait for CLOSE without running callbacks */
+  int64_t now;              /* now of the event being handled */
   sgrpc_events *ev;         /* the client's hooks at start, or NULL */
   sgrpc_conn *conn;
 };
@@ -781,9 +771,10 @@ static void cc_free(sgrpc_client_call *cc) {
   sgrpc_mem mem = cc->mem;
   if (cc->reply) cc->method->codec->free_msg(cc->method->response_type, cc->reply, &mem);
   q_clear(&cc->q, &mem);
-  cc->tag = 0;
   r_free(&mem, cc);
 }
+
+static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now);
 
 int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
                          const void *request, const sgrpc_rpc_opts *opts, int64_t now,
@@ -803,14 +794,15 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     return SGRPC_ERR_INVALID_ARGUMENT;
   cc = r_calloc(&client->mem, sizeof(*cc));
   if (!cc) return SGRPC_ERR_NOMEM;
-  cc->tag = CLIENT_TAG;
   cc->method = method;
+  cc->now = now;
   cc->cb = *cb;
   cc->mem = client->mem;
   memset(&co, 0, sizeof(co));
   co.path = method->path;
   co.content_subtype = method->codec->content_subtype;
   co.user_data = cc;
+  co.on_event = cc_on_event;
   if (opts) {
     co.authority = opts->authority;
     co.deadline = opts->deadline;
@@ -835,8 +827,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     }
   }
   if (client->start) {
-    cc->transport_owned = 1;
-    rv = client->start(client->start_ctx, &co, now, sgrpc_rpc_call_event, &cc->h);
+    rv = client->start(client->start_ctx, &co, now, &cc->h);
     if (rv == 0 && !cc->h) rv = SGRPC_ERR_INVALID_STATE; /* a broken hook */
   } else {
     rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
@@ -851,19 +842,14 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     rv = send_msg(&cc->q, &cc->mem, cc->h, method->codec, method->request_type, request,
                   SGRPC_SEND_END);
     if (rv < 0) {
-      if (cc->transport_owned) {
-        /* The transport owns the handle and will deliver CLOSE: cancel
-         * and let that CLOSE free the object without any callback. */
-        cc->silent = 1;
-        cc->fail_code = SGRPC_STATUS_CANCELLED;
-        cc->fail_message = "";
-        q_clear(&cc->q, &cc->mem);
-        (void)sgrpc_call_cancel(cc->h);
-        return rv;
-      }
-      /* release drops the call's queued events: no callback will run */
-      sgrpc_call_release(cc->h);
-      cc_free(cc);
+      /* The engine call exists and its puller will deliver a CLOSE and
+       * release it: cancel, and let that CLOSE free the object without
+       * running any callback. */
+      cc->silent = 1;
+      cc->fail_code = SGRPC_STATUS_CANCELLED;
+      cc->fail_message = "";
+      q_clear(&cc->q, &cc->mem);
+      (void)sgrpc_call_cancel(cc->h);
       return rv;
     }
   }
@@ -970,11 +956,15 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
     hook_fire(cc->ev, &hev, NULL);
   }
   if (!cc->silent) cc->cb.on_close(cc, &st, reply, cc->user_data);
-  if (!cc->transport_owned) sgrpc_call_release(cc->h);
+  /* The handle is the event puller's to release, after this CLOSE. */
+  sgrpc_call_set_callback(cc->h, NULL, NULL);
   cc_free(cc);
 }
 
-static int cc_event(sgrpc_client_call *cc, const sgrpc_event *ev) {
+/* The per-call callback (the engine's dispatcher) of a client call. */
+static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now) {
+  sgrpc_client_call *cc = user_data;
+  cc->now = now;
   switch (ev->type) {
   case SGRPC_EV_HEADERS:
     if (HOOKED(cc->ev) && !cc->fail_code &&
@@ -997,7 +987,8 @@ static int cc_event(sgrpc_client_call *cc, const sgrpc_event *ev) {
       cc->q.end_pending = 0;
       rv = sgrpc_call_close_send(cc->h);
     }
-    if (rv < 0 && sgrpc_is_fatal(rv)) return rv;
+    /* a fatal error is sticky in the engine: the puller sees it next */
+    (void)rv;
     break;
   }
   case SGRPC_EV_CLOSE:
@@ -1006,22 +997,7 @@ static int cc_event(sgrpc_client_call *cc, const sgrpc_event *ev) {
   default:
     break;
   }
-  return 1;
 }
 
-int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev) {
-  sgrpc_client_call *cc;
-  (void)conn;
-  if (!ev) return SGRPC_ERR_INVALID_ARGUMENT;
-  cc = ev->call_user_data;
-  if (!ev->call || !cc || cc->tag != CLIENT_TAG) return 0;
-  return cc_event(cc, ev);
-}
-
-void sgrpc_rpc_call_event(const sgrpc_event *ev, void *call_object) {
-  sgrpc_client_call *cc = call_object;
-  if (!ev || !cc || cc->tag != CLIENT_TAG) return;
-  /* A fatal flush error leaves the call to the transport, which ends the
-   * connection and with it the call (its CLOSE still comes here). */
-  (void)cc_event(cc, ev);
-}
+int64_t sgrpc_client_call_now(const sgrpc_client_call *cc) { return cc ? cc->now : 0; }
+int64_t sgrpc_server_call_now(const sgrpc_server_call *sc) { return sc ? sc->now : 0; }

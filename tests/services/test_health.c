@@ -30,8 +30,9 @@ typedef struct world {
 static void on_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *ud) {
   world *w = ud;
   int rv = conn == p->srv ? sgrpc_router_dispatch(w->router, conn, ev, p->now)
-                          : sgrpc_rpc_client_dispatch(conn, ev);
+                          : sgrpc_event_dispatch(ev, p->now);
   if (rv < 0) w->dispatch_err = rv;
+  if (ev->type == SGRPC_EV_CLOSE) sgrpc_call_release(ev->call); /* the puller releases */
 }
 
 /* health_mem: the health object's allocator (NULL: libc). */

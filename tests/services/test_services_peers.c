@@ -55,7 +55,6 @@ static void server_start(server *s, int seed) {
   memset(s, 0, sizeof(*s));
   assert_int_equal(sgrpc_epoll_loop_new(&s->loop), 0);
   assert_int_equal(sgrpc_router_new(&s->router, NULL), 0);
-  sgrpc_rpc_epoll_router_prepare(s->router);
   assert_int_equal(sgrpc_health_new(&s->health, NULL), 0);
   assert_int_equal(sgrpc_health_set(s->health, "grpc.testing.TestService",
                                     SGRPC_HEALTH_NOT_SERVING),

@@ -6,8 +6,15 @@
  * An application loop does, for each connection:
  *   recv bytes -> sgrpc_conn_recv -> pull every event ->
  *     server: sgrpc_router_dispatch(router, conn, &ev, now)
- *     client: sgrpc_rpc_client_dispatch(conn, &ev)
+ *     client: sgrpc_event_dispatch(&ev, now)
+ *     both:   if (ev.type == SGRPC_EV_CLOSE) sgrpc_call_release(ev.call);
  *   -> send sgrpc_conn_out_* bytes.
+ *
+ * Ownership follows the engine's one rule: the code that pulls the events
+ * releases each call after delivering its SGRPC_EV_CLOSE. The router and
+ * the rpc client never release a handle; they take their calls' events
+ * through the engine's per-call dispatcher (sgrpc_event_dispatch), so a
+ * call's engine user_data and callback are theirs: leave them alone.
  *
  * Messages are converted by a codec (sgrpc_codec): the protobuf-c codec in
  * <sgrpc/protobuf.h>, the raw-bytes codec below, or one of your own (JSON,
@@ -156,26 +163,26 @@ SGRPC_EXTERN const sgrpc_method *sgrpc_router_find(const sgrpc_router *router,
                                                    size_t path_len);
 
 /**
- * Feeds one event pulled from a server connection. The router owns every
- * call of the connection: it answers unknown paths with UNIMPLEMENTED
- * ("Method not found: <path>"), unpacks requests, runs handlers and
- * releases the call handle when the call ends. A call's user_data is the
- * router's; keep per-call state with sgrpc_server_call_set_user_data.
+ * Feeds one event pulled from a server connection. On SGRPC_EV_CALL_NEW
+ * the router takes the call: it answers unknown paths with UNIMPLEMENTED
+ * ("Method not found: <path>") and otherwise installs its per-call
+ * callback (sgrpc_call_set_callback), which unpacks requests and runs
+ * the handler. Every other call event is passed to sgrpc_event_dispatch,
+ * so a loop may equally call that for them. The router never releases a
+ * handle: release ev->call after its SGRPC_EV_CLOSE has been passed here
+ * (the adapters and the test channel do). One router may serve any
+ * number of connections, of any transports, at once. A call's engine
+ * user_data is the router's; keep per-call state with
+ * sgrpc_server_call_set_user_data.
  *
- * Returns 1 when the event belonged to a call, 0 for connection events
- * (GOAWAY, PING_ACK: handle them yourself), or a negative code when the
- * connection failed fatally while answering.
+ * Returns 1 when the event went to a call's callback or started one, 0
+ * for connection events (GOAWAY, PING_ACK: handle them yourself) and for
+ * events of calls the router has no state for (an unknown path after its
+ * status, a call refused for lack of memory), or
+ * SGRPC_ERR_INVALID_ARGUMENT.
  */
 SGRPC_EXTERN int sgrpc_router_dispatch(sgrpc_router *router, sgrpc_conn *conn,
                                        const sgrpc_event *ev, int64_t now);
-
-/**
- * For transports that release call handles themselves after delivering
- * SGRPC_EV_CLOSE (the epoll adapter does): with yes != 0 the router never
- * releases a handle, it only forgets the call when its CLOSE passes
- * through sgrpc_router_dispatch. Set it before the first dispatch.
- */
-SGRPC_EXTERN void sgrpc_router_set_transport_releases(sgrpc_router *router, int yes);
 
 /**
  * Queues a response message. When the engine's send buffer is full the
@@ -226,40 +233,34 @@ SGRPC_EXTERN const sgrpc_md *sgrpc_server_call_metadata(const sgrpc_server_call 
 SGRPC_EXTERN int64_t sgrpc_server_call_deadline(const sgrpc_server_call *call);
 /** The call's "now" at its start (the time given to dispatch). */
 SGRPC_EXTERN int64_t sgrpc_server_call_start_time(const sgrpc_server_call *call);
+/** The now given with the event being handled (the puller's clock): what
+ *  a handler uses to build deadlines of calls it starts. */
+SGRPC_EXTERN int64_t sgrpc_server_call_now(const sgrpc_server_call *call);
 
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
 
 /**
- * Per-call event entry of a transport-started call: the transport hands
- * every event of the call to it, with the user_data it was given in the
- * call's sgrpc_call_opts. Same shape as the adapters' per-call callbacks
- * (sgrpc_epoll_call_cb, sgrpc_ac_call_cb).
- */
-typedef void (*sgrpc_rpc_call_event_fn)(const sgrpc_event *ev, void *user_data);
-
-/**
  * Transport hook: starts an engine call the way a transport that owns its
  * connections does (an adapter channel connecting lazily and queueing
- * calls). ctx is sgrpc_rpc_client.start_ctx. The function must:
- *  - start the call with opts (copied or used before returning) and store
- *    its handle in *pcall, returning 0, or return a negative SGRPC_ERR_*
- *    code (no event is then delivered);
- *  - deliver every later event of the call to on_event(ev, opts->user_data),
- *    never from inside this function, the last one being SGRPC_EV_CLOSE;
- *  - release the handle itself after that CLOSE (the rpc layer never
- *    releases transport-started calls and never touches their engine
- *    user_data).
- * now is the caller's clock reading; a transport with its own clock may
- * ignore it (opts->deadline is then on the transport's clock).
+ * calls; <sgrpc/net_rpc.h> binds the adapters' channels). ctx is
+ * sgrpc_rpc_client.start_ctx. The function must:
+ *  - start the call with opts unchanged but for :authority (opts carries
+ *    the rpc layer's on_event and user_data) and store its handle in
+ *    *pcall, returning 0, or return a negative SGRPC_ERR_* code (no event
+ *    is then delivered);
+ *  - deliver every later event of the call with sgrpc_event_dispatch,
+ *    never from inside this function, the last one being SGRPC_EV_CLOSE,
+ *    and release the handle after that CLOSE (the one ownership rule).
+ * now is the caller's clock reading, on the clock of opts->deadline.
  */
 typedef int (*sgrpc_rpc_start_fn)(void *ctx, const sgrpc_call_opts *opts, int64_t now,
-                                  sgrpc_rpc_call_event_fn on_event, sgrpc_call **pcall);
+                                  sgrpc_call **pcall);
 
 /**
- * Where client calls go: a connection (events fed with
- * sgrpc_rpc_client_dispatch), or a transport hook. Fill it with
+ * Where client calls go: a connection (whose puller passes its events to
+ * sgrpc_event_dispatch), or a transport hook. Fill it with
  * sgrpc_rpc_client_init or sgrpc_rpc_client_init_transport.
  */
 typedef struct sgrpc_rpc_client {
@@ -281,9 +282,7 @@ SGRPC_EXTERN void sgrpc_rpc_client_init(sgrpc_rpc_client *client, sgrpc_conn *co
 
 /**
  * Fills client for calls started through start(ctx, ...), for example an
- * epoll channel (see <sgrpc/rpc_epoll.h>). Events reach the calls through
- * the on_event function given to start (sgrpc_rpc_call_event), not through
- * sgrpc_rpc_client_dispatch. mem is copied (NULL: libc).
+ * adapter's channel (<sgrpc/net_rpc.h>). mem is copied (NULL: libc).
  */
 SGRPC_EXTERN void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *client,
                                                   sgrpc_rpc_start_fn start, void *ctx,
@@ -358,23 +357,10 @@ sgrpc_client_call_callbacks(const sgrpc_client_call *call);
 SGRPC_EXTERN const sgrpc_method *sgrpc_client_call_method(const sgrpc_client_call *call);
 SGRPC_EXTERN sgrpc_call *sgrpc_client_call_handle(const sgrpc_client_call *call);
 
-/**
- * Feeds one event pulled from a client connection. Returns 1 when the
- * event belonged to a call started with sgrpc_rpc_call_start (callbacks
- * ran), 0 otherwise (connection events, or calls started directly with
- * sgrpc_call_start: their user_data must then be NULL or point to at
- * least 4 readable bytes that are not the rpc layer's tag).
- */
-SGRPC_EXTERN int sgrpc_rpc_client_dispatch(sgrpc_conn *conn, const sgrpc_event *ev);
+/** The now given with the event being handled (the puller's clock), or
+ *  the start's now before any event. */
+SGRPC_EXTERN int64_t sgrpc_client_call_now(const sgrpc_client_call *call);
 
-/**
- * Feeds one event of one transport-started call to its call object
- * (call_object is the sgrpc_call_opts.user_data the rpc layer gave the
- * transport). This is the on_event function passed to the start hook; a
- * transport or adapter binding may also call it directly. An object that
- * does not carry the rpc client call tag is ignored.
- */
-SGRPC_EXTERN void sgrpc_rpc_call_event(const sgrpc_event *ev, void *call_object);
 
 #ifdef __cplusplus
 }

@@ -4,9 +4,7 @@
  * kqueue adapters hand out. Header-only, like <sgrpc/rpc_epoll.h>.
  *
  * Server: keep the core's default (user_releases_calls = 0: the core
- * releases each call after its CLOSE), call
- * sgrpc_router_set_transport_releases(router, 1), and in the server's
- * on_event call
+ * releases each call after its CLOSE), and in the server's on_event call
  *   sgrpc_router_dispatch(router, sgrpc_ac_conn_engine(c), ev, now);
  * with now from the loop's clock (sgrpc_uv_now(), sgrpc_kq_now()).
  *
@@ -24,10 +22,16 @@ extern "C" {
 #endif
 
 /** The sgrpc_rpc_start_fn for an sgrpc_ac_channel (ctx). */
+static inline void sgrpc_rpc_ac_call_event(const sgrpc_event *ev, void *user_data) {
+  sgrpc_ac_channel *ch = (sgrpc_ac_channel *)user_data;
+  (void)ch;
+  (void)sgrpc_event_dispatch(ev, 0);
+}
+
 static inline int sgrpc_rpc_ac_start(void *ctx, const sgrpc_call_opts *opts, int64_t now,
-                                     sgrpc_rpc_call_event_fn on_event, sgrpc_call **pcall) {
+                                     sgrpc_call **pcall) {
   (void)now;
-  return sgrpc_ac_channel_call((sgrpc_ac_channel *)ctx, opts, on_event, pcall);
+  return sgrpc_ac_channel_call((sgrpc_ac_channel *)ctx, opts, sgrpc_rpc_ac_call_event, pcall);
 }
 
 /** Binds client to an adapter-core channel. */

@@ -6,7 +6,6 @@
  *
  * Server:
  *   sgrpc_router_new(&router, NULL);
- *   sgrpc_rpc_epoll_router_prepare(router);   // the adapter releases calls
  *   routeguide__route_guide__sgrpc_register(router, &impl, NULL);
  *   sopts.on_event = sgrpc_rpc_epoll_server_event;
  *   sopts.user_data = router;
@@ -35,12 +34,6 @@
 extern "C" {
 #endif
 
-/** The router must not release call handles: the adapter does after each
- *  call's SGRPC_EV_CLOSE. Call before serving. */
-static inline void sgrpc_rpc_epoll_router_prepare(sgrpc_router *router) {
-  sgrpc_router_set_transport_releases(router, 1);
-}
-
 /**
  * An sgrpc_epoll_server_opts.on_event with user_data = the router: call
  * events go to the router. Connection events (GOAWAY, PING_ACK, ...) need
@@ -54,12 +47,21 @@ static inline void sgrpc_rpc_epoll_server_event(sgrpc_epoll_conn *conn, const sg
                               sgrpc_epoll_now());
 }
 
+/* The channel hands each event to its per-call callback with the call's
+ * opts.user_data as call_user_data: the engine's dispatcher finds the rpc
+ * layer's callback from there. */
+static inline void sgrpc_rpc_epoll_call_event(const sgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  (void)sgrpc_event_dispatch(ev, sgrpc_epoll_now());
+}
+
 /** The sgrpc_rpc_start_fn for an sgrpc_epoll_channel (ctx). The channel
  *  reads its own clock, so now is not needed. */
 static inline int sgrpc_rpc_epoll_start(void *ctx, const sgrpc_call_opts *opts, int64_t now,
-                                        sgrpc_rpc_call_event_fn on_event, sgrpc_call **pcall) {
+                                        sgrpc_call **pcall) {
   (void)now;
-  return sgrpc_epoll_channel_call((sgrpc_epoll_channel *)ctx, opts, on_event, pcall);
+  return sgrpc_epoll_channel_call((sgrpc_epoll_channel *)ctx, opts, sgrpc_rpc_epoll_call_event,
+                                  pcall);
 }
 
 /** Binds client to channel: generated client functions then start their

@@ -13,9 +13,11 @@
  *   sgrpc_test_channel_del(ch);
  *
  * Generated client functions take the client and now the same way.
- * The channel dispatches server events to the router and client events to
- * the rpc client; the router must not use transport_releases. Handlers
- * and callbacks may start, send and finish calls from inside the run.
+ * The channel pulls both connections' events: server events go to the
+ * router, client events to the engine's dispatcher (the rpc client's
+ * calls), and, as the puller, it releases each call after its CLOSE. The
+ * router may serve other connections at the same time. Handlers and
+ * callbacks may start, send and finish calls from inside the run.
  */
 #ifndef SGRPC_TESTING_H
 #define SGRPC_TESTING_H

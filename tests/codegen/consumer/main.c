@@ -42,7 +42,8 @@ static void drain(sgrpc_conn *conn, sgrpc_router *router) {
   sgrpc_event ev;
   while (sgrpc_conn_next_event(conn, &ev) == 1) {
     if (router) sgrpc_router_dispatch(router, conn, &ev, 1);
-    else sgrpc_rpc_client_dispatch(conn, &ev);
+    else sgrpc_event_dispatch(&ev, 1);
+    if (ev.type == SGRPC_EV_CLOSE) sgrpc_call_release(ev.call);
   }
 }
 

@@ -653,7 +653,6 @@ static void grpcio_client_to_sgrpc(void **state) {
   memset(served, 0, sizeof(served));
   assert_int_equal(sgrpc_epoll_loop_new(&loop), 0);
   assert_int_equal(sgrpc_router_new(&router, NULL), 0);
-  sgrpc_rpc_epoll_router_prepare(router);
   memset(&health, 0, sizeof(health));
   health.check = s_check;
   health.watch = s_watch;
