@@ -479,7 +479,7 @@ static void test_embedded(void **state) {
   world_free(&w);
 }
 
-/* The channel's own backoff and wait-for-ready settings reach the core:
+/* The channel's own backoff and wait-for-ready settings reach the net layer:
  * against a port nobody listens on, a fail-fast call ends at once, a
  * wait-for-ready one retries every ~20 ms until its 300 ms deadline. */
 static void test_channel_backoff_settings(void **state) {

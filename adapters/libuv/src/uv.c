@@ -18,7 +18,7 @@
 
 #define UVA_READ_BUF (64 * 1024)
 #define UVA_WRITE_BUF (64 * 1024)
-/* Bytes in flight in uv_write before the core is told to wait. */
+/* Bytes in flight in uv_write before the net layer is told to wait. */
 #define UVA_MAX_INFLIGHT (1024 * 1024)
 
 struct sgrpc_uv {
@@ -48,7 +48,7 @@ typedef struct uva_tx {
   } h;
   sgrpc_uv *u;        /* NULL once closing: u may be gone by then */
   sgrpc_mem mem;      /* a copy: the transport may outlive u */
-  sgrpc_net_conn *c;   /* NULL once the core closed the transport */
+  sgrpc_net_conn *c;   /* NULL once the net layer closed the transport */
   size_t inflight;
   int handle_open;    /* uv_*_init done and not yet closed */
   int closing;
@@ -140,7 +140,7 @@ static void tx_shutdown_cb(uv_shutdown_t *req, int status) {
   tx_close_handle(tx);
 }
 
-/* ops->close: the core is done with the transport. Output still in
+/* ops->close: the net layer is done with the transport. Output still in
  * flight (a GOAWAY, the last trailers) is flushed by uv_shutdown first;
  * uv_close alone would cancel it. */
 static void op_close(void *p) {
@@ -193,7 +193,7 @@ static void write_cb(uv_write_t *req, int status) {
   else sgrpc_net_conn_writable(tx->c, sgrpc_uv_now());
 }
 
-/* ops->write_owned: one heap buffer per uv_write, filled by the core with
+/* ops->write_owned: one heap buffer per uv_write, filled by the net layer with
  * sgrpc_conn_out_copy, freed in write_cb. */
 static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t), void *fctx) {
   uva_tx *tx = p;
