@@ -317,13 +317,23 @@ static int close_status_fix(const sgrpc_net_conn *c, sgrpc_event *e) {
  * the call after its CLOSE (the net layer pulled it, so it owns it). */
 static void deliver(sgrpc_net_conn *c, const sgrpc_event *ev) {
   sgrpc_net_loop *l = c->loop;
-  sgrpc_event copy;
-  const sgrpc_event *e = ev;
-  if (ev->type == SGRPC_EV_CLOSE && ev->call) {
-    copy = *ev;
-    if (close_status_fix(c, &copy)) e = &copy;
+  if (ev->call) {
+    const sgrpc_event *e = ev;
+    sgrpc_event copy;
+    /* The copy only when the status may need rewriting: this runs for
+     * every event of every call. */
+    if (ev->type == SGRPC_EV_CLOSE && (c->tls_reason[0] || (c->channel && !c->ever_connected))) {
+      copy = *ev;
+      if (close_status_fix(c, &copy)) e = &copy;
+    }
+    if (!sgrpc_event_dispatch(e, l->now) && c->server)
+      c->server->on_event(c, e, c->server->user_data, l->now);
+    if (ev->type == SGRPC_EV_CLOSE) sgrpc_call_release(ev->call);
+    return;
   }
-  if (c->channel && !ev->call) {
+  if (c->server) {
+    c->server->on_event(c, ev, c->server->user_data, l->now);
+  } else if (c->channel) {
     sgrpc_net_channel *ch = c->channel;
     if (ev->type == SGRPC_EV_GOAWAY) {
       /* New calls go to a fresh connection from now on. */
@@ -332,13 +342,8 @@ static void deliver(sgrpc_net_conn *c, const sgrpc_event *ev) {
     } else if (ev->type == SGRPC_EV_READY) {
       channel_conn_ready(ch);
     }
+    if (ch->on_conn_event) ch->on_conn_event(c, ev, ch->user_data, l->now);
   }
-  if (!(ev->call && sgrpc_event_dispatch(e, l->now))) {
-    if (c->server) c->server->on_event(c, e, c->server->user_data, l->now);
-    else if (c->channel && !ev->call && c->channel->on_conn_event)
-      c->channel->on_conn_event(c, e, c->channel->user_data, l->now);
-  }
-  if (ev->type == SGRPC_EV_CLOSE && ev->call) sgrpc_call_release(ev->call);
 }
 
 /* Pulls and dispatches every queued event. Returns how many. */
