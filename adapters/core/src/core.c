@@ -385,14 +385,14 @@ static ssize_t fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
 /* Hands bytes to the transport in either write style. Returns the count
  * taken (less than len: blocked) or -1. */
 static ssize_t tx_write(sgrpc_net_conn *c, const uint8_t *p, size_t len) {
-  sgrpc_net_loop *h = c->loop;
+  sgrpc_net_loop *l = c->loop;
   ssize_t w;
-  if (h->ops.write) return h->ops.write(c->tx, p, len);
+  if (l->ops.write) return l->ops.write(c->tx, p, len);
   c->fill_src = p;
   c->fill_len = len;
   c->fill_called = 0;
   c->fill_got = 0;
-  w = h->ops.write_owned(c->tx, fill_from_bytes, c);
+  w = l->ops.write_owned(c->tx, fill_from_bytes, c);
   return w < 0 ? -1 : w;
 }
 
@@ -453,14 +453,14 @@ static int tls_flush_round(sgrpc_net_conn *c) {
  * full. Events produced by output (a stream closing as its last frame
  * leaves) are dispatched and what their callbacks queue goes out too. */
 static void conn_flush(sgrpc_net_conn *c) {
-  sgrpc_net_loop *h = c->loop;
+  sgrpc_net_loop *l = c->loop;
   int round;
   for (round = 0; round < NET_WRITE_ROUNDS && !c->closing && !c->blocked && c->tx; round++) {
     if (c->tls) {
       int moved = tls_flush_round(c);
       if (c->closing) break;
       if (conn_drain(c) == 0 && !moved) break;
-    } else if (h->ops.write) {
+    } else if (l->ops.write) {
       const uint8_t *p;
       ssize_t n = sgrpc_conn_out_peek(c->engine, &p), w;
       if (n < 0) { /* fatal with nothing left to send */
@@ -471,7 +471,7 @@ static void conn_flush(sgrpc_net_conn *c) {
         if (conn_drain(c) == 0) break;
         continue;
       }
-      w = h->ops.write(c->tx, p, (size_t)n);
+      w = l->ops.write(c->tx, p, (size_t)n);
       if (w < 0) {
         c->closing = 1;
         break;
@@ -483,7 +483,7 @@ static void conn_flush(sgrpc_net_conn *c) {
       ssize_t w;
       c->fill_called = 0;
       c->fill_got = 0;
-      w = h->ops.write_owned(c->tx, fill_from_engine, c);
+      w = l->ops.write_owned(c->tx, fill_from_engine, c);
       if (w < 0) {
         c->closing = 1;
         break;
@@ -629,7 +629,7 @@ static void channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c) {
  * callbacks, the transport is closed, and the memory waits until the loop
  * unwinds (the adapter's stack may still point at it). */
 static void conn_close(sgrpc_net_conn *c) {
-  sgrpc_net_loop *h = c->loop;
+  sgrpc_net_loop *l = c->loop;
   if (c->dead) return;
   c->closing = 1;
   if (c->channel && c->channel->cur == c) c->channel->cur = NULL;
@@ -639,14 +639,14 @@ static void conn_close(sgrpc_net_conn *c) {
   if (c->tx) {
     void *tx = c->tx;
     c->tx = NULL;
-    h->ops.close(tx);
+    l->ops.close(tx);
   }
   if (c->prev) c->prev->next = c->next;
-  else h->conns = c->next;
+  else l->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = NULL;
-  c->next = h->graveyard;
-  h->graveyard = c;
+  c->next = l->graveyard;
+  l->graveyard = c;
   if (c->server && c->server->nconns) c->server->nconns--;
   if (c->channel) channel_conn_gone(c->channel, c);
   c->server = NULL;
@@ -680,16 +680,16 @@ static void conn_connect_failed(sgrpc_net_conn *c, int64_t now) {
 
 static void conn_start_attempt(sgrpc_net_conn *c, int64_t now) {
   sgrpc_net_channel *ch = c->channel;
-  sgrpc_net_loop *h = c->loop;
+  sgrpc_net_loop *l = c->loop;
   int rv;
   c->state = NET_CONNECTING;
   c->attempt_start = now;
   c->connect_deadline = now + sgrpc_net_backoff_connect_timeout(&ch->backoff);
   c->retry_at = SGRPC_NEVER;
-  loop_enter(h, now); /* a synchronous report must not run callbacks here */
-  rv = h->ops.connect ? h->ops.connect(h->ud, c, &ch->target) : SGRPC_ERR_INVALID_STATE;
+  loop_enter(l, now); /* a synchronous report must not run callbacks here */
+  rv = l->ops.connect ? l->ops.connect(l->ud, c, &ch->target) : SGRPC_ERR_INVALID_STATE;
   if (rv < 0 && c->state == NET_CONNECTING && !c->dead) conn_connect_failed(c, now);
-  h->depth--;
+  l->depth--;
 }
 
 /* A channel's new connection: connect now, or wait out the backoff. */
@@ -714,13 +714,13 @@ void sgrpc_net_conn_connected(sgrpc_net_conn *c, int64_t now) {
 }
 
 void sgrpc_net_conn_closed(sgrpc_net_conn *c, int64_t now) {
-  sgrpc_net_loop *h;
+  sgrpc_net_loop *l;
   if (!c || c->dead) return;
-  h = c->loop;
-  loop_enter(h, now);
+  l = c->loop;
+  loop_enter(l, now);
   if (c->state == NET_CONNECTING) conn_connect_failed(c, now);
   else conn_close(c);
-  loop_leave(h, now);
+  loop_leave(l, now);
 }
 
 void sgrpc_net_conn_set_transport(sgrpc_net_conn *c, void *tx) {
