@@ -24,6 +24,7 @@
 
 #include <sgrpc/epoll.h>
 #include <sgrpc/net_rpc.h>
+#include <sgrpc/testing.h>
 
 #include "route_guide_service.h"
 
@@ -311,6 +312,42 @@ static void test_unary(void **state) {
   run_until(w, &w->server_closes, 2, 2 * SEC);
 }
 
+/* One router serves the epoll server and an in-memory test channel at
+ * the same time: each puller (the net layer, the test channel) releases
+ * its own calls after their CLOSE, the router none. */
+static void test_one_router_two_transports(void **state) {
+  world *w = *state;
+  sgrpc_test_channel *tc = NULL;
+  sgrpc_test_channel_opts to;
+  sgrpc_rpc_opts o;
+  Point p = ROUTEGUIDE__POINT__INIT;
+  result a, b;
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  memset(&to, 0, sizeof(to));
+  to.mem = &counting_mem;
+  assert_int_equal(sgrpc_test_channel_new(&tc, w->router, &to), 0);
+  start_get_feature(w, &a, route_guide_features[1].lat, route_guide_features[1].lon);
+  memset(&o, 0, sizeof(o));
+  o.deadline = sgrpc_test_channel_now(tc) + 5 * SEC;
+  o.user_data = &b;
+  p.latitude = route_guide_features[0].lat;
+  p.longitude = route_guide_features[0].lon;
+  assert_int_equal(routeguide__route_guide__get_feature__call(sgrpc_test_channel_client(tc), &p,
+                                                              &o, sgrpc_test_channel_now(tc),
+                                                              feature_done, NULL),
+                   0);
+  assert_int_equal(sgrpc_test_channel_run(tc, 0), 0);
+  assert_int_equal(b.closed, 1);
+  assert_int_equal(b.code, SGRPC_STATUS_OK);
+  assert_string_equal(b.name, route_guide_features[0].name);
+  run_until(w, &a.closed, 1, 5 * SEC);
+  assert_int_equal(a.code, SGRPC_STATUS_OK);
+  assert_string_equal(a.name, route_guide_features[1].name);
+  sgrpc_test_channel_del(tc);
+  run_until(w, &w->server_closes, 2, 2 * SEC);
+}
+
 static void test_server_streaming(void **state) {
   world *w = *state;
   result r;
@@ -488,6 +525,7 @@ static void test_start_fails_after_channel_took_call(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_router_two_transports, setup, teardown),
       cmocka_unit_test_setup_teardown(test_server_streaming, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_streaming, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bidi, setup, teardown),
