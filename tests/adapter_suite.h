@@ -124,6 +124,7 @@ struct world {
   int peer_cert_rv;
   char peer_subject[256];
   int reuseport; /* world_listen: ask for SO_REUSEPORT */
+  char srv_close_msg[200]; /* server: status message of the latest CLOSE */
 };
 
 static void stream_pump(sgrpc_call *call, scall *sc) {
@@ -242,6 +243,9 @@ static void srv_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int
     break;
   case SGRPC_EV_CLOSE:
     w->srv_closed++;
+    snprintf(w->srv_close_msg, sizeof(w->srv_close_msg), "%.*s",
+             (int)ev->u.close.status.message_len,
+             ev->u.close.status.message ? ev->u.close.status.message : "");
     if (ev->u.close.status.code == SGRPC_STATUS_OK) w->srv_closed_ok++;
     free(sc);
     break;
@@ -994,6 +998,8 @@ static void test_load(void **state) {
 typedef struct xor_tls {
   sgrpc_tls base; /* first: the net layer sees only this */
   uint8_t key;
+  int is_server;
+  int failed;
   uint8_t *in_buf, *out_buf; /* decoded plaintext, encoded output */
   size_t in_off, in_len, out_off, out_len;
 } xor_tls;
@@ -1022,8 +1028,16 @@ static void xt_del(sgrpc_tls *t) {
   free(x);
 }
 
+/* Set by a test: server sessions fail at their next input, as a TLS
+ * session does on a bad record. */
+static int g_xor_break_server;
+
 static ssize_t xt_feed(sgrpc_tls *t, const uint8_t *d, size_t len) {
   xor_tls *x = (xor_tls *)t;
+  if (x->failed || (x->is_server && g_xor_break_server && len)) {
+    x->failed = 1;
+    return SGRPC_ERR_TLS_PROTOCOL; /* sticky, as the contract says */
+  }
   xor_bytes_in += len;
   if (len) xor_calls_in++;
   if (len > xor_max_in) xor_max_in = len;
@@ -1033,6 +1047,7 @@ static ssize_t xt_feed(sgrpc_tls *t, const uint8_t *d, size_t len) {
 
 static ssize_t xt_plain_peek(sgrpc_tls *t, const uint8_t **d) {
   xor_tls *x = (xor_tls *)t;
+  if (x->failed) return SGRPC_ERR_TLS_PROTOCOL;
   *d = x->in_buf + x->in_off;
   return (ssize_t)(x->in_len - x->in_off);
 }
@@ -1089,8 +1104,7 @@ static int xt_info(sgrpc_tls *t, sgrpc_tls_info *i) {
   return 0;
 }
 static const char *xt_error_string(sgrpc_tls *t) {
-  (void)t;
-  return "";
+  return ((xor_tls *)t)->failed ? "xor stream broken" : "";
 }
 
 static const sgrpc_tls_vtable xor_vtable = {
@@ -1102,10 +1116,10 @@ static const sgrpc_tls_vtable xor_vtable = {
 static int make_xor(void *ud, const char *server_name, sgrpc_tls **ptls) {
   xor_tls *x = calloc(1, sizeof(*x));
   (void)ud;
-  (void)server_name;
   if (!x) return SGRPC_ERR_NOMEM;
   x->base.vt = &xor_vtable;
   x->key = 0x5a;
+  x->is_server = server_name == NULL;
   *ptls = &x->base;
   return 1;
 }
@@ -1139,6 +1153,35 @@ static void test_tls_seam(void **state) {
   start_echo(&w, w.ch[1], &plain, 9);
   run_until(&w, &w.cli_done, 5);
   assert_int_not_equal(plain.status, SGRPC_STATUS_OK);
+  world_free(&w);
+}
+
+/* A server's session fails while a call is open: the call ends with the
+ * session's reason as its status message, not the transport's generic
+ * words; the client sees its connection go (UNAVAILABLE). */
+static void test_tls_failure_reason_server(void **state) {
+  world w;
+  sgrpc_net_channel_opts co;
+  ccall held;
+  sgrpc_call *call;
+  (void)state;
+  memset(&co, 0, sizeof(co));
+  co.make_tls = make_xor;
+  g_server_tls = make_xor;
+  world_init_opts(&w, "127.0.0.1:%d", 1, &co);
+  g_server_tls = NULL;
+  w.hold_target = 1;
+  call = start_on(&w, w.ch[0], &held, K_HOLD, 20 * SEC);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"h", 1, 0), 0);
+  run_until(&w, &w.nheld, 1);
+  g_xor_break_server = 1;
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"more", 4, 0), 0);
+  run_until(&w, &w.srv_closed, 1);
+  g_xor_break_server = 0;
+  if (!strstr(w.srv_close_msg, "TLS: xor stream broken"))
+    fail_msg("server status message \"%s\"", w.srv_close_msg);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(held.status, SGRPC_STATUS_UNAVAILABLE);
   world_free(&w);
 }
 
@@ -1441,6 +1484,7 @@ static int adapter_suite_run(const suite_adapter *adapter) {
       cmocka_unit_test(test_adopt_socket),
       cmocka_unit_test(test_reuseport_nodelay),
       cmocka_unit_test(test_tls_seam),
+      cmocka_unit_test(test_tls_failure_reason_server),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_goaway_new_connection),
       cmocka_unit_test(test_deadline_connecting),
