@@ -1,7 +1,7 @@
 /*
- * One end-to-end suite for every adapter built on the adapter core
- * (<sgrpc/adapter.h>). A test file fills a suite_adapter with its loop's
- * few functions and calls adapter_suite_run(). Server and channels share
+ * One end-to-end suite for every adapter of the net layer
+ * (<sgrpc/net.h>). A test file fills a suite_adapter with its loop's few
+ * functions and calls adapter_suite_run(). Server and channels share
  * one loop in one process; everything is on loopback, ports below 32768,
  * every wait bounded.
  *
@@ -12,14 +12,15 @@
  * while connecting (refused port, silent listener); SIGTERM with calls in
  * flight (none lost) and a second SIGTERM (immediate); 1-byte reads and
  * writes everywhere; 1,000 concurrent calls over 10 connections; the
- * byte-filter seam; target parsing and the backoff schedule; listening
+ * TLS seam with a toy session (any sgrpc_tls plugs in); target parsing and the backoff schedule; listening
  * on "localhost:port" (name resolution), on a TCP or Unix socket the user
  * hands over, and twice on one port with SO_REUSEPORT; SO_REUSEADDR on
  * every listener and TCP_NODELAY on every connection, both ends. With
  * SGRPC_SUITE_TLS (and SGRPC_TLS_CERT_SCRIPT): the four kinds over TLS
  * (v4, v6, target-name override), mutual TLS with the client's
- * certificate seen by the handler, refusal without a client certificate
- * and for a wrong hostname (calls end UNAVAILABLE), TLS with 7-byte IO.
+ * certificate seen by the handler, refusal without a client certificate,
+ * for a wrong hostname and for an untrusted CA (calls end UNAVAILABLE
+ * with the TLS reason in the status message), TLS with 7-byte IO.
  *
  * Header-only on purpose: tests/CMakeLists.txt builds each test_*.c alone.
  */
@@ -45,9 +46,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <sgrpc/adapter.h>
+#include <sgrpc/net_adapter.h>
 #ifdef SGRPC_SUITE_TLS
-#include <sgrpc/adapter_tls_openssl.h>
+#include <sgrpc/tls_openssl.h>
 #endif
 
 #define SEC 1000000000LL
@@ -58,15 +59,13 @@ typedef struct suite_adapter {
   void *(*loop_new)(void);
   /* Frees the loop and everything on it. */
   void (*loop_del)(void *loop);
-  sgrpc_ac_hub *(*hub)(void *loop);
+  sgrpc_net_loop *(*net)(void *loop);
   int64_t (*now)(void);
   /* One turn, blocking at most timeout_ms. */
   void (*run_once)(void *loop, int timeout_ms);
-  int (*listen)(void *loop, const sgrpc_ac_listen_opts *o, sgrpc_ac_server **ps);
-  int (*channel_new)(void *loop, const sgrpc_ac_channel_opts *o, sgrpc_ac_channel **pch);
+  int (*listen)(void *loop, const sgrpc_net_listen_opts *o, sgrpc_net_server **ps);
+  int (*channel_new)(void *loop, const sgrpc_net_channel_opts *o, sgrpc_net_channel **pch);
   int (*catch_signals)(void *loop);
-  /* One-shot timer of the loop (not an sgrpc callback: *_del allowed). */
-  int (*after)(void *loop, int64_t delay_ns, void (*cb)(void *ud), void *ud);
 } suite_adapter;
 
 static const suite_adapter *A;
@@ -102,15 +101,16 @@ typedef struct ccall {
   size_t sent_len;
   uint32_t expect_count, expect_total; /* Collect */
   int64_t ended_at;
+  char msg[200]; /* the status message */
 } ccall;
 
 struct world {
   void *loop;
-  sgrpc_ac_hub *hub;
-  sgrpc_ac_server *srv;
-  sgrpc_ac_channel *ch[MAX_CH];
+  sgrpc_net_loop *net;
+  sgrpc_net_server *srv;
+  sgrpc_net_channel *ch[MAX_CH];
   char addr[128];
-  sgrpc_ac_listen_opts lo;
+  sgrpc_net_listen_opts lo;
   int srv_new, srv_closed, srv_closed_ok;
   int cli_done;
   char first_peer[96];
@@ -120,10 +120,11 @@ struct world {
   int restart_failures;
   char last_peer[96];      /* server: peer of the latest call */
   int engines_seen;        /* server: connections seen by calls, in turn */
-  /* server: what sgrpc_ac_conn_peer_cert said at the first call */
+  /* server: what sgrpc_net_conn_peer_cert said at the first call */
   int peer_cert_rv;
   char peer_subject[256];
   int reuseport; /* world_listen: ask for SO_REUSEPORT */
+  char srv_close_msg[200]; /* server: status message of the latest CLOSE */
 };
 
 static void stream_pump(sgrpc_call *call, scall *sc) {
@@ -149,18 +150,21 @@ static void send_ok(sgrpc_call *call, const uint8_t *d, size_t n) {
   assert_int_equal(sgrpc_call_send_status(call, &st), 0);
 }
 
-static void release_held(void *ud) {
+static void release_held(sgrpc_net_loop *loop, void *ud, int64_t now) {
   world *w = ud;
+  (void)loop;
+  (void)now;
   int i;
   for (i = 0; i < w->nheld; i++) send_ok(w->held[i], (const uint8_t *)"held", 4);
   w->released_held = 1;
 }
 
-static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
+static void srv_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   world *w = ud;
+  (void)now;
   scall *sc = ev->call_user_data;
-  assert_non_null(sgrpc_ac_conn_engine(conn));
-  assert_ptr_equal(sgrpc_ac_conn_server(conn), w->srv);
+  assert_non_null(sgrpc_net_conn_engine(conn));
+  assert_ptr_equal(sgrpc_net_conn_server(conn), w->srv);
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW: {
     int k;
@@ -168,17 +172,17 @@ static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
 #ifdef SGRPC_SUITE_TLS
     if (w->srv_new == 1) {
       sgrpc_tls_peer pc;
-      w->peer_cert_rv = sgrpc_ac_conn_peer_cert(conn, &pc);
+      w->peer_cert_rv = sgrpc_net_conn_peer_cert(conn, &pc);
       if (w->peer_cert_rv == 0)
         snprintf(w->peer_subject, sizeof(w->peer_subject), "%s", pc.subject);
     }
 #endif
     if (!w->first_peer[0])
-      snprintf(w->first_peer, sizeof(w->first_peer), "%s", sgrpc_ac_conn_peer(conn));
+      snprintf(w->first_peer, sizeof(w->first_peer), "%s", sgrpc_net_conn_peer(conn));
     /* A new connection has a new peer (client port). Engine pointers
      * cannot tell: a freed engine's memory is often reused by the next. */
-    if (strcmp(sgrpc_ac_conn_peer(conn), w->last_peer) != 0) {
-      snprintf(w->last_peer, sizeof(w->last_peer), "%s", sgrpc_ac_conn_peer(conn));
+    if (strcmp(sgrpc_net_conn_peer(conn), w->last_peer) != 0) {
+      snprintf(w->last_peer, sizeof(w->last_peer), "%s", sgrpc_net_conn_peer(conn));
       w->engines_seen++;
     }
     for (k = 0; k < K_N; k++)
@@ -199,7 +203,8 @@ static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
          * them 100 ms later, while the server drains. */
         assert_int_equal(kill(getpid(), SIGTERM), 0);
         if (w->signal_on_hold == 1)
-          assert_int_equal(A->after(w->loop, 100 * MS, release_held, w), 0);
+          assert_int_equal(
+              sgrpc_net_timer_start(w->net, A->now() + 100 * MS, release_held, w, NULL), 0);
       }
     }
     break;
@@ -238,6 +243,9 @@ static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
     break;
   case SGRPC_EV_CLOSE:
     w->srv_closed++;
+    snprintf(w->srv_close_msg, sizeof(w->srv_close_msg), "%.*s",
+             (int)ev->u.close.status.message_len,
+             ev->u.close.status.message ? ev->u.close.status.message : "");
     if (ev->u.close.status.code == SGRPC_STATUS_OK) w->srv_closed_ok++;
     free(sc);
     break;
@@ -246,7 +254,7 @@ static void srv_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
   }
 }
 
-static void cli_event(const sgrpc_event *ev, void *ud) {
+static void cli_event(const sgrpc_event *ev, void *ud, int64_t now) {
   ccall *cc = ud;
   assert_ptr_equal(ev->call_user_data, cc);
   switch (ev->type) {
@@ -277,7 +285,9 @@ static void cli_event(const sgrpc_event *ev, void *ud) {
     assert_false(cc->done);
     cc->done = 1;
     cc->status = ev->u.close.status.code;
-    cc->ended_at = A->now();
+    snprintf(cc->msg, sizeof(cc->msg), "%.*s", (int)ev->u.close.status.message_len,
+             ev->u.close.status.message ? ev->u.close.status.message : "");
+    cc->ended_at = now;
     cc->w->cli_done++;
     break;
   default:
@@ -285,16 +295,17 @@ static void cli_event(const sgrpc_event *ev, void *ud) {
   }
 }
 
-static void cli_conn_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
+static void cli_conn_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   world *w = ud;
+  (void)now;
   assert_null(ev->call);
-  assert_null(sgrpc_ac_conn_server(conn));
-  assert_non_null(sgrpc_ac_conn_channel(conn));
+  assert_null(sgrpc_net_conn_server(conn));
+  assert_non_null(sgrpc_net_conn_channel(conn));
   w->conn_events++;
   if (ev->type == SGRPC_EV_GOAWAY) w->goaways++;
 }
 
-static sgrpc_call *start_on(world *w, sgrpc_ac_channel *ch, ccall *cc, int kind,
+static sgrpc_call *start_on(world *w, sgrpc_net_channel *ch, ccall *cc, int kind,
                             int64_t timeout_ns) {
   sgrpc_call_opts o;
   sgrpc_call *call = NULL;
@@ -307,12 +318,13 @@ static sgrpc_call *start_on(world *w, sgrpc_ac_channel *ch, ccall *cc, int kind,
   o.path = kpaths[kind];
   o.deadline = A->now() + timeout_ns;
   o.user_data = cc;
-  assert_int_equal(sgrpc_ac_channel_call(ch, &o, cli_event, &call), 0);
+  o.on_event = cli_event;
+  assert_int_equal(sgrpc_net_channel_call(ch, &o, A->now(), &call), 0);
   assert_non_null(call);
   return call;
 }
 
-static void start_echo(world *w, sgrpc_ac_channel *ch, ccall *cc, int i) {
+static void start_echo(world *w, sgrpc_net_channel *ch, ccall *cc, int i) {
   sgrpc_call *call = start_on(w, ch, cc, K_ECHO, 20 * SEC);
   cc->sent_len = (size_t)snprintf((char *)cc->sent, sizeof(cc->sent), "echo %d", i);
   assert_int_equal(sgrpc_call_send(call, cc->sent, cc->sent_len, SGRPC_SEND_END), 0);
@@ -328,8 +340,8 @@ static void run_until_n(world *w, const int *count, int want, int limit_s) {
 
 static int pick_port(int attempt) { return 20000 + ((int)getpid() * 7 + attempt * 211) % 9000; }
 
-static sgrpc_ac_filter_factory g_server_filter; /* set by single tests */
-static void *g_server_filter_ud;
+static sgrpc_tls_factory g_server_tls; /* set by single tests */
+static void *g_server_tls_ud;
 static int g_reuseport; /* set by single tests: world_init listens with SO_REUSEPORT */
 
 static int world_listen(world *w) {
@@ -337,8 +349,8 @@ static int world_listen(world *w) {
   memset(&w->lo, 0, sizeof(w->lo));
   w->lo.listen = w->addr;
   w->lo.reuseport = w->reuseport;
-  w->lo.server.make_filter = g_server_filter;
-  w->lo.server.filter_user_data = g_server_filter_ud;
+  w->lo.server.make_tls = g_server_tls;
+  w->lo.server.tls_user_data = g_server_tls_ud;
   w->lo.server.on_event = srv_event;
   w->lo.server.user_data = w;
   /* Far beyond the waits below: graceful closes must not need it. */
@@ -349,24 +361,24 @@ static int world_listen(world *w) {
 
 /* Listens on fmt (%d: a port below 32768, or the pid in a Unix path),
  * trying other ports when one is taken, and makes one channel. */
-static void world_init_opts(world *w, const char *fmt, int tcp, const sgrpc_ac_channel_opts *co0) {
-  sgrpc_ac_channel_opts co;
+static void world_init_opts(world *w, const char *fmt, int tcp, const sgrpc_net_channel_opts *co0) {
+  sgrpc_net_channel_opts co;
   int attempt, rv = -1;
   memset(w, 0, sizeof(*w));
   w->reuseport = g_reuseport;
   w->loop = A->loop_new();
   assert_non_null(w->loop);
-  w->hub = A->hub(w->loop);
+  w->net = A->net(w->loop);
   for (attempt = 0; attempt < 20; attempt++) {
     if (tcp) snprintf(w->addr, sizeof(w->addr), fmt, pick_port(attempt));
     else snprintf(w->addr, sizeof(w->addr), fmt, (int)getpid());
     rv = world_listen(w);
-    if (rv == 0 || !tcp || errno != EADDRINUSE) break;
+    if (rv == 0 || !tcp || rv != SGRPC_ERR_SYSTEM(EADDRINUSE)) break;
   }
-  if (rv != 0) fprintf(stderr, "listen %s: %s\n", w->addr, strerror(errno));
+  if (rv != 0) fprintf(stderr, "listen %s: %d\n", w->addr, rv);
   assert_int_equal(rv, 0);
   if (tcp) {
-    int port = sgrpc_ac_server_port(w->srv);
+    int port = sgrpc_net_server_port(w->srv);
     assert_true(port > 0 && port < 32768);
   }
   if (co0) co = *co0;
@@ -435,7 +447,7 @@ static void test_tcp4(void **state) {
   world_init(&w, "127.0.0.1:%d", 1);
   four_kinds(&w, 300, 50, 10); /* 300 kB: well past the 64 KiB send buffer */
   assert_int_equal(strncmp(w.first_peer, "ipv4:127.0.0.1:", 15), 0);
-  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), 1);
+  assert_int_equal(sgrpc_net_server_conn_count(w.srv), 1);
   assert_true(w.conn_events >= 1); /* READY at least */
   world_free(&w);
 }
@@ -466,15 +478,17 @@ static void test_unix(void **state) {
 /* Restart and reconnect                                               */
 /* ------------------------------------------------------------------ */
 
-static void relisten(void *ud) {
+static void relisten(sgrpc_net_loop *loop, void *ud, int64_t now) {
   world *w = ud;
-  w->restart_failures = sgrpc_ac_channel_failures(w->ch[0]);
+  (void)loop;
+  (void)now;
+  w->restart_failures = sgrpc_net_channel_failures(w->ch[0]);
   assert_int_equal(world_listen(w), 0);
 }
 
 static void test_restart(void **state) {
   world w;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   ccall a, b, c, d;
   int64_t t0;
   (void)state;
@@ -495,13 +509,13 @@ static void test_restart(void **state) {
   assert_int_equal(a.status, SGRPC_STATUS_OK);
 
   /* The server goes away; the channel sees its connection end. */
-  sgrpc_ac_server_del(w.srv);
+  sgrpc_net_server_del(w.srv);
   w.srv = NULL;
   {
     int64_t end = A->now() + 3 * SEC;
-    while (sgrpc_ac_channel_conn_count(w.ch[0]) > 0 && A->now() < end) A->run_once(w.loop, 20);
+    while (sgrpc_net_channel_conn_count(w.ch[0]) > 0 && A->now() < end) A->run_once(w.loop, 20);
   }
-  assert_int_equal(sgrpc_ac_channel_conn_count(w.ch[0]), 0);
+  assert_int_equal(sgrpc_net_channel_conn_count(w.ch[0]), 0);
 
   /* Fail fast: refused while the server is down -> UNAVAILABLE, at once. */
   t0 = A->now();
@@ -514,7 +528,7 @@ static void test_restart(void **state) {
    * ms growing to 200 ms) until the server is back 400 ms later. */
   t0 = A->now();
   start_echo(&w, w.ch[0], &c, 3);
-  assert_int_equal(A->after(w.loop, 400 * MS, relisten, &w), 0);
+  assert_int_equal(sgrpc_net_timer_start(w.net, A->now() + 400 * MS, relisten, &w, NULL), 0);
   run_until(&w, &w.cli_done, 3);
   assert_int_equal(c.status, SGRPC_STATUS_OK);
   assert_true(c.content_ok);
@@ -522,7 +536,7 @@ static void test_restart(void **state) {
   assert_true(c.ended_at - t0 >= 400 * MS);
   assert_true(c.ended_at - t0 < 3 * SEC);
   /* Backoff reset by the successful connection. */
-  assert_int_equal(sgrpc_ac_channel_failures(w.ch[0]), 0);
+  assert_int_equal(sgrpc_net_channel_failures(w.ch[0]), 0);
 
   /* The fail-fast channel works again once its backoff has passed. */
   {
@@ -558,10 +572,10 @@ static void test_goaway_new_connection(void **state) {
   assert_int_equal(w.engines_seen, 2); /* the second call came on a new connection */
   {
     int64_t end = A->now() + 3 * SEC;
-    while (sgrpc_ac_server_conn_count(w.srv) != 1 && A->now() < end) A->run_once(w.loop, 20);
+    while (sgrpc_net_server_conn_count(w.srv) != 1 && A->now() < end) A->run_once(w.loop, 20);
   }
-  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), 1); /* the old one closed */
-  assert_int_equal(sgrpc_ac_channel_conn_count(w.ch[0]), 1);
+  assert_int_equal(sgrpc_net_server_conn_count(w.srv), 1); /* the old one closed */
+  assert_int_equal(sgrpc_net_channel_conn_count(w.ch[0]), 1);
   world_free(&w);
 }
 
@@ -594,7 +608,7 @@ static int raw_socket(int do_listen, int *port) {
 
 static void test_deadline_connecting(void **state) {
   world w;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   ccall a, b, c;
   char target[64];
   int port, refused_fd, silent_fd;
@@ -602,7 +616,7 @@ static void test_deadline_connecting(void **state) {
   (void)state;
   memset(&w, 0, sizeof(w));
   w.loop = A->loop_new();
-  w.hub = A->hub(w.loop);
+  w.net = A->net(w.loop);
   refused_fd = raw_socket(0, &port);
   snprintf(target, sizeof(target), "127.0.0.1:%d", port);
 
@@ -631,7 +645,7 @@ static void test_deadline_connecting(void **state) {
   assert_int_equal(b.status, SGRPC_STATUS_UNAVAILABLE);
   assert_true(b.ended_at - t0 >= 290 * MS);
   assert_true(b.ended_at - t0 < 1500 * MS);
-  assert_true(sgrpc_ac_channel_failures(w.ch[1]) >= 3);
+  assert_true(sgrpc_net_channel_failures(w.ch[1]) >= 3);
 
   /* A listener that never accepts nor answers: the deadline still ends
    * the call on time. */
@@ -681,21 +695,22 @@ static void test_signal_graceful(void **state) {
     assert_true(cc[i].content_ok);
   }
   assert_int_equal(w.srv_closed_ok, N);
-  assert_true(sgrpc_ac_server_is_shutting_down(w.srv));
+  assert_true(sgrpc_net_server_is_shutting_down(w.srv));
   /* The channel was closed too: no new calls. */
   {
     sgrpc_call_opts o;
     memset(&o, 0, sizeof(o));
     o.path = kpaths[K_ECHO];
-    assert_int_equal(sgrpc_ac_channel_call(w.ch[0], &o, cli_event, NULL), SGRPC_ERR_GOING_AWAY);
+    o.on_event = cli_event;
+    assert_int_equal(sgrpc_net_channel_call(w.ch[0], &o, A->now(), NULL), SGRPC_ERR_GOING_AWAY);
   }
   /* Everything drains and closes by itself. */
   {
     int64_t end = A->now() + 3 * SEC;
-    while (sgrpc_ac_hub_has_work(w.hub) && A->now() < end) A->run_once(w.loop, 20);
+    while (sgrpc_net_loop_has_work(w.net) && A->now() < end) A->run_once(w.loop, 20);
   }
-  assert_false(sgrpc_ac_hub_has_work(w.hub));
-  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), 0);
+  assert_false(sgrpc_net_loop_has_work(w.net));
+  assert_int_equal(sgrpc_net_server_conn_count(w.srv), 0);
   world_free(&w);
 }
 
@@ -721,7 +736,7 @@ static void test_signal_twice(void **state) {
     while (A->now() < end) A->run_once(w.loop, 20);
   }
   assert_int_equal(w.cli_done, 0);
-  assert_true(sgrpc_ac_server_is_shutting_down(w.srv));
+  assert_true(sgrpc_net_server_is_shutting_down(w.srv));
   /* The second ends everything at once. */
   t0 = A->now();
   assert_int_equal(kill(getpid(), SIGTERM), 0);
@@ -732,7 +747,7 @@ static void test_signal_twice(void **state) {
     assert_true(cc[i].ended_at - t0 < SEC);
   }
   assert_int_equal(w.srv_closed_ok, 0);
-  assert_false(sgrpc_ac_hub_has_work(w.hub));
+  assert_false(sgrpc_net_loop_has_work(w.net));
   world_free(&w);
 }
 
@@ -740,22 +755,22 @@ static void test_signal_twice(void **state) {
 /* One byte at a time                                                  */
 /* ------------------------------------------------------------------ */
 
-static int make_xor(void *ud, sgrpc_ac_conn *c, sgrpc_ac_filter *out);
+static int make_xor(void *ud, const char *server_name, sgrpc_tls **ptls);
 static size_t xor_bytes_in, xor_calls_in, xor_max_in;
 
 static void test_trickle(void **state) {
   world w;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   (void)state;
   /* A pass-through count of what the adapter read, on both sides. */
   memset(&co, 0, sizeof(co));
-  co.make_filter = make_xor;
-  g_server_filter = make_xor;
+  co.make_tls = make_xor;
+  g_server_tls = make_xor;
   world_init_opts(&w, "127.0.0.1:%d", 1, &co);
-  g_server_filter = NULL;
+  g_server_tls = NULL;
   /* Every read and write moves one byte; every write after that one is
    * a would-block the adapter must wait out. */
-  sgrpc_ac_hub_set_io_limit(w.hub, 1);
+  sgrpc_net_loop_set_io_limit(w.net, 1);
   xor_bytes_in = xor_calls_in = xor_max_in = 0;
   four_kinds(&w, 20, 5, 3);
   assert_true(xor_bytes_in > 20 * STREAM_MSG);
@@ -785,11 +800,11 @@ static void test_resolve_localhost(void **state) {
  * server. */
 static void adopt_one(int is_unix) {
   world w;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   int fd = -1, port = 0;
   memset(&w, 0, sizeof(w));
   w.loop = A->loop_new();
-  w.hub = A->hub(w.loop);
+  w.net = A->net(w.loop);
   if (is_unix) {
     struct sockaddr_un un;
     memset(&un, 0, sizeof(un));
@@ -811,7 +826,7 @@ static void adopt_one(int is_unix) {
   w.lo.server.on_event = srv_event;
   w.lo.server.user_data = &w;
   assert_int_equal(A->listen(w.loop, &w.lo, &w.srv), 0);
-  if (!is_unix) assert_int_equal(sgrpc_ac_server_port(w.srv), port);
+  if (!is_unix) assert_int_equal(sgrpc_net_server_port(w.srv), port);
   memset(&co, 0, sizeof(co));
   co.target = w.addr;
   co.on_conn_event = cli_conn_event;
@@ -834,8 +849,8 @@ static void adopt_one(int is_unix) {
 
 static void test_adopt_socket(void **state) {
   void *loop;
-  sgrpc_ac_listen_opts lo;
-  sgrpc_ac_server *srv = NULL;
+  sgrpc_net_listen_opts lo;
+  sgrpc_net_server *srv = NULL;
   int pfd[2];
   (void)state;
   adopt_one(0);
@@ -894,9 +909,9 @@ static void test_reuseport_nodelay(void **state) {
   enum { NCH = 4, PER = 5 };
   static ccall cc[NCH * PER];
   world w, w2;
-  sgrpc_ac_server *third = NULL;
-  sgrpc_ac_listen_opts lo3;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_server *third = NULL;
+  sgrpc_net_listen_opts lo3;
+  sgrpc_net_channel_opts co;
   int i, listeners, conns;
   (void)state;
   g_reuseport = 1;
@@ -905,19 +920,17 @@ static void test_reuseport_nodelay(void **state) {
   /* A second server on the same loop and port. */
   memset(&w2, 0, sizeof(w2));
   w2.loop = w.loop;
-  w2.hub = w.hub;
+  w2.net = w.net;
   snprintf(w2.addr, sizeof(w2.addr), "%s", w.addr);
   w2.reuseport = 1;
   assert_int_equal(world_listen(&w2), 0);
-  assert_int_equal(sgrpc_ac_server_port(w2.srv), sgrpc_ac_server_port(w.srv));
+  assert_int_equal(sgrpc_net_server_port(w2.srv), sgrpc_net_server_port(w.srv));
   /* Without SO_REUSEPORT the port is in use. */
   memset(&lo3, 0, sizeof(lo3));
   lo3.listen = w.addr;
   lo3.server.on_event = srv_event;
   lo3.server.user_data = &w;
-  errno = 0;
-  assert_int_equal(A->listen(w.loop, &lo3, &third), SGRPC_ERR_INVALID_STATE);
-  assert_int_equal(errno, EADDRINUSE);
+  assert_int_equal(A->listen(w.loop, &lo3, &third), SGRPC_ERR_SYSTEM(EADDRINUSE));
   assert_null(third);
 
   for (i = 1; i < NCH; i++) {
@@ -933,7 +946,7 @@ static void test_reuseport_nodelay(void **state) {
   }
   /* The kernel spread the connections over the two listeners. */
   assert_int_equal(w.srv_closed_ok + w2.srv_closed_ok, NCH * PER);
-  assert_int_equal(sgrpc_ac_server_conn_count(w.srv) + sgrpc_ac_server_conn_count(w2.srv), NCH);
+  assert_int_equal(sgrpc_net_server_conn_count(w.srv) + sgrpc_net_server_conn_count(w2.srv), NCH);
   check_tcp_sockets(1, &listeners, &conns);
   assert_int_equal(listeners, 2);
   assert_int_equal(conns, 2 * NCH); /* client and server end of each */
@@ -948,7 +961,7 @@ static void test_load(void **state) {
   enum { NCH = 10, PER = 100, N = NCH * PER };
   static ccall cc[N];
   world w;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   int i, j;
   int64_t t0;
   (void)state;
@@ -968,104 +981,172 @@ static void test_load(void **state) {
     assert_true(cc[i].content_ok);
   }
   assert_int_equal(w.srv_closed_ok, N);
-  assert_int_equal(sgrpc_ac_server_conn_count(w.srv), NCH);
-  for (i = 0; i < NCH; i++) assert_int_equal(sgrpc_ac_channel_conn_count(w.ch[i]), 1);
+  assert_int_equal(sgrpc_net_server_conn_count(w.srv), NCH);
+  for (i = 0; i < NCH; i++) assert_int_equal(sgrpc_net_channel_conn_count(w.ch[i]), 1);
   fprintf(stderr, "[ %s ] %d concurrent calls over %d connections: %.1f ms\n", A->name, N, NCH,
           (double)(A->now() - t0) / 1e6);
   world_free(&w);
 }
 
 /* ------------------------------------------------------------------ */
-/* Byte filter                                                         */
+/* The TLS seam with a toy session                                     */
 /* ------------------------------------------------------------------ */
 
-/* A toy filter (XOR with a key): proves bytes go through the seam. */
-typedef struct xor_filter {
+/* A toy sgrpc_tls (XOR with a key, no handshake): proves any session
+ * implementation plugs into the net layer, and counts what the adapter
+ * read. */
+typedef struct xor_tls {
+  sgrpc_tls base; /* first: the net layer sees only this */
   uint8_t key;
-  uint8_t *in_buf, *out_buf;
-  size_t in_len, out_len;
-  size_t *counter;
-} xor_filter;
+  int is_server;
+  int failed;
+  uint8_t *in_buf, *out_buf; /* decoded plaintext, encoded output */
+  size_t in_off, in_len, out_off, out_len;
+} xor_tls;
 
-static ssize_t xor_pass(uint8_t key, uint8_t **buf, size_t *blen, const uint8_t *data, size_t len,
-                        uint8_t *out, size_t cap) {
-  size_t i, n;
-  if (len) {
-    uint8_t *nb = realloc(*buf, *blen + len);
-    if (!nb) return -1;
-    *buf = nb;
-    for (i = 0; i < len; i++) nb[*blen + i] = data[i] ^ key;
-    *blen += len;
+static int xor_append(uint8_t key, uint8_t **buf, size_t *off, size_t *blen, const uint8_t *d,
+                      size_t len) {
+  uint8_t *nb;
+  size_t i;
+  if (*off) { /* what was taken goes: earlier peeks are over by now */
+    memmove(*buf, *buf + *off, *blen - *off);
+    *blen -= *off;
+    *off = 0;
   }
-  n = *blen < cap ? *blen : cap;
-  if (n == 0) return 0;
-  memcpy(out, *buf, n);
-  memmove(*buf, *buf + n, *blen - n);
-  *blen -= n;
-  return (ssize_t)n;
+  nb = realloc(*buf, *blen + len + 1);
+  if (!nb) return SGRPC_ERR_NOMEM;
+  *buf = nb;
+  for (i = 0; i < len; i++) nb[*blen + i] = d[i] ^ key;
+  *blen += len;
+  return 0;
 }
 
-static ssize_t xor_in(void *ctx, const uint8_t *d, size_t len, uint8_t *out, size_t cap) {
-  xor_filter *f = ctx;
-  *f->counter += len;
+static void xt_del(sgrpc_tls *t) {
+  xor_tls *x = (xor_tls *)t;
+  free(x->in_buf);
+  free(x->out_buf);
+  free(x);
+}
+
+/* Set by a test: server sessions fail at their next input, as a TLS
+ * session does on a bad record. */
+static int g_xor_break_server;
+
+static ssize_t xt_feed(sgrpc_tls *t, const uint8_t *d, size_t len) {
+  xor_tls *x = (xor_tls *)t;
+  if (x->failed || (x->is_server && g_xor_break_server && len)) {
+    x->failed = 1;
+    return SGRPC_ERR_TLS_PROTOCOL; /* sticky, as the contract says */
+  }
+  xor_bytes_in += len;
   if (len) xor_calls_in++;
   if (len > xor_max_in) xor_max_in = len;
-  return xor_pass(f->key, &f->in_buf, &f->in_len, d, len, out, cap);
+  if (xor_append(x->key, &x->in_buf, &x->in_off, &x->in_len, d, len) != 0) return SGRPC_ERR_NOMEM;
+  return (ssize_t)len;
 }
 
-static ssize_t xor_out(void *ctx, const uint8_t *d, size_t len, size_t *consumed, uint8_t *out,
-                       size_t cap) {
-  xor_filter *f = ctx;
-  /* Takes at most 1000 bytes a time: the core offers the rest again. */
+static ssize_t xt_plain_peek(sgrpc_tls *t, const uint8_t **d) {
+  xor_tls *x = (xor_tls *)t;
+  if (x->failed) return SGRPC_ERR_TLS_PROTOCOL;
+  *d = x->in_buf + x->in_off;
+  return (ssize_t)(x->in_len - x->in_off);
+}
+
+static int xt_plain_consume(sgrpc_tls *t, size_t n) {
+  xor_tls *x = (xor_tls *)t;
+  if (n > x->in_len - x->in_off) return SGRPC_ERR_INVALID_ARGUMENT;
+  x->in_off += n;
+  return 0;
+}
+
+static ssize_t xt_write(sgrpc_tls *t, const uint8_t *d, size_t len) {
+  xor_tls *x = (xor_tls *)t;
+  /* Takes at most 1000 bytes a time: the net layer offers the rest again. */
   if (len > 1000) len = 1000;
-  *consumed = len;
-  return xor_pass(f->key, &f->out_buf, &f->out_len, d, len, out, cap);
+  if (xor_append(x->key, &x->out_buf, &x->out_off, &x->out_len, d, len) != 0)
+    return SGRPC_ERR_NOMEM;
+  return (ssize_t)len;
 }
 
-static void xor_del(void *ctx) {
-  xor_filter *f = ctx;
-  free(f->in_buf);
-  free(f->out_buf);
-  free(f);
+static ssize_t xt_out_peek(sgrpc_tls *t, const uint8_t **d) {
+  xor_tls *x = (xor_tls *)t;
+  *d = x->out_buf + x->out_off;
+  return (ssize_t)(x->out_len - x->out_off);
 }
 
-static int make_xor(void *ud, sgrpc_ac_conn *c, sgrpc_ac_filter *out) {
-  xor_filter *f = calloc(1, sizeof(*f));
+static int xt_out_consume(sgrpc_tls *t, size_t n) {
+  xor_tls *x = (xor_tls *)t;
+  if (n > x->out_len - x->out_off) return SGRPC_ERR_INVALID_ARGUMENT;
+  x->out_off += n;
+  return 0;
+}
+
+static int xt_want_read(sgrpc_tls *t) { return ((xor_tls *)t)->in_off == ((xor_tls *)t)->in_len; }
+static int xt_want_write(sgrpc_tls *t) {
+  return ((xor_tls *)t)->out_off < ((xor_tls *)t)->out_len;
+}
+static int xt_state(sgrpc_tls *t) {
+  (void)t;
+  return SGRPC_TLS_HANDSHAKE_DONE;
+}
+static int xt_zero(sgrpc_tls *t) {
+  (void)t;
+  return 0;
+}
+static int xt_peer_cert(sgrpc_tls *t, sgrpc_tls_peer *p) {
+  (void)t;
+  (void)p;
+  return SGRPC_ERR_TLS_NO_PEER_CERT;
+}
+static int xt_info(sgrpc_tls *t, sgrpc_tls_info *i) {
+  (void)t;
+  memset(i, 0, sizeof(*i));
+  return 0;
+}
+static const char *xt_error_string(sgrpc_tls *t) {
+  return ((xor_tls *)t)->failed ? "xor stream broken" : "";
+}
+
+static const sgrpc_tls_vtable xor_vtable = {
+    SGRPC_TLS_VTABLE_VERSION, "xor", xt_del, xt_feed, xt_plain_peek, xt_plain_consume, xt_write,
+    xt_out_peek, xt_out_consume, xt_want_read, xt_want_write, xt_state, xt_zero, xt_zero,
+    xt_peer_cert, xt_info, xt_error_string,
+};
+
+static int make_xor(void *ud, const char *server_name, sgrpc_tls **ptls) {
+  xor_tls *x = calloc(1, sizeof(*x));
   (void)ud;
-  assert_non_null(c);
-  if (!f) return -1;
-  f->key = 0x5a;
-  f->counter = &xor_bytes_in;
-  out->ctx = f;
-  out->in = xor_in;
-  out->out = xor_out;
-  out->del = xor_del;
+  if (!x) return SGRPC_ERR_NOMEM;
+  x->base.vt = &xor_vtable;
+  x->key = 0x5a;
+  x->is_server = server_name == NULL;
+  *ptls = &x->base;
   return 1;
 }
 
-static void test_filter(void **state) {
+static void test_tls_seam(void **state) {
   world w;
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   ccall plain;
   (void)state;
   memset(&w, 0, sizeof(w));
   w.loop = A->loop_new();
-  w.hub = A->hub(w.loop);
-  snprintf(w.addr, sizeof(w.addr), "unix:/tmp/sgrpc-suite-filter-%d.sock", (int)getpid());
+  w.net = A->net(w.loop);
+  snprintf(w.addr, sizeof(w.addr), "unix:/tmp/sgrpc-suite-seam-%d.sock", (int)getpid());
   memset(&w.lo, 0, sizeof(w.lo));
   w.lo.listen = w.addr;
   w.lo.server.on_event = srv_event;
   w.lo.server.user_data = &w;
-  w.lo.server.make_filter = make_xor;
+  w.lo.server.make_tls = make_xor;
   assert_int_equal(A->listen(w.loop, &w.lo, &w.srv), 0);
   memset(&co, 0, sizeof(co));
   co.target = w.addr;
-  co.make_filter = make_xor;
+  co.make_tls = make_xor;
   assert_int_equal(A->channel_new(w.loop, &co, &w.ch[0]), 0);
   xor_bytes_in = 0;
   four_kinds(&w, 100, 10, 5);
-  assert_true(xor_bytes_in > 100 * STREAM_MSG); /* all of it went through the filter */
-  /* A peer without the filter speaks garbage to this server. */
+  assert_true(xor_bytes_in > 100 * STREAM_MSG); /* all of it went through the session */
+  /* A peer without the session speaks garbage to this server. */
   memset(&co, 0, sizeof(co));
   co.target = w.addr;
   assert_int_equal(A->channel_new(w.loop, &co, &w.ch[1]), 0);
@@ -1075,14 +1156,43 @@ static void test_filter(void **state) {
   world_free(&w);
 }
 
+/* A server's session fails while a call is open: the call ends with the
+ * session's reason as its status message, not the transport's generic
+ * words; the client sees its connection go (UNAVAILABLE). */
+static void test_tls_failure_reason_server(void **state) {
+  world w;
+  sgrpc_net_channel_opts co;
+  ccall held;
+  sgrpc_call *call;
+  (void)state;
+  memset(&co, 0, sizeof(co));
+  co.make_tls = make_xor;
+  g_server_tls = make_xor;
+  world_init_opts(&w, "127.0.0.1:%d", 1, &co);
+  g_server_tls = NULL;
+  w.hold_target = 1;
+  call = start_on(&w, w.ch[0], &held, K_HOLD, 20 * SEC);
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"h", 1, 0), 0);
+  run_until(&w, &w.nheld, 1);
+  g_xor_break_server = 1;
+  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"more", 4, 0), 0);
+  run_until(&w, &w.srv_closed, 1);
+  g_xor_break_server = 0;
+  if (!strstr(w.srv_close_msg, "TLS: xor stream broken"))
+    fail_msg("server status message \"%s\"", w.srv_close_msg);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(held.status, SGRPC_STATUS_UNAVAILABLE);
+  world_free(&w);
+}
+
 /* ------------------------------------------------------------------ */
 /* Core pieces without IO                                              */
 /* ------------------------------------------------------------------ */
 
 static void test_targets_and_backoff(void **state) {
-  sgrpc_ac_target t;
-  sgrpc_ac_backoff b;
-  sgrpc_ac_backoff_opts o;
+  sgrpc_net_target t;
+  sgrpc_net_backoff b;
+  sgrpc_net_backoff_opts o;
   static const char *const bad[] = {"nope", "1.2.3.4", "[::1", "[::1]", "127.0.0.1:",
                                     "127.0.0.1:99999", "127.0.0.1:12a", "unix:", "::1:80",
                                     ":80"};
@@ -1091,24 +1201,24 @@ static void test_targets_and_backoff(void **state) {
   int k;
   (void)state;
   for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    assert_int_equal(sgrpc_ac_target_parse(bad[i], 0, &t), SGRPC_ERR_INVALID_ARGUMENT);
-  assert_int_equal(sgrpc_ac_target_parse(":80", 1, &t), 0); /* servers: all addresses */
+    assert_int_equal(sgrpc_net_target_parse(bad[i], 0, &t), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sgrpc_net_target_parse(":80", 1, &t), 0); /* servers: all addresses */
   assert_string_equal(t.host, "");
-  assert_int_equal(sgrpc_ac_target_parse("[::1]:50051", 0, &t), 0);
-  assert_int_equal(t.kind, SGRPC_AC_TARGET_TCP);
+  assert_int_equal(sgrpc_net_target_parse("[::1]:50051", 0, &t), 0);
+  assert_int_equal(t.kind, SGRPC_NET_TARGET_TCP);
   assert_string_equal(t.host, "::1");
   assert_int_equal(t.port_num, 50051);
-  assert_int_equal(sgrpc_ac_target_parse("localhost:8080", 0, &t), 0);
+  assert_int_equal(sgrpc_net_target_parse("localhost:8080", 0, &t), 0);
   assert_string_equal(t.host, "localhost");
   assert_string_equal(t.port, "8080");
-  assert_int_equal(sgrpc_ac_target_parse("unix:/tmp/x.sock", 0, &t), 0);
-  assert_int_equal(t.kind, SGRPC_AC_TARGET_UNIX);
+  assert_int_equal(sgrpc_net_target_parse("unix:/tmp/x.sock", 0, &t), 0);
+  assert_int_equal(t.kind, SGRPC_NET_TARGET_UNIX);
   assert_string_equal(t.path, "/tmp/x.sock");
 
   /* gRPC defaults: 1 s, x1.6, +-20 %, 120 s cap, 20 s minimum connect. */
-  sgrpc_ac_backoff_init(&b, NULL, 42);
-  assert_int_equal(sgrpc_ac_backoff_connect_timeout(&b), 20 * SEC);
-  at = sgrpc_ac_backoff_fail(&b, start);
+  sgrpc_net_backoff_init(&b, NULL, 42);
+  assert_int_equal(sgrpc_net_backoff_connect_timeout(&b), 20 * SEC);
+  at = sgrpc_net_backoff_fail(&b, start);
   assert_int_equal(at, start + SEC); /* first retry: exactly initial */
   cur = SEC;
   for (k = 0; k < 20; k++) {
@@ -1117,30 +1227,30 @@ static void test_targets_and_backoff(void **state) {
     if (cur > 120 * SEC) cur = 120 * SEC;
     lo = (double)cur * 0.8;
     hi = (double)cur * 1.2;
-    at = sgrpc_ac_backoff_fail(&b, start) - start;
+    at = sgrpc_net_backoff_fail(&b, start) - start;
     assert_true((double)at >= lo - 1 && (double)at <= hi + 1);
   }
   assert_int_equal(b.cur, 120 * SEC); /* capped */
-  assert_int_equal(sgrpc_ac_backoff_connect_timeout(&b), 120 * SEC);
-  sgrpc_ac_backoff_reset(&b);
-  assert_int_equal(sgrpc_ac_backoff_fail(&b, start), start + SEC);
+  assert_int_equal(sgrpc_net_backoff_connect_timeout(&b), 120 * SEC);
+  sgrpc_net_backoff_reset(&b);
+  assert_int_equal(sgrpc_net_backoff_fail(&b, start), start + SEC);
 
   memset(&o, 0, sizeof(o));
   o.initial = 10 * MS;
   o.multiplier = 2;
   o.max = 40 * MS;
   o.min_connect_timeout = 5 * MS;
-  sgrpc_ac_backoff_init(&b, &o, 7);
-  assert_int_equal(sgrpc_ac_backoff_connect_timeout(&b), 10 * MS);
-  assert_int_equal(sgrpc_ac_backoff_fail(&b, 0), 10 * MS);
+  sgrpc_net_backoff_init(&b, &o, 7);
+  assert_int_equal(sgrpc_net_backoff_connect_timeout(&b), 10 * MS);
+  assert_int_equal(sgrpc_net_backoff_fail(&b, 0), 10 * MS);
   assert_int_equal(b.cur, 20 * MS);
-  sgrpc_ac_backoff_fail(&b, 0);
-  sgrpc_ac_backoff_fail(&b, 0);
+  sgrpc_net_backoff_fail(&b, 0);
+  sgrpc_net_backoff_fail(&b, 0);
   assert_int_equal(b.cur, 40 * MS);
 }
 
 /* ------------------------------------------------------------------ */
-/* TLS through the filter seam (<sgrpc/adapter_tls_openssl.h>)         */
+/* TLS over OpenSSL (<sgrpc/tls_openssl.h>)                           */
 /* ------------------------------------------------------------------ */
 
 #ifdef SGRPC_SUITE_TLS
@@ -1175,9 +1285,9 @@ static int certs_teardown(void **state) {
 
 enum { TLS_SRV_PLAIN = 0, TLS_SRV_MUTUAL = 1 };
 
-static sgrpc_ac_tls_openssl *tls_server(int mutual) {
+static sgrpc_tls_openssl_ctx *tls_server(int mutual) {
   sgrpc_tls_openssl_options o;
-  sgrpc_ac_tls_openssl *t = NULL;
+  sgrpc_tls_openssl_ctx *t = NULL;
   char err[256] = "";
   sgrpc_tls_openssl_options_default(&o);
   o.is_server = 1;
@@ -1187,7 +1297,7 @@ static sgrpc_ac_tls_openssl *tls_server(int mutual) {
     o.ca_file = cert_path("ca.pem");
     o.client_cert = SGRPC_TLS_CLIENT_CERT_REQUIRE;
   }
-  if (sgrpc_ac_tls_openssl_new(&t, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
+  if (sgrpc_tls_openssl_ctx_new(&t, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
   assert_non_null(t);
   return t;
 }
@@ -1195,10 +1305,10 @@ static sgrpc_ac_tls_openssl *tls_server(int mutual) {
 /* A client trusting the test CA; server_name / override as given (NULL:
  * the target's host is checked), with the client certificate when
  * with_cert. */
-static sgrpc_ac_tls_openssl *tls_client(const char *server_name, const char *override,
+static sgrpc_tls_openssl_ctx *tls_client(const char *server_name, const char *override,
                                         int with_cert) {
   sgrpc_tls_openssl_options o;
-  sgrpc_ac_tls_openssl *t = NULL;
+  sgrpc_tls_openssl_ctx *t = NULL;
   char err[256] = "";
   sgrpc_tls_openssl_options_default(&o);
   o.ca_file = cert_path("ca.pem");
@@ -1208,23 +1318,23 @@ static sgrpc_ac_tls_openssl *tls_client(const char *server_name, const char *ove
     o.cert_file = cert_path("client.pem");
     o.key_file = cert_path("client.key");
   }
-  if (sgrpc_ac_tls_openssl_new(&t, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
+  if (sgrpc_tls_openssl_ctx_new(&t, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
   assert_non_null(t);
   return t;
 }
 
 /* A world whose server and channel speak TLS; fmt as world_init. */
-static void tls_world(world *w, const char *fmt, sgrpc_ac_tls_openssl *srv,
-                      sgrpc_ac_tls_openssl *cli) {
-  sgrpc_ac_channel_opts co;
+static void tls_world(world *w, const char *fmt, sgrpc_tls_openssl_ctx *srv,
+                      sgrpc_tls_openssl_ctx *cli) {
+  sgrpc_net_channel_opts co;
   memset(&co, 0, sizeof(co));
-  co.make_filter = sgrpc_ac_tls_openssl_make_filter;
-  co.filter_user_data = cli;
-  g_server_filter = sgrpc_ac_tls_openssl_make_filter;
-  g_server_filter_ud = srv;
+  co.make_tls = sgrpc_tls_openssl_factory;
+  co.tls_user_data = cli;
+  g_server_tls = sgrpc_tls_openssl_factory;
+  g_server_tls_ud = srv;
   world_init_opts(w, fmt, 1, &co);
-  g_server_filter = NULL;
-  g_server_filter_ud = NULL;
+  g_server_tls = NULL;
+  g_server_tls_ud = NULL;
 }
 
 /* All four kinds over TLS on v4 (name checked against the IP SAN) and
@@ -1232,8 +1342,8 @@ static void tls_world(world *w, const char *fmt, sgrpc_ac_tls_openssl *srv,
  * the handler sees none. */
 static void test_tls_four_kinds(void **state) {
   static const char *const fmts[] = {"127.0.0.1:%d", "[::1]:%d"};
-  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_PLAIN), *cli = tls_client(NULL, NULL, 0);
-  sgrpc_ac_tls_openssl *ovr = tls_client(NULL, "foo.test.google.fr", 0);
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_PLAIN), *cli = tls_client(NULL, NULL, 0);
+  sgrpc_tls_openssl_ctx *ovr = tls_client(NULL, "foo.test.google.fr", 0);
   world w;
   int i;
   (void)state;
@@ -1244,15 +1354,15 @@ static void test_tls_four_kinds(void **state) {
     assert_int_equal(w.peer_cert_rv, SGRPC_ERR_TLS_NO_PEER_CERT);
     world_free(&w);
   }
-  sgrpc_ac_tls_openssl_del(srv);
-  sgrpc_ac_tls_openssl_del(cli);
-  sgrpc_ac_tls_openssl_del(ovr);
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
+  sgrpc_tls_openssl_ctx_del(ovr);
 }
 
 /* Mutual TLS: every kind works and the handler sees the client's
  * certificate subject. */
 static void test_tls_mutual(void **state) {
-  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 1);
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 1);
   world w;
   (void)state;
   tls_world(&w, "127.0.0.1:%d", srv, cli);
@@ -1260,13 +1370,15 @@ static void test_tls_mutual(void **state) {
   assert_int_equal(w.peer_cert_rv, 0);
   assert_non_null(strstr(w.peer_subject, "CN=sgrpc-test-client"));
   world_free(&w);
-  sgrpc_ac_tls_openssl_del(srv);
-  sgrpc_ac_tls_openssl_del(cli);
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
 }
 
 /* A connection that TLS refuses: the calls end UNAVAILABLE, well before
- * their deadline, and no call reached the server's handler. */
-static void expect_refused(sgrpc_ac_tls_openssl *srv, sgrpc_ac_tls_openssl *cli) {
+ * their deadline, with why (when the client knows: why != NULL) in their
+ * status message, and no call reached the server's handler. */
+static void expect_refused_why(sgrpc_tls_openssl_ctx *srv, sgrpc_tls_openssl_ctx *cli,
+                               const char *why) {
   world w;
   ccall a, b;
   int64_t t0;
@@ -1279,42 +1391,86 @@ static void expect_refused(sgrpc_ac_tls_openssl *srv, sgrpc_ac_tls_openssl *cli)
   assert_int_equal(b.status, SGRPC_STATUS_UNAVAILABLE);
   assert_true(a.ended_at - t0 < 10 * SEC);
   assert_int_equal(w.srv_new, 0);
+  if (why) {
+    if (!strstr(a.msg, why) || !strstr(b.msg, why))
+      fail_msg("status message \"%s\" / \"%s\" lacks \"%s\"", a.msg, b.msg, why);
+  }
+  /* Never the transport's generic words: TLS says what went wrong. */
+  assert_null(strstr(a.msg, "closed by transport"));
   world_free(&w);
 }
 
+static void expect_refused(sgrpc_tls_openssl_ctx *srv, sgrpc_tls_openssl_ctx *cli) {
+  expect_refused_why(srv, cli, NULL);
+}
+
 static void test_tls_mutual_no_client_cert(void **state) {
-  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 0);
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 0);
   (void)state;
   expect_refused(srv, cli);
-  sgrpc_ac_tls_openssl_del(srv);
-  sgrpc_ac_tls_openssl_del(cli);
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
 }
 
 static void test_tls_wrong_hostname(void **state) {
-  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_PLAIN);
-  sgrpc_ac_tls_openssl *cli = tls_client("wrong.example.com", NULL, 0);
-  sgrpc_ac_tls_openssl *ovr = tls_client(NULL, "not-in-the-cert.test", 0);
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_PLAIN);
+  sgrpc_tls_openssl_ctx *cli = tls_client("wrong.example.com", NULL, 0);
+  sgrpc_tls_openssl_ctx *ovr = tls_client(NULL, "not-in-the-cert.test", 0);
   (void)state;
-  expect_refused(srv, cli); /* SNI/name from server_name */
-  expect_refused(srv, ovr); /* and from the override */
-  sgrpc_ac_tls_openssl_del(srv);
-  sgrpc_ac_tls_openssl_del(cli);
-  sgrpc_ac_tls_openssl_del(ovr);
+  /* SNI/name from server_name, and from the override */
+  expect_refused_why(srv, cli, "certificate verify failed: ");
+  expect_refused_why(srv, ovr, "ostname mismatch");
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
+  sgrpc_tls_openssl_ctx_del(ovr);
+}
+
+/* A client that trusts another CA: the server's chain does not verify,
+ * and the calls say so. */
+static void test_tls_untrusted_ca(void **state) {
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_PLAIN), *cli = NULL;
+  sgrpc_tls_openssl_options o;
+  char err[256] = "";
+  (void)state;
+  sgrpc_tls_openssl_options_default(&o);
+  o.ca_file = cert_path("other_ca.pem");
+  if (sgrpc_tls_openssl_ctx_new(&cli, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
+  assert_non_null(cli);
+  expect_refused_why(srv, cli, "certificate verify failed");
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
+}
+
+/* A client offering only another protocol than h2: the server refuses
+ * it (no_application_protocol) and the calls say so. */
+static void test_tls_no_alpn_h2(void **state) {
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_PLAIN), *cli = NULL;
+  sgrpc_tls_openssl_options o;
+  char err[256] = "";
+  (void)state;
+  sgrpc_tls_openssl_options_default(&o);
+  o.ca_file = cert_path("ca.pem");
+  o.alpn = "http/1.1";
+  if (sgrpc_tls_openssl_ctx_new(&cli, &o, err, sizeof(err)) != 0) fprintf(stderr, "%s\n", err);
+  assert_non_null(cli);
+  expect_refused_why(srv, cli, "no application protocol");
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
 }
 
 /* TLS with 1-byte reads and writes everywhere: every record and the
  * handshake cross many would-blocks. */
 static void test_tls_trickle(void **state) {
-  sgrpc_ac_tls_openssl *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 1);
+  sgrpc_tls_openssl_ctx *srv = tls_server(TLS_SRV_MUTUAL), *cli = tls_client(NULL, NULL, 1);
   world w;
   (void)state;
   tls_world(&w, "127.0.0.1:%d", srv, cli);
-  sgrpc_ac_hub_set_io_limit(w.hub, 7);
+  sgrpc_net_loop_set_io_limit(w.net, 7);
   four_kinds(&w, 5, 5, 5);
   assert_int_equal(w.peer_cert_rv, 0);
   world_free(&w);
-  sgrpc_ac_tls_openssl_del(srv);
-  sgrpc_ac_tls_openssl_del(cli);
+  sgrpc_tls_openssl_ctx_del(srv);
+  sgrpc_tls_openssl_ctx_del(cli);
 }
 #endif /* SGRPC_SUITE_TLS */
 
@@ -1327,7 +1483,8 @@ static int adapter_suite_run(const suite_adapter *adapter) {
       cmocka_unit_test(test_resolve_localhost),
       cmocka_unit_test(test_adopt_socket),
       cmocka_unit_test(test_reuseport_nodelay),
-      cmocka_unit_test(test_filter),
+      cmocka_unit_test(test_tls_seam),
+      cmocka_unit_test(test_tls_failure_reason_server),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_goaway_new_connection),
       cmocka_unit_test(test_deadline_connecting),
@@ -1342,6 +1499,8 @@ static int adapter_suite_run(const suite_adapter *adapter) {
       cmocka_unit_test(test_tls_mutual),
       cmocka_unit_test(test_tls_mutual_no_client_cert),
       cmocka_unit_test(test_tls_wrong_hostname),
+      cmocka_unit_test(test_tls_untrusted_ca),
+      cmocka_unit_test(test_tls_no_alpn_h2),
       cmocka_unit_test(test_tls_trickle),
   };
   char tls_name[64];

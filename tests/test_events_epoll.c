@@ -24,7 +24,8 @@
 #include <cmocka.h>
 
 #include <sgrpc/events.h>
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #define MS 1000000LL
 #define SEC 1000000000LL
@@ -136,9 +137,9 @@ static void c_close(sgrpc_client_call *call, const sgrpc_status_info *st, const 
 /* ---- world ---- */
 
 typedef struct world {
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *srv;
-  sgrpc_epoll_channel *ch;
+  sgrpc_epoll *loop;
+  sgrpc_net_server *srv;
+  sgrpc_net_channel *ch;
   sgrpc_router *router;
   sgrpc_events *sev, *cev;
   sgrpc_rpc_client client;
@@ -151,11 +152,11 @@ static int setup(void **state) {
   static const sgrpc_handler he = {h_echo, NULL, NULL, NULL, NULL};
   static const sgrpc_handler hs = {h_sstream, NULL, NULL, NULL, NULL};
   static const sgrpc_handler hb = {h_bidi, NULL, NULL, NULL, NULL};
-  sgrpc_epoll_server_opts so;
-  sgrpc_epoll_channel_opts co;
+  sgrpc_net_listen_opts so;
+  sgrpc_net_channel_opts co;
   int attempt, rv = -1;
   memset(&w, 0, sizeof(w));
-  assert_int_equal(sgrpc_epoll_loop_new(&w.loop), 0);
+  assert_int_equal(sgrpc_epoll_new(&w.loop, NULL), 0);
   assert_int_equal(sgrpc_router_new(&w.router, NULL), 0);
   assert_int_equal(sgrpc_router_add(w.router, &m_hello, &he), 0);
   assert_int_equal(sgrpc_router_add(w.router, &m_sstream, &hs), 0);
@@ -167,23 +168,24 @@ static int setup(void **state) {
   sgrpc_router_set_events(w.router, w.sev);
 
   memset(&so, 0, sizeof(so));
-  so.on_event = sgrpc_rpc_epoll_server_event;
-  so.user_data = w.router;
-  so.drain_timeout_ns = 5 * SEC;
+  so.server.on_event = sgrpc_net_router_event;
+  so.server.single_goaway = 1;
+  so.server.user_data = w.router;
+  so.server.drain_timeout_ns = 5 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {
     w.port = 20000 + ((int)getpid() * 13 + attempt * 577) % 12000;
     snprintf(w.addr, sizeof(w.addr), "127.0.0.1:%d", w.port);
     so.listen = w.addr;
-    rv = sgrpc_epoll_server_new(&w.srv, w.loop, &so);
-    if (rv == 0 || errno != EADDRINUSE) break;
+    rv = sgrpc_epoll_listen(w.loop, &so, &w.srv);
+    if (rv == 0 || rv != SGRPC_ERR_SYSTEM(EADDRINUSE)) break;
   }
   assert_int_equal(rv, 0);
-  assert_true(sgrpc_epoll_server_port(w.srv) < 32768);
+  assert_true(sgrpc_net_server_port(w.srv) < 32768);
 
   memset(&co, 0, sizeof(co));
   co.target = w.addr;
-  assert_int_equal(sgrpc_epoll_channel_new(&w.ch, w.loop, &co), 0);
-  sgrpc_rpc_epoll_client_init(&w.client, w.ch, NULL);
+  assert_int_equal(sgrpc_epoll_channel_new(w.loop, &co, &w.ch), 0);
+  sgrpc_net_rpc_client_init(&w.client, w.ch, NULL);
   assert_int_equal(sgrpc_events_new(&w.cev, NULL), 0);
   assert_int_equal(sgrpc_events_listen(w.cev, SGRPC_HOOK_SEND_REQUEST, ch_token, NULL), 0);
   assert_int_equal(sgrpc_events_listen(w.cev, SGRPC_HOOK_RECV_INITIAL_METADATA, ch_initial, NULL), 0);
@@ -194,7 +196,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   world *w = *state;
-  sgrpc_epoll_loop_del(w->loop);
+  sgrpc_epoll_del(w->loop);
   sgrpc_router_del(w->router);
   sgrpc_events_del(w->sev);
   sgrpc_events_del(w->cev);
@@ -204,7 +206,7 @@ static int teardown(void **state) {
 static void run_until(world *w, const int *flag, int want, int64_t limit_ns) {
   int64_t end = sgrpc_epoll_now() + limit_ns;
   while (*flag < want && sgrpc_epoll_now() < end)
-    assert_true(sgrpc_epoll_loop_run_once(w->loop, 20) >= 0);
+    assert_true(sgrpc_epoll_run_once(w->loop, 20) >= 0);
   assert_int_equal(*flag, want);
 }
 
@@ -264,7 +266,7 @@ static void test_python_peer(void **state) {
       exited = 1;
       break;
     }
-    assert_true(sgrpc_epoll_loop_run_once(w->loop, 20) >= 0);
+    assert_true(sgrpc_epoll_run_once(w->loop, 20) >= 0);
   }
   if (!exited) {
     kill(pid, SIGKILL);

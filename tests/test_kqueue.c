@@ -15,49 +15,29 @@ int main(void) {
 
 #include <sgrpc/kqueue.h>
 
-typedef struct kq_after {
-  void (*cb)(void *);
-  void *ud;
-} kq_after;
-
 static void *kqw_new(void) {
-  sgrpc_kq_loop *loop = NULL;
-  assert_int_equal(sgrpc_kq_loop_new(&loop), 0);
-  return loop;
+  sgrpc_kqueue *k = NULL;
+  assert_int_equal(sgrpc_kqueue_new(&k, NULL), 0);
+  return k;
 }
 
-static void kqw_del(void *p) { sgrpc_kq_loop_del(p); }
-static sgrpc_ac_hub *kqw_hub(void *p) { return sgrpc_kq_loop_hub(p); }
+static void kqw_del(void *p) { sgrpc_kqueue_del(p); }
+static sgrpc_net_loop *kqw_net(void *p) { return sgrpc_kqueue_net(p); }
 static void kqw_run_once(void *p, int timeout_ms) {
-  assert_true(sgrpc_kq_loop_run_once(p, timeout_ms) >= 0);
+  assert_true(sgrpc_kqueue_run_once(p, timeout_ms) >= 0);
 }
-static int kqw_listen(void *p, const sgrpc_ac_listen_opts *o, sgrpc_ac_server **ps) {
-  return sgrpc_kq_listen(p, o, ps);
+static int kqw_listen(void *p, const sgrpc_net_listen_opts *o, sgrpc_net_server **ps) {
+  return sgrpc_kqueue_listen(p, o, ps);
 }
-static int kqw_channel(void *p, const sgrpc_ac_channel_opts *o, sgrpc_ac_channel **pch) {
-  return sgrpc_kq_channel_new(p, o, pch);
+static int kqw_channel(void *p, const sgrpc_net_channel_opts *o, sgrpc_net_channel **pch) {
+  return sgrpc_kqueue_channel_new(p, o, pch);
 }
-static int kqw_signals(void *p) { return sgrpc_kq_catch_signals(p, NULL, NULL); }
-
-static void after_fire(sgrpc_kq_loop *loop, void *ud) {
-  kq_after *a = ud;
-  (void)loop;
-  a->cb(a->ud);
-  free(a);
-}
-
-static int kqw_after(void *p, int64_t delay_ns, void (*cb)(void *), void *ud) {
-  kq_after *a = calloc(1, sizeof(*a));
-  if (!a) return -1;
-  a->cb = cb;
-  a->ud = ud;
-  return sgrpc_kq_timer_start(p, delay_ns, after_fire, a, NULL);
-}
+static int kqw_signals(void *p) { return sgrpc_kqueue_catch_signals(p, NULL, NULL); }
 
 int main(void) {
   static const suite_adapter kq_adapter = {
-      "kqueue", kqw_new, kqw_del, kqw_hub, sgrpc_kq_now, kqw_run_once,
-      kqw_listen, kqw_channel, kqw_signals, kqw_after,
+      "kqueue",   kqw_new,     kqw_del, kqw_net, sgrpc_kqueue_now, kqw_run_once,
+      kqw_listen, kqw_channel, kqw_signals,
   };
   return adapter_suite_run(&kq_adapter);
 }

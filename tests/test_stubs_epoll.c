@@ -2,7 +2,7 @@
  * Generated stubs over the epoll adapter: the RouteGuide service
  * (examples/route_guide) served by a router fed from an epoll server's
  * event callback, and called through generated client functions bound to
- * an epoll channel (<sgrpc/rpc_epoll.h>). One process, one loop, TCP on
+ * an epoll channel (<sgrpc/net_rpc.h>). One process, one loop, TCP on
  * 127.0.0.1 at a port below 32768.
  *
  * Covers all four RPC kinds (one by one and all at once), a deadline
@@ -22,7 +22,9 @@
 
 #include <cmocka.h>
 
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
+#include <sgrpc/testing.h>
 
 #include "route_guide_service.h"
 
@@ -64,9 +66,9 @@ static const sgrpc_mem counting_mem = {NULL, c_malloc, c_free, c_calloc, c_reall
 /* ---- the world: loop, server, channel, client ---- */
 
 typedef struct world {
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *srv;
-  sgrpc_epoll_channel *ch;
+  sgrpc_epoll *loop;
+  sgrpc_net_server *srv;
+  sgrpc_net_channel *ch;
   sgrpc_router *router;
   sgrpc_rpc_client client;
   char addr[64];
@@ -91,13 +93,13 @@ static void count_close(sgrpc_server_call *call, const sgrpc_status_info *st, vo
 
 static int setup(void **state) {
   static world w;
-  sgrpc_epoll_server_opts so;
-  sgrpc_epoll_channel_opts co;
+  sgrpc_net_listen_opts so;
+  sgrpc_net_channel_opts co;
   int attempt, rv = -1;
   memset(&w, 0, sizeof(w));
   g_world = &w;
   live_allocs = 0;
-  assert_int_equal(sgrpc_epoll_loop_new(&w.loop), 0);
+  assert_int_equal(sgrpc_epoll_new(&w.loop, NULL), 0);
   assert_int_equal(sgrpc_router_new(&w.router, &counting_mem), 0);
   route_guide_service_init(&impl);
   example_on_close = impl.on_close;
@@ -105,31 +107,32 @@ static int setup(void **state) {
   assert_int_equal(routeguide__route_guide__sgrpc_register(w.router, &impl, NULL), 0);
 
   memset(&so, 0, sizeof(so));
-  so.on_event = sgrpc_rpc_epoll_server_event;
-  so.user_data = w.router;
-  so.drain_timeout_ns = 10 * SEC;
+  so.server.on_event = sgrpc_net_router_event;
+  so.server.single_goaway = 1;
+  so.server.user_data = w.router;
+  so.server.drain_timeout_ns = 10 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {
     snprintf(w.addr, sizeof(w.addr), "127.0.0.1:%d",
              21000 + ((int)getpid() * 7 + attempt * 331) % 11000);
     so.listen = w.addr;
-    rv = sgrpc_epoll_server_new(&w.srv, w.loop, &so);
-    if (rv == 0 || errno != EADDRINUSE) break;
+    rv = sgrpc_epoll_listen(w.loop, &so, &w.srv);
+    if (rv == 0 || rv != SGRPC_ERR_SYSTEM(EADDRINUSE)) break;
   }
-  if (rv != 0) fprintf(stderr, "listen %s: %s\n", w.addr, strerror(errno));
+  if (rv != 0) fprintf(stderr, "listen %s: %d\n", w.addr, rv);
   assert_int_equal(rv, 0);
-  assert_true(sgrpc_epoll_server_port(w.srv) > 0 && sgrpc_epoll_server_port(w.srv) < 32768);
+  assert_true(sgrpc_net_server_port(w.srv) > 0 && sgrpc_net_server_port(w.srv) < 32768);
 
   memset(&co, 0, sizeof(co));
   co.target = w.addr;
-  assert_int_equal(sgrpc_epoll_channel_new(&w.ch, w.loop, &co), 0);
-  sgrpc_rpc_epoll_client_init(&w.client, w.ch, &counting_mem);
+  assert_int_equal(sgrpc_epoll_channel_new(w.loop, &co, &w.ch), 0);
+  sgrpc_net_rpc_client_init(&w.client, w.ch, &counting_mem);
   *state = &w;
   return 0;
 }
 
 static int teardown(void **state) {
   world *w = *state;
-  sgrpc_epoll_loop_del(w->loop); /* channel, server, connections */
+  sgrpc_epoll_del(w->loop); /* channel, server, connections */
   sgrpc_router_del(w->router);
   /* Every server call, client call, queued message and unpacked message
    * of the rpc layer went back to the allocator. */
@@ -142,7 +145,7 @@ static int teardown(void **state) {
 static void run_until(world *w, const int *flag, int want, int64_t limit_ns) {
   int64_t end = sgrpc_epoll_now() + limit_ns;
   while (*flag < want && sgrpc_epoll_now() < end)
-    assert_true(sgrpc_epoll_loop_run_once(w->loop, 20) >= 0);
+    assert_true(sgrpc_epoll_run_once(w->loop, 20) >= 0);
   assert_int_equal(*flag, want);
 }
 
@@ -309,6 +312,42 @@ static void test_unary(void **state) {
   run_until(w, &w->server_closes, 2, 2 * SEC);
 }
 
+/* One router serves the epoll server and an in-memory test channel at
+ * the same time: each puller (the net layer, the test channel) releases
+ * its own calls after their CLOSE, the router none. */
+static void test_one_router_two_transports(void **state) {
+  world *w = *state;
+  sgrpc_test_channel *tc = NULL;
+  sgrpc_test_channel_opts to;
+  sgrpc_rpc_opts o;
+  Point p = ROUTEGUIDE__POINT__INIT;
+  result a, b;
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  memset(&to, 0, sizeof(to));
+  to.mem = &counting_mem;
+  assert_int_equal(sgrpc_test_channel_new(&tc, w->router, &to), 0);
+  start_get_feature(w, &a, route_guide_features[1].lat, route_guide_features[1].lon);
+  memset(&o, 0, sizeof(o));
+  o.deadline = sgrpc_test_channel_now(tc) + 5 * SEC;
+  o.user_data = &b;
+  p.latitude = route_guide_features[0].lat;
+  p.longitude = route_guide_features[0].lon;
+  assert_int_equal(routeguide__route_guide__get_feature__call(sgrpc_test_channel_client(tc), &p,
+                                                              &o, sgrpc_test_channel_now(tc),
+                                                              feature_done, NULL),
+                   0);
+  assert_int_equal(sgrpc_test_channel_run(tc, 0), 0);
+  assert_int_equal(b.closed, 1);
+  assert_int_equal(b.code, SGRPC_STATUS_OK);
+  assert_string_equal(b.name, route_guide_features[0].name);
+  run_until(w, &a.closed, 1, 5 * SEC);
+  assert_int_equal(a.code, SGRPC_STATUS_OK);
+  assert_string_equal(a.name, route_guide_features[1].name);
+  sgrpc_test_channel_del(tc);
+  run_until(w, &w->server_closes, 2, 2 * SEC);
+}
+
 static void test_server_streaming(void **state) {
   world *w = *state;
   result r;
@@ -440,8 +479,8 @@ static void test_unknown_method(void **state) {
  * adapter delivers its CLOSE. */
 static void test_start_fails_after_channel_took_call(void **state) {
   world *w = *state;
-  sgrpc_epoll_channel *small;
-  sgrpc_epoll_channel_opts co;
+  sgrpc_net_channel *small;
+  sgrpc_net_channel_opts co;
   sgrpc_settings set;
   sgrpc_rpc_client client;
   result r, ok;
@@ -455,8 +494,8 @@ static void test_start_fails_after_channel_took_call(void **state) {
   memset(&co, 0, sizeof(co));
   co.target = w->addr;
   co.settings = &set;
-  assert_int_equal(sgrpc_epoll_channel_new(&small, w->loop, &co), 0);
-  sgrpc_rpc_epoll_client_init(&client, small, &counting_mem);
+  assert_int_equal(sgrpc_epoll_channel_new(w->loop, &co, &small), 0);
+  sgrpc_net_rpc_client_init(&client, small, &counting_mem);
   p.latitude = 400000000;
   p.longitude = -750000000;
   o = opts_with(&r, 5 * SEC);
@@ -474,9 +513,9 @@ static void test_start_fails_after_channel_took_call(void **state) {
   assert_int_equal(ok.code, SGRPC_STATUS_OK);
   /* Give the cancelled call's CLOSE time to pass; its callback never runs. */
   end = sgrpc_epoll_now() + 100 * MS;
-  while (sgrpc_epoll_now() < end) assert_true(sgrpc_epoll_loop_run_once(w->loop, 10) >= 0);
+  while (sgrpc_epoll_now() < end) assert_true(sgrpc_epoll_run_once(w->loop, 10) >= 0);
   assert_int_equal(r.closed, 0);
-  sgrpc_epoll_channel_del(small);
+  sgrpc_net_channel_del(small);
   /* Only the small request reached a handler (the other never left the
    * client); teardown checks that nothing of either call is left. */
   run_until(w, &w->server_closes, 1, 2 * SEC);
@@ -486,6 +525,7 @@ static void test_start_fails_after_channel_took_call(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_router_two_transports, setup, teardown),
       cmocka_unit_test_setup_teardown(test_server_streaming, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_streaming, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bidi, setup, teardown),

@@ -123,12 +123,13 @@ static void reply(sgrpc_call *call, int method, slow_call *s, const uint8_t *dat
   pump(call, s);
 }
 
-static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
+static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   sgrpc_call *call = ev->call;
   slow_call *s;
   int m;
   (void)conn;
   (void)ud;
+  (void)now;
   if (!call) return; /* connection events: nothing to do */
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW: {
@@ -182,7 +183,7 @@ static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
     if (s) pump(call, s);
     break;
   case SGRPC_EV_CLOSE:
-    /* The adapter releases the call after this callback. */
+    /* The net layer releases the call after this callback. */
     m = method_of(ev->call_user_data, &s);
     if (s) {
       while (s->head) {
@@ -199,9 +200,9 @@ static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
 }
 
 int main(int argc, char **argv) {
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *server;
-  sgrpc_epoll_server_opts o;
+  sgrpc_epoll *loop;
+  sgrpc_net_server *server;
+  sgrpc_net_listen_opts o;
   char listen[64];
   int port = 50051, i;
   for (i = 1; i < argc; i++) {
@@ -217,20 +218,21 @@ int main(int argc, char **argv) {
     return 2;
   }
   snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-  if (sgrpc_epoll_loop_new(&loop) != 0) return 1;
+  if (sgrpc_epoll_new(&loop, NULL) != 0) return 1;
   memset(&o, 0, sizeof(o));
   o.listen = listen;
-  o.on_event = on_event;
+  o.server.on_event = on_event;
+  o.server.single_goaway = 1;
   o.backlog = 1024;
-  o.drain_timeout_ns = 2000000000;
-  if (sgrpc_epoll_server_new(&server, loop, &o) != 0) {
-    perror("sgrpc-bench-echo-epoll: listen");
+  o.server.drain_timeout_ns = 2000000000;
+  if (sgrpc_epoll_listen(loop, &o, &server) != 0) {
+    fprintf(stderr, "sgrpc-bench-echo-epoll: cannot listen on %s\n", listen);
     return 1;
   }
-  sgrpc_epoll_loop_catch_signals(loop, NULL, NULL);
+  sgrpc_epoll_catch_signals(loop, NULL, NULL);
   printf("sgrpc-bench-echo-epoll: listening on %s\n", listen);
   fflush(stdout);
-  sgrpc_epoll_loop_run(loop);
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_epoll_run(loop);
+  sgrpc_epoll_del(loop);
   return 0;
 }

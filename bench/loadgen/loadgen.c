@@ -113,8 +113,8 @@ static struct {
   uint64_t requests; /* 0: run for duration */
   size_t payload;
   int quiet;
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_channel **ch;
+  sgrpc_epoll *loop;
+  sgrpc_net_channel **ch;
   slot *slots;
   uint8_t *msg;
   size_t msg_len;
@@ -133,7 +133,7 @@ static void slot_start(slot *s);
 
 static void finish_run(void) {
   g.stopping = 1;
-  if (g.active == 0) sgrpc_epoll_loop_stop(g.loop);
+  if (g.active == 0) sgrpc_epoll_stop(g.loop);
 }
 
 static int may_start(void) {
@@ -163,9 +163,10 @@ static void all_ready_check(void) {
   }
 }
 
-static void on_call(const sgrpc_event *ev, void *ud) {
+static void on_call(const sgrpc_event *ev, void *ud, int64_t cb_now) {
   slot *s = ud;
   int64_t now;
+  (void)cb_now; /* latency is measured on a fresh clock read */
   switch (ev->type) {
   case SGRPC_EV_MESSAGE:
     if (!reply_ok(ev)) {
@@ -230,7 +231,7 @@ static void on_call(const sgrpc_event *ev, void *ud) {
         fprintf(stderr, "sgrpc-loadgen: stream ended %s \"%s\"\n",
                 sgrpc_status_name(ev->u.close.status.code), ev->u.close.status.message);
     }
-    if (g.stopping && g.active == 0) sgrpc_epoll_loop_stop(g.loop);
+    if (g.stopping && g.active == 0) sgrpc_epoll_stop(g.loop);
     break;
   default:
     break;
@@ -247,7 +248,8 @@ static void slot_start(slot *s) {
   s->replies = 0;
   s->closing = 0;
   s->t0 = sgrpc_epoll_now();
-  rv = sgrpc_epoll_channel_call(g.ch[s->conn], &o, on_call, &s->call);
+  o.on_event = on_call;
+  rv = sgrpc_net_channel_call(g.ch[s->conn], &o, s->t0, &s->call);
   g.started++;
   if (rv != 0) {
     count_error(-1);
@@ -263,11 +265,12 @@ static void slot_start(slot *s) {
   }
 }
 
-static void on_deadline(sgrpc_epoll_loop *loop, void *ud) {
+/* A net timer: what it queues is written when it returns. */
+static void on_deadline(sgrpc_net_loop *loop, void *ud, int64_t now) {
   size_t i;
   (void)loop;
   (void)ud;
-  g.t_end = sgrpc_epoll_now();
+  g.t_end = now;
   finish_run();
   /* Streams half-close now, not at their next reply. */
   for (i = 0; i < (size_t)g.concurrency; i++) {
@@ -277,7 +280,6 @@ static void on_deadline(sgrpc_epoll_loop *loop, void *ud) {
       sgrpc_call_close_send(s->call);
     }
   }
-  sgrpc_epoll_loop_ready(g.loop);
 }
 
 static void usage(const char *argv0) {
@@ -296,7 +298,7 @@ static int opt(const char *arg, const char *name, const char **val) {
 }
 
 int main(int argc, char **argv) {
-  sgrpc_epoll_channel_opts co;
+  sgrpc_net_channel_opts co;
   sgrpc_settings st;
   struct rusage ru0, ru1;
   const char *v;
@@ -346,7 +348,7 @@ int main(int argc, char **argv) {
   memcpy(g.msg, hdr, hl);
   for (i = 0; i < g.payload; i++) g.msg[hl + i] = (uint8_t)('a' + i % 26);
 
-  if (sgrpc_epoll_loop_new(&g.loop) != 0) return 1;
+  if (sgrpc_epoll_new(&g.loop, NULL) != 0) return 1;
   sgrpc_settings_default(&st);
   /* A 1 GiB payload must fit; the server decides what it accepts. */
   st.max_recv_message_size = (uint32_t)(g.msg_len + 64 > 4u << 20 ? g.msg_len + 64 : 4u << 20);
@@ -354,7 +356,7 @@ int main(int argc, char **argv) {
   co.target = g.target;
   co.settings = &st;
   for (k = 0; k < g.connections; k++) {
-    int rv = sgrpc_epoll_channel_new(&g.ch[k], g.loop, &co);
+    int rv = sgrpc_epoll_channel_new(g.loop, &co, &g.ch[k]);
     if (rv != 0) {
       fprintf(stderr, "sgrpc-loadgen: bad target %s: %s\n", g.target, sgrpc_strerror(rv));
       return 2;
@@ -369,17 +371,19 @@ int main(int argc, char **argv) {
     if (may_start()) slot_start(&g.slots[k]);
   }
   if (g.mode == MODE_IDLE || g.mode == MODE_HOLD)
-    sgrpc_epoll_timer_start(g.loop, (int64_t)(g.hold * 1e9), on_deadline, NULL, NULL);
+    sgrpc_net_timer_start(sgrpc_epoll_net(g.loop), sgrpc_epoll_now() + (int64_t)(g.hold * 1e9),
+                          on_deadline, NULL, NULL);
   else if (!g.requests)
-    sgrpc_epoll_timer_start(g.loop, (int64_t)(g.duration * 1e9), on_deadline, NULL, NULL);
-  if (g.active) sgrpc_epoll_loop_run(g.loop);
+    sgrpc_net_timer_start(sgrpc_epoll_net(g.loop), sgrpc_epoll_now() + (int64_t)(g.duration * 1e9),
+                          on_deadline, NULL, NULL);
+  if (g.active) sgrpc_epoll_run(g.loop);
   if (!g.t_end) {
     g.t_end = sgrpc_epoll_now();
     g.ok_window = g.ok;
   }
   getrusage(RUSAGE_SELF, &ru1);
-  for (k = 0; k < g.connections; k++) sgrpc_epoll_channel_del(g.ch[k]);
-  sgrpc_epoll_loop_del(g.loop);
+  for (k = 0; k < g.connections; k++) sgrpc_net_channel_del(g.ch[k]);
+  sgrpc_epoll_del(g.loop);
 
   elapsed = (double)(g.t_end - g.t_start) / 1e9;
   cpu_us = ((double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +

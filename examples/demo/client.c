@@ -11,7 +11,7 @@
  * (UNIMPLEMENTED), and a failing call whose status message is non-ASCII.
  */
 #define _GNU_SOURCE
-#include <sgrpc/adapter_tls_openssl.h>
+#include <sgrpc/tls_openssl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +39,8 @@ typedef struct check {
   int compressed_replies; /* replies that came compressed on the wire */
 } check;
 
-static demo_loop *loop;
-static sgrpc_ac_channel *channel;
+static demo_loop loop;
+static sgrpc_net_channel *channel;
 static int failures;
 static size_t current;
 static int64_t call_timeout_ns = 10LL * 1000000000;
@@ -107,8 +107,9 @@ static void judge(check *ck) {
   report(ck, ok, what);
 }
 
-static void on_call_event(const sgrpc_event *ev, void *ud) {
+static void on_call_event(const sgrpc_event *ev, void *ud, int64_t now) {
   check *ck = ud;
+  (void)now;
   switch (ev->type) {
   case SGRPC_EV_HEADERS:
     if (md_has(ev->u.headers.md, ev->u.headers.md_count, "x-echo-demo", "yes"))
@@ -151,12 +152,13 @@ static int start(check *ck, const char *path, int64_t timeout_ns, const sgrpc_md
   int rv;
   memset(&o, 0, sizeof(o));
   o.path = path;
-  o.deadline = demo_loop_now(loop) + timeout_ns;
+  o.deadline = loop.a->now() + timeout_ns;
   o.md = md;
   o.md_count = md_count;
   o.user_data = ck;
   o.encoding = ck->encoding;
-  rv = sgrpc_ac_channel_call(channel, &o, on_call_event, &ck->call);
+  o.on_event = on_call_event;
+  rv = sgrpc_net_channel_call(channel, &o, loop.a->now(), &ck->call);
   if (rv != 0) {
     ck->status = -1;
     snprintf(ck->message, sizeof(ck->message), "call start failed: %s", sgrpc_strerror(rv));
@@ -261,21 +263,23 @@ static void next_check(void) {
     ck->start(ck);
     if (ck->status != -1) return;
   }
-  demo_loop_stop(loop);
+  loop.a->stop(loop.x);
 }
 
-static void on_overall_timeout(void *ud) {
+static void on_overall_timeout(sgrpc_net_loop *l, void *ud, int64_t now) {
+  (void)l;
   (void)ud;
+  (void)now;
   printf("demo-client: gave up waiting (check %zu of %zu running)\n", current, ncheck);
   failures++;
-  demo_loop_stop(loop);
+  loop.a->stop(loop.x);
 }
 
 int main(int argc, char **argv) {
   const char *target = "127.0.0.1:50051", *loop_kind = "epoll";
-  sgrpc_ac_channel_opts co;
+  sgrpc_net_channel_opts co;
   const char *tls_ca = NULL, *tls_override = NULL, *tls_cert = NULL, *tls_key = NULL;
-  sgrpc_ac_tls_openssl *tls = NULL;
+  sgrpc_tls_openssl_ctx *tls = NULL;
   size_t i, done = 0;
   int rv;
   for (i = 1; i < (size_t)argc; i++) {
@@ -306,7 +310,7 @@ int main(int argc, char **argv) {
     to.target_name_override = tls_override;
     to.cert_file = tls_cert;
     to.key_file = tls_key;
-    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    rv = sgrpc_tls_openssl_ctx_new(&tls, &to, err, sizeof(err));
     if (rv != 0) {
       fprintf(stderr, "demo-client: TLS setup failed: %s\n", err[0] ? err : sgrpc_strerror(rv));
       return 1;
@@ -316,30 +320,31 @@ int main(int argc, char **argv) {
   if (demo_loop_new(&loop, loop_kind) != 0) {
     fprintf(stderr, "demo-client: no loop \"%s\" in this build (have: %s)\n", loop_kind,
             demo_loop_kinds());
-    sgrpc_ac_tls_openssl_del(tls);
+    sgrpc_tls_openssl_ctx_del(tls);
     return 2;
   }
   memset(&co, 0, sizeof(co));
   co.target = target;
   if (tls) {
-    co.make_filter = sgrpc_ac_tls_openssl_make_filter;
-    co.filter_user_data = tls;
+    co.make_tls = sgrpc_tls_openssl_factory;
+    co.tls_user_data = tls;
   }
-  rv = demo_loop_channel(loop, &co, &channel);
+  rv = loop.a->channel(loop.x, &co, &channel);
   if (rv != 0) {
     fprintf(stderr, "demo-client: bad target %s: %s\n", target, sgrpc_strerror(rv));
-    demo_loop_del(loop);
-    sgrpc_ac_tls_openssl_del(tls);
+    loop.a->del(loop.x);
+    sgrpc_tls_openssl_ctx_del(tls);
     return 1;
   }
   printf("demo-client: calling demo.Demo at %s%s (%s loop)\n", target, tls ? " over TLS" : "",
-         demo_loop_name(loop));
-  demo_timer_start(loop, 30LL * 1000000000, on_overall_timeout, NULL, NULL);
+         loop.a->name);
+  sgrpc_net_timer_start(loop.a->net(loop.x), loop.a->now() + 30LL * 1000000000,
+                        on_overall_timeout, NULL, NULL);
   next_check();
-  demo_loop_run(loop);
+  loop.a->run(loop.x);
   for (i = 0; i < ncheck; i++) done += checks[i].done;
-  demo_loop_del(loop);
-  sgrpc_ac_tls_openssl_del(tls);
+  loop.a->del(loop.x);
+  sgrpc_tls_openssl_ctx_del(tls);
   if (done != ncheck && failures == 0) failures = 1;
   printf("demo-client: %zu of %zu checks finished, %s\n", done, ncheck,
          failures ? "SOME FAILED" : "all OK");

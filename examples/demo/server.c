@@ -1,6 +1,6 @@
 /*
- * sgrpc-demo-server: the demo.Demo service (demo.proto) on the adapter
- * core, over the epoll, libuv or kqueue loop (demo_loop.h). The
+ * sgrpc-demo-server: the demo.Demo service (demo.proto) on the net
+ * layer, over the epoll, libuv or kqueue loop (demo_loop.h). The
  * per-method glue is written by hand (routing on :path); messages are
  * packed and unpacked with protobuf-c.
  *
@@ -12,7 +12,7 @@
  * stderr (the interop tests read it).
  */
 #define _GNU_SOURCE
-#include <sgrpc/adapter_tls_openssl.h>
+#include <sgrpc/tls_openssl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +50,7 @@ typedef struct scall {
   int32_t count;
   int got_request; /* unary: the request message arrived */
   int32_t sleep_ms;
-  demo_timer *timer;
+  sgrpc_net_timer *timer;
   uint32_t count_next, count_n; /* Count: next index to produce, total */
   char *count_prefix;
   /* Say: what compression did (reported in trailing metadata) */
@@ -59,7 +59,7 @@ typedef struct scall {
 } scall;
 
 static int verbose = 1;
-static demo_loop *loop;
+static demo_loop loop;
 
 static void scall_pump(scall *sc);
 
@@ -171,12 +171,14 @@ static void scall_free(scall *sc) {
   }
   free(sc->echo);
   free(sc->count_prefix);
-  if (sc->timer) demo_timer_cancel(sc->timer);
+  sgrpc_net_timer_cancel(sc->timer);
   free(sc);
 }
 
-static void sleep_done(void *ud) {
+static void sleep_done(sgrpc_net_loop *l, void *ud, int64_t now) {
   scall *sc = ud;
+  (void)l;
+  (void)now;
   char text[64];
   sc->timer = NULL;
   snprintf(text, sizeof(text), "slept %d", sc->sleep_ms);
@@ -280,7 +282,8 @@ static void on_message(scall *sc, const uint8_t *data, size_t len) {
       finish(sc, SGRPC_STATUS_INVALID_ARGUMENT, msg);
     } else {
       sc->sleep_ms = h->sleep_ms;
-      demo_timer_start(loop, (int64_t)h->sleep_ms * 1000000, sleep_done, sc, &sc->timer);
+      sgrpc_net_timer_start(loop.a->net(loop.x), loop.a->now() + (int64_t)h->sleep_ms * 1000000,
+                            sleep_done, sc, &sc->timer);
     }
     demo__hello__free_unpacked(h, NULL);
     break;
@@ -358,15 +361,16 @@ static void on_half_close(scall *sc) {
   }
 }
 
-static void on_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
+static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   scall *sc = ev->call_user_data;
   (void)ud;
+  (void)now;
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW:
     if (verbose) {
       /* Under mutual TLS the handler knows who is calling. */
       sgrpc_tls_peer peer;
-      if (sgrpc_ac_conn_peer_cert(conn, &peer) == 0)
+      if (sgrpc_net_conn_peer_cert(conn, &peer) == 0)
         fprintf(stderr, "demo-server: call from client certificate \"%s\"\n", peer.subject);
     }
     on_call_new(ev);
@@ -398,7 +402,8 @@ static void on_event(sgrpc_ac_conn *conn, const sgrpc_event *ev, void *ud) {
   }
 }
 
-static void on_signal(int signo, int count, void *ud) {
+static void on_signal(sgrpc_net_loop *l, int signo, int count, void *ud) {
+  (void)l;
   (void)ud;
   fprintf(stderr, "demo-server: signal %d (%s)\n", signo,
           count == 1 ? "graceful shutdown" : "exiting now");
@@ -406,10 +411,10 @@ static void on_signal(int signo, int count, void *ud) {
 
 int main(int argc, char **argv) {
   const char *listen_addr = "127.0.0.1:50051", *loop_kind = "epoll";
-  sgrpc_ac_server *server;
-  sgrpc_ac_listen_opts lo;
+  sgrpc_net_server *server;
+  sgrpc_net_listen_opts lo;
   const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
-  sgrpc_ac_tls_openssl *tls = NULL;
+  sgrpc_tls_openssl_ctx *tls = NULL;
   int i, rv;
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_addr = argv[++i];
@@ -438,7 +443,7 @@ int main(int argc, char **argv) {
       to.ca_file = tls_ca;
       to.client_cert = SGRPC_TLS_CLIENT_CERT_REQUIRE;
     }
-    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    rv = sgrpc_tls_openssl_ctx_new(&tls, &to, err, sizeof(err));
     if (rv != 0) {
       fprintf(stderr, "demo-server: TLS setup failed: %s\n", err[0] ? err : sgrpc_strerror(rv));
       return 1;
@@ -449,31 +454,31 @@ int main(int argc, char **argv) {
   if (demo_loop_new(&loop, loop_kind) != 0) {
     fprintf(stderr, "demo-server: no loop \"%s\" in this build (have: %s)\n", loop_kind,
             demo_loop_kinds());
-    sgrpc_ac_tls_openssl_del(tls);
+    sgrpc_tls_openssl_ctx_del(tls);
     return 2;
   }
-  if (demo_loop_catch_signals(loop, on_signal, NULL) != 0) return 1;
+  if (loop.a->catch_signals(loop.x, on_signal, NULL) != 0) return 1;
   memset(&lo, 0, sizeof(lo));
   lo.listen = listen_addr;
   lo.server.on_event = on_event;
   lo.server.drain_timeout_ns = 10LL * 1000000000;
   if (tls) {
-    lo.server.make_filter = sgrpc_ac_tls_openssl_make_filter;
-    lo.server.filter_user_data = tls;
+    lo.server.make_tls = sgrpc_tls_openssl_factory;
+    lo.server.tls_user_data = tls;
   }
-  rv = demo_loop_listen(loop, &lo, &server);
+  rv = loop.a->listen(loop.x, &lo, &server);
   if (rv != 0) {
-    perror("demo-server: listen");
-    fprintf(stderr, "demo-server: cannot listen on %s: %s\n", listen_addr, sgrpc_strerror(rv));
-    demo_loop_del(loop);
-    sgrpc_ac_tls_openssl_del(tls);
+    fprintf(stderr, "demo-server: cannot listen on %s: %s (%d)\n", listen_addr,
+            sgrpc_strerror(rv), rv);
+    loop.a->del(loop.x);
+    sgrpc_tls_openssl_ctx_del(tls);
     return 1;
   }
   printf("demo-server: listening on %s%s (%s loop)\n", listen_addr,
-         tls ? (tls_ca ? " (mutual TLS)" : " (TLS)") : "", demo_loop_name(loop));
-  rv = demo_loop_run(loop);
-  demo_loop_del(loop);
-  sgrpc_ac_tls_openssl_del(tls);
+         tls ? (tls_ca ? " (mutual TLS)" : " (TLS)") : "", loop.a->name);
+  rv = loop.a->run(loop.x);
+  loop.a->del(loop.x);
+  sgrpc_tls_openssl_ctx_del(tls);
   fprintf(stderr, "demo-server: stopped\n");
   return rv == 0 ? 0 : 1;
 }

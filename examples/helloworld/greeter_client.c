@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #include "helloworld.sgrpc.h"
 
@@ -33,7 +34,7 @@ static void on_reply(sgrpc_client_call *call, const sgrpc_status_info *status,
 }
 
 /* One SayHello, run to completion (bounded by its 5 s deadline). */
-static int say_hello(sgrpc_rpc_client *client, sgrpc_epoll_loop *loop, const char *name) {
+static int say_hello(sgrpc_rpc_client *client, sgrpc_epoll *loop, const char *name) {
   Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
   sgrpc_rpc_opts opts;
   result r = {0, -1};
@@ -47,15 +48,15 @@ static int say_hello(sgrpc_rpc_client *client, sgrpc_epoll_loop *loop, const cha
     return -1;
   give_up = opts.deadline + 2000000000;
   while (!r.done && sgrpc_epoll_now() < give_up)
-    if (sgrpc_epoll_loop_run_once(loop, 100) < 0) break;
+    if (sgrpc_epoll_run_once(loop, 100) < 0) break;
   return r.done ? r.code : -1;
 }
 
 int main(int argc, char **argv) {
   const char *target = "127.0.0.1:50051", *name = "world";
-  sgrpc_epoll_loop *loop = NULL;
-  sgrpc_epoll_channel *channel = NULL;
-  sgrpc_epoll_channel_opts copts;
+  sgrpc_epoll *loop = NULL;
+  sgrpc_net_channel *channel = NULL;
+  sgrpc_net_channel_opts copts;
   sgrpc_rpc_client client;
   int i, ok;
 
@@ -71,16 +72,16 @@ int main(int argc, char **argv) {
   }
   memset(&copts, 0, sizeof(copts));
   copts.target = target;
-  if (sgrpc_epoll_loop_new(&loop) != 0 || sgrpc_epoll_channel_new(&channel, loop, &copts) != 0) {
+  if (sgrpc_epoll_new(&loop, NULL) != 0 || sgrpc_epoll_channel_new(loop, &copts, &channel) != 0) {
     fprintf(stderr, "greeter_client: bad target %s\n", target);
-    sgrpc_epoll_loop_del(loop);
+    sgrpc_epoll_del(loop);
     return 1;
   }
-  sgrpc_rpc_epoll_client_init(&client, channel, NULL);
+  sgrpc_net_rpc_client_init(&client, channel, NULL);
   ok = say_hello(&client, loop, name) == SGRPC_STATUS_OK;
   ok &= say_hello(&client, loop, "") == SGRPC_STATUS_INVALID_ARGUMENT;
-  sgrpc_epoll_channel_close(channel);
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_net_channel_close(channel, sgrpc_epoll_now());
+  sgrpc_epoll_del(loop);
   printf("%s\n", ok ? "greeter_client: OK" : "greeter_client: FAILED");
   return ok ? 0 : 1;
 }

@@ -7,11 +7,11 @@
  * exits 0 (a second signal exits at once); exit status 2 when the address
  * cannot be bound.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #include "helloworld.sgrpc.h"
 
@@ -34,9 +34,9 @@ static void say_hello(sgrpc_server_call *call, const Helloworld__HelloRequest *r
 
 int main(int argc, char **argv) {
   const char *listen = "127.0.0.1:50051";
-  sgrpc_epoll_loop *loop = NULL;
-  sgrpc_epoll_server *server = NULL;
-  sgrpc_epoll_server_opts sopts;
+  sgrpc_epoll *loop = NULL;
+  sgrpc_net_server *server = NULL;
+  sgrpc_net_listen_opts sopts;
   sgrpc_router *router = NULL;
   Helloworld__Greeter_SgrpcServer greeter;
   int i, rv, status = 1;
@@ -49,30 +49,31 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (sgrpc_epoll_loop_new(&loop) != 0 || sgrpc_router_new(&router, NULL) != 0) goto out;
+  if (sgrpc_epoll_new(&loop, NULL) != 0 || sgrpc_router_new(&router, NULL) != 0) goto out;
   memset(&greeter, 0, sizeof(greeter));
   greeter.say_hello = say_hello;
   if (helloworld__greeter__sgrpc_register(router, &greeter, NULL) != 0) goto out;
 
   memset(&sopts, 0, sizeof(sopts));
   sopts.listen = listen;
-  sopts.on_event = sgrpc_rpc_epoll_server_event;
-  sopts.user_data = router;
-  sopts.drain_timeout_ns = 5000000000;
-  rv = sgrpc_epoll_server_new(&server, loop, &sopts);
+  sopts.server.on_event = sgrpc_net_router_event;
+  sopts.server.single_goaway = 1;
+  sopts.server.user_data = router;
+  sopts.server.drain_timeout_ns = 5000000000;
+  rv = sgrpc_epoll_listen(loop, &sopts, &server);
   if (rv != 0) {
-    fprintf(stderr, "greeter_server: cannot listen on %s: %s (%s)\n", listen,
-            sgrpc_strerror(rv), strerror(errno));
+    fprintf(stderr, "greeter_server: cannot listen on %s: %s (%d)\n", listen,
+            sgrpc_strerror(rv), rv);
     status = 2;
     goto out;
   }
-  if (sgrpc_epoll_loop_catch_signals(loop, NULL, NULL) != 0) goto out;
-  printf("greeter_server: listening on port %d\n", sgrpc_epoll_server_port(server));
+  if (sgrpc_epoll_catch_signals(loop, NULL, NULL) != 0) goto out;
+  printf("greeter_server: listening on port %d\n", sgrpc_net_server_port(server));
   fflush(stdout);
-  status = sgrpc_epoll_loop_run(loop) == 0 ? 0 : 1;
+  status = sgrpc_epoll_run(loop) == 0 ? 0 : 1;
   printf("greeter_server: stopped\n");
 out:
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_epoll_del(loop);
   sgrpc_router_del(router);
   return status;
 }

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #include "route_guide.sgrpc.h"
 
@@ -32,10 +33,10 @@ static void check(const char *what, const sgrpc_status_info *st) {
 
 /* Runs the loop until every started call closed (bounded by the calls'
  * deadlines plus a margin). */
-static void wait_calls(sgrpc_epoll_loop *loop) {
+static void wait_calls(sgrpc_epoll *loop) {
   int64_t give_up = sgrpc_epoll_now() + CALL_TIMEOUT_NS + 2000000000;
   while (pending > 0 && sgrpc_epoll_now() < give_up)
-    if (sgrpc_epoll_loop_run_once(loop, 100) < 0) break;
+    if (sgrpc_epoll_run_once(loop, 100) < 0) break;
   if (pending > 0) {
     printf("gave up waiting for %d call(s)\n", pending);
     failures++;
@@ -106,9 +107,9 @@ static void chat_done(sgrpc_client_call *c, const sgrpc_status_info *st,
 
 int main(int argc, char **argv) {
   const char *target = "127.0.0.1:50051";
-  sgrpc_epoll_loop *loop = NULL;
-  sgrpc_epoll_channel *channel = NULL;
-  sgrpc_epoll_channel_opts copts;
+  sgrpc_epoll *loop = NULL;
+  sgrpc_net_channel *channel = NULL;
+  sgrpc_net_channel_opts copts;
   sgrpc_rpc_client client;
   sgrpc_rpc_opts opts;
   sgrpc_client_call *call;
@@ -124,13 +125,13 @@ int main(int argc, char **argv) {
   }
   memset(&copts, 0, sizeof(copts));
   copts.target = target;
-  if (sgrpc_epoll_loop_new(&loop) != 0 || sgrpc_epoll_channel_new(&channel, loop, &copts) != 0) {
+  if (sgrpc_epoll_new(&loop, NULL) != 0 || sgrpc_epoll_channel_new(loop, &copts, &channel) != 0) {
     fprintf(stderr, "route_guide_client: bad target %s\n", target);
-    sgrpc_epoll_loop_del(loop);
+    sgrpc_epoll_del(loop);
     return 1;
   }
   /* Generated client functions now start their calls on the channel. */
-  sgrpc_rpc_epoll_client_init(&client, channel, NULL);
+  sgrpc_net_rpc_client_init(&client, channel, NULL);
 
   { /* unary: one point with a feature, one without */
     Point p = ROUTEGUIDE__POINT__INIT;
@@ -202,7 +203,7 @@ int main(int argc, char **argv) {
         n.message = (char *)msgs[i];
         printf("RouteChat: sending \"%s\" at (%d, %d)\n", n.message, p.latitude, p.longitude);
         if (sgrpc_client_call_send(call, &n) != 0) failures++;
-        sgrpc_epoll_loop_run_once(loop, 10); /* replies interleave with requests */
+        sgrpc_epoll_run_once(loop, 10); /* replies interleave with requests */
       }
       if (sgrpc_client_call_close_send(call) != 0) failures++;
     } else {
@@ -211,8 +212,8 @@ int main(int argc, char **argv) {
     wait_calls(loop);
   }
 
-  sgrpc_epoll_channel_close(channel);
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_net_channel_close(channel, sgrpc_epoll_now());
+  sgrpc_epoll_del(loop);
   if (listed != 4 || chatted != 2) {
     printf("unexpected counts: %d features listed, %d notes back\n", listed, chatted);
     failures++;

@@ -8,15 +8,15 @@
  * drains the calls in flight and exits 0, a second one exits at once.
  * Exit status 2 when the address cannot be bound.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #include "route_guide_service.h"
 
-static void on_signal(sgrpc_epoll_loop *loop, int signo, int count, void *ud) {
+static void on_signal(sgrpc_net_loop *loop, int signo, int count, void *ud) {
   (void)loop;
   (void)ud;
   fprintf(stderr, "route_guide_server: signal %d (%s)\n", signo,
@@ -25,9 +25,9 @@ static void on_signal(sgrpc_epoll_loop *loop, int signo, int count, void *ud) {
 
 int main(int argc, char **argv) {
   const char *listen = "127.0.0.1:50051";
-  sgrpc_epoll_loop *loop = NULL;
-  sgrpc_epoll_server *server = NULL;
-  sgrpc_epoll_server_opts sopts;
+  sgrpc_epoll *loop = NULL;
+  sgrpc_net_server *server = NULL;
+  sgrpc_net_listen_opts sopts;
   sgrpc_router *router = NULL;
   Routeguide__RouteGuide_SgrpcServer impl;
   int i, rv, status = 1;
@@ -41,33 +41,34 @@ int main(int argc, char **argv) {
     }
   }
 
-  if (sgrpc_epoll_loop_new(&loop) != 0 || sgrpc_router_new(&router, NULL) != 0) goto out;
+  if (sgrpc_epoll_new(&loop, NULL) != 0 || sgrpc_router_new(&router, NULL) != 0) goto out;
   /* The adapter releases each call after its CLOSE: the router must not. */
   route_guide_service_init(&impl);
   if (routeguide__route_guide__sgrpc_register(router, &impl, NULL) != 0) goto out;
 
   memset(&sopts, 0, sizeof(sopts));
   sopts.listen = listen;
-  sopts.on_event = sgrpc_rpc_epoll_server_event; /* every call event -> router */
-  sopts.user_data = router;
-  sopts.drain_timeout_ns = 5000000000; /* 5 s */
-  rv = sgrpc_epoll_server_new(&server, loop, &sopts);
+  sopts.server.on_event = sgrpc_net_router_event;
+  sopts.server.single_goaway = 1; /* every call event -> router */
+  sopts.server.user_data = router;
+  sopts.server.drain_timeout_ns = 5000000000; /* 5 s */
+  rv = sgrpc_epoll_listen(loop, &sopts, &server);
   if (rv != 0) {
-    fprintf(stderr, "route_guide_server: cannot listen on %s: %s (%s)\n", listen,
-            sgrpc_strerror(rv), strerror(errno));
+    fprintf(stderr, "route_guide_server: cannot listen on %s: %s (%d)\n", listen,
+            sgrpc_strerror(rv), rv);
     status = 2;
     goto out;
   }
-  if (sgrpc_epoll_loop_catch_signals(loop, on_signal, NULL) != 0) goto out;
-  printf("route_guide_server: listening on port %d\n", sgrpc_epoll_server_port(server));
+  if (sgrpc_epoll_catch_signals(loop, on_signal, NULL) != 0) goto out;
+  printf("route_guide_server: listening on port %d\n", sgrpc_net_server_port(server));
   fflush(stdout);
 
   /* Returns once a signal has shut the server down and its calls ended. */
-  status = sgrpc_epoll_loop_run(loop) == 0 ? 0 : 1;
+  status = sgrpc_epoll_run(loop) == 0 ? 0 : 1;
   printf("route_guide_server: stopped\n");
 
 out:
-  sgrpc_epoll_loop_del(loop); /* frees the server and its connections */
+  sgrpc_epoll_del(loop); /* frees the server and its connections */
   sgrpc_router_del(router);
   return status;
 }

@@ -11,7 +11,7 @@
  * (one line "FAIL: NAME: reason"), 2 for bad usage.
  *
  * Cases are written sequentially: each step starts a call, queues
- * messages and turns the loop (sgrpc_epoll_loop_run_once) until the call
+ * messages and turns the loop (sgrpc_epoll_run_once) until the call
  * reaches the state the step waits for, bounded by a per-case time limit.
  * Calls use the engine API with the generated messages and method table
  * (see server.c for why not the rpc layer).
@@ -55,9 +55,9 @@ typedef struct ccall {
   int bad_resp; /* undecodable, or more than MAX_RESP */
 } ccall;
 
-static sgrpc_epoll_loop *loop;
-static sgrpc_epoll_channel *channel;
-static sgrpc_ac_tls_openssl *tls; /* --use_tls: the channel's filter factory */
+static sgrpc_epoll *loop;
+static sgrpc_net_channel *channel;
+static sgrpc_tls_openssl_ctx *tls; /* --use_tls: the channel's TLS context */
 static ccall *all_calls;
 static int64_t case_deadline;
 static char reason[600];
@@ -126,8 +126,9 @@ static void pump(ccall *c) {
   }
 }
 
-static void on_call_event(const sgrpc_event *ev, void *ud) {
+static void on_call_event(const sgrpc_event *ev, void *ud, int64_t now) {
   ccall *c = ud;
+  (void)now;
   switch (ev->type) {
   case SGRPC_EV_HEADERS:
     c->got_headers = 1;
@@ -191,7 +192,8 @@ static ccall *start(const sgrpc_method *m, int64_t deadline_ns, const sgrpc_md *
   o.user_data = c;
   o.encoding = encoding;
   o.content_subtype = "proto";
-  rv = sgrpc_epoll_channel_call(channel, &o, on_call_event, &c->h);
+  o.on_event = on_call_event;
+  rv = sgrpc_net_channel_call(channel, &o, sgrpc_epoll_now(), &c->h);
   if (rv != 0) {
     failf("%s: call start failed: %s", m->path, sgrpc_strerror(rv));
     c->closed = 1;
@@ -217,12 +219,12 @@ static void close_send(ccall *c) {
 /* Turns the loop until the call closed or has nresp responses; fails the
  * case at its time limit. */
 static int wait_for(ccall *c, size_t nresp) {
-  sgrpc_epoll_loop_ready(loop);
+  sgrpc_epoll_run_once(loop, 0);
   while (!c->closed && c->nresp < nresp) {
     if (sgrpc_epoll_now() > case_deadline)
       return failf("%s: timed out waiting (%zu responses, closed %d)", c->m->path, c->nresp,
                    c->closed);
-    if (sgrpc_epoll_loop_run_once(loop, 50) < 0) return failf("epoll loop failed");
+    if (sgrpc_epoll_run_once(loop, 50) < 0) return failf("epoll loop failed");
   }
   return 0;
 }
@@ -729,9 +731,9 @@ static void usage(const char *argv0) {
 
 /* Runs one case on a fresh channel. Returns 0 when it passed. */
 static int run_case(size_t k, const char *target, const char *authority) {
-  sgrpc_epoll_channel_opts co;
+  sgrpc_net_channel_opts co;
   int rv;
-  if (sgrpc_epoll_loop_new(&loop) != 0) {
+  if (sgrpc_epoll_new(&loop, NULL) != 0) {
     printf("FAIL: %s: cannot create the epoll loop\n", cases[k].name);
     return -1;
   }
@@ -739,26 +741,26 @@ static int run_case(size_t k, const char *target, const char *authority) {
   co.target = target;
   co.authority = authority;
   if (tls) {
-    co.make_filter = sgrpc_ac_tls_openssl_make_filter;
-    co.filter_user_data = tls;
+    co.make_tls = sgrpc_tls_openssl_factory;
+    co.tls_user_data = tls;
   }
-  rv = sgrpc_epoll_channel_new(&channel, loop, &co);
+  rv = sgrpc_epoll_channel_new(loop, &co, &channel);
   if (rv != 0) {
     printf("FAIL: %s: bad target %s: %s\n", cases[k].name, target, sgrpc_strerror(rv));
-    sgrpc_epoll_loop_del(loop);
+    sgrpc_epoll_del(loop);
     return -1;
   }
   reason[0] = 0;
   case_deadline = sgrpc_epoll_now() + CASE_TIME_LIMIT_NS;
   rv = cases[k].run();
   /* Closes the channel gracefully, bounded, so the server sees a clean end. */
-  sgrpc_epoll_channel_close(channel);
+  sgrpc_net_channel_close(channel, sgrpc_epoll_now());
   {
     int64_t until = sgrpc_epoll_now() + 1000000000LL;
-    while (sgrpc_epoll_now() < until && sgrpc_epoll_loop_run_once(loop, 20) > 0) {
+    while (sgrpc_epoll_now() < until && sgrpc_epoll_run_once(loop, 20) > 0) {
     }
   }
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_epoll_del(loop);
   free_calls();
   if (rv == 0) printf("PASS: %s\n", cases[k].name);
   else printf("FAIL: %s: %s\n", cases[k].name, reason[0] ? reason : "unknown failure");
@@ -793,7 +795,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (use_tls) {
-    /* TLS through the channel's filter seam. Trust: --ca_file, else the
+    /* TLS through the channel's TLS factory. Trust: --ca_file, else the
      * gRPC test CA with --use_test_ca, else the system's CAs. SNI and the
      * checked name: --server_host_override, else the host. */
     sgrpc_tls_openssl_options to;
@@ -803,7 +805,7 @@ int main(int argc, char **argv) {
     if (ca_file) to.ca_file = ca_file;
     else if (use_test_ca) to.ca_file = IOP_TESTDATA "/ca.pem";
     to.target_name_override = override;
-    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    rv = sgrpc_tls_openssl_ctx_new(&tls, &to, err, sizeof(err));
     if (rv != 0) {
       printf("FAIL: %s: TLS setup failed: %s\n", test_case, err[0] ? err : sgrpc_strerror(rv));
       return 1;
@@ -818,16 +820,16 @@ int main(int argc, char **argv) {
     printf("%s: %zu passed, %d failed\n", failed ? "FAIL" : "PASS",
            N_STANDARD_CASES - (size_t)failed,
            failed);
-    sgrpc_ac_tls_openssl_del(tls);
+    sgrpc_tls_openssl_ctx_del(tls);
     return failed ? 1 : 0;
   }
   for (k = 0; k < N_CASES; k++)
     if (strcmp(cases[k].name, test_case) == 0) {
       int rc = run_case(k, target, override) == 0 ? 0 : 1;
-      sgrpc_ac_tls_openssl_del(tls);
+      sgrpc_tls_openssl_ctx_del(tls);
       return rc;
     }
-  sgrpc_ac_tls_openssl_del(tls);
+  sgrpc_tls_openssl_ctx_del(tls);
   printf("FAIL: %s: unknown test case\n", test_case);
   return 1;
 }

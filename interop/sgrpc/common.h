@@ -8,7 +8,7 @@
 #define SGRPC_INTEROP_COMMON_H
 
 #include <sgrpc/epoll.h>
-#include <sgrpc/adapter_tls_openssl.h>
+#include <sgrpc/tls_openssl.h>
 
 /* Where the default interop test certificates (server1.pem/.key, ca.pem
  * of grpc's testdata) are read from when --tls_cert_file/--tls_key_file

@@ -50,7 +50,7 @@ typedef struct scall {
   int method;
   const sgrpc_method *m;
   sgrpc_call *call;
-  sgrpc_epoll_loop *loop;
+  sgrpc_net_loop *loop;
   iop_outq out;
   spec *specs, *specs_tail;
   int hold;           /* HalfDuplexCall: answer only after half-close */
@@ -62,7 +62,7 @@ typedef struct scall {
   size_t trailing_len;
   int has_trailing;
   int64_t aggregated;
-  sgrpc_epoll_timer *timer;
+  sgrpc_net_timer *timer;
 } scall;
 
 static int verbose;
@@ -127,9 +127,10 @@ static int queue_payload_response(scall *sc, int32_t size, int compressed, int s
   return rv;
 }
 
-static void interval_done(sgrpc_epoll_loop *loop, void *ud) {
+static void interval_done(sgrpc_net_loop *loop, void *ud, int64_t now) {
   scall *sc = ud;
   (void)loop;
+  (void)now;
   sc->timer = NULL;
   pump(sc);
 }
@@ -144,8 +145,8 @@ static void pump(scall *sc) {
     spec *s = sc->specs;
     if (s->interval_us > 0 && !s->waited) {
       s->waited = 1;
-      if (sgrpc_epoll_timer_start(sc->loop, (int64_t)s->interval_us * 1000, interval_done, sc,
-                                  &sc->timer) == 0)
+      if (sgrpc_net_timer_start(sc->loop, sgrpc_epoll_now() + (int64_t)s->interval_us * 1000,
+                                interval_done, sc, &sc->timer) == 0)
         return;
     }
     rv = queue_payload_response(sc, s->size, s->compressed, 0);
@@ -322,7 +323,7 @@ static void on_half_close(scall *sc) {
 static void scall_free(scall *sc) {
   iop_outq_clear(&sc->out);
   specs_clear(sc);
-  if (sc->timer) sgrpc_epoll_timer_cancel(sc->timer);
+  sgrpc_net_timer_cancel(sc->timer);
   free(sc->status_msg);
   free(sc->trailing);
   free(sc);
@@ -343,7 +344,7 @@ static int list_has(const char *list, const char *name) {
   return 0;
 }
 
-static void on_call_new(sgrpc_epoll_conn *conn, const sgrpc_event *ev) {
+static void on_call_new(sgrpc_net_conn *conn, const sgrpc_event *ev) {
   const sgrpc_md *md = ev->u.call_new.md, *e;
   size_t n = ev->u.call_new.md_count;
   int i, found = -1;
@@ -373,7 +374,7 @@ static void on_call_new(sgrpc_epoll_conn *conn, const sgrpc_event *ev) {
   sc->method = found;
   sc->m = &grpc__testing__test_service__sgrpc_methods[method_index[found]];
   sc->call = ev->call;
-  sc->loop = sgrpc_epoll_conn_loop(conn);
+  sc->loop = sgrpc_net_conn_loop(conn);
   sc->hold = found == M_HALF_DUPLEX;
   sgrpc_call_set_user_data(ev->call, sc);
   /* gzip whenever the client takes it; each message then says itself
@@ -401,9 +402,10 @@ static void on_call_new(sgrpc_epoll_conn *conn, const sgrpc_event *ev) {
   }
 }
 
-static void on_event(sgrpc_epoll_conn *conn, const sgrpc_event *ev, void *ud) {
+static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   scall *sc = ev->call_user_data;
   (void)ud;
+  (void)now;
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW:
     on_call_new(conn, ev);
@@ -444,10 +446,10 @@ int main(int argc, char **argv) {
   const char *cert = NULL, *key = NULL;
   int use_tls = 0, i, rv;
   char listen_addr[300];
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *server;
-  sgrpc_epoll_server_opts opts;
-  sgrpc_ac_tls_openssl *tls = NULL;
+  sgrpc_epoll *loop;
+  sgrpc_net_server *server;
+  sgrpc_net_listen_opts opts;
+  sgrpc_tls_openssl_ctx *tls = NULL;
   for (i = 1; i < argc; i++) {
     if (iop_flag(argc, argv, &i, "port", 0, &v)) port = v;
     else if (iop_flag(argc, argv, &i, "host", 0, &v)) host = v;
@@ -473,7 +475,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (use_tls) {
-    /* TLS through the adapter's filter seam: one OpenSSL context, one
+    /* TLS through the server's TLS factory: one OpenSSL context, one
      * session per accepted connection (ALPN h2 enforced). */
     sgrpc_tls_openssl_options to;
     char err[256] = "";
@@ -481,7 +483,7 @@ int main(int argc, char **argv) {
     to.is_server = 1;
     to.cert_file = cert ? cert : IOP_TESTDATA "/server1.pem";
     to.key_file = key ? key : IOP_TESTDATA "/server1.key";
-    rv = sgrpc_ac_tls_openssl_new(&tls, &to, err, sizeof(err));
+    rv = sgrpc_tls_openssl_ctx_new(&tls, &to, err, sizeof(err));
     if (rv != 0) {
       fprintf(stderr, "sgrpc-interop-server: TLS setup failed (cert %s, key %s): %s\n",
               to.cert_file, to.key_file, err[0] ? err : sgrpc_strerror(rv));
@@ -493,27 +495,28 @@ int main(int argc, char **argv) {
   if (strchr(host, ':') && host[0] != '[')
     snprintf(listen_addr, sizeof(listen_addr), "[%s]:%s", host, port);
   else snprintf(listen_addr, sizeof(listen_addr), "%s:%s", host, port);
-  if (sgrpc_epoll_loop_new(&loop) != 0) return 1;
-  if (sgrpc_epoll_loop_catch_signals(loop, NULL, NULL) != 0) return 1;
+  if (sgrpc_epoll_new(&loop, NULL) != 0) return 1;
+  if (sgrpc_epoll_catch_signals(loop, NULL, NULL) != 0) return 1;
   memset(&opts, 0, sizeof(opts));
   opts.listen = listen_addr;
-  opts.on_event = on_event;
-  opts.drain_timeout_ns = 5LL * 1000000000;
+  opts.server.on_event = on_event;
+  opts.server.single_goaway = 1;
+  opts.server.drain_timeout_ns = 5LL * 1000000000;
   if (tls) {
-    opts.make_filter = sgrpc_ac_tls_openssl_make_filter;
-    opts.filter_user_data = tls;
+    opts.server.make_tls = sgrpc_tls_openssl_factory;
+    opts.server.tls_user_data = tls;
   }
-  rv = sgrpc_epoll_server_new(&server, loop, &opts);
+  rv = sgrpc_epoll_listen(loop, &opts, &server);
   if (rv != 0) {
     fprintf(stderr, "sgrpc-interop-server: cannot listen on %s: %s\n", listen_addr,
             sgrpc_strerror(rv));
-    sgrpc_epoll_loop_del(loop);
-    sgrpc_ac_tls_openssl_del(tls);
+    sgrpc_epoll_del(loop);
+    sgrpc_tls_openssl_ctx_del(tls);
     return 1;
   }
-  printf("sgrpc-interop-server: listening on port %d\n", sgrpc_epoll_server_port(server));
-  rv = sgrpc_epoll_loop_run(loop);
-  sgrpc_epoll_loop_del(loop);
-  sgrpc_ac_tls_openssl_del(tls);
+  printf("sgrpc-interop-server: listening on port %d\n", sgrpc_net_server_port(server));
+  rv = sgrpc_epoll_run(loop);
+  sgrpc_epoll_del(loop);
+  sgrpc_tls_openssl_ctx_del(tls);
   return rv == 0 ? 0 : 1;
 }

@@ -30,7 +30,8 @@
 
 #include <sgrpc/health.h>
 #include <sgrpc/reflection.h>
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #include "grpc/testing/test.sgrpc.h"
 #include "support.h"
@@ -38,8 +39,8 @@
 #define SEC 1000000000LL
 
 typedef struct server {
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *srv;
+  sgrpc_epoll *loop;
+  sgrpc_net_server *srv;
   sgrpc_router *router;
   sgrpc_health *health;
   sgrpc_reflection *refl;
@@ -47,13 +48,13 @@ typedef struct server {
 } server;
 
 static void server_start(server *s, int seed) {
-  sgrpc_epoll_server_opts so;
+  sgrpc_net_listen_opts so;
   char addr[64];
   size_t len;
   uint8_t *set;
   int attempt, rv = -1;
   memset(s, 0, sizeof(*s));
-  assert_int_equal(sgrpc_epoll_loop_new(&s->loop), 0);
+  assert_int_equal(sgrpc_epoll_new(&s->loop, NULL), 0);
   assert_int_equal(sgrpc_router_new(&s->router, NULL), 0);
   assert_int_equal(sgrpc_health_new(&s->health, NULL), 0);
   assert_int_equal(sgrpc_health_set(s->health, "grpc.testing.TestService",
@@ -70,23 +71,24 @@ static void server_start(server *s, int seed) {
   assert_int_equal(sgrpc_reflection_register(s->refl, s->router), 0);
 
   memset(&so, 0, sizeof(so));
-  so.on_event = sgrpc_rpc_epoll_server_event;
-  so.user_data = s->router;
-  so.drain_timeout_ns = 2 * SEC;
+  so.server.on_event = sgrpc_net_router_event;
+  so.server.single_goaway = 1;
+  so.server.user_data = s->router;
+  so.server.drain_timeout_ns = 2 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {
     int port = 20000 + ((int)getpid() * 7 + seed * 1009 + attempt * 331) % 12000;
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     so.listen = addr;
-    rv = sgrpc_epoll_server_new(&s->srv, s->loop, &so);
-    if (rv == 0 || errno != EADDRINUSE) break;
+    rv = sgrpc_epoll_listen(s->loop, &so, &s->srv);
+    if (rv == 0 || rv != SGRPC_ERR_SYSTEM(EADDRINUSE)) break;
   }
   assert_int_equal(rv, 0);
-  s->port = sgrpc_epoll_server_port(s->srv);
+  s->port = sgrpc_net_server_port(s->srv);
   assert_true(s->port > 0 && s->port < 32768);
 }
 
 static void server_stop(server *s) {
-  sgrpc_epoll_loop_del(s->loop); /* open calls close through the router */
+  sgrpc_epoll_del(s->loop); /* open calls close through the router */
   assert_int_equal(sgrpc_health_watch_count(s->health), 0);
   sgrpc_health_del(s->health);
   sgrpc_reflection_del(s->refl);
@@ -121,7 +123,7 @@ static int run_peer(server *s, char *const argv[], int64_t limit_ns, int *flippe
       waitpid(pid, &st, 0);
       break;
     }
-    assert_true(sgrpc_epoll_loop_run_once(s->loop, 20) >= 0);
+    assert_true(sgrpc_epoll_run_once(s->loop, 20) >= 0);
     if (!*flipped && sgrpc_health_watch_count(s->health) == 1) {
       assert_int_equal(sgrpc_health_get(s->health, "svc.Flip"), SGRPC_HEALTH_SERVICE_UNKNOWN);
       assert_int_equal(sgrpc_health_set(s->health, "svc.Flip", SGRPC_HEALTH_SERVING), 0);
@@ -134,7 +136,7 @@ static int run_peer(server *s, char *const argv[], int64_t limit_ns, int *flippe
   {
     int i;
     for (i = 0; i < 100 && sgrpc_health_watch_count(s->health); i++)
-      assert_true(sgrpc_epoll_loop_run_once(s->loop, 20) >= 0);
+      assert_true(sgrpc_epoll_run_once(s->loop, 20) >= 0);
   }
   return rc;
 }

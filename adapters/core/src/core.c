@@ -1,109 +1,147 @@
 /*
- * The adapter core (see <sgrpc/adapter.h>): connections, servers and
- * channels over an adapter's ops. No system calls, no clock reads: time
- * comes in as `now` or through ops->now.
+ * The net layer (see <sgrpc/net.h> and <sgrpc/net_adapter.h>):
+ * connections, TLS sessions, servers, channels and user timers over an
+ * adapter's ops. No system calls, no clock reads: time comes in as `now`
+ * on every entry point. Memory comes from the loop's allocator.
  */
-#include <sgrpc/adapter.h>
+#include <sgrpc/net_adapter.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define AC_WRITE_ROUNDS 64
-#define AC_FILTER_BUF (16 * 1024 + 512)
+#define NET_WRITE_ROUNDS 64
 
-enum { AC_IDLE = 0, AC_CONNECTING, AC_OPEN, AC_WAITING };
+enum { NET_IDLE = 0, NET_CONNECTING, NET_OPEN, NET_WAITING };
 
-/* Per-call routing record of a client call (the engine call's user_data). */
-typedef struct ac_call {
-  sgrpc_ac_call_cb cb;
-  void *user_data;
-} ac_call;
-
-struct sgrpc_ac_conn {
-  sgrpc_ac_hub *hub;
+struct sgrpc_net_conn {
+  sgrpc_net_loop *loop;
   sgrpc_conn *engine;
   void *tx;
-  sgrpc_ac_server *server;
-  sgrpc_ac_channel *channel;
+  sgrpc_net_server *server;
+  sgrpc_net_channel *channel;
   int state;
   uint8_t closing;         /* close at the next service pass */
-  uint8_t dead;            /* closed; freed when the hub unwinds */
+  uint8_t dead;            /* closed; freed when the loop unwinds */
   uint8_t blocked;         /* the transport took less than offered */
   uint8_t goaway_seen;     /* client: the peer sent GOAWAY */
   uint8_t close_when_idle; /* close once the engine holds no call */
   uint8_t ever_connected;
   int64_t attempt_start, connect_deadline, retry_at;
-  /* filter state: wire bytes waiting for the transport, plaintext buffer */
-  sgrpc_ac_filter filter;
-  int has_filter;
-  uint8_t *wbuf, *pbuf;
-  size_t wlen, woff;
+  /* TLS: the session, and ciphertext it did not take yet (its input
+   * limit was reached while plaintext waited). */
+  sgrpc_tls *tls;
+  uint8_t *pend;
+  size_t poff, plen, pcap;
+  /* Why the TLS session failed: the status message of the calls it ends. */
+  char tls_reason[200];
   /* write_owned fill state */
   const uint8_t *fill_src;
   size_t fill_len;
   int fill_called;
   ssize_t fill_got;
   char peer[128];
-  sgrpc_ac_conn *prev, *next;
+  sgrpc_net_conn *prev, *next;
 };
 
-struct sgrpc_ac_server {
-  sgrpc_ac_hub *hub;
+struct sgrpc_net_server {
+  sgrpc_net_loop *loop;
   sgrpc_settings settings;
   int has_settings;
-  sgrpc_ac_event_cb on_event;
+  sgrpc_net_event_cb on_event;
   void *user_data;
   int64_t drain_timeout_ns;
   int64_t drain_at; /* SGRPC_NEVER until shutdown with a timeout */
-  int user_releases;
   int single_goaway;
-  sgrpc_ac_filter_factory make_filter;
-  void *filter_ud;
+  sgrpc_tls_factory make_tls;
+  void *tls_ud;
   void *listener;
   int port;
   size_t nconns;
   int shutting_down;
-  sgrpc_ac_server *prev, *next;
+  sgrpc_net_server *prev, *next;
 };
 
-struct sgrpc_ac_channel {
-  sgrpc_ac_hub *hub;
-  sgrpc_ac_target target;
+struct sgrpc_net_channel {
+  sgrpc_net_loop *loop;
+  sgrpc_net_target target;
   char *authority;
   sgrpc_settings settings;
   int has_settings;
-  sgrpc_ac_event_cb on_conn_event;
+  sgrpc_net_event_cb on_conn_event;
   void *user_data;
   int wait_for_ready;
-  sgrpc_ac_filter_factory make_filter;
-  void *filter_ud;
-  sgrpc_ac_backoff backoff;
+  sgrpc_tls_factory make_tls;
+  void *tls_ud;
+  sgrpc_net_backoff backoff;
   int64_t retry_at; /* no attempt before this (backing off); 0: none */
-  sgrpc_ac_conn *cur;
+  sgrpc_net_conn *cur;
   size_t nconns;
   int closing;
-  sgrpc_ac_channel *prev, *next;
+  sgrpc_net_channel *prev, *next;
 };
 
-struct sgrpc_ac_hub {
-  sgrpc_ac_ops ops;
+struct sgrpc_net_timer {
+  sgrpc_net_loop *loop;
+  int64_t when;
+  uint64_t seq; /* creation order: a pass fires only timers older than it */
+  sgrpc_net_timer_cb cb;
+  void *user_data;
+  sgrpc_net_timer *prev, *next;
+};
+
+struct sgrpc_net_loop {
+  sgrpc_net_ops ops;
   void *ud;
+  sgrpc_mem mem;
   int depth; /* entry points on the stack; the outermost one services */
   int64_t armed;
+  int64_t now; /* the latest time an entry point was given */
   size_t io_limit;
   int signals;
-  sgrpc_ac_conn *conns, *graveyard;
-  sgrpc_ac_server *servers;
-  sgrpc_ac_channel *channels;
+  sgrpc_net_conn *conns, *graveyard;
+  sgrpc_net_server *servers;
+  sgrpc_net_channel *channels;
+  sgrpc_net_timer *timers;
+  uint64_t timer_seq;
+  uint64_t seeds; /* channels made: varies the backoff jitter seeds */
 };
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* ------------------------------------------------------------------ */
+/* Memory: everything through the loop's allocator                     */
+/* ------------------------------------------------------------------ */
+
+static void *libc_malloc(size_t n, void *ud) {
+  (void)ud;
+  return malloc(n);
+}
+static void libc_free(void *p, void *ud) {
+  (void)ud;
+  free(p);
+}
+static void *libc_calloc(size_t n, size_t size, void *ud) {
+  (void)ud;
+  return calloc(n, size);
+}
+static void *libc_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  return realloc(p, n);
+}
+
+static void *net_calloc(const sgrpc_net_loop *l, size_t n) {
+  return l->mem.calloc(1, n, l->mem.user_data);
+}
+static void net_free(const sgrpc_net_loop *l, void *p) {
+  if (p) l->mem.free(p, l->mem.user_data);
+}
+
+/* ------------------------------------------------------------------ */
 /* Targets                                                             */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_ac_target_parse(const char *s, int passive, sgrpc_ac_target *t) {
+int sgrpc_net_target_parse(const char *s, int passive, sgrpc_net_target *t) {
   const char *colon, *port;
   size_t hlen, plen;
   if (!s || !t) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -111,7 +149,7 @@ int sgrpc_ac_target_parse(const char *s, int passive, sgrpc_ac_target *t) {
   if (strncmp(s, "unix:", 5) == 0) {
     plen = strlen(s + 5);
     if (plen == 0 || plen >= sizeof(t->path)) return SGRPC_ERR_INVALID_ARGUMENT;
-    t->kind = SGRPC_AC_TARGET_UNIX;
+    t->kind = SGRPC_NET_TARGET_UNIX;
     memcpy(t->path, s + 5, plen + 1);
     return 0;
   }
@@ -140,7 +178,7 @@ int sgrpc_ac_target_parse(const char *s, int passive, sgrpc_ac_target *t) {
   if (t->port_num > 65535) return SGRPC_ERR_INVALID_ARGUMENT;
   if (hlen == 0 && !passive) return SGRPC_ERR_INVALID_ARGUMENT;
   memcpy(t->port, port, plen + 1);
-  t->kind = SGRPC_AC_TARGET_TCP;
+  t->kind = SGRPC_NET_TARGET_TCP;
   return 0;
 }
 
@@ -148,7 +186,7 @@ int sgrpc_ac_target_parse(const char *s, int passive, sgrpc_ac_target *t) {
 /* Backoff                                                             */
 /* ------------------------------------------------------------------ */
 
-void sgrpc_ac_backoff_init(sgrpc_ac_backoff *b, const sgrpc_ac_backoff_opts *o, uint64_t seed) {
+void sgrpc_net_backoff_init(sgrpc_net_backoff *b, const sgrpc_net_backoff_opts *o, uint64_t seed) {
   memset(b, 0, sizeof(*b));
   if (o) b->opts = *o;
   if (b->opts.initial <= 0) b->opts.initial = 1000000000LL;
@@ -161,17 +199,17 @@ void sgrpc_ac_backoff_init(sgrpc_ac_backoff *b, const sgrpc_ac_backoff_opts *o, 
   b->cur = b->opts.initial;
 }
 
-void sgrpc_ac_backoff_reset(sgrpc_ac_backoff *b) {
+void sgrpc_net_backoff_reset(sgrpc_net_backoff *b) {
   b->cur = b->opts.initial;
   b->attempts = 0;
 }
 
-int64_t sgrpc_ac_backoff_connect_timeout(const sgrpc_ac_backoff *b) {
+int64_t sgrpc_net_backoff_connect_timeout(const sgrpc_net_backoff *b) {
   return b->cur > b->opts.min_connect_timeout ? b->cur : b->opts.min_connect_timeout;
 }
 
 /* xorshift64*: a uniform double in [0, 1). */
-static double backoff_rand(sgrpc_ac_backoff *b) {
+static double backoff_rand(sgrpc_net_backoff *b) {
   uint64_t x = b->rng;
   x ^= x >> 12;
   x ^= x << 25;
@@ -180,7 +218,7 @@ static double backoff_rand(sgrpc_ac_backoff *b) {
   return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-int64_t sgrpc_ac_backoff_fail(sgrpc_ac_backoff *b, int64_t attempt_start) {
+int64_t sgrpc_net_backoff_fail(sgrpc_net_backoff *b, int64_t attempt_start) {
   int64_t delay = b->cur;
   double next;
   /* gRPC: the first retry waits exactly `initial`; later ones are
@@ -195,46 +233,51 @@ int64_t sgrpc_ac_backoff_fail(sgrpc_ac_backoff *b, int64_t attempt_start) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Hub bookkeeping                                                     */
+/* Loop bookkeeping                                                    */
 /* ------------------------------------------------------------------ */
 
-static void hub_service_all(sgrpc_ac_hub *h, int64_t now);
+static void loop_service_all(sgrpc_net_loop *l, int64_t now);
 
-static void hub_enter(sgrpc_ac_hub *h) { h->depth++; }
-
-static void hub_leave(sgrpc_ac_hub *h, int64_t now) {
-  if (--h->depth == 0) hub_service_all(h, now);
+/* Every entry point brackets its work: the outermost one services. The
+ * loop keeps the latest `now` it was given for the work that follows
+ * (event delivery deep inside a flush); it never reads a clock. */
+static void loop_enter(sgrpc_net_loop *l, int64_t now) {
+  l->depth++;
+  l->now = now;
 }
 
-/* User-facing calls (no `now`, maybe outside any callback) never run
- * callbacks themselves: they ask for an immediate timer, whose handler
- * services the hub from the loop. */
-static void hub_kick(sgrpc_ac_hub *h) {
-  if (h->depth > 0) return; /* the outermost entry point services */
-  h->armed = h->ops.now(h->ud);
-  h->ops.timer_arm(h->ud, h->armed);
+static void loop_leave(sgrpc_net_loop *l, int64_t now) {
+  if (--l->depth == 0) loop_service_all(l, now);
 }
 
-static void free_graveyard(sgrpc_ac_hub *h) {
-  while (h->graveyard) {
-    sgrpc_ac_conn *c = h->graveyard;
-    h->graveyard = c->next;
+/* Work started outside any callback (a call, a shutdown) runs no
+ * callback itself: an immediate timer services the loop from the loop. */
+static void loop_kick(sgrpc_net_loop *l, int64_t now) {
+  l->now = now;
+  if (l->depth > 0) return; /* the outermost entry point services */
+  l->armed = now;
+  l->ops.timer_arm(l->ud, now);
+}
+
+static void free_graveyard(sgrpc_net_loop *l) {
+  while (l->graveyard) {
+    sgrpc_net_conn *c = l->graveyard;
+    l->graveyard = c->next;
     sgrpc_conn_del(c->engine);
-    if (c->has_filter && c->filter.del) c->filter.del(c->filter.ctx);
-    free(c->wbuf);
-    free(c->pbuf);
-    free(c);
+    sgrpc_tls_del(c->tls);
+    net_free(l, c->pend);
+    net_free(l, c);
   }
 }
 
-static sgrpc_ac_conn *conn_new(sgrpc_ac_hub *h, sgrpc_conn *engine) {
-  sgrpc_ac_conn *c = calloc(1, sizeof(*c));
+static sgrpc_net_conn *conn_new(sgrpc_net_loop *l, sgrpc_conn *engine) {
+  sgrpc_net_conn *c = net_calloc(l, sizeof(*c));
   if (!c) return NULL;
-  c->hub = h;
+  c->loop = l;
   c->engine = engine;
-  c->next = h->conns;
-  if (h->conns) h->conns->prev = c;
-  h->conns = c;
+  c->next = l->conns;
+  if (l->conns) l->conns->prev = c;
+  l->conns = c;
   return c;
 }
 
@@ -242,39 +285,56 @@ static sgrpc_ac_conn *conn_new(sgrpc_ac_hub *h, sgrpc_conn *engine) {
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
-static void channel_conn_ready(sgrpc_ac_channel *ch);
+static void channel_conn_ready(sgrpc_net_channel *ch);
 
-static void dispatch(sgrpc_ac_conn *c, const sgrpc_event *ev) {
-  if (c->server) {
-    sgrpc_ac_server *s = c->server;
-    s->on_event(c, ev, s->user_data);
-    if (ev->type == SGRPC_EV_CLOSE && ev->call && !s->user_releases) sgrpc_call_release(ev->call);
-    return;
+/* Rewrites the status of a call the transport ended, when the transport
+ * knows better than the engine why. Returns 1 when e was changed. */
+static int close_status_fix(const sgrpc_net_conn *c, sgrpc_event *e) {
+  sgrpc_status_info *st = &e->u.close.status;
+  if (st->code == SGRPC_STATUS_OK) return 0;
+  if (c->tls_reason[0]) {
+    /* The TLS session failed: say why instead of "connection closed by
+     * transport" (a bad certificate should not look like a network
+     * error). */
+    st->message = c->tls_reason;
+    st->message_len = strlen(c->tls_reason);
+    return 1;
   }
-  if (ev->call) {
-    ac_call *rec = ev->call_user_data;
-    sgrpc_event e = *ev;
-    if (!rec) return;
-    e.call_user_data = rec->user_data;
+  if (c->channel && !c->ever_connected && st->code == SGRPC_STATUS_DEADLINE_EXCEEDED) {
     /* A call that never saw a connected transport did not fail by being
      * slow: the connection could not be made in time. */
-    if (e.type == SGRPC_EV_CLOSE && !c->ever_connected &&
-        e.u.close.status.code == SGRPC_STATUS_DEADLINE_EXCEEDED) {
-      static const char msg[] = "no connection could be made before the deadline";
-      e.u.close.status.code = SGRPC_STATUS_UNAVAILABLE;
-      e.u.close.status.message = msg;
-      e.u.close.status.message_len = sizeof(msg) - 1;
+    static const char msg[] = "no connection could be made before the deadline";
+    st->code = SGRPC_STATUS_UNAVAILABLE;
+    st->message = msg;
+    st->message_len = sizeof(msg) - 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* Delivers one pulled event: to the call's callback (the engine's
+ * dispatcher), else to the server's or channel's callback; then releases
+ * the call after its CLOSE (the net layer pulled it, so it owns it). */
+static void deliver(sgrpc_net_conn *c, const sgrpc_event *ev) {
+  sgrpc_net_loop *l = c->loop;
+  if (ev->call) {
+    const sgrpc_event *e = ev;
+    sgrpc_event copy;
+    /* The copy only when the status may need rewriting: this runs for
+     * every event of every call. */
+    if (ev->type == SGRPC_EV_CLOSE && (c->tls_reason[0] || (c->channel && !c->ever_connected))) {
+      copy = *ev;
+      if (close_status_fix(c, &copy)) e = &copy;
     }
-    if (rec->cb) rec->cb(&e, rec->user_data);
-    if (ev->type == SGRPC_EV_CLOSE) {
-      sgrpc_call_set_user_data(ev->call, NULL);
-      free(rec);
-      sgrpc_call_release(ev->call);
-    }
+    if (!sgrpc_event_dispatch(e, l->now) && c->server)
+      c->server->on_event(c, e, c->server->user_data, l->now);
+    if (ev->type == SGRPC_EV_CLOSE) sgrpc_call_release(ev->call);
     return;
   }
-  if (c->channel) {
-    sgrpc_ac_channel *ch = c->channel;
+  if (c->server) {
+    c->server->on_event(c, ev, c->server->user_data, l->now);
+  } else if (c->channel) {
+    sgrpc_net_channel *ch = c->channel;
     if (ev->type == SGRPC_EV_GOAWAY) {
       /* New calls go to a fresh connection from now on. */
       c->goaway_seen = 1;
@@ -282,16 +342,16 @@ static void dispatch(sgrpc_ac_conn *c, const sgrpc_event *ev) {
     } else if (ev->type == SGRPC_EV_READY) {
       channel_conn_ready(ch);
     }
-    if (ch->on_conn_event) ch->on_conn_event(c, ev, ch->user_data);
+    if (ch->on_conn_event) ch->on_conn_event(c, ev, ch->user_data, l->now);
   }
 }
 
 /* Pulls and dispatches every queued event. Returns how many. */
-static int conn_drain(sgrpc_ac_conn *c) {
+static int conn_drain(sgrpc_net_conn *c) {
   sgrpc_event ev;
   int n = 0;
   while (sgrpc_conn_next_event(c->engine, &ev) == 1) {
-    dispatch(c, &ev);
+    deliver(c, &ev);
     n++;
   }
   return n;
@@ -302,7 +362,7 @@ static int conn_drain(sgrpc_ac_conn *c) {
 /* ------------------------------------------------------------------ */
 
 static ssize_t fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
-  sgrpc_ac_conn *c = ctx;
+  sgrpc_net_conn *c = ctx;
   ssize_t n = sgrpc_conn_out_copy(c->engine, buf, cap);
   c->fill_called = 1;
   if (n < 0) {
@@ -314,7 +374,7 @@ static ssize_t fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
 }
 
 static ssize_t fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
-  sgrpc_ac_conn *c = ctx;
+  sgrpc_net_conn *c = ctx;
   size_t n = c->fill_len < cap ? c->fill_len : cap;
   memcpy(buf, c->fill_src, n);
   c->fill_called = 1;
@@ -324,70 +384,83 @@ static ssize_t fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
 
 /* Hands bytes to the transport in either write style. Returns the count
  * taken (less than len: blocked) or -1. */
-static ssize_t tx_write(sgrpc_ac_conn *c, const uint8_t *p, size_t len) {
-  sgrpc_ac_hub *h = c->hub;
+static ssize_t tx_write(sgrpc_net_conn *c, const uint8_t *p, size_t len) {
+  sgrpc_net_loop *l = c->loop;
   ssize_t w;
-  if (h->ops.write) return h->ops.write(c->tx, p, len);
+  if (l->ops.write) return l->ops.write(c->tx, p, len);
   c->fill_src = p;
   c->fill_len = len;
   c->fill_called = 0;
   c->fill_got = 0;
-  w = h->ops.write_owned(c->tx, fill_from_bytes, c);
+  w = l->ops.write_owned(c->tx, fill_from_bytes, c);
   return w < 0 ? -1 : w;
 }
 
-/* Moves filter output (or engine output through the filter) into wbuf.
- * Returns the bytes now waiting, or -1. */
-static ssize_t filter_fill(sgrpc_ac_conn *c) {
-  ssize_t r;
-  if (c->woff < c->wlen) return (ssize_t)(c->wlen - c->woff);
-  c->woff = c->wlen = 0;
-  {
-    size_t used = 0;
-    r = c->filter.out(c->filter.ctx, NULL, 0, &used, c->wbuf, AC_FILTER_BUF);
-  }
-  if (r == 0) {
+/* The TLS session failed with code: keep its reason for the calls it
+ * ends, send what it still has for the peer (an alert saying why, best
+ * effort) and close. */
+static void tls_failed(sgrpc_net_conn *c, int code) {
+  const char *why = sgrpc_tls_error_string(c->tls);
+  int k;
+  if (!c->tls_reason[0])
+    snprintf(c->tls_reason, sizeof(c->tls_reason), "TLS: %s",
+             why && *why ? why : sgrpc_tls_strerror(code));
+  for (k = 0; k < 8 && c->tx; k++) {
     const uint8_t *p;
-    ssize_t n = sgrpc_conn_out_peek(c->engine, &p);
-    if (n < 0) return -1;
-    if (n > 0) {
-      size_t used = 0;
-      r = c->filter.out(c->filter.ctx, p, (size_t)n, &used, c->wbuf, AC_FILTER_BUF);
-      if (used > (size_t)n) used = (size_t)n;
-      if (used) sgrpc_conn_out_consume(c->engine, used);
-    }
+    ssize_t n = sgrpc_tls_out_peek(c->tls, &p), w;
+    if (n <= 0) break;
+    w = tx_write(c, p, (size_t)n);
+    if (w <= 0) break;
+    sgrpc_tls_out_consume(c->tls, (size_t)w);
+    if (w < n) break;
   }
-  if (r < 0) return -1;
-  c->wlen = (size_t)r;
-  return r;
+  c->closing = 1;
+}
+
+/* One round of TLS output: ciphertext the session holds goes to the
+ * transport first; when there is none, engine output is encrypted.
+ * Returns 1 when something moved, 0 when nothing is left to do now. */
+static int tls_flush_round(sgrpc_net_conn *c) {
+  const uint8_t *p;
+  ssize_t n = sgrpc_tls_out_peek(c->tls, &p), w;
+  if (n > 0) {
+    w = tx_write(c, p, (size_t)n);
+    if (w < 0) {
+      c->closing = 1;
+      return 0;
+    }
+    sgrpc_tls_out_consume(c->tls, (size_t)w);
+    if (w < n) c->blocked = 1;
+    return 1;
+  }
+  n = sgrpc_conn_out_peek(c->engine, &p);
+  if (n < 0) { /* fatal with nothing left to send */
+    c->closing = 1;
+    return 0;
+  }
+  if (n == 0) return 0;
+  w = sgrpc_tls_write(c->tls, p, (size_t)n);
+  if (w < 0) {
+    tls_failed(c, (int)w);
+    return 0;
+  }
+  if (w == 0) return 0; /* handshake in progress: the engine waits */
+  sgrpc_conn_out_consume(c->engine, (size_t)w);
+  return 1;
 }
 
 /* Writes output until the engine has nothing more or the transport is
  * full. Events produced by output (a stream closing as its last frame
  * leaves) are dispatched and what their callbacks queue goes out too. */
-static void conn_flush(sgrpc_ac_conn *c) {
-  sgrpc_ac_hub *h = c->hub;
+static void conn_flush(sgrpc_net_conn *c) {
+  sgrpc_net_loop *l = c->loop;
   int round;
-  for (round = 0; round < AC_WRITE_ROUNDS && !c->closing && !c->blocked && c->tx; round++) {
-    if (c->has_filter) {
-      ssize_t n = filter_fill(c), w;
-      if (n < 0) {
-        c->closing = 1;
-        break;
-      }
-      if (n == 0) {
-        if (conn_drain(c) == 0) break;
-        continue;
-      }
-      w = tx_write(c, c->wbuf + c->woff, (size_t)n);
-      if (w < 0) {
-        c->closing = 1;
-        break;
-      }
-      c->woff += (size_t)w;
-      conn_drain(c);
-      if (w < n) c->blocked = 1;
-    } else if (h->ops.write) {
+  for (round = 0; round < NET_WRITE_ROUNDS && !c->closing && !c->blocked && c->tx; round++) {
+    if (c->tls) {
+      int moved = tls_flush_round(c);
+      if (c->closing) break;
+      if (conn_drain(c) == 0 && !moved) break;
+    } else if (l->ops.write) {
       const uint8_t *p;
       ssize_t n = sgrpc_conn_out_peek(c->engine, &p), w;
       if (n < 0) { /* fatal with nothing left to send */
@@ -398,7 +471,7 @@ static void conn_flush(sgrpc_ac_conn *c) {
         if (conn_drain(c) == 0) break;
         continue;
       }
-      w = h->ops.write(c->tx, p, (size_t)n);
+      w = l->ops.write(c->tx, p, (size_t)n);
       if (w < 0) {
         c->closing = 1;
         break;
@@ -410,7 +483,7 @@ static void conn_flush(sgrpc_ac_conn *c) {
       ssize_t w;
       c->fill_called = 0;
       c->fill_got = 0;
-      w = h->ops.write_owned(c->tx, fill_from_engine, c);
+      w = l->ops.write_owned(c->tx, fill_from_engine, c);
       if (w < 0) {
         c->closing = 1;
         break;
@@ -434,7 +507,7 @@ static void conn_flush(sgrpc_ac_conn *c) {
 
 /* Feeds bytes to the engine, draining events whenever it stops early
  * (its event queue filled up). Returns 0 or -1 (connection failing). */
-static int conn_feed(sgrpc_ac_conn *c, const uint8_t *buf, size_t len, int64_t now) {
+static int conn_feed(sgrpc_net_conn *c, const uint8_t *buf, size_t len, int64_t now) {
   size_t off = 0;
   int stalls = 0;
   conn_drain(c);
@@ -457,58 +530,106 @@ static int conn_feed(sgrpc_ac_conn *c, const uint8_t *buf, size_t len, int64_t n
   return 0;
 }
 
-void sgrpc_ac_conn_read(sgrpc_ac_conn *c, const uint8_t *data, size_t len, int64_t now) {
-  sgrpc_ac_hub *h;
-  if (!c) return;
-  h = c->hub;
-  hub_enter(h);
-  if (!c->dead && !c->closing && c->state == AC_OPEN) {
-    if (c->has_filter) {
-      ssize_t r = c->filter.in(c->filter.ctx, data, len, c->pbuf, AC_FILTER_BUF);
-      int guard;
-      for (guard = 0; r > 0 && guard < 100000; guard++) {
-        if (conn_feed(c, c->pbuf, (size_t)r, now) < 0) break;
-        r = c->filter.in(c->filter.ctx, NULL, 0, c->pbuf, AC_FILTER_BUF);
-      }
-      if (r < 0) {
-        /* Broken stream: send what the filter still has (a TLS alert
-         * telling the peer why), best effort, then close. */
-        int k;
-        for (k = 0; k < 8 && c->tx; k++) {
-          size_t used = 0;
-          ssize_t n = c->filter.out(c->filter.ctx, NULL, 0, &used, c->wbuf, AC_FILTER_BUF);
-          if (n <= 0 || tx_write(c, c->wbuf, (size_t)n) < n) break;
-        }
-        c->closing = 1;
-      }
-    } else {
-      conn_feed(c, data, len, now);
-    }
+/* Keeps ciphertext the session did not take, in order, for later. */
+static int pend_append(sgrpc_net_conn *c, const uint8_t *d, size_t n) {
+  sgrpc_net_loop *l = c->loop;
+  if (c->poff > 0) { /* compact: what is left goes to the front */
+    memmove(c->pend, c->pend + c->poff, c->plen - c->poff);
+    c->plen -= c->poff;
+    c->poff = 0;
   }
-  hub_leave(h, now);
+  if (c->plen + n > c->pcap) {
+    size_t cap = c->pcap ? c->pcap : 16384;
+    uint8_t *p;
+    while (cap < c->plen + n) cap *= 2;
+    p = l->mem.realloc(c->pend, cap, l->mem.user_data);
+    if (!p) return SGRPC_ERR_NOMEM;
+    c->pend = p;
+    c->pcap = cap;
+  }
+  memcpy(c->pend + c->plen, d, n);
+  c->plen += n;
+  return 0;
 }
 
-void sgrpc_ac_conn_writable(sgrpc_ac_conn *c, int64_t now) {
+/* Transport bytes through the TLS session into the engine: plaintext is
+ * taken (borrowed, no copy) before more ciphertext is fed, so the
+ * session's bounded input never refuses for long. */
+static void conn_read_tls(sgrpc_net_conn *c, const uint8_t *data, size_t len, int64_t now) {
+  size_t off = 0;
+  int guard;
+  for (guard = 0; guard < 1000000 && !c->dead && !c->closing; guard++) {
+    const uint8_t *p;
+    ssize_t n = sgrpc_tls_plain_peek(c->tls, &p), r;
+    if (n < 0) {
+      if (n == SGRPC_ERR_TLS_CLOSED) c->closing = 1; /* close_notify: a clean end */
+      else tls_failed(c, (int)n);
+      return;
+    }
+    if (n > 0) {
+      int rv = conn_feed(c, p, (size_t)n, now);
+      sgrpc_tls_plain_consume(c->tls, (size_t)n);
+      if (rv < 0) return;
+      continue;
+    }
+    if (c->poff < c->plen) {
+      r = sgrpc_tls_feed(c->tls, c->pend + c->poff, c->plen - c->poff);
+      if (r <= 0) break;
+      c->poff += (size_t)r;
+      if (c->poff == c->plen) c->poff = c->plen = 0;
+      continue;
+    }
+    if (off == len) break;
+    r = sgrpc_tls_feed(c->tls, data + off, len - off);
+    if (r <= 0) break;
+    off += (size_t)r;
+  }
+  if (c->dead || c->closing) return;
+  {
+    /* An error from feed shows again, sticky, on the next peek. */
+    const uint8_t *p;
+    ssize_t n = sgrpc_tls_plain_peek(c->tls, &p);
+    if (n < 0 && n != SGRPC_ERR_TLS_CLOSED) {
+      tls_failed(c, (int)n);
+      return;
+    }
+  }
+  if (off < len && pend_append(c, data + off, len - off) < 0) c->closing = 1;
+}
+
+void sgrpc_net_conn_read(sgrpc_net_conn *c, const uint8_t *data, size_t len, int64_t now) {
+  sgrpc_net_loop *l;
   if (!c) return;
-  hub_enter(c->hub);
+  l = c->loop;
+  loop_enter(l, now);
+  if (!c->dead && !c->closing && c->state == NET_OPEN) {
+    if (c->tls) conn_read_tls(c, data, len, now);
+    else conn_feed(c, data, len, now);
+  }
+  loop_leave(l, now);
+}
+
+void sgrpc_net_conn_writable(sgrpc_net_conn *c, int64_t now) {
+  if (!c) return;
+  loop_enter(c->loop, now);
   c->blocked = 0;
-  hub_leave(c->hub, now);
+  loop_leave(c->loop, now);
 }
 
 /* ------------------------------------------------------------------ */
 /* Connection life                                                     */
 /* ------------------------------------------------------------------ */
 
-static void channel_conn_gone(sgrpc_ac_channel *ch, sgrpc_ac_conn *c) {
+static void channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c) {
   if (ch->nconns) ch->nconns--;
   if (ch->cur == c) ch->cur = NULL;
 }
 
 /* Closes for good: open calls end (UNAVAILABLE / CANCELLED) through their
- * callbacks, the transport is closed, and the memory waits until the hub
+ * callbacks, the transport is closed, and the memory waits until the loop
  * unwinds (the adapter's stack may still point at it). */
-static void conn_close(sgrpc_ac_conn *c) {
-  sgrpc_ac_hub *h = c->hub;
+static void conn_close(sgrpc_net_conn *c) {
+  sgrpc_net_loop *l = c->loop;
   if (c->dead) return;
   c->closing = 1;
   if (c->channel && c->channel->cur == c) c->channel->cur = NULL;
@@ -518,36 +639,36 @@ static void conn_close(sgrpc_ac_conn *c) {
   if (c->tx) {
     void *tx = c->tx;
     c->tx = NULL;
-    h->ops.close(tx);
+    l->ops.close(tx);
   }
   if (c->prev) c->prev->next = c->next;
-  else h->conns = c->next;
+  else l->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = NULL;
-  c->next = h->graveyard;
-  h->graveyard = c;
+  c->next = l->graveyard;
+  l->graveyard = c;
   if (c->server && c->server->nconns) c->server->nconns--;
   if (c->channel) channel_conn_gone(c->channel, c);
   c->server = NULL;
   c->channel = NULL;
 }
 
-static void conn_start_attempt(sgrpc_ac_conn *c, int64_t now);
+static void conn_start_attempt(sgrpc_net_conn *c, int64_t now);
 
 /* A connection attempt failed (refused, unreachable, timed out). */
-static void conn_connect_failed(sgrpc_ac_conn *c, int64_t now) {
-  sgrpc_ac_channel *ch = c->channel;
+static void conn_connect_failed(sgrpc_net_conn *c, int64_t now) {
+  sgrpc_net_channel *ch = c->channel;
   if (c->tx) {
     void *tx = c->tx;
     c->tx = NULL;
-    c->hub->ops.close(tx);
+    c->loop->ops.close(tx);
   }
-  c->state = AC_WAITING;
+  c->state = NET_WAITING;
   if (!ch) {
     c->closing = 1;
     return;
   }
-  ch->retry_at = sgrpc_ac_backoff_fail(&ch->backoff, c->attempt_start);
+  ch->retry_at = sgrpc_net_backoff_fail(&ch->backoff, c->attempt_start);
   if (ch->retry_at <= now) ch->retry_at = now + 1;
   c->retry_at = ch->retry_at;
   /* Fail fast, or nothing waits for this connection: the calls on it end
@@ -557,25 +678,25 @@ static void conn_connect_failed(sgrpc_ac_conn *c, int64_t now) {
     c->closing = 1;
 }
 
-static void conn_start_attempt(sgrpc_ac_conn *c, int64_t now) {
-  sgrpc_ac_channel *ch = c->channel;
-  sgrpc_ac_hub *h = c->hub;
+static void conn_start_attempt(sgrpc_net_conn *c, int64_t now) {
+  sgrpc_net_channel *ch = c->channel;
+  sgrpc_net_loop *l = c->loop;
   int rv;
-  c->state = AC_CONNECTING;
+  c->state = NET_CONNECTING;
   c->attempt_start = now;
-  c->connect_deadline = now + sgrpc_ac_backoff_connect_timeout(&ch->backoff);
+  c->connect_deadline = now + sgrpc_net_backoff_connect_timeout(&ch->backoff);
   c->retry_at = SGRPC_NEVER;
-  hub_enter(h); /* a synchronous report must not run callbacks here */
-  rv = h->ops.connect ? h->ops.connect(h->ud, c, &ch->target) : SGRPC_ERR_INVALID_STATE;
-  if (rv < 0 && c->state == AC_CONNECTING && !c->dead) conn_connect_failed(c, now);
-  h->depth--;
+  loop_enter(l, now); /* a synchronous report must not run callbacks here */
+  rv = l->ops.connect ? l->ops.connect(l->ud, c, &ch->target) : SGRPC_ERR_INVALID_STATE;
+  if (rv < 0 && c->state == NET_CONNECTING && !c->dead) conn_connect_failed(c, now);
+  l->depth--;
 }
 
 /* A channel's new connection: connect now, or wait out the backoff. */
-static void conn_begin(sgrpc_ac_conn *c, int64_t now) {
-  sgrpc_ac_channel *ch = c->channel;
+static void conn_begin(sgrpc_net_conn *c, int64_t now) {
+  sgrpc_net_channel *ch = c->channel;
   if (now < ch->retry_at) {
-    c->state = AC_WAITING;
+    c->state = NET_WAITING;
     c->retry_at = ch->retry_at;
     if (!ch->wait_for_ready) c->closing = 1; /* fail fast while backing off */
     return;
@@ -583,84 +704,80 @@ static void conn_begin(sgrpc_ac_conn *c, int64_t now) {
   conn_start_attempt(c, now);
 }
 
-void sgrpc_ac_conn_connected(sgrpc_ac_conn *c, int64_t now) {
-  if (!c || c->dead || c->state != AC_CONNECTING) return;
-  hub_enter(c->hub);
-  c->state = AC_OPEN;
+void sgrpc_net_conn_connected(sgrpc_net_conn *c, int64_t now) {
+  if (!c || c->dead || c->state != NET_CONNECTING) return;
+  loop_enter(c->loop, now);
+  c->state = NET_OPEN;
   c->ever_connected = 1;
   c->connect_deadline = SGRPC_NEVER;
-  hub_leave(c->hub, now);
+  loop_leave(c->loop, now);
 }
 
-void sgrpc_ac_conn_closed(sgrpc_ac_conn *c, int64_t now) {
-  sgrpc_ac_hub *h;
+void sgrpc_net_conn_closed(sgrpc_net_conn *c, int64_t now) {
+  sgrpc_net_loop *l;
   if (!c || c->dead) return;
-  h = c->hub;
-  hub_enter(h);
-  if (c->state == AC_CONNECTING) conn_connect_failed(c, now);
+  l = c->loop;
+  loop_enter(l, now);
+  if (c->state == NET_CONNECTING) conn_connect_failed(c, now);
   else conn_close(c);
-  hub_leave(h, now);
+  loop_leave(l, now);
 }
 
-void sgrpc_ac_conn_set_transport(sgrpc_ac_conn *c, void *tx) {
+void sgrpc_net_conn_set_transport(sgrpc_net_conn *c, void *tx) {
   if (c) c->tx = tx;
 }
 
-int sgrpc_ac_conn_set_filter(sgrpc_ac_conn *c, const sgrpc_ac_filter *f) {
-  if (!c || !f || !f->in || !f->out) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!c->wbuf) c->wbuf = malloc(AC_FILTER_BUF);
-  if (!c->pbuf) c->pbuf = malloc(AC_FILTER_BUF);
-  if (!c->wbuf || !c->pbuf) return SGRPC_ERR_NOMEM;
-  c->filter = *f;
-  c->has_filter = 1;
-  return 0;
+void *sgrpc_net_conn_transport(const sgrpc_net_conn *c) { return c ? c->tx : NULL; }
+sgrpc_conn *sgrpc_net_conn_engine(const sgrpc_net_conn *c) { return c ? c->engine : NULL; }
+sgrpc_net_server *sgrpc_net_conn_server(const sgrpc_net_conn *c) { return c ? c->server : NULL; }
+sgrpc_net_channel *sgrpc_net_conn_channel(const sgrpc_net_conn *c) { return c ? c->channel : NULL; }
+sgrpc_net_loop *sgrpc_net_conn_loop(const sgrpc_net_conn *c) { return c ? c->loop : NULL; }
+const char *sgrpc_net_conn_peer(const sgrpc_net_conn *c) { return c ? c->peer : ""; }
+sgrpc_tls *sgrpc_net_conn_tls(const sgrpc_net_conn *c) { return c ? c->tls : NULL; }
+
+int sgrpc_net_conn_peer_cert(const sgrpc_net_conn *c, sgrpc_tls_peer *peer) {
+  if (!c || !peer) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!c->tls) return SGRPC_ERR_INVALID_STATE;
+  return sgrpc_tls_peer_cert(c->tls, peer);
 }
 
-const sgrpc_ac_filter *sgrpc_ac_conn_filter(const sgrpc_ac_conn *c) {
-  return c && c->has_filter ? &c->filter : NULL;
-}
-
-sgrpc_conn *sgrpc_ac_conn_engine(const sgrpc_ac_conn *c) { return c ? c->engine : NULL; }
-void *sgrpc_ac_conn_transport(const sgrpc_ac_conn *c) { return c ? c->tx : NULL; }
-sgrpc_ac_server *sgrpc_ac_conn_server(const sgrpc_ac_conn *c) { return c ? c->server : NULL; }
-sgrpc_ac_channel *sgrpc_ac_conn_channel(const sgrpc_ac_conn *c) { return c ? c->channel : NULL; }
-sgrpc_ac_hub *sgrpc_ac_conn_hub(const sgrpc_ac_conn *c) { return c ? c->hub : NULL; }
-const char *sgrpc_ac_conn_peer(const sgrpc_ac_conn *c) { return c ? c->peer : ""; }
-
-static int conn_make_filter(sgrpc_ac_conn *c, sgrpc_ac_filter_factory make, void *ud) {
-  sgrpc_ac_filter f;
-  int rv;
-  memset(&f, 0, sizeof(f));
-  rv = make(ud, c, &f);
+/* Asks the factory for the connection's TLS session. Returns 0 (plain or
+ * TLS) or the factory's refusal. */
+static int conn_make_tls(sgrpc_net_conn *c, sgrpc_tls_factory make, void *ud, const char *name) {
+  sgrpc_tls *tls = NULL;
+  int rv = make(ud, name, &tls);
   if (rv < 0) return rv;
-  if (rv == 0) return 0;
-  rv = sgrpc_ac_conn_set_filter(c, &f);
-  if (rv < 0 && f.del) f.del(f.ctx);
-  return rv;
+  if (rv == 0) {
+    sgrpc_tls_del(tls);
+    return 0;
+  }
+  if (!tls) return SGRPC_ERR_INVALID_STATE;
+  c->tls = tls;
+  return 0;
 }
 
 /* Brings a connection up to date. Returns events dispatched, plus one if
  * it closed. */
-static int conn_service(sgrpc_ac_conn *c) {
+static int conn_service(sgrpc_net_conn *c) {
   int n;
   if (c->dead) return 0;
   n = conn_drain(c);
-  if (c->state == AC_OPEN && !c->closing) conn_flush(c);
+  if (c->state == NET_OPEN && !c->closing) conn_flush(c);
   if (c->closing) {
     conn_close(c);
     return n + 1;
   }
-  if (c->state == AC_OPEN) {
-    int pending = sgrpc_conn_want_write(c->engine) || (c->has_filter && c->woff < c->wlen);
+  if (c->state == NET_OPEN) {
+    int pending = sgrpc_conn_want_write(c->engine) || (c->tls && sgrpc_tls_want_write(c->tls));
     if (!pending && (!sgrpc_conn_is_alive(c->engine) ||
                      (c->close_when_idle && sgrpc_conn_call_count(c->engine) == 0))) {
       conn_close(c);
       return n + 1;
     }
-  } else if (c->state == AC_WAITING && sgrpc_conn_call_count(c->engine) == 0) {
+  } else if (c->state == NET_WAITING && sgrpc_conn_call_count(c->engine) == 0) {
     conn_close(c); /* nobody waits for this connection any more */
     return n + 1;
-  } else if (c->state != AC_OPEN && !sgrpc_conn_is_alive(c->engine)) {
+  } else if (c->state != NET_OPEN && !sgrpc_conn_is_alive(c->engine)) {
     conn_close(c); /* e.g. SETTINGS timeout while connecting */
     return n + 1;
   }
@@ -668,167 +785,245 @@ static int conn_service(sgrpc_ac_conn *c) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Hub                                                                 */
+/* Loop                                                                */
 /* ------------------------------------------------------------------ */
 
-int64_t sgrpc_ac_hub_next_expiry(const sgrpc_ac_hub *h) {
+int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *l) {
   int64_t when = SGRPC_NEVER;
-  const sgrpc_ac_conn *c;
-  const sgrpc_ac_server *s;
-  if (!h) return SGRPC_NEVER;
-  for (c = h->conns; c; c = c->next) {
+  const sgrpc_net_conn *c;
+  const sgrpc_net_server *s;
+  const sgrpc_net_timer *t;
+  if (!l) return SGRPC_NEVER;
+  for (c = l->conns; c; c = c->next) {
     when = min64(when, sgrpc_conn_next_expiry(c->engine));
-    if (c->state == AC_CONNECTING) when = min64(when, c->connect_deadline);
-    if (c->state == AC_WAITING && !c->closing) when = min64(when, c->retry_at);
+    if (c->state == NET_CONNECTING) when = min64(when, c->connect_deadline);
+    if (c->state == NET_WAITING && !c->closing) when = min64(when, c->retry_at);
   }
-  for (s = h->servers; s; s = s->next)
+  for (s = l->servers; s; s = s->next)
     if (s->nconns) when = min64(when, s->drain_at);
+  for (t = l->timers; t; t = t->next) when = min64(when, t->when);
   return when;
 }
 
-static void hub_service_all(sgrpc_ac_hub *h, int64_t now) {
+static void loop_service_all(sgrpc_net_loop *l, int64_t now) {
   int pass;
   int64_t when;
-  h->depth++; /* callbacks below must not recurse into a service pass */
+  l->depth++; /* callbacks below must not recurse into a service pass */
+  l->now = now;
   for (pass = 0; pass < 4; pass++) {
-    sgrpc_ac_conn *c, *next;
+    sgrpc_net_conn *c, *next;
     int work = 0;
-    for (c = h->conns; c; c = next) {
+    for (c = l->conns; c; c = next) {
       next = c->next;
       work += conn_service(c);
     }
     if (!work) break;
   }
-  h->depth--;
-  free_graveyard(h);
-  when = sgrpc_ac_hub_next_expiry(h);
-  if (when != h->armed) {
-    h->armed = when;
-    h->ops.timer_arm(h->ud, when);
+  l->depth--;
+  free_graveyard(l);
+  when = sgrpc_net_loop_next_expiry(l);
+  if (when != l->armed) {
+    l->armed = when;
+    l->ops.timer_arm(l->ud, when);
   }
-  (void)now;
 }
 
-void sgrpc_ac_hub_service(sgrpc_ac_hub *h, int64_t now) {
-  if (!h || h->depth > 0) return;
-  hub_service_all(h, now);
+void sgrpc_net_loop_service(sgrpc_net_loop *l, int64_t now) {
+  if (!l || l->depth > 0) return;
+  loop_service_all(l, now);
 }
 
-void sgrpc_ac_hub_timer(sgrpc_ac_hub *h, int64_t now) {
-  sgrpc_ac_conn *c, *next;
-  sgrpc_ac_server *s;
-  if (!h) return;
-  hub_enter(h);
-  h->armed = SGRPC_NEVER; /* fired: whatever is due now is re-armed below */
-  for (c = h->conns; c; c = next) {
+static void timer_unlink(sgrpc_net_timer *t) {
+  sgrpc_net_loop *l = t->loop;
+  if (t->prev) t->prev->next = t->next;
+  else l->timers = t->next;
+  if (t->next) t->next->prev = t->prev;
+}
+
+/* Fires due user timers created before this pass; a callback may start or
+ * cancel timers, so the list is searched again after each one. */
+static void timers_fire(sgrpc_net_loop *l, int64_t now) {
+  uint64_t limit = l->timer_seq;
+  int guard;
+  for (guard = 0; guard < 100000; guard++) {
+    sgrpc_net_timer *t;
+    sgrpc_net_timer_cb cb;
+    void *ud;
+    for (t = l->timers; t; t = t->next)
+      if (t->when <= now && t->seq <= limit) break;
+    if (!t) return;
+    timer_unlink(t);
+    cb = t->cb;
+    ud = t->user_data;
+    net_free(l, t);
+    cb(l, ud, now);
+  }
+}
+
+void sgrpc_net_loop_timer(sgrpc_net_loop *l, int64_t now) {
+  sgrpc_net_conn *c, *next;
+  sgrpc_net_server *s;
+  if (!l) return;
+  loop_enter(l, now);
+  l->armed = SGRPC_NEVER; /* fired: whatever is due later is re-armed below */
+  for (c = l->conns; c; c = next) {
     next = c->next;
     if (c->dead) continue;
     if (sgrpc_conn_next_expiry(c->engine) <= now &&
         sgrpc_conn_handle_expiry(c->engine, now) < 0)
       c->closing = 1;
-    if (c->state == AC_CONNECTING && c->connect_deadline <= now) conn_connect_failed(c, now);
-    else if (c->state == AC_WAITING && !c->closing && c->retry_at <= now && c->channel)
+    if (c->state == NET_CONNECTING && c->connect_deadline <= now) conn_connect_failed(c, now);
+    else if (c->state == NET_WAITING && !c->closing && c->retry_at <= now && c->channel)
       conn_start_attempt(c, now);
   }
   /* Backstop for the engine's own drain deadline: a connection still
    * busy a second after it is closed outright. */
-  for (s = h->servers; s; s = s->next)
+  for (s = l->servers; s; s = s->next)
     if (s->drain_at <= now)
-      for (c = h->conns; c; c = c->next)
+      for (c = l->conns; c; c = c->next)
         if (c->server == s) c->closing = 1;
-  hub_leave(h, now);
+  timers_fire(l, now);
+  loop_leave(l, now);
 }
 
-int sgrpc_ac_hub_new(sgrpc_ac_hub **ph, const sgrpc_ac_ops *ops, void *ud) {
-  sgrpc_ac_hub *h;
-  if (!ph || !ops || !ops->now || !ops->close || !ops->timer_arm ||
-      (!ops->write == !ops->write_owned))
-    return SGRPC_ERR_INVALID_ARGUMENT;
-  h = calloc(1, sizeof(*h));
-  if (!h) return SGRPC_ERR_NOMEM;
-  h->ops = *ops;
-  h->ud = ud;
-  h->armed = SGRPC_NEVER;
-  *ph = h;
+int sgrpc_net_timer_start(sgrpc_net_loop *l, int64_t when, sgrpc_net_timer_cb cb, void *ud,
+                          sgrpc_net_timer **pt) {
+  sgrpc_net_timer *t;
+  if (pt) *pt = NULL;
+  if (!l || !cb) return SGRPC_ERR_INVALID_ARGUMENT;
+  t = net_calloc(l, sizeof(*t));
+  if (!t) return SGRPC_ERR_NOMEM;
+  t->loop = l;
+  t->when = when;
+  t->seq = ++l->timer_seq;
+  t->cb = cb;
+  t->user_data = ud;
+  t->next = l->timers;
+  if (l->timers) l->timers->prev = t;
+  l->timers = t;
+  /* Inside an entry point the service pass re-arms; outside, arm now. */
+  if (l->depth == 0 && when < l->armed) {
+    l->armed = when;
+    l->ops.timer_arm(l->ud, when);
+  }
+  if (pt) *pt = t;
   return 0;
 }
 
-void *sgrpc_ac_hub_user(const sgrpc_ac_hub *h) { return h ? h->ud : NULL; }
+void sgrpc_net_timer_cancel(sgrpc_net_timer *t) {
+  if (!t) return;
+  timer_unlink(t);
+  net_free(t->loop, t);
+}
 
-int sgrpc_ac_hub_has_work(const sgrpc_ac_hub *h) {
-  const sgrpc_ac_server *s;
-  if (!h) return 0;
-  if (h->conns) return 1;
-  for (s = h->servers; s; s = s->next)
+int sgrpc_net_loop_new(sgrpc_net_loop **pl, const sgrpc_net_ops *ops, void *ud,
+                       const sgrpc_mem *mem) {
+  sgrpc_net_loop *l;
+  sgrpc_mem m;
+  if (pl) *pl = NULL;
+  if (!pl || !ops || !ops->close || !ops->timer_arm || (!ops->write == !ops->write_owned))
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (mem) {
+    if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
+      return SGRPC_ERR_INVALID_ARGUMENT;
+    m = *mem;
+  } else {
+    m.user_data = NULL;
+    m.malloc = libc_malloc;
+    m.free = libc_free;
+    m.calloc = libc_calloc;
+    m.realloc = libc_realloc;
+  }
+  l = m.calloc(1, sizeof(*l), m.user_data);
+  if (!l) return SGRPC_ERR_NOMEM;
+  l->mem = m;
+  l->ops = *ops;
+  l->ud = ud;
+  l->armed = SGRPC_NEVER;
+  *pl = l;
+  return 0;
+}
+
+void *sgrpc_net_loop_user(const sgrpc_net_loop *l) { return l ? l->ud : NULL; }
+const sgrpc_mem *sgrpc_net_loop_mem(const sgrpc_net_loop *l) { return l ? &l->mem : NULL; }
+
+int sgrpc_net_loop_has_work(const sgrpc_net_loop *l) {
+  const sgrpc_net_server *s;
+  if (!l) return 0;
+  if (l->conns || l->timers) return 1;
+  for (s = l->servers; s; s = s->next)
     if (s->listener && !s->shutting_down) return 1;
   return 0;
 }
 
-static void server_close_listener(sgrpc_ac_server *s) {
-  void *l = s->listener;
-  if (!l) return;
+static void server_close_listener(sgrpc_net_server *s) {
+  void *lis = s->listener;
+  if (!lis) return;
   s->listener = NULL;
-  if (s->hub->ops.listener_close) s->hub->ops.listener_close(s->hub->ud, s, l);
+  if (s->loop->ops.listener_close) s->loop->ops.listener_close(s->loop->ud, s, lis);
 }
 
-void sgrpc_ac_hub_graceful(sgrpc_ac_hub *h, int64_t now) {
-  sgrpc_ac_server *s;
-  sgrpc_ac_channel *ch;
-  if (!h) return;
-  hub_enter(h);
-  for (s = h->servers; s; s = s->next) sgrpc_ac_server_shutdown(s);
-  for (ch = h->channels; ch; ch = ch->next) sgrpc_ac_channel_close(ch);
-  hub_leave(h, now);
+void sgrpc_net_loop_graceful(sgrpc_net_loop *l, int64_t now) {
+  sgrpc_net_server *s;
+  sgrpc_net_channel *ch;
+  if (!l) return;
+  loop_enter(l, now);
+  for (s = l->servers; s; s = s->next) sgrpc_net_server_shutdown(s, now);
+  for (ch = l->channels; ch; ch = ch->next) sgrpc_net_channel_close(ch, now);
+  loop_leave(l, now);
 }
 
-void sgrpc_ac_hub_abort(sgrpc_ac_hub *h) {
-  sgrpc_ac_server *s;
-  sgrpc_ac_channel *ch;
-  if (!h) return;
-  h->depth++;
-  for (s = h->servers; s; s = s->next) {
+void sgrpc_net_loop_abort(sgrpc_net_loop *l) {
+  sgrpc_net_server *s;
+  sgrpc_net_channel *ch;
+  if (!l) return;
+  l->depth++;
+  for (s = l->servers; s; s = s->next) {
     s->shutting_down = 1;
     server_close_listener(s);
   }
-  for (ch = h->channels; ch; ch = ch->next) ch->closing = 1;
-  while (h->conns) conn_close(h->conns);
-  h->depth--;
-  if (h->depth == 0) free_graveyard(h);
+  for (ch = l->channels; ch; ch = ch->next) ch->closing = 1;
+  while (l->conns) conn_close(l->conns);
+  l->depth--;
+  if (l->depth == 0) free_graveyard(l);
 }
 
-int sgrpc_ac_hub_signal(sgrpc_ac_hub *h, int signo, int64_t now) {
+int sgrpc_net_loop_signal(sgrpc_net_loop *l, int signo, int64_t now) {
   (void)signo;
-  if (!h) return 0;
-  if (++h->signals == 1) sgrpc_ac_hub_graceful(h, now);
-  else sgrpc_ac_hub_abort(h);
-  return h->signals;
+  if (!l) return 0;
+  l->now = now;
+  if (++l->signals == 1) sgrpc_net_loop_graceful(l, now);
+  else sgrpc_net_loop_abort(l);
+  return l->signals;
 }
 
-void sgrpc_ac_hub_set_io_limit(sgrpc_ac_hub *h, size_t n) {
-  if (h) h->io_limit = n;
+void sgrpc_net_loop_set_io_limit(sgrpc_net_loop *l, size_t n) {
+  if (l) l->io_limit = n;
 }
-size_t sgrpc_ac_hub_io_limit(const sgrpc_ac_hub *h) { return h ? h->io_limit : 0; }
+size_t sgrpc_net_loop_io_limit(const sgrpc_net_loop *l) { return l ? l->io_limit : 0; }
 
-void sgrpc_ac_hub_del(sgrpc_ac_hub *h) {
-  if (!h) return;
-  sgrpc_ac_hub_abort(h);
-  while (h->servers) sgrpc_ac_server_del(h->servers);
-  while (h->channels) sgrpc_ac_channel_del(h->channels);
-  free_graveyard(h);
-  if (h->armed != SGRPC_NEVER) h->ops.timer_arm(h->ud, SGRPC_NEVER);
-  free(h);
+void sgrpc_net_loop_del(sgrpc_net_loop *l) {
+  if (!l) return;
+  sgrpc_net_loop_abort(l);
+  while (l->servers) sgrpc_net_server_del(l->servers);
+  while (l->channels) sgrpc_net_channel_del(l->channels);
+  while (l->timers) sgrpc_net_timer_cancel(l->timers);
+  free_graveyard(l);
+  if (l->armed != SGRPC_NEVER) l->ops.timer_arm(l->ud, SGRPC_NEVER);
+  net_free(l, l);
 }
 
 /* ------------------------------------------------------------------ */
 /* Server                                                              */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_ac_server_new(sgrpc_ac_server **ps, sgrpc_ac_hub *h, const sgrpc_ac_server_opts *o) {
-  sgrpc_ac_server *s;
-  if (!ps || !h || !o || !o->on_event) return SGRPC_ERR_INVALID_ARGUMENT;
-  s = calloc(1, sizeof(*s));
+int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_net_server_opts *o) {
+  sgrpc_net_server *s;
+  if (ps) *ps = NULL;
+  if (!ps || !l || !o || !o->on_event) return SGRPC_ERR_INVALID_ARGUMENT;
+  s = net_calloc(l, sizeof(*s));
   if (!s) return SGRPC_ERR_NOMEM;
-  s->hub = h;
+  s->loop = l;
   if (o->settings) {
     s->settings = *o->settings;
     s->has_settings = 1;
@@ -837,135 +1032,141 @@ int sgrpc_ac_server_new(sgrpc_ac_server **ps, sgrpc_ac_hub *h, const sgrpc_ac_se
   s->user_data = o->user_data;
   s->drain_timeout_ns = o->drain_timeout_ns;
   s->drain_at = SGRPC_NEVER;
-  s->user_releases = o->user_releases_calls;
   s->single_goaway = o->single_goaway;
-  s->make_filter = o->make_filter;
-  s->filter_ud = o->filter_user_data;
-  s->next = h->servers;
-  if (h->servers) h->servers->prev = s;
-  h->servers = s;
+  s->make_tls = o->make_tls;
+  s->tls_ud = o->tls_user_data;
+  s->next = l->servers;
+  if (l->servers) l->servers->prev = s;
+  l->servers = s;
   *ps = s;
   return 0;
 }
 
-void sgrpc_ac_server_set_listener(sgrpc_ac_server *s, void *listener, int port) {
+void sgrpc_net_server_set_listener(sgrpc_net_server *s, void *listener, int port) {
   if (!s) return;
   s->listener = listener;
   s->port = port;
 }
-void *sgrpc_ac_server_listener(const sgrpc_ac_server *s) { return s ? s->listener : NULL; }
-int sgrpc_ac_server_port(const sgrpc_ac_server *s) { return s ? s->port : 0; }
-void *sgrpc_ac_server_user_data(const sgrpc_ac_server *s) { return s ? s->user_data : NULL; }
-int sgrpc_ac_server_is_shutting_down(const sgrpc_ac_server *s) { return s ? s->shutting_down : 0; }
-size_t sgrpc_ac_server_conn_count(const sgrpc_ac_server *s) { return s ? s->nconns : 0; }
+void *sgrpc_net_server_listener(const sgrpc_net_server *s) { return s ? s->listener : NULL; }
+int sgrpc_net_server_port(const sgrpc_net_server *s) { return s ? s->port : 0; }
+void *sgrpc_net_server_user_data(const sgrpc_net_server *s) { return s ? s->user_data : NULL; }
+int sgrpc_net_server_is_shutting_down(const sgrpc_net_server *s) {
+  return s ? s->shutting_down : 0;
+}
+size_t sgrpc_net_server_conn_count(const sgrpc_net_server *s) { return s ? s->nconns : 0; }
 
-int sgrpc_ac_server_accept(sgrpc_ac_server *s, void *tx, const char *peer, int64_t now,
-                           sgrpc_ac_conn **pc) {
+int sgrpc_net_server_accept(sgrpc_net_server *s, void *tx, const char *peer, int64_t now,
+                            sgrpc_net_conn **pc) {
   sgrpc_conn *engine = NULL;
-  sgrpc_ac_conn *c;
+  sgrpc_net_conn *c;
   int rv;
+  if (pc) *pc = NULL;
   if (!s || !pc) return SGRPC_ERR_INVALID_ARGUMENT;
-  *pc = NULL;
   if (s->shutting_down) return SGRPC_ERR_INVALID_STATE;
-  rv = sgrpc_conn_server_new(&engine, s->has_settings ? &s->settings : NULL, NULL, now);
+  rv = sgrpc_conn_server_new(&engine, s->has_settings ? &s->settings : NULL, &s->loop->mem, now);
   if (rv != 0) return rv;
-  c = conn_new(s->hub, engine);
+  c = conn_new(s->loop, engine);
   if (!c) {
     sgrpc_conn_del(engine);
     return SGRPC_ERR_NOMEM;
   }
   c->server = s;
-  c->state = AC_OPEN;
+  c->state = NET_OPEN;
   c->ever_connected = 1;
-  if (peer) strncpy(c->peer, peer, sizeof(c->peer) - 1);
+  if (peer) snprintf(c->peer, sizeof(c->peer), "%s", peer);
   s->nconns++;
-  if (s->make_filter && conn_make_filter(c, s->make_filter, s->filter_ud) < 0) {
+  if (s->make_tls && (rv = conn_make_tls(c, s->make_tls, s->tls_ud, NULL)) < 0) {
     /* Refused: the adapter still owns tx and closes it. */
     c->server = NULL;
+    s->nconns--;
     c->closing = 1;
+    s->loop->depth++;
     conn_close(c);
-    free_graveyard(s->hub);
-    return SGRPC_ERR_INVALID_STATE;
+    s->loop->depth--;
+    if (s->loop->depth == 0) free_graveyard(s->loop);
+    return rv == SGRPC_ERR_NOMEM ? rv : SGRPC_ERR_INVALID_STATE;
   }
   c->tx = tx;
   *pc = c;
-  hub_kick(s->hub); /* the server's preface goes out on the next service */
+  loop_kick(s->loop, now); /* the server's preface goes out on the next service */
   return 0;
 }
 
-void sgrpc_ac_server_shutdown(sgrpc_ac_server *s) {
-  sgrpc_ac_conn *c;
-  int64_t now, deadline;
+void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now) {
+  sgrpc_net_conn *c;
+  int64_t deadline;
   if (!s || s->shutting_down) return;
-  now = s->hub->ops.now(s->hub->ud);
   s->shutting_down = 1;
   server_close_listener(s);
   deadline = s->drain_timeout_ns > 0 ? now + s->drain_timeout_ns : SGRPC_NEVER;
-  /* The engine cancels what is left at the deadline; the core closes
+  /* The engine cancels what is left at the deadline; the net layer closes
    * connections still open a second later (at once for single_goaway,
    * where the engine has no deadline). */
   if (deadline != SGRPC_NEVER) s->drain_at = s->single_goaway ? deadline : deadline + 1000000000LL;
-  for (c = s->hub->conns; c; c = c->next)
+  for (c = s->loop->conns; c; c = c->next)
     if (c->server == s && !c->dead) {
       int rv = s->single_goaway ? sgrpc_conn_goaway(c->engine, 0, NULL, 0)
                                 : sgrpc_conn_shutdown(c->engine, deadline, now);
       c->close_when_idle = 1;
       if (rv < 0) c->closing = 1;
     }
-  hub_kick(s->hub);
+  loop_kick(s->loop, now);
 }
 
-void sgrpc_ac_server_del(sgrpc_ac_server *s) {
-  sgrpc_ac_hub *h;
-  sgrpc_ac_conn *c, *next;
+void sgrpc_net_server_del(sgrpc_net_server *s) {
+  sgrpc_net_loop *l;
+  sgrpc_net_conn *c, *next;
   if (!s) return;
-  h = s->hub;
-  h->depth++;
+  l = s->loop;
+  l->depth++;
   server_close_listener(s);
-  for (c = h->conns; c; c = next) {
+  for (c = l->conns; c; c = next) {
     next = c->next;
     if (c->server == s) conn_close(c);
   }
-  h->depth--;
+  l->depth--;
   if (s->prev) s->prev->next = s->next;
-  else h->servers = s->next;
+  else l->servers = s->next;
   if (s->next) s->next->prev = s->prev;
-  if (h->depth == 0) free_graveyard(h);
-  free(s);
+  if (l->depth == 0) free_graveyard(l);
+  net_free(l, s);
 }
 
 /* ------------------------------------------------------------------ */
 /* Channel                                                             */
 /* ------------------------------------------------------------------ */
 
-static void channel_conn_ready(sgrpc_ac_channel *ch) {
-  sgrpc_ac_backoff_reset(&ch->backoff);
+static void channel_conn_ready(sgrpc_net_channel *ch) {
+  sgrpc_net_backoff_reset(&ch->backoff);
   ch->retry_at = 0;
 }
 
-int sgrpc_ac_channel_new(sgrpc_ac_channel **pch, sgrpc_ac_hub *h, const sgrpc_ac_channel_opts *o) {
-  sgrpc_ac_channel *ch;
+int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
+                          const sgrpc_net_channel_opts *o) {
+  sgrpc_net_channel *ch;
   const char *auth;
+  size_t alen;
   int rv;
-  if (!pch || !h || !o || !o->target) return SGRPC_ERR_INVALID_ARGUMENT;
-  *pch = NULL;
-  ch = calloc(1, sizeof(*ch));
+  if (pch) *pch = NULL;
+  if (!pch || !l || !o || !o->target) return SGRPC_ERR_INVALID_ARGUMENT;
+  ch = net_calloc(l, sizeof(*ch));
   if (!ch) return SGRPC_ERR_NOMEM;
-  ch->hub = h;
-  rv = sgrpc_ac_target_parse(o->target, 0, &ch->target);
+  ch->loop = l;
+  rv = sgrpc_net_target_parse(o->target, 0, &ch->target);
   if (rv != 0) {
-    free(ch);
+    net_free(l, ch);
     return rv;
   }
   if (o->authority) auth = o->authority;
-  else if (ch->target.kind == SGRPC_AC_TARGET_UNIX) auth = "localhost";
+  else if (ch->target.kind == SGRPC_NET_TARGET_UNIX) auth = "localhost";
   else auth = o->target;
-  ch->authority = malloc(strlen(auth) + 1);
+  alen = strlen(auth);
+  ch->authority = l->mem.malloc(alen + 1, l->mem.user_data);
   if (!ch->authority) {
-    free(ch);
+    net_free(l, ch);
     return SGRPC_ERR_NOMEM;
   }
-  strcpy(ch->authority, auth);
+  memcpy(ch->authority, auth, alen + 1);
   if (o->settings) {
     ch->settings = *o->settings;
     ch->has_settings = 1;
@@ -973,60 +1174,61 @@ int sgrpc_ac_channel_new(sgrpc_ac_channel **pch, sgrpc_ac_hub *h, const sgrpc_ac
   ch->on_conn_event = o->on_conn_event;
   ch->user_data = o->user_data;
   ch->wait_for_ready = o->wait_for_ready;
-  ch->make_filter = o->make_filter;
-  ch->filter_ud = o->filter_user_data;
-  sgrpc_ac_backoff_init(&ch->backoff, &o->backoff,
-                        (uint64_t)(uintptr_t)ch ^ (uint64_t)h->ops.now(h->ud));
-  ch->next = h->channels;
-  if (h->channels) h->channels->prev = ch;
-  h->channels = ch;
+  ch->make_tls = o->make_tls;
+  ch->tls_ud = o->tls_user_data;
+  /* The jitter only has to differ between channels, not be secret. */
+  sgrpc_net_backoff_init(&ch->backoff, &o->backoff,
+                         (uint64_t)(uintptr_t)ch ^ (++l->seeds * 0x9e3779b97f4a7c15ULL));
+  ch->next = l->channels;
+  if (l->channels) l->channels->prev = ch;
+  l->channels = ch;
   *pch = ch;
   return 0;
 }
 
-static sgrpc_ac_conn *channel_new_conn(sgrpc_ac_channel *ch, int64_t now) {
+static sgrpc_net_conn *channel_new_conn(sgrpc_net_channel *ch, int64_t now) {
   sgrpc_conn *engine = NULL;
-  sgrpc_ac_conn *c;
-  if (sgrpc_conn_client_new(&engine, ch->has_settings ? &ch->settings : NULL, NULL, now) != 0)
+  sgrpc_net_conn *c;
+  if (sgrpc_conn_client_new(&engine, ch->has_settings ? &ch->settings : NULL, &ch->loop->mem,
+                            now) != 0)
     return NULL;
-  c = conn_new(ch->hub, engine);
+  c = conn_new(ch->loop, engine);
   if (!c) {
     sgrpc_conn_del(engine);
     return NULL;
   }
   c->channel = ch;
-  c->state = AC_IDLE;
+  c->state = NET_IDLE;
   c->retry_at = SGRPC_NEVER;
   c->connect_deadline = SGRPC_NEVER;
   ch->nconns++;
-  if (ch->make_filter && conn_make_filter(c, ch->make_filter, ch->filter_ud) < 0)
-    c->closing = 1; /* its calls end UNAVAILABLE on the next service */
+  if (ch->make_tls) {
+    const char *name = ch->target.kind == SGRPC_NET_TARGET_TCP ? ch->target.host : "";
+    int rv = conn_make_tls(c, ch->make_tls, ch->tls_ud, name);
+    if (rv < 0) {
+      snprintf(c->tls_reason, sizeof(c->tls_reason), "TLS: %s", sgrpc_tls_strerror(rv));
+      c->closing = 1; /* its calls end UNAVAILABLE on the next service */
+    }
+  }
   return c;
 }
 
-int sgrpc_ac_channel_call(sgrpc_ac_channel *ch, const sgrpc_call_opts *opts, sgrpc_ac_call_cb cb,
-                          sgrpc_call **pcall) {
-  sgrpc_ac_hub *h;
+int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts, int64_t now,
+                           sgrpc_call **pcall) {
+  sgrpc_net_loop *l;
   sgrpc_call_opts o;
   sgrpc_call *call = NULL;
-  ac_call *rec;
-  int64_t now;
   int rv = SGRPC_ERR_NOMEM, attempt;
   if (pcall) *pcall = NULL;
-  if (!ch || !opts || !cb) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!ch || !opts || !opts->on_event) return SGRPC_ERR_INVALID_ARGUMENT;
   if (ch->closing) return SGRPC_ERR_GOING_AWAY;
-  h = ch->hub;
-  now = h->ops.now(h->ud);
-  rec = calloc(1, sizeof(*rec));
-  if (!rec) return SGRPC_ERR_NOMEM;
-  rec->cb = cb;
-  rec->user_data = opts->user_data;
+  l = ch->loop;
   o = *opts;
-  o.user_data = rec;
   if (!o.authority || !*o.authority) o.authority = ch->authority;
-  h->depth++; /* nothing below runs a callback */
+  l->depth++; /* nothing below runs a callback */
+  l->now = now;
   for (attempt = 0; attempt < 2; attempt++) {
-    sgrpc_ac_conn *c = ch->cur;
+    sgrpc_net_conn *c = ch->cur;
     if (!c || c->closing || c->dead || c->goaway_seen) {
       c = ch->cur = channel_new_conn(ch, now);
       if (!c) {
@@ -1036,59 +1238,69 @@ int sgrpc_ac_channel_call(sgrpc_ac_channel *ch, const sgrpc_call_opts *opts, sgr
     }
     rv = sgrpc_call_start(c->engine, &o, now, &call);
     if (rv == 0) {
-      if (c->state == AC_IDLE) conn_begin(c, now);
+      if (c->state == NET_IDLE && !c->closing) conn_begin(c, now);
       if (pcall) *pcall = call;
       break;
     }
     /* The connection stopped taking calls: one retry on a new one. */
-    if (rv != SGRPC_ERR_GOING_AWAY && !sgrpc_is_fatal(rv)) break;
+    if (rv != SGRPC_ERR_GOING_AWAY && !sgrpc_is_fatal(rv)) {
+      /* A fresh idle connection nobody uses goes at the next service. */
+      if (c->state == NET_IDLE && sgrpc_conn_call_count(c->engine) == 0) {
+        c->closing = 1;
+        ch->cur = NULL;
+      }
+      break;
+    }
     c->close_when_idle = 1;
-    if (c->state == AC_IDLE) c->closing = 1;
+    if (c->state == NET_IDLE) c->closing = 1;
     ch->cur = NULL;
   }
-  h->depth--;
-  if (rv != 0) free(rec);
-  hub_kick(h);
+  l->depth--;
+  loop_kick(l, now);
   return rv;
 }
 
-void sgrpc_ac_channel_close(sgrpc_ac_channel *ch) {
-  sgrpc_ac_conn *c;
+void sgrpc_net_channel_close(sgrpc_net_channel *ch, int64_t now) {
+  sgrpc_net_conn *c;
   if (!ch || ch->closing) return;
   ch->closing = 1;
   ch->cur = NULL;
   /* No GOAWAY from the client: it could stop request HEADERS the engine
    * has queued but not written yet. Each connection closes once idle. */
-  for (c = ch->hub->conns; c; c = c->next)
+  for (c = ch->loop->conns; c; c = c->next)
     if (c->channel == ch) c->close_when_idle = 1;
-  hub_kick(ch->hub);
+  loop_kick(ch->loop, now);
 }
 
-void *sgrpc_ac_channel_user_data(const sgrpc_ac_channel *ch) { return ch ? ch->user_data : NULL; }
+void *sgrpc_net_channel_user_data(const sgrpc_net_channel *ch) {
+  return ch ? ch->user_data : NULL;
+}
 
-const sgrpc_ac_target *sgrpc_ac_channel_target(const sgrpc_ac_channel *ch) {
+const sgrpc_net_target *sgrpc_net_channel_target(const sgrpc_net_channel *ch) {
   return ch ? &ch->target : NULL;
 }
 
-size_t sgrpc_ac_channel_conn_count(const sgrpc_ac_channel *ch) { return ch ? ch->nconns : 0; }
-int sgrpc_ac_channel_failures(const sgrpc_ac_channel *ch) { return ch ? ch->backoff.attempts : 0; }
+size_t sgrpc_net_channel_conn_count(const sgrpc_net_channel *ch) { return ch ? ch->nconns : 0; }
+int sgrpc_net_channel_failures(const sgrpc_net_channel *ch) {
+  return ch ? ch->backoff.attempts : 0;
+}
 
-void sgrpc_ac_channel_del(sgrpc_ac_channel *ch) {
-  sgrpc_ac_hub *h;
-  sgrpc_ac_conn *c, *next;
+void sgrpc_net_channel_del(sgrpc_net_channel *ch) {
+  sgrpc_net_loop *l;
+  sgrpc_net_conn *c, *next;
   if (!ch) return;
-  h = ch->hub;
-  h->depth++;
+  l = ch->loop;
+  l->depth++;
   ch->closing = 1;
-  for (c = h->conns; c; c = next) {
+  for (c = l->conns; c; c = next) {
     next = c->next;
     if (c->channel == ch) conn_close(c);
   }
-  h->depth--;
+  l->depth--;
   if (ch->prev) ch->prev->next = ch->next;
-  else h->channels = ch->next;
+  else l->channels = ch->next;
   if (ch->next) ch->next->prev = ch->prev;
-  if (h->depth == 0) free_graveyard(h);
-  free(ch->authority);
-  free(ch);
+  if (l->depth == 0) free_graveyard(l);
+  net_free(l, ch->authority);
+  net_free(l, ch);
 }

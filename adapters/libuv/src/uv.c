@@ -1,10 +1,11 @@
 /*
- * The libuv adapter: uv streams and timers feeding the adapter core. No
- * gRPC or HTTP/2 logic lives here: readiness -> bytes -> core entry
- * points, and the core's ops -> libuv requests.
+ * The libuv adapter: uv streams and timers feeding the net layer. No
+ * gRPC or HTTP/2 logic lives here: readiness -> bytes -> net entry
+ * points, and the net ops -> libuv requests.
  */
 #define _GNU_SOURCE
 #include <sgrpc/uv.h>
+#include <sgrpc/net_adapter.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -17,19 +18,21 @@
 
 #define UVA_READ_BUF (64 * 1024)
 #define UVA_WRITE_BUF (64 * 1024)
-/* Bytes in flight in uv_write before the core is told to wait. */
+/* Bytes in flight in uv_write before the net layer is told to wait. */
 #define UVA_MAX_INFLIGHT (1024 * 1024)
 
 struct sgrpc_uv {
   uv_loop_t *loop;
-  sgrpc_ac_hub *hub;
+  sgrpc_net_loop *net;
+  sgrpc_mem mem;
   uv_timer_t timer;
   uv_prepare_t prepare;
   uv_signal_t sig[2];
   int sig_started;
+  int signals;
   int handles; /* our own handles still open; freed at 0 once deleting */
   int deleting;
-  sgrpc_uv_signal_cb on_signal;
+  sgrpc_net_signal_cb on_signal;
   void *signal_ud;
   char rbuf[UVA_READ_BUF];
 };
@@ -44,7 +47,8 @@ typedef struct uva_tx {
     uv_pipe_t pipe;
   } h;
   sgrpc_uv *u;        /* NULL once closing: u may be gone by then */
-  sgrpc_ac_conn *c;   /* NULL once the core closed the transport */
+  sgrpc_mem mem;      /* a copy: the transport may outlive u */
+  sgrpc_net_conn *c;   /* NULL once the net layer closed the transport */
   size_t inflight;
   int handle_open;    /* uv_*_init done and not yet closed */
   int closing;
@@ -69,26 +73,54 @@ typedef struct uva_listener {
     uv_pipe_t pipe;
   } h;
   sgrpc_uv *u;
-  sgrpc_ac_server *s;
+  sgrpc_mem mem; /* a copy: the close callback may run after sgrpc_uv_del */
+  sgrpc_net_server *s;
   int is_pipe;
   char path[108]; /* unlinked when the listener closes */
 } uva_listener;
 
 int64_t sgrpc_uv_now(void) { return (int64_t)uv_hrtime(); }
 
-static int64_t op_now(void *ud) {
+static void *libc_malloc(size_t n, void *ud) {
   (void)ud;
-  return sgrpc_uv_now();
+  return malloc(n);
+}
+static void libc_free(void *p, void *ud) {
+  (void)ud;
+  free(p);
+}
+static void *libc_calloc(size_t n, size_t size, void *ud) {
+  (void)ud;
+  return calloc(n, size);
+}
+static void *libc_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  return realloc(p, n);
 }
 
-static void uva_errno(int uverr) { errno = uverr < 0 ? -uverr : EIO; }
+static void *mem_calloc(const sgrpc_mem *m, size_t n) { return m->calloc(1, n, m->user_data); }
+static void mem_free(const sgrpc_mem *m, void *p) { m->free(p, m->user_data); }
+
+/* A libuv error as the library's system error code. */
+static int uva_err(int uverr) {
+  errno = uverr < 0 ? -uverr : EIO;
+  return SGRPC_ERR_SYSTEM(errno);
+}
+
+static uva_tx *tx_alloc(sgrpc_uv *u) {
+  uva_tx *tx = mem_calloc(&u->mem, sizeof(*tx));
+  if (!tx) return NULL;
+  tx->mem = u->mem;
+  tx->u = u;
+  return tx;
+}
 
 /* ------------------------------------------------------------------ */
 /* Transports                                                          */
 /* ------------------------------------------------------------------ */
 
 static void tx_maybe_free(uva_tx *tx) {
-  if (!tx->handle_open && !tx->resolving) free(tx);
+  if (!tx->handle_open && !tx->resolving) mem_free(&tx->mem, tx);
 }
 
 static void tx_close_cb(uv_handle_t *h) {
@@ -108,7 +140,7 @@ static void tx_shutdown_cb(uv_shutdown_t *req, int status) {
   tx_close_handle(tx);
 }
 
-/* ops->close: the core is done with the transport. Output still in
+/* ops->close: the net layer is done with the transport. Output still in
  * flight (a GOAWAY, the last trailers) is flushed by uv_shutdown first;
  * uv_close alone would cancel it. */
 static void op_close(void *p) {
@@ -139,7 +171,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init(NULL, 0);
     return;
   }
-  lim = sgrpc_ac_hub_io_limit(tx->u->hub);
+  lim = sgrpc_net_loop_io_limit(tx->u->net);
   if (lim && lim < cap) cap = lim;
   *buf = uv_buf_init(tx->u->rbuf, (unsigned)cap);
 }
@@ -147,25 +179,25 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   uva_tx *tx = s->data;
   if (!tx->c) return;
-  if (n > 0) sgrpc_ac_conn_read(tx->c, (const uint8_t *)buf->base, (size_t)n, sgrpc_uv_now());
-  else if (n < 0) sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now()); /* EOF or error */
+  if (n > 0) sgrpc_net_conn_read(tx->c, (const uint8_t *)buf->base, (size_t)n, sgrpc_uv_now());
+  else if (n < 0) sgrpc_net_conn_closed(tx->c, sgrpc_uv_now()); /* EOF or error */
 }
 
 static void write_cb(uv_write_t *req, int status) {
   uva_write *w = req->data;
   uva_tx *tx = w->tx;
   tx->inflight -= w->len;
-  free(w);
+  mem_free(&tx->mem, w);
   if (!tx->c) return;
-  if (status < 0) sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
-  else sgrpc_ac_conn_writable(tx->c, sgrpc_uv_now());
+  if (status < 0) sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
+  else sgrpc_net_conn_writable(tx->c, sgrpc_uv_now());
 }
 
-/* ops->write_owned: one heap buffer per uv_write, filled by the core with
+/* ops->write_owned: one heap buffer per uv_write, filled by the net layer with
  * sgrpc_conn_out_copy, freed in write_cb. */
 static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t), void *fctx) {
   uva_tx *tx = p;
-  size_t cap = UVA_WRITE_BUF, lim = sgrpc_ac_hub_io_limit(tx->u->hub);
+  size_t cap = UVA_WRITE_BUF, lim = sgrpc_net_loop_io_limit(tx->u->net);
   uva_write *w;
   uv_buf_t buf;
   ssize_t n;
@@ -175,11 +207,11 @@ static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t
   } else if (tx->inflight >= UVA_MAX_INFLIGHT) {
     return 0;
   }
-  w = malloc(sizeof(*w) + cap);
+  w = tx->mem.malloc(sizeof(*w) + cap, tx->mem.user_data);
   if (!w) return 0; /* retried when an in-flight write completes */
   n = fill(fctx, w->data, cap);
   if (n <= 0) {
-    free(w);
+    mem_free(&tx->mem, w);
     return n < 0 ? -1 : 0;
   }
   w->tx = tx;
@@ -187,7 +219,7 @@ static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t
   w->req.data = w;
   buf = uv_buf_init((char *)w->data, (unsigned)n);
   if (uv_write(&w->req, &tx->h.stream, &buf, 1, write_cb) != 0) {
-    free(w);
+    mem_free(&tx->mem, w);
     return -1;
   }
   tx->inflight += (size_t)n;
@@ -196,7 +228,7 @@ static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t
 
 static void tx_start_reading(uva_tx *tx) {
   if (uv_read_start(&tx->h.stream, alloc_cb, read_cb) != 0 && tx->c)
-    sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+    sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
 }
 
 /* ------------------------------------------------------------------ */
@@ -207,11 +239,11 @@ static void connect_cb(uv_connect_t *req, int status) {
   uva_tx *tx = req->data;
   if (!tx->c) return; /* closed while connecting (UV_ECANCELED) */
   if (status < 0) {
-    sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+    sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
     return;
   }
   if (tx->h.handle.type == UV_TCP) uv_tcp_nodelay(&tx->h.tcp, 1);
-  sgrpc_ac_conn_connected(tx->c, sgrpc_uv_now());
+  sgrpc_net_conn_connected(tx->c, sgrpc_uv_now());
   if (tx->c) tx_start_reading(tx);
 }
 
@@ -225,38 +257,37 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   }
   if (status < 0 || !res) {
     if (res) uv_freeaddrinfo(res);
-    sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+    sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
     return;
   }
   tx->creq.data = tx;
   status = uv_tcp_connect(&tx->creq, &tx->h.tcp, res->ai_addr, connect_cb);
   uv_freeaddrinfo(res);
-  if (status < 0) sgrpc_ac_conn_closed(tx->c, sgrpc_uv_now());
+  if (status < 0) sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
 }
 
-static int op_connect(void *ud, sgrpc_ac_conn *c, const sgrpc_ac_target *t) {
+static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
   sgrpc_uv *u = ud;
-  uva_tx *tx = calloc(1, sizeof(*tx));
+  uva_tx *tx = tx_alloc(u);
   int rv;
   if (!tx) return SGRPC_ERR_NOMEM;
-  tx->u = u;
   tx->c = c;
   tx->h.handle.data = tx;
-  if (t->kind == SGRPC_AC_TARGET_UNIX) {
-    if (uv_pipe_init(u->loop, &tx->h.pipe, 0) != 0) {
-      free(tx);
-      return SGRPC_ERR_INVALID_STATE;
+  if (t->kind == SGRPC_NET_TARGET_UNIX) {
+    if ((rv = uv_pipe_init(u->loop, &tx->h.pipe, 0)) != 0) {
+      mem_free(&u->mem, tx);
+      return uva_err(rv);
     }
     tx->h.handle.data = tx;
     tx->handle_open = 1;
-    sgrpc_ac_conn_set_transport(c, tx);
+    sgrpc_net_conn_set_transport(c, tx);
     tx->creq.data = tx;
     uv_pipe_connect(&tx->creq, &tx->h.pipe, t->path, connect_cb); /* errors come to the cb */
     return 0;
   }
-  if (uv_tcp_init(u->loop, &tx->h.tcp) != 0) {
-    free(tx);
-    return SGRPC_ERR_INVALID_STATE;
+  if ((rv = uv_tcp_init(u->loop, &tx->h.tcp)) != 0) {
+    mem_free(&u->mem, tx);
+    return uva_err(rv);
   }
   tx->h.handle.data = tx;
   tx->handle_open = 1;
@@ -274,9 +305,9 @@ static int op_connect(void *ud, sgrpc_ac_conn *c, const sgrpc_ac_target *t) {
     tx->resolving = 0;
     tx->c = NULL;
     tx_close_handle(tx);
-    return SGRPC_ERR_INVALID_STATE;
+    return uva_err(rv);
   }
-  sgrpc_ac_conn_set_transport(c, tx);
+  sgrpc_net_conn_set_transport(c, tx);
   return 0;
 }
 
@@ -313,16 +344,15 @@ static void format_peer(uva_tx *tx, int is_pipe, char *out, size_t cap) {
 static void connection_cb(uv_stream_t *server, int status) {
   uva_listener *l = server->data;
   uva_tx *tx;
-  sgrpc_ac_conn *c = NULL;
+  sgrpc_net_conn *c = NULL;
   char peer[128];
   int rv;
   if (status < 0 || !l->s) return;
-  tx = calloc(1, sizeof(*tx));
+  tx = tx_alloc(l->u);
   if (!tx) return;
-  tx->u = l->u;
   rv = l->is_pipe ? uv_pipe_init(l->u->loop, &tx->h.pipe, 0) : uv_tcp_init(l->u->loop, &tx->h.tcp);
   if (rv != 0) {
-    free(tx);
+    mem_free(&l->u->mem, tx);
     return;
   }
   tx->h.handle.data = tx;
@@ -333,7 +363,7 @@ static void connection_cb(uv_stream_t *server, int status) {
   }
   if (!l->is_pipe) uv_tcp_nodelay(&tx->h.tcp, 1);
   format_peer(tx, l->is_pipe, peer, sizeof(peer));
-  if (sgrpc_ac_server_accept(l->s, tx, peer, sgrpc_uv_now(), &c) != 0) {
+  if (sgrpc_net_server_accept(l->s, tx, peer, sgrpc_uv_now(), &c) != 0) {
     tx->u = NULL;
     tx_close_handle(tx);
     return;
@@ -342,9 +372,12 @@ static void connection_cb(uv_stream_t *server, int status) {
   tx_start_reading(tx);
 }
 
-static void listener_close_cb(uv_handle_t *h) { free(h->data); }
+static void listener_close_cb(uv_handle_t *h) {
+  uva_listener *l = h->data;
+  mem_free(&l->mem, l);
+}
 
-static void op_listener_close(void *ud, sgrpc_ac_server *s, void *p) {
+static void op_listener_close(void *ud, sgrpc_net_server *s, void *p) {
   uva_listener *l = p;
   (void)ud;
   (void)s;
@@ -362,8 +395,8 @@ static void listen_port(uva_listener *l, int *port) {
                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts *o, int *port) {
-  sgrpc_ac_target t;
+static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_net_listen_opts *o, int *port) {
+  sgrpc_net_target t;
   int rv;
   *port = 0;
   if (o->use_fd) {
@@ -385,8 +418,8 @@ static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts 
     if (rv != 0) close(fd); /* not taken by the handle */
     return rv;
   }
-  if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0) return UV_EINVAL;
-  if (t.kind == SGRPC_AC_TARGET_UNIX) {
+  if (sgrpc_net_target_parse(o->listen, 1, &t) != 0) return UV_EINVAL;
+  if (t.kind == SGRPC_NET_TARGET_UNIX) {
     struct stat st;
     l->is_pipe = 1;
     if ((rv = uv_pipe_init(u->loop, &l->h.pipe, 0)) != 0) return rv;
@@ -422,19 +455,21 @@ static int listen_bind(sgrpc_uv *u, uva_listener *l, const sgrpc_ac_listen_opts 
   }
 }
 
-int sgrpc_uv_listen(sgrpc_uv *u, const sgrpc_ac_listen_opts *o, sgrpc_ac_server **ps) {
+int sgrpc_uv_listen(sgrpc_uv *u, const sgrpc_net_listen_opts *o, sgrpc_net_server **ps) {
   uva_listener *l;
-  sgrpc_ac_server *s = NULL;
+  sgrpc_net_server *s = NULL;
   int rv, port = 0;
-  if (!u || !o || !ps || (!o->use_fd && !o->listen)) return SGRPC_ERR_INVALID_ARGUMENT;
-  *ps = NULL;
+  if (ps) *ps = NULL;
+  if (!u || !o || !ps || (!o->use_fd && !o->listen) || !o->server.on_event)
+    return SGRPC_ERR_INVALID_ARGUMENT;
   if (!o->use_fd) {
-    sgrpc_ac_target t;
-    if (sgrpc_ac_target_parse(o->listen, 1, &t) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+    sgrpc_net_target t;
+    if (sgrpc_net_target_parse(o->listen, 1, &t) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   }
-  l = calloc(1, sizeof(*l));
+  l = mem_calloc(&u->mem, sizeof(*l));
   if (!l) return SGRPC_ERR_NOMEM;
   l->u = u;
+  l->mem = u->mem;
   l->h.handle.type = UV_UNKNOWN_HANDLE;
   rv = listen_bind(u, l, o, &port);
   if (rv == 0) {
@@ -447,19 +482,18 @@ int sgrpc_uv_listen(sgrpc_uv *u, const sgrpc_ac_listen_opts *o, sgrpc_ac_server 
       l->path[0] = '\0';
       uv_close(&l->h.handle, listener_close_cb);
     } else {
-      free(l);
+      mem_free(&u->mem, l);
     }
-    uva_errno(saved);
-    return saved == UV_EINVAL && !o->use_fd ? SGRPC_ERR_INVALID_ARGUMENT : SGRPC_ERR_INVALID_STATE;
+    return saved == UV_EINVAL && !o->use_fd ? SGRPC_ERR_INVALID_ARGUMENT : uva_err(saved);
   }
-  rv = sgrpc_ac_server_new(&s, u->hub, &o->server);
+  rv = sgrpc_net_server_new(&s, u->net, &o->server);
   if (rv != 0) {
     if (l->path[0]) unlink(l->path);
     uv_close(&l->h.handle, listener_close_cb);
     return rv;
   }
   l->s = s;
-  sgrpc_ac_server_set_listener(s, l, port);
+  sgrpc_net_server_set_listener(s, l, port);
   if (o->use_fd) close(o->fd); /* the handle has its duplicate */
   *ps = s;
   return 0;
@@ -471,7 +505,7 @@ int sgrpc_uv_listen(sgrpc_uv *u, const sgrpc_ac_listen_opts *o, sgrpc_ac_server 
 
 static void timer_cb(uv_timer_t *t) {
   sgrpc_uv *u = t->data;
-  sgrpc_ac_hub_timer(u->hub, sgrpc_uv_now());
+  sgrpc_net_loop_timer(u->net, sgrpc_uv_now());
 }
 
 static void op_timer_arm(void *ud, int64_t when) {
@@ -491,25 +525,26 @@ static void op_timer_arm(void *ud, int64_t when) {
  * sgrpc callbacks (e.g. in the user's own timers) queued. */
 static void prepare_cb(uv_prepare_t *p) {
   sgrpc_uv *u = p->data;
-  sgrpc_ac_hub_service(u->hub, sgrpc_uv_now());
+  sgrpc_net_loop_service(u->net, sgrpc_uv_now());
 }
 
+/* The net layer's policy; the user hears of each signal first. */
 static void signal_cb(uv_signal_t *h, int signo) {
   sgrpc_uv *u = h->data;
-  int count = sgrpc_ac_hub_signal(u->hub, signo, sgrpc_uv_now());
-  if (u->on_signal) u->on_signal(u, signo, count, u->signal_ud);
-  if (count >= 2) uv_stop(u->loop);
+  u->signals++;
+  if (u->on_signal) u->on_signal(u->net, signo, u->signals, u->signal_ud);
+  if (sgrpc_net_loop_signal(u->net, signo, sgrpc_uv_now()) >= 2) uv_stop(u->loop);
 }
 
-int sgrpc_uv_catch_signals(sgrpc_uv *u, sgrpc_uv_signal_cb on_signal, void *ud) {
-  int i;
+int sgrpc_uv_catch_signals(sgrpc_uv *u, sgrpc_net_signal_cb on_signal, void *ud) {
+  int i, rv;
   static const int signos[2] = {SIGINT, SIGTERM};
   if (!u) return SGRPC_ERR_INVALID_ARGUMENT;
   u->on_signal = on_signal;
   u->signal_ud = ud;
   if (u->sig_started) return 0;
   for (i = 0; i < 2; i++) {
-    if (uv_signal_start(&u->sig[i], signal_cb, signos[i]) != 0) return SGRPC_ERR_INVALID_STATE;
+    if ((rv = uv_signal_start(&u->sig[i], signal_cb, signos[i])) != 0) return uva_err(rv);
     uv_unref((uv_handle_t *)&u->sig[i]);
   }
   u->sig_started = 1;
@@ -520,25 +555,37 @@ int sgrpc_uv_catch_signals(sgrpc_uv *u, sgrpc_uv_signal_cb on_signal, void *ud) 
 /* Life                                                                */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop) {
-  sgrpc_ac_ops ops;
+int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem) {
+  sgrpc_net_ops ops;
+  sgrpc_mem m;
   sgrpc_uv *u;
   int i, rv;
+  if (pu) *pu = NULL;
   if (!pu || !loop) return SGRPC_ERR_INVALID_ARGUMENT;
-  *pu = NULL;
-  u = calloc(1, sizeof(*u));
+  if (mem) {
+    if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
+      return SGRPC_ERR_INVALID_ARGUMENT;
+    m = *mem;
+  } else {
+    m.user_data = NULL;
+    m.malloc = libc_malloc;
+    m.free = libc_free;
+    m.calloc = libc_calloc;
+    m.realloc = libc_realloc;
+  }
+  u = mem_calloc(&m, sizeof(*u));
   if (!u) return SGRPC_ERR_NOMEM;
+  u->mem = m;
   u->loop = loop;
   memset(&ops, 0, sizeof(ops));
-  ops.now = op_now;
   ops.connect = op_connect;
   ops.write_owned = op_write_owned;
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;
-  rv = sgrpc_ac_hub_new(&u->hub, &ops, u);
+  rv = sgrpc_net_loop_new(&u->net, &ops, u, &m);
   if (rv != 0) {
-    free(u);
+    mem_free(&m, u);
     return rv;
   }
   uv_timer_init(loop, &u->timer);
@@ -559,24 +606,24 @@ int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop) {
 
 static void own_close_cb(uv_handle_t *h) {
   sgrpc_uv *u = h->data;
-  if (--u->handles == 0) free(u);
+  if (--u->handles == 0) mem_free(&u->mem, u);
 }
 
 void sgrpc_uv_del(sgrpc_uv *u) {
   int i;
   if (!u) return;
-  sgrpc_ac_hub_del(u->hub);
-  u->hub = NULL;
+  sgrpc_net_loop_del(u->net);
+  u->net = NULL;
   u->deleting = 1;
   uv_close((uv_handle_t *)&u->timer, own_close_cb);
   uv_close((uv_handle_t *)&u->prepare, own_close_cb);
   for (i = 0; i < 2; i++) uv_close((uv_handle_t *)&u->sig[i], own_close_cb);
 }
 
-sgrpc_ac_hub *sgrpc_uv_hub(const sgrpc_uv *u) { return u ? u->hub : NULL; }
-uv_loop_t *sgrpc_uv_loop(const sgrpc_uv *u) { return u ? u->loop : NULL; }
+sgrpc_net_loop *sgrpc_uv_net(const sgrpc_uv *u) { return u ? u->net : NULL; }
 
-int sgrpc_uv_channel_new(sgrpc_uv *u, const sgrpc_ac_channel_opts *o, sgrpc_ac_channel **pch) {
+int sgrpc_uv_channel_new(sgrpc_uv *u, const sgrpc_net_channel_opts *o, sgrpc_net_channel **pch) {
+  if (pch) *pch = NULL;
   if (!u) return SGRPC_ERR_INVALID_ARGUMENT;
-  return sgrpc_ac_channel_new(pch, u->hub, o);
+  return sgrpc_net_channel_new(pch, u->net, o);
 }

@@ -830,6 +830,20 @@ fail:
   return rv;
 }
 
+/* The net layer's factory: a name configured in the context wins over
+ * the channel's target host, as gRPC's ssl_target_name_override does. */
+int sgrpc_tls_openssl_factory(void *ud, const char *server_name, sgrpc_tls **ptls) {
+  sgrpc_tls_openssl_ctx *ctx = ud;
+  const char *name = NULL;
+  int rv;
+  if (!ctx || !ptls) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!ctx->is_server && !ctx->server_name && !ctx->override_name && server_name &&
+      *server_name)
+    name = server_name;
+  rv = sgrpc_tls_openssl_new(ptls, ctx, name);
+  return rv == 0 ? 1 : rv;
+}
+
 void *sgrpc_tls_openssl_ssl(sgrpc_tls *tls) {
   if (!tls || tls->vt != &ossl_vtable) return NULL;
   return ((ossl_tls *)tls)->ssl;

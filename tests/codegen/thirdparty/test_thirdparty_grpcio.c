@@ -33,7 +33,8 @@
 
 #include <cmocka.h>
 
-#include <sgrpc/rpc_epoll.h>
+#include <sgrpc/epoll.h>
+#include <sgrpc/net_rpc.h>
 
 #include "grpc/health/v1/health.sgrpc.h"
 #include "grpc/reflection/v1/reflection.sgrpc.h"
@@ -117,7 +118,7 @@ static void peer_drain(peer *p) {
 
 /* Waits (bounded) for the peer to exit; kills it after limit_ns.
  * Returns its exit status, or -1 when it had to be killed. */
-static int peer_reap(peer *p, int64_t limit_ns, sgrpc_epoll_loop *loop) {
+static int peer_reap(peer *p, int64_t limit_ns, sgrpc_epoll *loop) {
   int64_t end = sgrpc_epoll_now() + limit_ns;
   int st, rc = -1;
   if (p->to_child >= 0) close(p->to_child);
@@ -134,7 +135,7 @@ static int peer_reap(peer *p, int64_t limit_ns, sgrpc_epoll_loop *loop) {
       break;
     }
     peer_drain(p);
-    if (loop) assert_true(sgrpc_epoll_loop_run_once(loop, 20) >= 0);
+    if (loop) assert_true(sgrpc_epoll_run_once(loop, 20) >= 0);
     else poll(NULL, 0, 20);
   }
   peer_drain(p);
@@ -287,9 +288,9 @@ static void out_req(OutReq *q, Grpc__Testing__ResponseParameters *ps,
 }
 
 static void sgrpc_client_to_grpcio(void **state) {
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_channel *ch;
-  sgrpc_epoll_channel_opts co;
+  sgrpc_epoll *loop;
+  sgrpc_net_channel *ch;
+  sgrpc_net_channel_opts co;
   sgrpc_rpc_client client;
   peer p;
   char addr[64];
@@ -312,12 +313,12 @@ static void sgrpc_client_to_grpcio(void **state) {
   assert_true(ready);
   assert_true(port > 0 && port < 32768);
 
-  assert_int_equal(sgrpc_epoll_loop_new(&loop), 0);
+  assert_int_equal(sgrpc_epoll_new(&loop, NULL), 0);
   snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
   memset(&co, 0, sizeof(co));
   co.target = addr;
-  assert_int_equal(sgrpc_epoll_channel_new(&ch, loop, &co), 0);
-  sgrpc_rpc_epoll_client_init(&client, ch, NULL);
+  assert_int_equal(sgrpc_epoll_channel_new(loop, &co, &ch), 0);
+  sgrpc_net_rpc_client_init(&client, ch, NULL);
 
   /* Health.Check x3 (unary) */
   {
@@ -432,7 +433,7 @@ static void sgrpc_client_to_grpcio(void **state) {
   {
     int64_t end = sgrpc_epoll_now() + 30 * SEC;
     do {
-      assert_true(sgrpc_epoll_loop_run_once(loop, 20) >= 0);
+      assert_true(sgrpc_epoll_run_once(loop, 20) >= 0);
       closed = r_check[0].closed + r_check[1].closed + r_check[2].closed + r_watch.closed +
                r_refl.closed + r_unary.closed + r_fail.closed + r_out.closed + r_in.closed +
                r_bidi.closed;
@@ -474,7 +475,7 @@ static void sgrpc_client_to_grpcio(void **state) {
   assert_int_equal(r_bidi.vals[0], 3);
   assert_int_equal(r_bidi.vals[2], 300);
 
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_epoll_del(loop);
   assert_int_equal(peer_reap(&p, 15 * SEC, NULL), 0);
 }
 
@@ -639,9 +640,9 @@ static void s_duplex(sgrpc_server_call *call, const OutReq *q, void *ud) {
 }
 
 static void grpcio_client_to_sgrpc(void **state) {
-  sgrpc_epoll_loop *loop;
-  sgrpc_epoll_server *srv = NULL;
-  sgrpc_epoll_server_opts so;
+  sgrpc_epoll *loop;
+  sgrpc_net_server *srv = NULL;
+  sgrpc_net_listen_opts so;
   sgrpc_router *router;
   Grpc__Health__V1__Health_SgrpcServer health;
   Grpc__Reflection__V1__ServerReflection_SgrpcServer refl;
@@ -651,7 +652,7 @@ static void grpcio_client_to_sgrpc(void **state) {
   peer p;
   (void)state;
   memset(served, 0, sizeof(served));
-  assert_int_equal(sgrpc_epoll_loop_new(&loop), 0);
+  assert_int_equal(sgrpc_epoll_new(&loop, NULL), 0);
   assert_int_equal(sgrpc_router_new(&router, NULL), 0);
   memset(&health, 0, sizeof(health));
   health.check = s_check;
@@ -668,19 +669,20 @@ static void grpcio_client_to_sgrpc(void **state) {
   assert_int_equal(grpc__testing__test_service__sgrpc_register(router, &test, NULL), 0);
 
   memset(&so, 0, sizeof(so));
-  so.on_event = sgrpc_rpc_epoll_server_event;
-  so.user_data = router;
-  so.drain_timeout_ns = 5 * SEC;
+  so.server.on_event = sgrpc_net_router_event;
+  so.server.single_goaway = 1;
+  so.server.user_data = router;
+  so.server.drain_timeout_ns = 5 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", pick_port(attempt + 7));
     so.listen = addr;
-    rv = sgrpc_epoll_server_new(&srv, loop, &so);
-    if (rv == 0 || errno != EADDRINUSE) break;
+    rv = sgrpc_epoll_listen(loop, &so, &srv);
+    if (rv == 0 || rv != SGRPC_ERR_SYSTEM(EADDRINUSE)) break;
   }
   assert_int_equal(rv, 0);
-  assert_true(sgrpc_epoll_server_port(srv) < 32768);
+  assert_true(sgrpc_net_server_port(srv) < 32768);
 
-  peer_start(&p, "client", sgrpc_epoll_server_port(srv));
+  peer_start(&p, "client", sgrpc_net_server_port(srv));
   /* the loop serves while the peer runs its calls; bounded */
   assert_int_equal(peer_reap(&p, 90 * SEC, loop), 0);
 
@@ -692,7 +694,7 @@ static void grpcio_client_to_sgrpc(void **state) {
   assert_int_equal(served[5], 1);
   assert_int_equal(served[6], 1);
 
-  sgrpc_epoll_loop_del(loop);
+  sgrpc_epoll_del(loop);
   sgrpc_router_del(router);
 }
 

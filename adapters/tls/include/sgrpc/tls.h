@@ -161,6 +161,17 @@ typedef struct sgrpc_tls_info {
 typedef struct sgrpc_tls sgrpc_tls;
 
 /**
+ * Makes the TLS session of one new connection (the net layer calls it,
+ * <sgrpc/net.h>: at accept on a server, before the first connect on a
+ * channel). server_name is NULL on a server; on a client it is the host
+ * of the channel's target ("" when it has none, e.g. a Unix socket), for
+ * SNI and the name check unless the implementation was configured with
+ * its own name. Returns 1 with *ptls set (the caller owns the session), 0
+ * for a plain connection, or a negative code to refuse the connection.
+ */
+typedef int (*sgrpc_tls_factory)(void *user_data, const char *server_name, sgrpc_tls **ptls);
+
+/**
  * What an implementation provides. Every function takes the session it
  * belongs to; the wrappers below check arguments (NULL session, NULL
  * pointers) before calling, so implementations need not. The meaning,

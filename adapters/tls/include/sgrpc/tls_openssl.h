@@ -143,6 +143,25 @@ SGRPC_EXTERN void sgrpc_tls_openssl_ctx_del(sgrpc_tls_openssl_ctx *ctx);
 SGRPC_EXTERN int sgrpc_tls_openssl_new(sgrpc_tls **ptls, sgrpc_tls_openssl_ctx *ctx,
                                        const char *server_name);
 
+/**
+ * A ready sgrpc_tls_factory over a context: user_data is the
+ * sgrpc_tls_openssl_ctx (it must outlive every server and channel using
+ * it, or they must not connect again). On a client the session's name is
+ * the context's server_name / target_name_override when set, else the
+ * server_name given (the channel's target host; an IP literal is checked
+ * against IP SANs); a client with no name at all is refused
+ * (SGRPC_ERR_TLS_CONFIG) unless skip_hostname_check is set. Returns 1
+ * with *ptls set, or the codes of sgrpc_tls_openssl_new.
+ *
+ *   sgrpc_tls_openssl_ctx *ctx;
+ *   sgrpc_tls_openssl_options_default(&o);
+ *   o.ca_file = "ca.pem";
+ *   if (sgrpc_tls_openssl_ctx_new(&ctx, &o, err, sizeof err) != 0) die(err);
+ *   channel_opts.make_tls = sgrpc_tls_openssl_factory;
+ *   channel_opts.tls_user_data = ctx;
+ */
+SGRPC_EXTERN int sgrpc_tls_openssl_factory(void *ctx, const char *server_name, sgrpc_tls **ptls);
+
 /** The OpenSSL SSL object of a session made by sgrpc_tls_openssl_new
  *  (as void *, to keep OpenSSL's headers out of this one), for what this
  *  API does not cover. NULL for any other session. Do not give it a BIO

@@ -1,0 +1,301 @@
+/*
+ * sgrpc net layer, application half (libsgrpc-net): servers, channels and
+ * connections over any event loop. An adapter (<sgrpc/epoll.h>,
+ * <sgrpc/uv.h>, <sgrpc/kqueue.h>) creates the loop and hands out the
+ * objects declared here; everything gRPC (calls, metadata, status,
+ * deadlines) is then done with the engine's call API (<sgrpc/sgrpc.h>) on
+ * the call handles found in events. Adapter authors also read
+ * <sgrpc/net_adapter.h>.
+ *
+ * Ownership, the one rule of every layer: the net layer pulls each
+ * connection's events, so it releases every call after its SGRPC_EV_CLOSE
+ * was delivered; never sgrpc_call_release a call seen here (end one early
+ * with sgrpc_call_cancel; its CLOSE follows).
+ *
+ * Delivery: a call event goes to the call's own callback when it has one
+ * (sgrpc_call_opts.on_event of a client call, sgrpc_call_set_callback on
+ * a server call) through the engine's dispatcher, sgrpc_event_dispatch;
+ * every other event goes to the server's on_event (server connections) or
+ * the channel's on_conn_event (client connections).
+ *
+ * Time: every callback gets `now` (monotonic ns, the adapter's clock,
+ * sgrpc_X_now()); every entry point that can start or end work takes
+ * `now`. The net layer reads no clock itself.
+ *
+ * Threads: a loop and everything on it belong to one thread.
+ *
+ * Re-entrancy: callbacks may use the engine's call API,
+ * sgrpc_net_channel_call, sgrpc_net_channel_close,
+ * sgrpc_net_server_shutdown and the timer calls; they must not call any
+ * *_del function. Work queued from callbacks is written when the callback
+ * returns; work queued elsewhere (outside any sgrpc callback) on the next
+ * turn of the loop.
+ *
+ * Errors: 0 or a negative SGRPC_ERR_* code. Socket failures are
+ * SGRPC_ERR_SYSTEM(errno) (sgrpc_err_errno gives errno back).
+ */
+#ifndef SGRPC_NET_H
+#define SGRPC_NET_H
+
+#include <sgrpc/sgrpc.h>
+#include <sgrpc/tls.h>
+
+#ifndef SGRPC_ERR_SYSTEM_BASE
+/** System errors: SGRPC_ERR_SYSTEM(errno) is a library code below
+ *  SGRPC_ERR_SYSTEM_BASE (the engine's header defines the same values). */
+#define SGRPC_ERR_SYSTEM_BASE (-200)
+#define SGRPC_ERR_SYSTEM(e) (SGRPC_ERR_SYSTEM_BASE - (e))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sgrpc_net_loop sgrpc_net_loop;
+typedef struct sgrpc_net_conn sgrpc_net_conn;
+typedef struct sgrpc_net_server sgrpc_net_server;
+typedef struct sgrpc_net_channel sgrpc_net_channel;
+typedef struct sgrpc_net_timer sgrpc_net_timer;
+
+/* ------------------------------------------------------------------ */
+/* Targets                                                             */
+/* ------------------------------------------------------------------ */
+
+enum { SGRPC_NET_TARGET_TCP = 1, SGRPC_NET_TARGET_UNIX = 2 };
+
+/** A parsed address string. */
+typedef struct sgrpc_net_target {
+  int kind; /* SGRPC_NET_TARGET_TCP or SGRPC_NET_TARGET_UNIX */
+  /** TCP: host without brackets ("127.0.0.1", "::1", "localhost"); ""
+   *  for the wildcard address (servers only). */
+  char host[256];
+  /** TCP: the port as text and as a number. */
+  char port[8];
+  int port_num;
+  /** UNIX: the socket path. */
+  char path[108];
+} sgrpc_net_target;
+
+/**
+ * Parses "host:port", "[v6]:port", ":port" (passive only: all addresses)
+ * or "unix:/path". Returns 0 or SGRPC_ERR_INVALID_ARGUMENT. No name
+ * resolution happens here.
+ */
+SGRPC_EXTERN int sgrpc_net_target_parse(const char *s, int passive, sgrpc_net_target *t);
+
+/** Reconnection backoff (gRPC doc/connection-backoff.md). Zero fields
+ *  take the defaults shown. */
+typedef struct sgrpc_net_backoff_opts {
+  int64_t initial;             /* 1 s */
+  double multiplier;           /* 1.6 */
+  double jitter;               /* 0.2; negative: none */
+  int64_t max;                 /* 120 s */
+  int64_t min_connect_timeout; /* 20 s */
+} sgrpc_net_backoff_opts;
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                           */
+/* ------------------------------------------------------------------ */
+
+/** An event of connection c that no per-call callback took (server: the
+ *  calls' events, CALL_NEW first, and connection events; channel:
+ *  connection events). ev is borrowed for the call. */
+typedef void (*sgrpc_net_event_cb)(sgrpc_net_conn *c, const sgrpc_event *ev, void *user_data,
+                                   int64_t now);
+
+/** SIGINT/SIGTERM (sgrpc_X_catch_signals): told before the policy runs;
+ *  count is 1 for the first signal (graceful), 2 or more after. */
+typedef void (*sgrpc_net_signal_cb)(sgrpc_net_loop *loop, int signo, int count, void *user_data);
+
+/* ------------------------------------------------------------------ */
+/* Connections                                                         */
+/* ------------------------------------------------------------------ */
+
+/** The engine connection (for sgrpc_conn_ping and the like). Valid for
+ *  the whole of any callback about the connection. */
+SGRPC_EXTERN sgrpc_conn *sgrpc_net_conn_engine(const sgrpc_net_conn *c);
+/** The server that accepted c, or NULL on a client connection. */
+SGRPC_EXTERN sgrpc_net_server *sgrpc_net_conn_server(const sgrpc_net_conn *c);
+/** The channel c belongs to, or NULL on a server connection. */
+SGRPC_EXTERN sgrpc_net_channel *sgrpc_net_conn_channel(const sgrpc_net_conn *c);
+SGRPC_EXTERN sgrpc_net_loop *sgrpc_net_conn_loop(const sgrpc_net_conn *c);
+/** Peer address text ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000",
+ *  "unix:/path"), "" when unknown. */
+SGRPC_EXTERN const char *sgrpc_net_conn_peer(const sgrpc_net_conn *c);
+/** The TLS session of c, or NULL on a plain connection. Borrowed while c
+ *  lives (the whole of any callback about it). */
+SGRPC_EXTERN sgrpc_tls *sgrpc_net_conn_tls(const sgrpc_net_conn *c);
+/**
+ * The peer's certificate on a TLS connection (a server handler sees the
+ * client's under mutual TLS). Pointers are borrowed from the session, as
+ * sgrpc_net_conn_tls. Returns 0, SGRPC_ERR_INVALID_ARGUMENT,
+ * SGRPC_ERR_INVALID_STATE (plain connection, or handshake not done) or
+ * SGRPC_ERR_TLS_NO_PEER_CERT.
+ */
+SGRPC_EXTERN int sgrpc_net_conn_peer_cert(const sgrpc_net_conn *c, sgrpc_tls_peer *peer);
+
+/* ------------------------------------------------------------------ */
+/* Servers                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct sgrpc_net_server_opts {
+  /** Engine settings of each connection; NULL for defaults. Copied. */
+  const sgrpc_settings *settings;
+  /** Every event no per-call callback took: SGRPC_EV_CALL_NEW (route on
+   *  ev->u.call_new.path; take the call over with sgrpc_call_set_callback
+   *  or keep state with sgrpc_call_set_user_data), later call events of
+   *  calls without a callback, connection events. Required. */
+  sgrpc_net_event_cb on_event;
+  void *user_data;
+  /** After shutdown, calls still running this long are cancelled.
+   *  0: wait for ever. */
+  int64_t drain_timeout_ns;
+  /** 0: shutdown uses the engine's two-step graceful GOAWAY (GOAWAY with
+   *  the maximum stream id and a PING, then the final GOAWAY);
+   *  1: one GOAWAY (NO_ERROR) with the last stream id processed. */
+  int single_goaway;
+  /** TLS: a session per accepted connection (server_name NULL); NULL for
+   *  plain connections. sgrpc_tls_openssl_factory with an
+   *  sgrpc_tls_openssl_ctx as tls_user_data is the ready one. */
+  sgrpc_tls_factory make_tls;
+  void *tls_user_data;
+} sgrpc_net_server_opts;
+
+/** What sgrpc_X_listen takes. Zero-initialise. */
+typedef struct sgrpc_net_listen_opts {
+  /** "host:port" ("127.0.0.1:50051", "[::1]:50051", "localhost:50051",
+   *  ":50051" for all addresses; port 0 picks one) or "unix:/path" (a
+   *  stale socket file is replaced). Ignored when use_fd is set. */
+  const char *listen;
+  /** Nonzero: listen on fd, a bound socket the user hands over (the
+   *  adapter calls listen() and owns it once the listen call returned 0;
+   *  after a failure it is still the user's, open). fd_is_unix says
+   *  whether it is a Unix domain socket. */
+  int use_fd;
+  int fd;
+  int fd_is_unix;
+  /** listen() backlog; 0 for 128. */
+  int backlog;
+  /** Sets SO_REUSEPORT (one listener per loop and core). SO_REUSEADDR is
+   *  always set on TCP listeners. */
+  int reuseport;
+  /** The server behind the listener. */
+  sgrpc_net_server_opts server;
+} sgrpc_net_listen_opts;
+
+/** The bound TCP port, or 0 for a Unix socket. */
+SGRPC_EXTERN int sgrpc_net_server_port(const sgrpc_net_server *s);
+/** The user_data of the server's options. */
+SGRPC_EXTERN void *sgrpc_net_server_user_data(const sgrpc_net_server *s);
+/**
+ * Graceful shutdown: closes the listener, sends GOAWAY on every
+ * connection, lets calls finish (cancelled after drain_timeout_ns from
+ * now) and closes each connection when it is done. Idempotent; callable
+ * from callbacks.
+ */
+SGRPC_EXTERN void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now);
+SGRPC_EXTERN int sgrpc_net_server_is_shutting_down(const sgrpc_net_server *s);
+/** Number of open connections. */
+SGRPC_EXTERN size_t sgrpc_net_server_conn_count(const sgrpc_net_server *s);
+/** Closes listener and connections at once (open calls get their CLOSE,
+ *  CANCELLED) and frees the server. Not from a callback of this server.
+ *  NULL is a no-op. Servers left are freed with the loop. */
+SGRPC_EXTERN void sgrpc_net_server_del(sgrpc_net_server *s);
+
+/* ------------------------------------------------------------------ */
+/* Channels (client)                                                   */
+/* ------------------------------------------------------------------ */
+
+typedef struct sgrpc_net_channel_opts {
+  /** "host:port", "[v6]:port" or "unix:/path". Required. */
+  const char *target;
+  /** :authority of calls that set none; NULL: the target ("localhost"
+   *  for Unix sockets). Copied. */
+  const char *authority;
+  /** Engine settings of each connection; NULL for defaults. Copied. */
+  const sgrpc_settings *settings;
+  /** Connection-level events (READY, GOAWAY, PING_ACK, CONN_CLOSED);
+   *  NULL to ignore them. */
+  sgrpc_net_event_cb on_conn_event;
+  void *user_data;
+  /**
+   * 0 (gRPC's default, "fail fast"): a failed connection attempt ends the
+   * calls queued on it UNAVAILABLE, and calls started while the channel
+   * backs off after a failure end UNAVAILABLE at once.
+   * 1 (wait for ready): queued calls stay queued across attempts; a call
+   * whose deadline passes before a connection is made ends UNAVAILABLE.
+   */
+  int wait_for_ready;
+  /** Reconnection backoff; zero fields take gRPC's defaults. */
+  sgrpc_net_backoff_opts backoff;
+  /** TLS: a session per connection, made before its first connect with
+   *  server_name = the target's host ("" for a Unix socket); NULL for
+   *  plain connections. A refusal (<0) ends the calls UNAVAILABLE. */
+  sgrpc_tls_factory make_tls;
+  void *tls_user_data;
+} sgrpc_net_channel_opts;
+
+/**
+ * Starts a call: on the current connection, or on a new one (connecting
+ * lazily) when there is none or it received GOAWAY. opts->on_event is
+ * required: it receives every event of the call, the last being
+ * SGRPC_EV_CLOSE, after which the net layer releases the call.
+ * opts->deadline is absolute on the adapter's clock (now + timeout).
+ * The handle (for sgrpc_call_send, sgrpc_call_close_send,
+ * sgrpc_call_cancel; never release it) goes to *pcall when pcall is not
+ * NULL. Bytes go out once connected. After a failed connect the channel
+ * backs off (opts->backoff): calls started meanwhile end UNAVAILABLE at
+ * once unless the channel is wait_for_ready. Returns 0,
+ * SGRPC_ERR_INVALID_ARGUMENT, SGRPC_ERR_NOMEM, the codes of
+ * sgrpc_call_start, or SGRPC_ERR_GOING_AWAY after sgrpc_net_channel_close.
+ */
+SGRPC_EXTERN int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts,
+                                        int64_t now, sgrpc_call **pcall);
+/** Graceful: no new calls; connections close once their calls are done.
+ *  Callable from callbacks. */
+SGRPC_EXTERN void sgrpc_net_channel_close(sgrpc_net_channel *ch, int64_t now);
+/** The user_data of the channel's options. */
+SGRPC_EXTERN void *sgrpc_net_channel_user_data(const sgrpc_net_channel *ch);
+/** The parsed target of a channel. */
+SGRPC_EXTERN const sgrpc_net_target *sgrpc_net_channel_target(const sgrpc_net_channel *ch);
+/** Number of connections (connecting, open, or waiting to reconnect). */
+SGRPC_EXTERN size_t sgrpc_net_channel_conn_count(const sgrpc_net_channel *ch);
+/** Failed connection attempts since the last successful one. */
+SGRPC_EXTERN int sgrpc_net_channel_failures(const sgrpc_net_channel *ch);
+/** Closes every connection now (open calls end UNAVAILABLE through their
+ *  callbacks) and frees the channel. Not from a callback of it. NULL is a
+ *  no-op. Channels left are freed with the loop. */
+SGRPC_EXTERN void sgrpc_net_channel_del(sgrpc_net_channel *ch);
+
+/* ------------------------------------------------------------------ */
+/* Loop-wide calls                                                     */
+/* ------------------------------------------------------------------ */
+
+/** A user timer's callback. It runs inside the loop like any sgrpc
+ *  callback (the same re-entrancy rules). */
+typedef void (*sgrpc_net_timer_cb)(sgrpc_net_loop *loop, void *user_data, int64_t now);
+
+/**
+ * Calls cb once at absolute time `when` (the adapter's clock; a time
+ * already past fires on the next turn). The handle, stored in *ptimer
+ * when ptimer is not NULL, is valid until cb has started or the timer is
+ * cancelled. A pending timer counts as work: it keeps sgrpc_X_run going.
+ * Returns 0, SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_net_timer_start(sgrpc_net_loop *loop, int64_t when, sgrpc_net_timer_cb cb,
+                                       void *user_data, sgrpc_net_timer **ptimer);
+/** Cancels a timer that has not started yet. NULL is a no-op. */
+SGRPC_EXTERN void sgrpc_net_timer_cancel(sgrpc_net_timer *timer);
+
+/** Graceful exit of everything on the loop: every server shuts down,
+ *  every channel closes (what the first SIGINT/SIGTERM does). */
+SGRPC_EXTERN void sgrpc_net_loop_graceful(sgrpc_net_loop *loop, int64_t now);
+/** Immediate exit: every listener and connection closes now (open calls
+ *  end through their callbacks). Not from a callback. */
+SGRPC_EXTERN void sgrpc_net_loop_abort(sgrpc_net_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SGRPC_NET_H */
