@@ -535,7 +535,7 @@ static int submit_trailer_now(sgrpc_call *call) {
   return rv;
 }
 
-ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
+sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
                           uint32_t *data_flags) {
   sgrpc_conn *c = call->conn;
   size_t avail = sg_buf_avail(&call->sbuf);
@@ -553,19 +553,19 @@ ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
       if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     sg_unblock_calls(c);
-    if (avail) return (ssize_t)n;
+    if (avail) return (sgrpc_ssize)n;
   }
   if (c->role == SG_ROLE_CLIENT) {
     if (call->send_end) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      return (ssize_t)n;
+      return (sgrpc_ssize)n;
     }
   } else if (call->status_pending) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     if (submit_trailer_now(call) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
-    return (ssize_t)n;
+    return (sgrpc_ssize)n;
   }
-  if (n) return (ssize_t)n;
+  if (n) return (sgrpc_ssize)n;
   call->deferred = 1;
   return NGHTTP2_ERR_DEFERRED;
 }

@@ -1529,7 +1529,7 @@ static void set_fatal(sgrpc_conn *c, int code) {
   sg_conn_closed(c, code, sgrpc_strerror(code));
 }
 
-ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
+sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
   size_t off = 0;
   if (!c || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;
@@ -1570,7 +1570,7 @@ ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t 
     if (rv == 0) break;
   }
   check_alive(c);
-  return (ssize_t)off;
+  return (sgrpc_ssize)off;
 }
 
 int sgrpc_conn_transport_closed(sgrpc_conn *c) {
@@ -1606,7 +1606,7 @@ static int prepare_output(sgrpc_conn *c) {
   return 0;
 }
 
-ssize_t sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
+sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   if (!c || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   *data = NULL;
   if (!c->transport_closed || sg_buf_avail(&c->out)) {
@@ -1617,7 +1617,7 @@ ssize_t sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
     return c->fatal && c->fatal != SGRPC_ERR_PROTOCOL ? c->fatal : 0;
   }
   *data = c->out.p + c->out.off;
-  return (ssize_t)sg_buf_avail(&c->out);
+  return (sgrpc_ssize)sg_buf_avail(&c->out);
 }
 
 int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
@@ -1628,13 +1628,13 @@ int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
   return 0;
 }
 
-ssize_t sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
+sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
   const uint8_t *p;
-  ssize_t n;
+  sgrpc_ssize n;
   if (!c || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
   n = sgrpc_conn_out_peek(c, &p);
   if (n <= 0) return n;
-  if ((size_t)n > cap) n = (ssize_t)cap;
+  if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   memcpy(buf, p, (size_t)n);
   sgrpc_conn_out_consume(c, (size_t)n);
   return n;

@@ -240,7 +240,7 @@ void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
-ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
+sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
                           uint32_t *data_flags);
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg,
                         int notify_app);

@@ -20,7 +20,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,6 +36,13 @@ extern "C" {
 #else
 #define SGRPC_EXTERN __attribute__((visibility("default")))
 #endif
+
+/**
+ * A signed size: a byte count, or a negative SGRPC_ERR_* code. ptrdiff_t
+ * rather than the POSIX signed size type, so the header needs only
+ * standard C (nghttp2 made the same move with nghttp2_ssize).
+ */
+typedef ptrdiff_t sgrpc_ssize;
 
 #define SGRPC_VERSION "0.1.0"
 #define SGRPC_VERSION_NUM 0x000100
@@ -339,7 +345,7 @@ SGRPC_EXTERN int sgrpc_conn_is_server(const sgrpc_conn *conn);
  *
  * A fatal return is sticky; queued output (GOAWAY) can still be taken.
  */
-SGRPC_EXTERN ssize_t sgrpc_conn_recv(sgrpc_conn *conn, const uint8_t *data,
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *conn, const uint8_t *data,
                                      size_t len, int64_t now);
 
 /**
@@ -356,7 +362,7 @@ SGRPC_EXTERN int sgrpc_conn_transport_closed(sgrpc_conn *conn);
  * twice without consuming returns the same bytes (more may be appended).
  * Returns a negative code on a fatal error with nothing left to send.
  */
-SGRPC_EXTERN ssize_t sgrpc_conn_out_peek(sgrpc_conn *conn,
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *conn,
                                          const uint8_t **data);
 
 /** Marks n bytes returned by the last peek as written. n may be less
@@ -368,7 +374,7 @@ SGRPC_EXTERN int sgrpc_conn_out_consume(sgrpc_conn *conn, size_t n);
  * transports that need buffers they own, like libuv). Returns the count
  * (0: nothing to send) or a negative code.
  */
-SGRPC_EXTERN ssize_t sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
                                          size_t cap);
 
 /** Returns nonzero when output is waiting (cheap; does not prepare it). */

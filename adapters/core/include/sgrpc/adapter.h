@@ -35,6 +35,7 @@
 #define SGRPC_ADAPTER_H
 
 #include <sgrpc/sgrpc.h>
+#include <sys/types.h> /* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {

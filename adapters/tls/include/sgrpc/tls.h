@@ -29,6 +29,7 @@
 #define SGRPC_TLS_H
 
 #include <sgrpc/sgrpc.h>
+#include <sys/types.h> /* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {
