@@ -343,6 +343,43 @@ static void test_concurrent_streams_first_flight(void **state) {
              w.done_ok, w.refused);
 }
 
+/* ---- settings versions ---- */
+
+/* sgrpc_settings_default fills the header's version; _versioned with an
+ * unknown version leaves every field alone (the caller's struct may be
+ * shorter) and connections refuse it; the header's own version works. */
+static void test_settings_versions(void **state) {
+  sgrpc_settings s, d;
+  sgrpc_conn *c = NULL;
+  (void)state;
+  sgrpc_settings_default(&d);
+  assert_int_equal(d.version, SGRPC_SETTINGS_VERSION);
+  assert_int_equal(d.version, SGRPC_SETTINGS_V1);
+  assert_int_equal(d.max_recv_message_size, 4u << 20);
+  assert_int_equal(d.max_queued_events, 256);
+
+  memset(&s, 0x5a, sizeof(s));
+  sgrpc_settings_default_versioned(SGRPC_SETTINGS_V1, &s);
+  assert_memory_equal(&s, &d, sizeof(s));
+
+  memset(&s, 0x5a, sizeof(s));
+  sgrpc_settings_default_versioned(SGRPC_SETTINGS_VERSION + 1, &s);
+  assert_int_equal(s.version, SGRPC_SETTINGS_VERSION + 1);
+  assert_int_equal(s.max_recv_message_size, 0x5a5a5a5au);
+  assert_int_equal(sgrpc_conn_client_new(&c, &s, NULL, NOW), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_null(c);
+  sgrpc_settings_default_versioned(0, &s);
+  assert_int_equal(s.version, 0);
+  assert_int_equal(sgrpc_conn_server_new(&c, &s, NULL, NOW), SGRPC_ERR_INVALID_ARGUMENT);
+  sgrpc_settings_default_versioned(-1, &s);
+  assert_int_equal(sgrpc_conn_server_new(&c, &s, NULL, NOW), SGRPC_ERR_INVALID_ARGUMENT);
+  sgrpc_settings_default_versioned(1, NULL); /* no-op */
+
+  /* a version-1 struct (this header's) is taken */
+  assert_int_equal(sgrpc_conn_server_new(&c, &d, NULL, NOW), 0);
+  sgrpc_conn_del(c);
+}
+
 /* ---- invalid settings ---- */
 
 static void test_invalid_settings(void **state) {
@@ -630,6 +667,7 @@ int main(void) {
       cmocka_unit_test(test_send_limit),
       cmocka_unit_test(test_concurrent_streams_after_settings),
       cmocka_unit_test(test_concurrent_streams_first_flight),
+      cmocka_unit_test(test_settings_versions),
       cmocka_unit_test(test_invalid_settings),
       cmocka_unit_test(test_misuse_codes),
       cmocka_unit_test(test_release_open_call),

@@ -67,7 +67,17 @@ const char *sgrpc_status_name(int code) {
   return names[code];
 }
 
-void sgrpc_settings_default(sgrpc_settings *s) {
+/* Bytes of sgrpc_settings a caller of the given version filled: a new
+ * version adds fields at the end, and for an older caller the first field
+ * of the next version ends its struct. 0 for an unknown version. */
+static size_t settings_size(uint32_t version) {
+  switch (version) {
+  case SGRPC_SETTINGS_V1: return sizeof(sgrpc_settings);
+  default: return 0;
+  }
+}
+
+static void settings_fill(sgrpc_settings *s) {
   memset(s, 0, sizeof(*s));
   s->version = SGRPC_SETTINGS_VERSION;
   s->max_recv_message_size = 4u << 20;
@@ -91,6 +101,18 @@ void sgrpc_settings_default(sgrpc_settings *s) {
   s->max_send_header_list_size = 16u << 10;
   s->max_outbound_queue = 16u << 20;
   s->settings_timeout = 20 * 1000000000ll;
+}
+
+void sgrpc_settings_default_versioned(int version, sgrpc_settings *s) {
+  sgrpc_settings d;
+  size_t n;
+  if (!s) return;
+  n = version > 0 ? settings_size((uint32_t)version) : 0;
+  if (n) {
+    settings_fill(&d);
+    memcpy(s, &d, n);
+  }
+  s->version = (uint32_t)version;
 }
 
 int sg_map_nghttp2_error(int rv) {
@@ -1324,7 +1346,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   if (!mem) mem = &libc_mem;
   if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
     return SGRPC_ERR_INVALID_ARGUMENT;
-  if (settings && settings->version != SGRPC_SETTINGS_VERSION)
+  if (settings && settings_size(settings->version) == 0)
     return SGRPC_ERR_INVALID_ARGUMENT;
   c = mem->calloc(1, sizeof(*c), mem->user_data);
   if (!c) return SGRPC_ERR_NOMEM;
@@ -1334,8 +1356,11 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->ngmem.free = ng_free;
   c->ngmem.calloc = ng_calloc;
   c->ngmem.realloc = ng_realloc;
-  if (settings) c->settings = *settings;
-  else sgrpc_settings_default(&c->settings);
+  /* An older caller's struct ends early: read only its fields, the rest
+   * are the defaults. */
+  settings_fill(&c->settings);
+  if (settings) memcpy(&c->settings, settings, settings_size(settings->version));
+  c->settings.version = SGRPC_SETTINGS_VERSION;
   if (!c->settings.scheme) c->settings.scheme = "http";
   if (!c->settings.user_agent) c->settings.user_agent = "sgrpc-c/" SGRPC_VERSION;
   if (c->settings.max_queued_events == 0) c->settings.max_queued_events = 1;

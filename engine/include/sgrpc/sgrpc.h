@@ -164,7 +164,15 @@ typedef struct sgrpc_mem {
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */
 
-#define SGRPC_SETTINGS_VERSION 1
+/**
+ * Versions of sgrpc_settings. A new version only appends fields; the
+ * engine reads exactly the fields of the version the caller compiled
+ * against (settings.version) and gives every later field its default.
+ * Version 1: every field below (0.1.0).
+ */
+#define SGRPC_SETTINGS_V1 1
+/** The version this header describes. */
+#define SGRPC_SETTINGS_VERSION SGRPC_SETTINGS_V1
 
 /** A deadline value meaning "none". */
 #define SGRPC_NO_DEADLINE INT64_MAX
@@ -176,7 +184,9 @@ typedef struct sgrpc_mem {
  * what you need; the struct is copied at connection creation.
  */
 typedef struct sgrpc_settings {
-  /** Set by sgrpc_settings_default to SGRPC_SETTINGS_VERSION. */
+  /** The SGRPC_SETTINGS_V* the caller filled the struct for; set by
+   *  sgrpc_settings_default (to SGRPC_SETTINGS_VERSION of the header the
+   *  caller compiled with). */
   uint32_t version;
   /** Largest message accepted from the peer, after the 5-byte prefix.
    *  Default 4 MiB. A larger one ends the call RESOURCE_EXHAUSTED. */
@@ -257,8 +267,19 @@ typedef struct sgrpc_settings {
   int64_t settings_timeout;
 } sgrpc_settings;
 
-/** Fills s with the defaults listed above. */
-SGRPC_EXTERN void sgrpc_settings_default(sgrpc_settings *s);
+/**
+ * Fills the fields of settings version `version` with the defaults listed
+ * above and sets s->version to it. Fields of later versions are not
+ * touched (the caller's struct may not have them). An unknown version (0,
+ * or newer than this library) only sets s->version, which
+ * sgrpc_conn_*_new then refuses. Call it through sgrpc_settings_default.
+ */
+SGRPC_EXTERN void sgrpc_settings_default_versioned(int version, sgrpc_settings *s);
+
+/** Fills s with the defaults for the settings version this header
+ *  describes (ngtcp2's pattern: the caller's version travels with it). */
+#define sgrpc_settings_default(S)                                              \
+  sgrpc_settings_default_versioned(SGRPC_SETTINGS_VERSION, (S))
 
 /* ------------------------------------------------------------------ */
 /* Metadata                                                            */
@@ -304,9 +325,13 @@ typedef struct sgrpc_call sgrpc_call;
 /**
  * Creates a client connection. The HTTP/2 preface and SETTINGS are
  * queued as output at once. settings and mem may be NULL (defaults,
- * libc). now is the current time.
+ * libc). now is the current time. settings of any version up to
+ * SGRPC_SETTINGS_VERSION is accepted: only that version's fields are
+ * read, later ones take their defaults.
  *
- * Returns 0 and sets *pconn, or SGRPC_ERR_INVALID_ARGUMENT /
+ * Returns 0 and sets *pconn, or SGRPC_ERR_INVALID_ARGUMENT (settings
+ * version 0 or newer than the library, a value out of range, a partial
+ * mem), SGRPC_ERR_BAD_ENCODING (unknown settings encoding) or
  * SGRPC_ERR_NOMEM.
  */
 SGRPC_EXTERN int sgrpc_conn_client_new(sgrpc_conn **pconn,
