@@ -103,6 +103,39 @@ static void settings_fill(sgrpc_settings *s) {
   s->settings_timeout = 20 * 1000000000ll;
 }
 
+/* "0 means the default", field by field (keepalive_time's default
+ * depends on the role: conn_new resolves it). */
+static void settings_resolve(sgrpc_settings *s) {
+  sgrpc_settings d;
+  settings_fill(&d);
+#define SG_DEFAULT(f)                                                          \
+  if (!s->f) s->f = d.f
+  SG_DEFAULT(max_recv_message_size);
+  SG_DEFAULT(max_send_message_size);
+  SG_DEFAULT(max_send_buffer);
+  SG_DEFAULT(max_header_list_size);
+  SG_DEFAULT(stream_window);
+  SG_DEFAULT(connection_window);
+  SG_DEFAULT(max_concurrent_streams);
+  SG_DEFAULT(max_queued_events);
+  SG_DEFAULT(out_chunk);
+  SG_DEFAULT(scheme);
+  SG_DEFAULT(user_agent);
+  SG_DEFAULT(min_recv_ping_interval);
+  SG_DEFAULT(max_ping_strikes);
+  SG_DEFAULT(max_send_header_list_size);
+  SG_DEFAULT(max_outbound_queue);
+  SG_DEFAULT(settings_timeout);
+#undef SG_DEFAULT
+  if (s->out_chunk < 1024) s->out_chunk = 1024;
+  if (s->keepalive_timeout <= 0) s->keepalive_timeout = d.keepalive_timeout;
+}
+
+/* now + d, SGRPC_NEVER when it would not fit. */
+static int64_t time_after(int64_t now, int64_t d) {
+  return d >= 0 && now <= INT64_MAX - d ? now + d : SGRPC_NEVER;
+}
+
 void sgrpc_settings_default_versioned(int version, sgrpc_settings *s) {
   sgrpc_settings d;
   size_t n;
@@ -1361,10 +1394,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   settings_fill(&c->settings);
   if (settings) memcpy(&c->settings, settings, settings_size(settings->version));
   c->settings.version = SGRPC_SETTINGS_VERSION;
-  if (!c->settings.scheme) c->settings.scheme = "http";
-  if (!c->settings.user_agent) c->settings.user_agent = "sgrpc-c/" SGRPC_VERSION;
-  if (c->settings.max_queued_events == 0) c->settings.max_queued_events = 1;
-  if (c->settings.out_chunk < 1024) c->settings.out_chunk = 1024;
+  settings_resolve(&c->settings);
   if (c->settings.stream_window < 65535 || c->settings.stream_window > INT32_MAX ||
       c->settings.connection_window < 65535 ||
       c->settings.connection_window > INT32_MAX) {
@@ -1384,17 +1414,12 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->ka_time = c->settings.keepalive_time;
   if (c->ka_time == 0) c->ka_time = role == SG_ROLE_SERVER ? 7200 * 1000000000ll : SGRPC_NEVER;
   if (c->ka_time < 0) c->ka_time = SGRPC_NEVER;
-  if (c->settings.keepalive_timeout <= 0) c->settings.keepalive_timeout = 20 * 1000000000ll;
   c->last_recv = now;
   c->ka_ack_deadline = SGRPC_NEVER;
   c->last_ping_recv = INT64_MIN;
   c->shutdown_ping_deadline = SGRPC_NEVER;
   c->drain_deadline = SGRPC_NEVER;
-  c->settings_deadline =
-      c->settings.settings_timeout <= 0 || c->settings.settings_timeout == SGRPC_NEVER ||
-              now > INT64_MAX - c->settings.settings_timeout
-          ? SGRPC_NEVER
-          : now + c->settings.settings_timeout;
+  c->settings_deadline = time_after(now, c->settings.settings_timeout);
 
   rv = nghttp2_session_callbacks_new(&cbs);
   if (rv != 0) goto nomem;
@@ -1789,7 +1814,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
-    c->ka_ack_deadline = now + c->settings.keepalive_timeout;
+    c->ka_ack_deadline = time_after(now, c->settings.keepalive_timeout);
   }
   if (c->shutdown_ping_deadline <= now && sg_shutdown_final(c) != 0) {
     set_fatal(c, SGRPC_ERR_CONN_NOMEM);
@@ -1816,7 +1841,7 @@ int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
     if (rv == 0) rv = nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, d);
     if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
     c->shutdown = 1;
-    c->shutdown_ping_deadline = now + c->settings.keepalive_timeout;
+    c->shutdown_ping_deadline = time_after(now, c->settings.keepalive_timeout);
   } else {
     rv = nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
     if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;

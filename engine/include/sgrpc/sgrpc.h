@@ -182,88 +182,95 @@ typedef struct sgrpc_mem {
 /**
  * Connection settings. Fill with sgrpc_settings_default() and change
  * what you need; the struct is copied at connection creation.
+ *
+ * Zero (or NULL) in any field means that field's default, so a struct
+ * zeroed with only version set is the defaults. Times are nanoseconds;
+ * a time whose feature can be turned off takes SGRPC_NEVER (or any
+ * negative value) for "off".
  */
 typedef struct sgrpc_settings {
   /** The SGRPC_SETTINGS_V* the caller filled the struct for; set by
    *  sgrpc_settings_default (to SGRPC_SETTINGS_VERSION of the header the
-   *  caller compiled with). */
+   *  caller compiled with). Required: 0 is refused. */
   uint32_t version;
   /** Largest message accepted from the peer, after the 5-byte prefix.
-   *  Default 4 MiB. A larger one ends the call RESOURCE_EXHAUSTED. */
+   *  0: 4 MiB. A larger one ends the call RESOURCE_EXHAUSTED. */
   uint32_t max_recv_message_size;
-  /** Largest message sgrpc_call_send accepts. Default INT32_MAX. */
+  /** Largest message sgrpc_call_send accepts. 0: INT32_MAX. */
   uint32_t max_send_message_size;
   /** Per-call bytes buffered for sending before sgrpc_call_send returns
    *  SGRPC_ERR_WOULDBLOCK. A single message is always accepted into an
-   *  empty buffer. Default 64 KiB. */
+   *  empty buffer. 0: 64 KiB. */
   uint32_t max_send_buffer;
   /** Largest header block (name + value + 32 per field, as in RFC 7540
-   *  SETTINGS_MAX_HEADER_LIST_SIZE) accepted and advertised. Default
-   *  16 KiB. */
+   *  SETTINGS_MAX_HEADER_LIST_SIZE) accepted and advertised. 0: 16 KiB. */
   uint32_t max_header_list_size;
-  /** HTTP/2 initial stream window advertised to the peer. Default 4 MiB. */
+  /** HTTP/2 initial stream window advertised to the peer, 65535 to
+   *  INT32_MAX (other values: SGRPC_ERR_INVALID_ARGUMENT). 0: 4 MiB. */
   uint32_t stream_window;
-  /** HTTP/2 connection window. Default 4 MiB. */
+  /** HTTP/2 connection window, 65535 to INT32_MAX. 0: 4 MiB. */
   uint32_t connection_window;
-  /** Server: SETTINGS_MAX_CONCURRENT_STREAMS advertised. Default 256.
+  /** Server: SETTINGS_MAX_CONCURRENT_STREAMS advertised. 0: 256 (a
+   *  server that wants no new streams uses sgrpc_conn_shutdown).
    *  Client: ignored (the peer's value applies). */
   uint32_t max_concurrent_streams;
   /** Events queued before the engine stops consuming input. The queue
-   *  can exceed it by the events of one HTTP/2 frame. Default 256. */
+   *  can exceed it by the events of one HTTP/2 frame. 0: 256. */
   uint32_t max_queued_events;
-  /** Bytes of output the engine prepares per sgrpc_conn_out_peek.
-   *  Default 64 KiB. */
+  /** Bytes of output the engine prepares per sgrpc_conn_out_peek; values
+   *  below 1024 become 1024. 0: 64 KiB. */
   uint32_t out_chunk;
-  /** Client: value of the :scheme header, "http" or "https". Default
-   *  "http" (also used when NULL). Must outlive the connection (a string
-   *  literal is typical). */
+  /** Client: value of the :scheme header, "http" or "https". NULL:
+   *  "http". Must outlive the connection (a string literal is typical). */
   const char *scheme;
-  /** Client: user-agent header; server: ignored. Default
-   *  "sgrpc-c/" SGRPC_VERSION (also used when NULL). Must outlive the
-   *  connection. */
+  /** Client: user-agent header; server: ignored. NULL:
+   *  "sgrpc-c/" SGRPC_VERSION. Must outlive the connection. */
   const char *user_agent;
 
   /* --- compression --- */
-  /** Default grpc-encoding for messages this side sends: NULL or
-   *  "identity" (none), "gzip" or "deflate". A server uses it only when
-   *  the client's grpc-accept-encoding lists it. Default NULL. */
+  /** Default grpc-encoding for messages this side sends: "identity",
+   *  "gzip" or "deflate" (other names: SGRPC_ERR_BAD_ENCODING). A server
+   *  uses it only when the client's grpc-accept-encoding lists it. NULL:
+   *  identity (no compression). */
   const char *send_encoding;
   /** Messages shorter than this are sent uncompressed (flag 0) even when
-   *  an encoding is set, as the spec allows. Default 0 (compress all). */
+   *  an encoding is set, as the spec allows. 0: compress every message. */
   uint32_t compress_min_size;
 
   /* --- keepalive (grpc-core's definitions) --- */
-  /** Time without receiving anything after which a PING is sent. 0 picks
-   *  the role's default: off for clients, 2 hours for servers.
+  /** Time without receiving anything after which a PING is sent. 0: the
+   *  role's default, off for clients and 2 hours for servers.
    *  SGRPC_NEVER (or any negative value) turns it off. */
   int64_t keepalive_time;
   /** How long to wait for the PING's ack before the connection is
-   *  declared dead (calls end UNAVAILABLE). Default 20 s; values <= 0
-   *  become 20 s. A server's graceful shutdown waits this long for the
-   *  ack of its shutdown PING before sending the final GOAWAY. */
+   *  declared dead (calls end UNAVAILABLE). 0 (or negative): 20 s;
+   *  SGRPC_NEVER waits forever. A server's graceful shutdown waits this
+   *  long for the ack of its shutdown PING before sending the final
+   *  GOAWAY. */
   int64_t keepalive_timeout;
   /** Client: send keepalive pings with no call open. Server: accept
    *  pings from a client with no call open at min_recv_ping_interval
-   *  instead of every 2 hours. Default 0. */
+   *  instead of every 2 hours. 0: no (nonzero: yes). */
   int keepalive_permit_without_calls;
   /** Server: pings closer together than this (while no data or headers
-   *  were sent in between) are strikes. Default 5 minutes. */
+   *  were sent in between) are strikes. 0: 5 minutes. A negative value
+   *  makes no ping a strike. */
   int64_t min_recv_ping_interval;
   /** Server: strikes tolerated before GOAWAY ENHANCE_YOUR_CALM with
-   *  debug data "too_many_pings". Default 2. */
+   *  debug data "too_many_pings". 0: 2; UINT32_MAX: never. */
   uint32_t max_ping_strikes;
 
   /* --- limits --- */
   /** Largest header block this side sends (also capped by the peer's
-   *  SETTINGS_MAX_HEADER_LIST_SIZE). Default 16 KiB. */
+   *  SETTINGS_MAX_HEADER_LIST_SIZE). 0: 16 KiB. */
   uint32_t max_send_header_list_size;
   /** Bytes buffered for sending across all calls of the connection;
    *  beyond it sgrpc_call_send returns SGRPC_ERR_WOULDBLOCK until the
-   *  output drains (then SGRPC_EV_WRITABLE). Default 16 MiB. */
+   *  output drains (then SGRPC_EV_WRITABLE). 0: 16 MiB. */
   size_t max_outbound_queue;
   /** Time for the peer to acknowledge our SETTINGS before the connection
-   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). Default 20 s; SGRPC_NEVER or a
-   *  value <= 0 turns it off. */
+   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). 0: 20 s; SGRPC_NEVER (or any
+   *  negative value) turns it off. */
   int64_t settings_timeout;
 } sgrpc_settings;
 
