@@ -343,6 +343,20 @@ static void test_concurrent_streams_first_flight(void **state) {
              w.done_ok, w.refused);
 }
 
+/* ---- version ---- */
+
+static void test_version(void **state) {
+  int num = -1;
+  char want[32];
+  (void)state;
+  assert_string_equal(sgrpc_version(&num), SGRPC_VERSION);
+  assert_int_equal(num, SGRPC_VERSION_NUM);
+  snprintf(want, sizeof(want), "%d.%d.%d", SGRPC_VERSION_NUM >> 16,
+           (SGRPC_VERSION_NUM >> 8) & 0xff, SGRPC_VERSION_NUM & 0xff);
+  assert_string_equal(SGRPC_VERSION, want);
+  assert_string_equal(sgrpc_version(NULL), SGRPC_VERSION);
+}
+
 /* ---- settings versions ---- */
 
 /* sgrpc_settings_default fills the header's version; _versioned with an
@@ -724,6 +738,7 @@ int main(void) {
       cmocka_unit_test(test_send_limit),
       cmocka_unit_test(test_concurrent_streams_after_settings),
       cmocka_unit_test(test_concurrent_streams_first_flight),
+      cmocka_unit_test(test_version),
       cmocka_unit_test(test_settings_versions),
       cmocka_unit_test(test_settings_zero_means_default),
       cmocka_unit_test(test_invalid_settings),

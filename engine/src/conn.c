@@ -30,6 +30,11 @@ void sg_free(sgrpc_conn *c, void *p) {
 /* Codes and names                                                     */
 /* ------------------------------------------------------------------ */
 
+const char *sgrpc_version(int *num) {
+  if (num) *num = SGRPC_VERSION_NUM;
+  return SGRPC_VERSION;
+}
+
 const char *sgrpc_strerror(int code) {
   switch (code) {
   case 0: return "success";

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sgrpc/version.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,8 +46,12 @@ extern "C" {
  */
 typedef ptrdiff_t sgrpc_ssize;
 
-#define SGRPC_VERSION "0.1.0"
-#define SGRPC_VERSION_NUM 0x000100
+/**
+ * Returns the version of the linked library ("0.1.0"), and stores its
+ * SGRPC_VERSION_NUM form in *num when num is not NULL. Compare with the
+ * SGRPC_VERSION the caller compiled against (<sgrpc/version.h>).
+ */
+SGRPC_EXTERN const char *sgrpc_version(int *num);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
