@@ -10,8 +10,9 @@
 #include "wire.h"
 
 /* nghttp2 pulls a call's DATA through this (the source is the call). */
-static ssize_t data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t length,
-                            uint32_t *data_flags, nghttp2_data_source *source, void *ud) {
+static sg_h2_ssize data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
+                                size_t length, uint32_t *data_flags,
+                                nghttp2_data_source *source, void *ud) {
   (void)s;
   (void)stream_id;
   (void)ud;
@@ -373,7 +374,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   int tmolen = -1, rv, enc;
   int32_t sid;
   sgrpc_call *call;
-  nghttp2_data_provider prd;
+  sg_h2_data_provider prd;
 
   if (!pcall) return SGRPC_ERR_INVALID_ARGUMENT;
   *pcall = NULL;
@@ -446,7 +447,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
 
   prd.source.ptr = call;
   prd.read_callback = data_read_cb;
-  sid = nghttp2_submit_request(c->session, NULL, c->nv, n, &prd, call);
+  sid = sg_h2_submit_request(c->session, NULL, c->nv, n, &prd, call);
   if (sid < 0) {
     call->released = 1;
     sg_call_free(call);
@@ -595,7 +596,7 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   size_t n = 0, ctlen, space_len;
   const char *ct = request_content_type(call, &ctlen);
   char *space;
-  nghttp2_data_provider prd;
+  sg_h2_data_provider prd;
   int rv;
   prd.source.ptr = call;
   prd.read_callback = data_read_cb;
@@ -603,7 +604,7 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
       memcmp(ct, "application/grpc", 16) == 0) {
     /* prepared once: nothing to build */
     if (!header_list_fits(c, plain_response_nv, 3)) return SGRPC_ERR_METADATA_TOO_LARGE;
-    rv = nghttp2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
+    rv = sg_h2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
     if (rv != 0) return ng_to_sg(rv);
     call->headers_sent = 1;
     call->data_attached = 1;
@@ -623,7 +624,7 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   n = md_to_nv(c->nv, n, md, md_count, &space);
   if (!header_list_fits(c, c->nv, n)) return SGRPC_ERR_METADATA_TOO_LARGE;
-  rv = nghttp2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
+  rv = sg_h2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
   if (rv != 0) return ng_to_sg(rv);
   call->headers_sent = 1;
   call->data_attached = 1;
@@ -893,7 +894,7 @@ static int server_end(sgrpc_call *call, int http_status, int code, const char *m
     rv = build_status(call, http_status ? http_status : 200, code, msg, details,
                       details_len, md, md_count);
     if (rv) return rv;
-    rv = nghttp2_submit_response(c->session, call->stream_id, call->trailer_nv,
+    rv = sg_h2_submit_response(c->session, call->stream_id, call->trailer_nv,
                                  call->trailer_nvlen, NULL);
     sg_free(c, call->trailer_mem);
     call->trailer_mem = NULL;

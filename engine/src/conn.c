@@ -1593,7 +1593,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
   retire(c);
   c->now = now;
   while (off < len) {
-    ssize_t rv = nghttp2_session_mem_recv(c->session, data + off, len - off);
+    sg_h2_ssize rv = sg_h2_session_mem_recv(c->session, data + off, len - off);
     if (rv < 0) {
       set_fatal(c, sg_map_nghttp2_error((int)rv));
       return c->fatal;
@@ -1613,7 +1613,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
        * zero-length call finishes that frame now (its END_STREAM may be
        * all that is left, and no more input may ever come). */
       if (off == len) {
-        rv = nghttp2_session_mem_recv(c->session, data + off, 0);
+        rv = sg_h2_session_mem_recv(c->session, data + off, 0);
         if (rv < 0) set_fatal(c, sg_map_nghttp2_error((int)rv));
         if (c->fatal) {
           close_all_calls(c, "connection failed");
@@ -1642,7 +1642,7 @@ static int prepare_output(sgrpc_conn *c) {
   if (c->out_lost) return c->fatal;
   while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
     const uint8_t *p;
-    ssize_t n = nghttp2_session_mem_send(c->session, &p);
+    sg_h2_ssize n = sg_h2_session_mem_send(c->session, &p);
     if (n < 0) {
       set_fatal(c, sg_map_nghttp2_error((int)n));
       return c->fatal;

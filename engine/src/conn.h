@@ -6,7 +6,7 @@
 #define SGRPC_CONN_H
 
 #include <sgrpc/sgrpc.h>
-#include <nghttp2/nghttp2.h>
+#include "h2compat.h"
 
 #include "buf.h"
 
