@@ -111,7 +111,7 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
     if (!call) return NULL;
   }
   call->conn = c;
-  call->deadline = SGRPC_NO_DEADLINE;
+  call->deadline = SGRPC_NEVER;
   call->prev = NULL;
   call->next = c->calls;
   if (c->calls) c->calls->prev = call;
@@ -397,7 +397,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   } else {
     enc = c->default_enc;
   }
-  if (o->deadline != 0 && o->deadline != SGRPC_NO_DEADLINE) {
+  if (o->deadline != 0 && o->deadline != SGRPC_NEVER) {
     if (o->deadline <= now) return SGRPC_ERR_INVALID_ARGUMENT;
     tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo));
     if (tmolen < 0) return SGRPC_ERR_INVALID_ARGUMENT;

@@ -792,14 +792,14 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     e->ev.u.call_new.md = h->md;
     e->ev.u.call_new.md_count = h->nmd;
     if (tmo >= 0) {
-      call->deadline = tmo > INT64_MAX - c->now ? SGRPC_NO_DEADLINE : c->now + tmo;
+      call->deadline = tmo > INT64_MAX - c->now ? SGRPC_NEVER : c->now + tmo;
     }
     e->ev.u.call_new.deadline = call->deadline;
   }
   /* The call now belongs to the user. */
   call->released = 0;
   sg_call_opened(call);
-  if (call->deadline != SGRPC_NO_DEADLINE) sg_call_heap_add(call);
+  if (call->deadline != SGRPC_NEVER) sg_call_heap_add(call);
   if (end_stream) {
     call->recv_end = 1;
     if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return -1;

@@ -556,7 +556,7 @@ SGRPC_EXTERN int sgrpc_timeout_decode(const char *s, size_t len, int64_t *ns) {
     return SGRPC_ERR_INVALID_ARGUMENT;
   }
   /* 8 digits of hours reach 3.6e20 ns, past INT64_MAX (~2562047 h):
-   * saturate, as grpc-go does. INT64_MAX is also SGRPC_NO_DEADLINE. */
+   * saturate, as grpc-go does. INT64_MAX is also SGRPC_NEVER. */
   *ns = v > INT64_MAX / unit_ns ? INT64_MAX : v * unit_ns;
   return 0;
 }

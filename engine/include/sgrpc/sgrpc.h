@@ -180,9 +180,12 @@ typedef struct sgrpc_mem {
 /** The version this header describes. */
 #define SGRPC_SETTINGS_VERSION SGRPC_SETTINGS_V1
 
-/** A deadline value meaning "none". */
-#define SGRPC_NO_DEADLINE INT64_MAX
-/** Returned by sgrpc_conn_next_expiry when no timer is armed. */
+/**
+ * The one "no time" value: no deadline (SGRPC_EV_CALL_NEW without
+ * grpc-timeout), no timer armed (sgrpc_conn_next_expiry), a timed feature
+ * turned off (settings). Where a caller passes a deadline, 0 means "none"
+ * as well.
+ */
 #define SGRPC_NEVER INT64_MAX
 
 /**
@@ -561,7 +564,7 @@ typedef struct sgrpc_event {
       const char *encoding; /* grpc-encoding, "" when absent */
       const char *accept_encoding; /* grpc-accept-encoding or "" */
       /** Absolute deadline (now at receipt + grpc-timeout), or
-       *  SGRPC_NO_DEADLINE. */
+       *  SGRPC_NEVER. */
       int64_t deadline;
       const sgrpc_md *md;
       size_t md_count;
@@ -640,7 +643,7 @@ typedef struct sgrpc_call_opts {
   const char *path;
   /** ":authority"; NULL or "" sends none. */
   const char *authority;
-  /** Absolute deadline, or 0 / SGRPC_NO_DEADLINE for none. */
+  /** Absolute deadline; 0 (the default) or SGRPC_NEVER for none. */
   int64_t deadline;
   /** Custom metadata, checked with sgrpc_md_check. */
   const sgrpc_md *md;
