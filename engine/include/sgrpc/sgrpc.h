@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sgrpc/version.h>
 
@@ -317,9 +318,25 @@ typedef struct sgrpc_md {
   size_t value_len;
 } sgrpc_md;
 
-/** Fills an sgrpc_md from two NUL-terminated strings. */
+/**
+ * An sgrpc_md initializer from two string literals, lengths counted at
+ * compile time: SGRPC_MD_STR("x-id", "42"). Only literals compile (the
+ * ("" k "") pasting refuses a pointer, whose sizeof would silently be the
+ * pointer's). For strings known at run time use sgrpc_md_str.
+ */
 #define SGRPC_MD_STR(k, v)                                                     \
-  { (k), sizeof(k) - 1, (const uint8_t *)(v), sizeof(v) - 1 }
+  { ("" k ""), sizeof("" k "") - 1, (const uint8_t *)("" v ""), sizeof("" v "") - 1 }
+
+/** An sgrpc_md of two NUL-terminated strings (lengths by strlen). The
+ *  strings are borrowed, not copied. */
+static inline sgrpc_md sgrpc_md_str(const char *k, const char *v) {
+  sgrpc_md m;
+  m.key = k;
+  m.key_len = strlen(k);
+  m.value = (const uint8_t *)v;
+  m.value_len = strlen(v);
+  return m;
+}
 
 /**
  * Checks a metadata entry the way sgrpc_call_* functions will before
