@@ -96,7 +96,7 @@ static void settings_fill(sgrpc_settings *s) {
   s->out_chunk = 64u << 10;
   s->scheme = "http";
   s->user_agent = "sgrpc-c/" SGRPC_VERSION;
-  s->send_encoding = NULL;
+  s->encoding = NULL;
   s->compress_min_size = 0;
   s->keepalive_time = 0;
   s->keepalive_timeout = 20 * 1000000000ll;
@@ -1408,8 +1408,8 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   }
   c->role = role;
   c->now = now;
-  if (c->settings.send_encoding) {
-    int enc = sg_enc_parse(c->settings.send_encoding, strlen(c->settings.send_encoding));
+  if (c->settings.encoding) {
+    int enc = sg_enc_parse(c->settings.encoding, strlen(c->settings.encoding));
     if (enc == SG_ENC_UNKNOWN) {
       mem->free(c, mem->user_data);
       return SGRPC_ERR_BAD_ENCODING;

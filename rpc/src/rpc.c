@@ -817,7 +817,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     co.md = opts->md;
     co.md_count = opts->md_count;
     cc->user_data = opts->user_data;
-    co.encoding = opts->compression;
+    co.encoding = opts->encoding;
   }
   cc->conn = client->conn;
   if (HOOKED(client->events)) {

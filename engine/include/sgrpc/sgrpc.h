@@ -242,7 +242,7 @@ typedef struct sgrpc_settings {
    *  "gzip" or "deflate" (other names: SGRPC_ERR_BAD_ENCODING). A server
    *  uses it only when the client's grpc-accept-encoding lists it. NULL:
    *  identity (no compression). */
-  const char *send_encoding;
+  const char *encoding;
   /** Messages shorter than this are sent uncompressed (flag 0) even when
    *  an encoding is set, as the spec allows. 0: compress every message. */
   uint32_t compress_min_size;
@@ -673,7 +673,7 @@ typedef struct sgrpc_call_opts {
   /** Per-call callback used by sgrpc_event_dispatch; NULL for none. */
   sgrpc_call_cb on_event;
   /** Compression for this call's messages: NULL for the connection's
-   *  send_encoding, "identity", "gzip" or "deflate". */
+   *  settings.encoding, "identity", "gzip" or "deflate". */
   const char *encoding;
 } sgrpc_call_opts;
 
@@ -712,7 +712,7 @@ SGRPC_EXTERN int sgrpc_call_send(sgrpc_call *call, const uint8_t *data,
 /**
  * Server: chooses the response's grpc-encoding ("identity", "gzip",
  * "deflate") before initial metadata is sent. Without it the server uses
- * settings.send_encoding when the client accepts it. Returns
+ * settings.encoding when the client accepts it. Returns
  * SGRPC_ERR_BAD_ENCODING for an unknown name or one the client did not
  * list in grpc-accept-encoding, SGRPC_ERR_INVALID_STATE after headers.
  */

@@ -300,7 +300,7 @@ typedef struct sgrpc_rpc_opts {
   size_t md_count;
   /** grpc-encoding to compress requests with (e.g. "gzip"), NULL for
    *  none (the connection's default). */
-  const char *compression;
+  const char *encoding;
   /** ":authority"; NULL sends none. */
   const char *authority;
   /** Passed to every callback of the call. */
