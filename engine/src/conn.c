@@ -35,6 +35,10 @@ const char *sgrpc_version(int *num) {
   return SGRPC_VERSION;
 }
 
+/* The TLS range of <sgrpc/tls.h> (SGRPC_ERR_TLS_FIRST/LAST there). */
+#define SG_ERR_TLS_FIRST (-699)
+#define SG_ERR_TLS_LAST (-600)
+
 const char *sgrpc_strerror(int code) {
   switch (code) {
   case 0: return "success";
@@ -56,11 +60,37 @@ const char *sgrpc_strerror(int code) {
   case SGRPC_ERR_KEEPALIVE_TIMEOUT: return "keepalive ping not acknowledged in time";
   case SGRPC_ERR_SETTINGS_TIMEOUT: return "SETTINGS not acknowledged in time";
   case SGRPC_ERR_TOO_MANY_PINGS: return "too many pings (ENHANCE_YOUR_CALM)";
-  default: return "unknown error code";
+  /* The TLS seam's codes (SGRPC_ERR_TLS_* of <sgrpc/tls.h>, which the
+   * engine does not include: a layer below may not depend on one above;
+   * test_tls checks the numbers still match). */
+  case -601: return "TLS configuration error (options, certificate, key or CA)";
+  case -602: return "TLS handshake failed";
+  case -603: return "TLS peer certificate verification failed";
+  case -604: return "TLS peer certificate does not match the expected name";
+  case -605: return "TLS peer sent no certificate";
+  case -606: return "TLS peer did not negotiate ALPN h2";
+  case -607: return "malformed TLS data from the peer";
+  case -608: return "TLS peer sent a fatal alert";
+  case -609: return "TLS session closed by the peer (close_notify)";
+  case -610: return "transport ended without TLS close_notify";
+  case -611: return "TLS library internal error";
+  default: break;
   }
+  if (sgrpc_err_errno(code)) return "system error";
+  if (code >= SG_ERR_TLS_FIRST && code <= SG_ERR_TLS_LAST) return "unknown TLS error";
+  return "unknown error code";
 }
 
-int sgrpc_is_fatal(int code) { return code <= SGRPC_ERR_FATAL; }
+int sgrpc_err_errno(int code) {
+  return code < SGRPC_ERR_SYSTEM_BASE && code >= SGRPC_ERR_SYSTEM_LAST
+             ? SGRPC_ERR_SYSTEM_BASE - code
+             : 0;
+}
+
+int sgrpc_is_fatal(int code) {
+  return code <= SGRPC_ERR_FATAL || (code >= SG_ERR_TLS_FIRST && code <= SG_ERR_TLS_LAST) ||
+         sgrpc_err_errno(code) != 0;
+}
 
 const char *sgrpc_status_name(int code) {
   static const char *const names[] = {

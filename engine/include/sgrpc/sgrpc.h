@@ -59,9 +59,16 @@ SGRPC_EXTERN const char *sgrpc_version(int *num);
 /* ------------------------------------------------------------------ */
 
 /**
- * Library return codes. All are negative. Codes at or below
- * SGRPC_ERR_FATAL mean the connection can no longer carry calls; such an
- * error is sticky (every later call returns it), but output already
+ * Library return codes. All are negative, and the whole project shares
+ * one space, so sgrpc_strerror and sgrpc_is_fatal answer for any of them:
+ *
+ *   -1 .. -99     engine, call level (this enum)
+ *   -201 .. -599  system errors of adapters: SGRPC_ERR_SYSTEM(errno)
+ *   -600 .. -699  TLS (SGRPC_ERR_TLS_* in <sgrpc/tls.h>), fatal
+ *   <= -900       engine, connection level: fatal
+ *
+ * A fatal code means the connection can no longer carry calls; an engine
+ * fatal error is sticky (every later call returns it), but output already
  * queued (typically a GOAWAY) can still be taken with sgrpc_conn_out_*.
  */
 typedef enum {
@@ -79,8 +86,9 @@ typedef enum {
   SGRPC_ERR_MESSAGE_TOO_LARGE = -5,
   /** A metadata key or value breaks gRPC's rules, or the key is reserved. */
   SGRPC_ERR_BAD_METADATA = -6,
-  /** Out of memory in a call-level function; the connection is intact
-   *  and nothing was changed. */
+  /** Out of memory in a call-level function (starting or sending on a
+   *  call): nothing was changed and the connection is intact, so the
+   *  caller may retry. Compare SGRPC_ERR_CONN_NOMEM. */
   SGRPC_ERR_NOMEM = -7,
   /** The connection no longer accepts new calls (GOAWAY sent or
    *  received, or it is closing). Open another connection. */
@@ -88,7 +96,8 @@ typedef enum {
   /** sgrpc_conn_recv was called while events are still queued: pull
    *  them all with sgrpc_conn_next_event first. */
   SGRPC_ERR_EVENTS_PENDING = -9,
-  /* -10 is unused: a full outbound queue is SGRPC_ERR_WOULDBLOCK. */
+  /* -10 is reserved and never returned (a full outbound queue, once its
+   * own code, is SGRPC_ERR_WOULDBLOCK). */
   /** A header block to send is larger than the limit (our
    *  max_send_header_list_size or the peer's SETTINGS_MAX_HEADER_LIST_SIZE). */
   SGRPC_ERR_METADATA_TOO_LARGE = -11,
@@ -100,7 +109,10 @@ typedef enum {
   /** The peer broke HTTP/2 at the connection level (bad preface,
    *  flooding, compression error, ...). A GOAWAY is queued. */
   SGRPC_ERR_PROTOCOL = -901,
-  /** Out of memory while processing connection input or output. */
+  /** Out of memory while processing connection input, output or timers,
+   *  where nghttp2 or the engine had already changed state and cannot
+   *  roll it back (e.g. an event that could not be queued): the
+   *  connection is lost, unlike SGRPC_ERR_NOMEM. */
   SGRPC_ERR_CONN_NOMEM = -902,
   /** The connection is closed: the transport ended, or both sides are
    *  done after GOAWAY. */
@@ -116,10 +128,33 @@ typedef enum {
   SGRPC_ERR_TOO_MANY_PINGS = -907
 } sgrpc_error;
 
-/** Returns a static, human-readable string for a SGRPC_ERR_* code. */
+/**
+ * System errors, for adapters: a failed system call is reported as
+ * SGRPC_ERR_SYSTEM(errno), for errno 1..399 (codes -201..-599), and
+ * sgrpc_err_errno gives the errno back. They are fatal for the object
+ * that reported them (the connection or listener is gone).
+ */
+#define SGRPC_ERR_SYSTEM_BASE (-200)
+#define SGRPC_ERR_SYSTEM(e) (SGRPC_ERR_SYSTEM_BASE - (e))
+/** The lowest system code, SGRPC_ERR_SYSTEM(399). */
+#define SGRPC_ERR_SYSTEM_LAST (SGRPC_ERR_SYSTEM_BASE - 399)
+
+/** The errno carried by an SGRPC_ERR_SYSTEM code, or 0 for any other
+ *  code. */
+SGRPC_EXTERN int sgrpc_err_errno(int code);
+
+/**
+ * Returns a static, human-readable string for any code of the project:
+ * the engine's, "system error" for the SGRPC_ERR_SYSTEM range (the
+ * engine does not call the C library for text: format sgrpc_err_errno
+ * with strerror where that is wanted), the TLS codes, and "unknown error
+ * code" (or "unknown TLS error" inside -600..-699) otherwise.
+ */
 SGRPC_EXTERN const char *sgrpc_strerror(int code);
 
-/** Returns nonzero when code is a fatal (connection-ending) error. */
+/** Returns nonzero when code is fatal for the connection (or the object
+ *  that returned it): codes at or below SGRPC_ERR_FATAL, the TLS range
+ *  -600..-699 and the system range. */
 SGRPC_EXTERN int sgrpc_is_fatal(int code);
 
 /* ------------------------------------------------------------------ */
