@@ -291,8 +291,8 @@ static int check_md(const sgrpc_md *md, size_t n) {
 static size_t md_encoded_size(const sgrpc_md *md, size_t n) {
   size_t i, total = 0;
   for (i = 0; i < n; i++) {
-    total += sgrpc_key_is_bin(md[i].key, md[i].key_len)
-                 ? sgrpc_b64_encoded_len(md[i].value_len)
+    total += sg_key_is_bin(md[i].key, md[i].key_len)
+                 ? sg_b64_encoded_len(md[i].value_len)
                  : 0;
   }
   return total;
@@ -303,7 +303,7 @@ static size_t md_copy_size(const sgrpc_md *md, size_t n) {
   size_t i, total = 0;
   for (i = 0; i < n; i++) {
     total += md[i].key_len;
-    if (!sgrpc_key_is_bin(md[i].key, md[i].key_len)) total += md[i].value_len;
+    if (!sg_key_is_bin(md[i].key, md[i].key_len)) total += md[i].value_len;
   }
   return total;
 }
@@ -314,8 +314,8 @@ static size_t md_to_nv(nghttp2_nv *nv, size_t at, const sgrpc_md *md, size_t n,
                        char **space) {
   size_t i;
   for (i = 0; i < n; i++) {
-    if (sgrpc_key_is_bin(md[i].key, md[i].key_len)) {
-      size_t l = sgrpc_b64_encode(md[i].value, md[i].value_len, *space);
+    if (sg_key_is_bin(md[i].key, md[i].key_len)) {
+      size_t l = sg_b64_encode(md[i].value, md[i].value_len, *space);
       nv_set(&nv[at++], md[i].key, md[i].key_len, *space, l);
       *space += l;
     } else {
@@ -383,11 +383,11 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   if ((rv = conn_usable(c)) != 0) return rv;
   if (c->goaway_recv || c->goaway_sent) return SGRPC_ERR_GOING_AWAY;
   plen = strlen(o->path);
-  if (plen < 2 || o->path[0] != '/' || !sgrpc_h2_value_valid((const uint8_t *)o->path, plen))
+  if (plen < 2 || o->path[0] != '/' || !sg_h2_value_valid((const uint8_t *)o->path, plen))
     return SGRPC_ERR_INVALID_ARGUMENT;
   if (o->authority) {
     alen = strlen(o->authority);
-    if (!sgrpc_h2_value_valid((const uint8_t *)o->authority, alen))
+    if (!sg_h2_value_valid((const uint8_t *)o->authority, alen))
       return SGRPC_ERR_INVALID_ARGUMENT;
   }
   if ((rv = check_md(o->md, o->md_count)) != 0) return rv;
@@ -410,7 +410,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
     ct[ctlen++] = '+';
     memcpy(ct + ctlen, o->content_subtype, sl);
     ctlen += sl;
-    if (!sgrpc_h2_value_valid((const uint8_t *)ct, ctlen)) return SGRPC_ERR_INVALID_ARGUMENT;
+    if (!sg_h2_value_valid((const uint8_t *)ct, ctlen)) return SGRPC_ERR_INVALID_ARGUMENT;
   }
   if (sg_nv_reserve(c, 10 + o->md_count) != 0) return SGRPC_ERR_NOMEM;
   space_len = md_encoded_size(o->md, o->md_count);
@@ -803,8 +803,8 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
     call->trailer_nvlen = 1;
     return 0;
   }
-  enc_msg = msg_len ? sgrpc_pct_encoded_len(msg, msg_len) : 0;
-  enc_det = details_len ? sgrpc_b64_encoded_len(details_len) : 0;
+  enc_msg = msg_len ? sg_pct_encoded_len(msg, msg_len) : 0;
+  enc_det = details_len ? sg_b64_encoded_len(details_len) : 0;
   nnv = 7 + md_count;
   bytes = nnv * sizeof(nghttp2_nv) + 16 + 4 + enc_msg + enc_det +
           md_encoded_size(md, md_count) + md_copy_size(md, md_count);
@@ -843,12 +843,12 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
     nv_set(&nv[n++], "grpc-status", 11, codes, k);
   }
   if (enc_msg) {
-    sgrpc_pct_encode(msg, msg_len, space);
+    sg_pct_encode(msg, msg_len, space);
     nv_set(&nv[n++], "grpc-message", 12, space, enc_msg);
     space += enc_msg;
   }
   if (enc_det) {
-    sgrpc_b64_encode(details, details_len, space);
+    sg_b64_encode(details, details_len, space);
     nv_set(&nv[n++], "grpc-status-details-bin", 23, space, enc_det);
     space += enc_det;
   }
@@ -861,8 +861,8 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
       memcpy(k, md[i].key, md[i].key_len);
       space += md[i].key_len;
       v = space;
-      if (sgrpc_key_is_bin(md[i].key, md[i].key_len)) {
-        vl = sgrpc_b64_encode(md[i].value, md[i].value_len, v);
+      if (sg_key_is_bin(md[i].key, md[i].key_len)) {
+        vl = sg_b64_encode(md[i].value, md[i].value_len, v);
       } else {
         vl = md[i].value_len;
         if (vl) memcpy(v, md[i].value, vl);

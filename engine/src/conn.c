@@ -392,7 +392,7 @@ static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
   sg_field *f;
   uint8_t kind = header_kind(name, nlen);
   int keep_name = kind <= SG_HK_PSEUDO;
-  if ((keep_name && !sgrpc_h2_name_valid(name, nlen)) || !sgrpc_h2_value_valid(value, vlen)) {
+  if ((keep_name && !sg_h2_name_valid(name, nlen)) || !sg_h2_value_valid(value, vlen)) {
     h->invalid = 1;
     return 0;
   }
@@ -466,12 +466,12 @@ static int hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
     m->key_len = f->name_len;
     /* pointers are fixed up below, once the store stops moving */
     m->key = (const char *)(uintptr_t)f->name_off;
-    if (sgrpc_key_is_bin(k, f->name_len)) {
-      size_t max = sgrpc_b64_decoded_max(f->value_len), outlen = 0;
+    if (sg_key_is_bin(k, f->name_len)) {
+      size_t max = sg_b64_decoded_max(f->value_len), outlen = 0;
       size_t at;
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       at = h->store.len;
-      if (sgrpc_b64_decode((const char *)h->store.p + f->value_off, f->value_len,
+      if (sg_b64_decode((const char *)h->store.p + f->value_off, f->value_len,
                            h->store.p + at, &outlen) != 0) {
         h->nmd--; /* half-built entry: its value was never set */
         return -2;
@@ -534,18 +534,18 @@ static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
       have = 1;
       code = (int)val;
     } else if (f->kind == SG_HK_GRPC_MESSAGE) {
-      size_t max = sgrpc_pct_decoded_max(f->value_len);
+      size_t max = sg_pct_decoded_max(f->value_len);
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       msg_at = h->store.len;
       v = fval(h, f); /* the store may have moved */
-      msg_len = sgrpc_pct_decode(v, f->value_len, (char *)h->store.p + msg_at);
+      msg_len = sg_pct_decode(v, f->value_len, (char *)h->store.p + msg_at);
       h->store.p[msg_at + msg_len] = 0;
       h->store.len += msg_len + 1;
     } else if (f->kind == SG_HK_STATUS_DETAILS) {
-      size_t max = sgrpc_b64_decoded_max(f->value_len);
+      size_t max = sg_b64_decoded_max(f->value_len);
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       det_at = h->store.len;
-      if (sgrpc_b64_decode(fval(h, f), f->value_len, h->store.p + det_at, &det_len) != 0) {
+      if (sg_b64_decode(fval(h, f), f->value_len, h->store.p + det_at, &det_len) != 0) {
         det_at = SIZE_MAX;
         det_len = 0;
         continue;
