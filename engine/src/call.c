@@ -275,7 +275,7 @@ static void nv_set(nghttp2_nv *nv, const char *name, size_t nlen, const void *va
   nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
-#define NV_LIT(nv, n, v) nv_set((nv), (n), sizeof(n) - 1, (v), sizeof(v) - 1)
+#define NV_LIT(nv, n, v) nv_set((nv), SG_LIT(n), SG_LIT(v))
 
 static int check_md(const sgrpc_md *md, size_t n) {
   size_t i;
@@ -402,8 +402,8 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
     tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo));
     if (tmolen < 0) return SGRPC_ERR_INVALID_ARGUMENT;
   }
-  memcpy(ct, "application/grpc", 16);
-  ctlen = 16;
+  memcpy(ct, SG_LIT("application/grpc"));
+  ctlen = SG_LITLEN("application/grpc");
   if (o->content_subtype && o->content_subtype[0]) {
     size_t sl = strlen(o->content_subtype);
     if (sl > sizeof(ct) - 18) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -424,18 +424,18 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   call->on_event = o->on_event;
 
   NV_LIT(&c->nv[n++], ":method", "POST");
-  nv_set(&c->nv[n++], ":scheme", 7, c->settings.scheme, strlen(c->settings.scheme));
-  nv_set(&c->nv[n++], ":path", 5, o->path, plen);
-  if (alen) nv_set(&c->nv[n++], ":authority", 10, o->authority, alen);
-  if (tmolen > 0) nv_set(&c->nv[n++], "grpc-timeout", 12, tmo, (size_t)tmolen);
+  nv_set(&c->nv[n++], SG_LIT(":scheme"), c->settings.scheme, strlen(c->settings.scheme));
+  nv_set(&c->nv[n++], SG_LIT(":path"), o->path, plen);
+  if (alen) nv_set(&c->nv[n++], SG_LIT(":authority"), o->authority, alen);
+  if (tmolen > 0) nv_set(&c->nv[n++], SG_LIT("grpc-timeout"), tmo, (size_t)tmolen);
   NV_LIT(&c->nv[n++], "te", "trailers");
-  nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  nv_set(&c->nv[n++], SG_LIT("content-type"), ct, ctlen);
   if (enc != SG_ENC_IDENTITY) {
     const char *en = sg_enc_name(enc);
-    nv_set(&c->nv[n++], "grpc-encoding", 13, en, strlen(en));
+    nv_set(&c->nv[n++], SG_LIT("grpc-encoding"), en, strlen(en));
   }
   NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
-  nv_set(&c->nv[n++], "user-agent", 10, c->settings.user_agent,
+  nv_set(&c->nv[n++], SG_LIT("user-agent"), c->settings.user_agent,
          strlen(c->settings.user_agent));
   n = md_to_nv(c->nv, n, o->md, o->md_count, &space);
   if (!header_list_fits(c, c->nv, n)) {
@@ -579,17 +579,17 @@ static const char *request_content_type(sgrpc_call *call, size_t *len) {
     *len = f->value_len;
     return (const char *)h->store.p + f->value_off;
   }
-  *len = 16;
+  *len = SG_LITLEN("application/grpc");
   return "application/grpc";
 }
 
 /* The response headers of almost every call: no metadata, no
  * compression, the plain content-type. */
+#define NV_CONST(n, v)                                                         \
+  { (uint8_t *)(n), (uint8_t *)(v), SG_LITLEN(n), SG_LITLEN(v), NGHTTP2_NV_FLAG_NONE }
 static const nghttp2_nv plain_response_nv[] = {
-    {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-    {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
-    {(uint8_t *)"grpc-accept-encoding", (uint8_t *)SG_ACCEPT_ENCODING, 20,
-     sizeof(SG_ACCEPT_ENCODING) - 1, NGHTTP2_NV_FLAG_NONE}};
+    NV_CONST(":status", "200"), NV_CONST("content-type", "application/grpc"),
+    NV_CONST("grpc-accept-encoding", SG_ACCEPT_ENCODING)};
 
 static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
   sgrpc_conn *c = call->conn;
@@ -600,8 +600,8 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   int rv;
   prd.source.ptr = call;
   prd.read_callback = data_read_cb;
-  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY && ctlen == 16 &&
-      memcmp(ct, "application/grpc", 16) == 0) {
+  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY && ctlen == SG_LITLEN("application/grpc") &&
+      memcmp(ct, SG_LIT("application/grpc")) == 0) {
     /* prepared once: nothing to build */
     if (!header_list_fits(c, plain_response_nv, 3)) return SGRPC_ERR_METADATA_TOO_LARGE;
     rv = sg_h2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
@@ -616,10 +616,10 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   if (sg_buf_reserve(&c->mem, &c->scratch, space_len + 1) != 0) return SGRPC_ERR_NOMEM;
   space = (char *)c->scratch.p;
   NV_LIT(&c->nv[n++], ":status", "200");
-  nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  nv_set(&c->nv[n++], SG_LIT("content-type"), ct, ctlen);
   if (call->send_enc > SG_ENC_IDENTITY) {
     const char *en = sg_enc_name(call->send_enc);
-    nv_set(&c->nv[n++], "grpc-encoding", 13, en, strlen(en));
+    nv_set(&c->nv[n++], SG_LIT("grpc-encoding"), en, strlen(en));
   }
   NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   n = md_to_nv(c->nv, n, md, md_count, &space);
@@ -773,7 +773,7 @@ int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_coun
   return server_submit_headers(call, md, md_count);
 }
 
-#define STATUS_NV(v) {(uint8_t *)"grpc-status", (uint8_t *)v, 11, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+#define STATUS_NV(v) NV_CONST("grpc-status", v)
 static const nghttp2_nv status_only_nv[17] = {
     STATUS_NV("0"),  STATUS_NV("1"),  STATUS_NV("2"),  STATUS_NV("3"),  STATUS_NV("4"),
     STATUS_NV("5"),  STATUS_NV("6"),  STATUS_NV("7"),  STATUS_NV("8"),  STATUS_NV("9"),
@@ -820,14 +820,14 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
     status3[0] = (char)('0' + http_status / 100);
     status3[1] = (char)('0' + http_status / 10 % 10);
     status3[2] = (char)('0' + http_status % 10);
-    nv_set(&nv[n++], ":status", 7, status3, 3);
+    nv_set(&nv[n++], SG_LIT(":status"), status3, 3);
     if (http_status == 405) goto done; /* a bare HTTP answer */
     ct = request_content_type(call, &ctlen);
     if (http_status != 200) {
       ct = "application/grpc";
-      ctlen = 16;
+      ctlen = SG_LITLEN("application/grpc");
     }
-    nv_set(&nv[n++], "content-type", 12, ct, ctlen);
+    nv_set(&nv[n++], SG_LIT("content-type"), ct, ctlen);
     NV_LIT(&nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   }
   {
@@ -840,16 +840,16 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
       v /= 10;
     } while (v && k < sizeof(tmp));
     for (i = 0; i < k; i++) codes[i] = tmp[k - 1 - i];
-    nv_set(&nv[n++], "grpc-status", 11, codes, k);
+    nv_set(&nv[n++], SG_LIT("grpc-status"), codes, k);
   }
   if (enc_msg) {
     sg_pct_encode(msg, msg_len, space);
-    nv_set(&nv[n++], "grpc-message", 12, space, enc_msg);
+    nv_set(&nv[n++], SG_LIT("grpc-message"), space, enc_msg);
     space += enc_msg;
   }
   if (enc_det) {
     sg_b64_encode(details, details_len, space);
-    nv_set(&nv[n++], "grpc-status-details-bin", 23, space, enc_det);
+    nv_set(&nv[n++], SG_LIT("grpc-status-details-bin"), space, enc_det);
     space += enc_det;
   }
   /* Trailers may be submitted long after this returns: copy everything. */
@@ -985,7 +985,7 @@ int sgrpc_call_cancel(sgrpc_call *call) {
     if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
   }
   if (c->role == SG_ROLE_CLIENT) {
-    if (sg_call_client_finish(call, SGRPC_STATUS_CANCELLED, "call cancelled", 14, 1,
+    if (sg_call_client_finish(call, SGRPC_STATUS_CANCELLED, SG_LIT("call cancelled"), 1,
                               NGHTTP2_CANCEL, 0, 0) != 0)
       return c->fatal;
     return 0;
@@ -1001,7 +1001,7 @@ int sgrpc_call_cancel(sgrpc_call *call) {
     }
     e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
     e->ev.u.close.status.message = "call cancelled";
-    e->ev.u.close.status.message_len = 14;
+    e->ev.u.close.status.message_len = SG_LITLEN("call cancelled");
     e->ev.u.close.reset = 1;
     e->ev.u.close.http2_error = NGHTTP2_CANCEL;
   }

@@ -567,7 +567,7 @@ static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
     msg_len = sizeof(badbin) - 1;
   }
   if (msg_at == SIZE_MAX) {
-    msg_at = store_put(c, h, "", 0);
+    msg_at = store_put(c, h, SG_LIT(""));
     if (msg_at == SIZE_MAX) return -1;
   }
   hdrs_fix_md(h);
@@ -625,11 +625,11 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   call->got_headers = 1;
   if (h->invalid) {
     return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "malformed response header field", 31, 0, 0, 0, 1);
+                                 SG_LIT("malformed response header field"), 0, 0, 0, 1);
   }
   if (h->overflow) {
     return sg_call_client_finish(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
-                                 "response header list too large", 30, 0, 0, 0, 1);
+                                 SG_LIT("response header list too large"), 0, 0, 0, 1);
   }
   for (i = 0; i < h->nfields; i++) {
     sg_field *f = &h->fields[i];
@@ -646,7 +646,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   if (http < 0) {
     return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "malformed response: missing :status", 35, 0, 0, 0, 1);
+                                 SG_LIT("malformed response: missing :status"), 0, 0, 0, 1);
   }
   if (http >= 100 && http < 200) { /* informational: wait for the real one */
     call->got_headers = 0;
@@ -655,8 +655,8 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   if (http != 200) {
     size_t n;
-    memcpy(msg, "unexpected HTTP status ", 23);
-    n = 23;
+    memcpy(msg, SG_LIT("unexpected HTTP status "));
+    n = SG_LITLEN("unexpected HTTP status ");
     msg[n++] = (char)('0' + http / 100);
     msg[n++] = (char)('0' + http / 10 % 10);
     msg[n++] = (char)('0' + http % 10);
@@ -665,12 +665,12 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   if (!ct_ok) {
     return sg_call_client_finish(call, SGRPC_STATUS_UNKNOWN,
-                                 "invalid content-type in response", 32, 0, 0, 0, 1);
+                                 SG_LIT("invalid content-type in response"), 0, 0, 0, 1);
   }
   call->recv_enc = (int8_t)(enc ? sg_enc_parse(enc, strlen(enc)) : SG_ENC_IDENTITY);
   if (call->recv_enc == SG_ENC_UNKNOWN && !end_stream) {
     return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "response uses an unsupported grpc-encoding", 42, 0, 0, 0, 1);
+                                 SG_LIT("response uses an unsupported grpc-encoding"), 0, 0, 0, 1);
   }
   if (end_stream) { /* trailers-only */
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
@@ -687,7 +687,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     if (rv == -1) return -1;
     if (rv == -2) {
       return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                   "malformed binary metadata in response", 37, 0, 0, 0, 1);
+                                   SG_LIT("malformed binary metadata in response"), 0, 0, 0, 1);
     }
     e = sg_event_push(c, SGRPC_EV_HEADERS, call);
     if (!e) return -1;
@@ -705,20 +705,20 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_event *e;
   if (!end_stream) {
     return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "second header block without END_STREAM", 38, 0, 0, 0, 1);
+                                 SG_LIT("second header block without END_STREAM"), 0, 0, 0, 1);
   }
   call->recv_end = 1;
   if (h->invalid) {
     return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "malformed trailer field", 23, 0, 0, 0, 0);
+                                 SG_LIT("malformed trailer field"), 0, 0, 0, 0);
   }
   if (h->overflow) {
     return sg_call_client_finish(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
-                                 "trailer list too large", 22, 0, 0, 0, 0);
+                                 SG_LIT("trailer list too large"), 0, 0, 0, 0);
   }
   if (call->pfx_have || call->msg_need) {
     return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "stream ended inside a message", 29, 0, 0, 0, 0);
+                                 SG_LIT("stream ended inside a message"), 0, 0, 0, 0);
   }
   e = sg_event_push(c, SGRPC_EV_CLOSE, call);
   if (!e) return -1;
@@ -1062,8 +1062,7 @@ static int ping_policy(sgrpc_conn *c) {
   if (++c->ping_strikes <= c->settings.max_ping_strikes) return 0;
   if (nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
                             nghttp2_session_get_last_proc_stream_id(c->session),
-                            NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)"too_many_pings",
-                            14) != 0)
+                            NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)SG_LIT("too_many_pings")) != 0)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   c->goaway_sent = 1;
   c->fatal = SGRPC_ERR_TOO_MANY_PINGS;
@@ -1142,7 +1141,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
       }
     } else {
       sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                            "server closed the stream without sending trailers", 49, 0,
+                            SG_LIT("server closed the stream without sending trailers"), 0,
                             0, 0, 0);
     }
     return 0;
@@ -1175,8 +1174,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
                       frame->goaway.opaque_data_len) != 0)
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM &&
-        frame->goaway.opaque_data_len == 14 &&
-        memcmp(frame->goaway.opaque_data, "too_many_pings", 14) == 0 &&
+        frame->goaway.opaque_data_len == SG_LITLEN("too_many_pings") &&
+        memcmp(frame->goaway.opaque_data, SG_LIT("too_many_pings")) == 0 &&
         c->ka_time != SGRPC_NEVER) {
       /* as grpc-core: the server wants fewer pings, so ping half as often */
       c->ka_time = c->ka_time > INT64_MAX / 2 ? SGRPC_NEVER : c->ka_time * 2;
@@ -1238,7 +1237,7 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame,
   call->stream_open = 0;
   if (!call->closed) {
     sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE,
-                          "request could not be sent on this connection", 44, 0, 0,
+                          SG_LIT("request could not be sent on this connection"), 0, 0,
                           1, 0);
   }
   (void)lib_error_code;
@@ -1274,7 +1273,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
         } else {
           e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
           e->ev.u.close.status.message = "call cancelled by the client";
-          e->ev.u.close.status.message_len = 28;
+          e->ev.u.close.status.message_len = SG_LITLEN("call cancelled by the client");
           e->ev.u.close.reset = 1;
           e->ev.u.close.http2_error = error_code;
         }
@@ -1805,7 +1804,7 @@ static void drain_expired(sgrpc_conn *c) {
       nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                                 NGHTTP2_CANCEL);
       sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE,
-                            "connection shut down before the call finished", 45, 1,
+                            SG_LIT("connection shut down before the call finished"), 1,
                             NGHTTP2_CANCEL, 0, 0);
     } else {
       sgrpc_call_cancel(call);
@@ -1824,7 +1823,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
     sg_call_heap_remove(call);
     if (call->closed) continue;
     if (c->role == SG_ROLE_CLIENT) {
-      sg_call_client_finish(call, SGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded", 17,
+      sg_call_client_finish(call, SGRPC_STATUS_DEADLINE_EXCEEDED, SG_LIT("deadline exceeded"),
                             0, 0, 0, 1);
     } else {
       sg_call_server_fail(call, SGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded", 1);
