@@ -466,10 +466,10 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   return 0;
 }
 
-/* Ends a client call with a status event. Returns 0, or -1 when the event
- * could not be queued (the connection becomes fatal). */
-int sg_call_client_finish(sgrpc_call *call, int code, const char *msg, size_t msg_len,
-                          int reset, uint32_t h2err, int retry_safe, int send_rst) {
+/* Ends a client call with a status event (see sg_close_info). Returns 0,
+ * or -1 when the event could not be queued (the connection becomes
+ * fatal). */
+int sg_call_client_finish(sgrpc_call *call, const sg_close_info *ci) {
   sgrpc_conn *c = call->conn;
   sg_event *e;
   if (call->closed) return 0;
@@ -477,22 +477,22 @@ int sg_call_client_finish(sgrpc_call *call, int code, const char *msg, size_t ms
   call->discard = 1;
   sg_call_heap_remove(call);
   call_drop_sbuf(call); /* the status is known: nothing more is worth sending */
-  if (send_rst && call->stream_open && !c->fatal) {
+  if (ci->send_rst && call->stream_open && !c->fatal) {
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
   }
   if (call->released) return 0;
   e = sg_event_push(c, SGRPC_EV_CLOSE, call);
   if (!e) goto nomem;
-  if (sg_buf_append(&c->mem, &e->owned, msg, msg_len) != 0 ||
+  if (sg_buf_append(&c->mem, &e->owned, ci->msg, ci->msg_len) != 0 ||
       sg_buf_append(&c->mem, &e->owned, "", 1) != 0)
     goto nomem;
-  e->ev.u.close.status.code = code;
+  e->ev.u.close.status.code = ci->code;
   e->ev.u.close.status.message = (const char *)e->owned.p;
-  e->ev.u.close.status.message_len = msg_len;
-  e->ev.u.close.reset = reset;
-  e->ev.u.close.http2_error = h2err;
-  e->ev.u.close.retry_safe = retry_safe;
+  e->ev.u.close.status.message_len = ci->msg_len;
+  e->ev.u.close.reset = ci->reset;
+  e->ev.u.close.http2_error = ci->h2err;
+  e->ev.u.close.retry_safe = ci->retry_safe;
   return 0;
 nomem:
   if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -985,8 +985,9 @@ int sgrpc_call_cancel(sgrpc_call *call) {
     if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
   }
   if (c->role == SG_ROLE_CLIENT) {
-    if (sg_call_client_finish(call, SGRPC_STATUS_CANCELLED, SG_LIT("call cancelled"), 1,
-                              NGHTTP2_CANCEL, 0, 0) != 0)
+    sg_close_info ci = {SGRPC_STATUS_CANCELLED, SG_LIT("call cancelled"), .reset = 1,
+                        .h2err = NGHTTP2_CANCEL};
+    if (sg_call_client_finish(call, &ci) != 0)
       return c->fatal;
     return 0;
   }
