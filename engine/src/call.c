@@ -126,10 +126,7 @@ void sg_call_free(sgrpc_call *call) {
   else c->calls = call->next;
   if (call->next) call->next->prev = call->prev;
   c->ncalls--;
-  if (call->counted_open) {
-    call->counted_open = 0;
-    c->open_calls--;
-  }
+  if (call->state == SG_CALL_OPEN) c->open_calls--;
   c->queued -= sg_buf_avail(&call->sbuf);
   call->sbuf.off = call->sbuf.len = 0;
   sg_call_heap_remove(call);
@@ -144,18 +141,15 @@ void sg_call_free(sgrpc_call *call) {
 }
 
 void sg_call_opened(sgrpc_call *call) {
-  if (call->counted_open) return;
-  call->counted_open = 1;
+  if (call->state != SG_CALL_IDLE) return;
+  call->state = SG_CALL_OPEN;
   call->conn->open_calls++;
   call->conn->stats.calls_started++;
 }
 
 void sg_call_set_closed(sgrpc_call *call) {
-  call->closed = 1;
-  if (call->counted_open) {
-    call->counted_open = 0;
-    call->conn->open_calls--;
-  }
+  if (call->state == SG_CALL_OPEN) call->conn->open_calls--;
+  call->state = SG_CALL_CLOSED;
 }
 
 /* Drops whatever the call still had to send from the connection total. */
@@ -171,9 +165,11 @@ void sg_unblock_calls(sgrpc_conn *c) {
   if (!c->conn_blocked || c->queued >= c->settings.max_outbound_queue / 2) return;
   c->conn_blocked = 0;
   for (call = c->calls; call; call = call->next) {
-    if (!call->want_writable || call->closed || call->released) continue;
+    if (!(call->send & SG_SF_WANT_WRITABLE) || call->state == SG_CALL_CLOSED ||
+        (call->flags & SG_CF_RELEASED))
+      continue;
     if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) continue;
-    call->want_writable = 0;
+    call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
     if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) {
       if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
       return;
@@ -182,7 +178,8 @@ void sg_unblock_calls(sgrpc_conn *c) {
 }
 
 void sg_call_maybe_free(sgrpc_call *call) {
-  if (call->released && !call->stream_open && call->ev_refs == 0) sg_call_free(call);
+  if ((call->flags & SG_CF_RELEASED) && !(call->flags & SG_CF_STREAM_OPEN) && call->ev_refs == 0)
+    sg_call_free(call);
 }
 
 /* ------------------------------------------------------------------ */
@@ -221,7 +218,7 @@ static void heap_down(sgrpc_conn *c, size_t i) {
  * deadline that silently never fires is worse than a failed connection. */
 void sg_call_heap_add(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
-  if (call->in_heap) return;
+  if (call->flags & SG_CF_IN_HEAP) return;
   if (c->heap_len == c->heap_cap) {
     size_t ncap = c->heap_cap ? c->heap_cap * 2 : 16;
     sgrpc_call **nh = sg_realloc(c, c->heap, ncap * sizeof(*nh));
@@ -234,15 +231,15 @@ void sg_call_heap_add(sgrpc_call *call) {
   }
   call->heap_idx = c->heap_len;
   c->heap[c->heap_len++] = call;
-  call->in_heap = 1;
+  call->flags |= SG_CF_IN_HEAP;
   heap_up(c, call->heap_idx);
 }
 
 void sg_call_heap_remove(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
   size_t i = call->heap_idx;
-  if (!call->in_heap) return;
-  call->in_heap = 0;
+  if (!(call->flags & SG_CF_IN_HEAP)) return;
+  call->flags &= (uint8_t)~SG_CF_IN_HEAP;
   c->heap_len--;
   if (i != c->heap_len) {
     c->heap[i] = c->heap[c->heap_len];
@@ -439,7 +436,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
          strlen(c->settings.user_agent));
   n = md_to_nv(c->nv, n, o->md, o->md_count, &space);
   if (!header_list_fits(c, c->nv, n)) {
-    call->released = 1;
+    call->flags |= SG_CF_RELEASED;
     sg_call_free(call);
     return SGRPC_ERR_METADATA_TOO_LARGE;
   }
@@ -449,14 +446,13 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   prd.read_callback = data_read_cb;
   sid = sg_h2_submit_request(c->session, NULL, c->nv, n, &prd, call);
   if (sid < 0) {
-    call->released = 1;
+    call->flags |= SG_CF_RELEASED;
     sg_call_free(call);
     return ng_to_sg(sid);
   }
   call->stream_id = sid;
-  call->stream_open = 1;
-  call->headers_sent = 1;
-  call->data_attached = 1;
+  call->flags |= SG_CF_STREAM_OPEN;
+  call->send |= SG_SF_HEADERS;
   sg_call_opened(call);
   if (tmolen > 0) {
     call->deadline = o->deadline;
@@ -472,16 +468,16 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
 int sg_call_client_finish(sgrpc_call *call, const sg_close_info *ci) {
   sgrpc_conn *c = call->conn;
   sg_event *e;
-  if (call->closed) return 0;
+  if (call->state == SG_CALL_CLOSED) return 0;
   sg_call_set_closed(call);
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   sg_call_heap_remove(call);
   call_drop_sbuf(call); /* the status is known: nothing more is worth sending */
-  if (ci->send_rst && call->stream_open && !c->fatal) {
+  if (ci->send_rst && (call->flags & SG_CF_STREAM_OPEN) && !c->fatal) {
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
   }
-  if (call->released) return 0;
+  if (call->flags & SG_CF_RELEASED) return 0;
   e = sg_event_push(c, SGRPC_EV_CLOSE, call);
   if (!e) goto nomem;
   if (sg_buf_append(&c->mem, &e->owned, ci->msg, ci->msg_len) != 0 ||
@@ -503,10 +499,10 @@ int sgrpc_call_close_send(sgrpc_call *call) {
   int rv;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(call->conn)) != 0) return rv;
-  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
-  call->send_end = 1;
+  if (call->send & SG_SF_END) return SGRPC_ERR_INVALID_STATE;
+  call->send |= SG_SF_END;
   return sg_call_resume(call);
 }
 
@@ -517,8 +513,8 @@ int sgrpc_call_close_send(sgrpc_call *call) {
 int sg_call_resume(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
   int rv;
-  if (!call->deferred || !call->stream_open) return 0;
-  call->deferred = 0;
+  if (!(call->send & SG_SF_DEFERRED) || !(call->flags & SG_CF_STREAM_OPEN)) return 0;
+  call->send &= (uint8_t)~SG_SF_DEFERRED;
   rv = nghttp2_session_resume_data(c->session, call->stream_id);
   if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
   return 0; /* other errors: the stream is gone and will report itself */
@@ -532,7 +528,7 @@ static int submit_trailer_now(sgrpc_call *call) {
   call->trailer_mem = NULL;
   call->trailer_nv = NULL;
   call->trailer_nvlen = 0;
-  call->status_pending = 0;
+  call->send &= (uint8_t)~SG_SF_STATUS_PENDING;
   return rv;
 }
 
@@ -548,26 +544,26 @@ sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     c->queued -= n;
     avail -= n;
     if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
-    if (call->want_writable && avail < c->settings.max_send_buffer && !call->closed &&
-        !call->released) {
-      call->want_writable = 0;
+    if ((call->send & SG_SF_WANT_WRITABLE) && avail < c->settings.max_send_buffer &&
+        call->state != SG_CALL_CLOSED && !(call->flags & SG_CF_RELEASED)) {
+      call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
       if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     sg_unblock_calls(c);
     if (avail) return (sgrpc_ssize)n;
   }
   if (c->role == SG_ROLE_CLIENT) {
-    if (call->send_end) {
+    if (call->send & SG_SF_END) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       return (sgrpc_ssize)n;
     }
-  } else if (call->status_pending) {
+  } else if (call->send & SG_SF_STATUS_PENDING) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     if (submit_trailer_now(call) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
     return (sgrpc_ssize)n;
   }
   if (n) return (sgrpc_ssize)n;
-  call->deferred = 1;
+  call->send |= SG_SF_DEFERRED;
   return NGHTTP2_ERR_DEFERRED;
 }
 
@@ -600,14 +596,13 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   int rv;
   prd.source.ptr = call;
   prd.read_callback = data_read_cb;
-  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY && ctlen == SG_LITLEN("application/grpc") &&
-      memcmp(ct, SG_LIT("application/grpc")) == 0) {
+  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY &&
+      ctlen == SG_LITLEN("application/grpc") && memcmp(ct, SG_LIT("application/grpc")) == 0) {
     /* prepared once: nothing to build */
     if (!header_list_fits(c, plain_response_nv, 3)) return SGRPC_ERR_METADATA_TOO_LARGE;
     rv = sg_h2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
     if (rv != 0) return ng_to_sg(rv);
-    call->headers_sent = 1;
-    call->data_attached = 1;
+    call->send |= SG_SF_HEADERS;
     return 0;
   }
   if (sg_nv_reserve(c, 4 + md_count) != 0) return SGRPC_ERR_NOMEM;
@@ -626,8 +621,7 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   if (!header_list_fits(c, c->nv, n)) return SGRPC_ERR_METADATA_TOO_LARGE;
   rv = sg_h2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
   if (rv != 0) return ng_to_sg(rv);
-  call->headers_sent = 1;
-  call->data_attached = 1;
+  call->send |= SG_SF_HEADERS;
   return 0;
 }
 
@@ -639,21 +633,21 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
 static int send_prepare(sgrpc_call *call, size_t len) {
   sgrpc_conn *c = call->conn;
   int rv;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(c)) != 0) return rv;
-  if (call->send_end || call->reserved) return SGRPC_ERR_INVALID_STATE;
+  if (call->send & (SG_SF_END | SG_SF_RESERVED)) return SGRPC_ERR_INVALID_STATE;
   if (len > c->settings.max_send_message_size || len > UINT32_MAX)
     return SGRPC_ERR_MESSAGE_TOO_LARGE;
   if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) {
-    call->want_writable = 1;
+    call->send |= SG_SF_WANT_WRITABLE;
     return SGRPC_ERR_WOULDBLOCK;
   }
   if (c->queued >= c->settings.max_outbound_queue) {
-    call->want_writable = 1;
+    call->send |= SG_SF_WANT_WRITABLE;
     c->conn_blocked = 1;
     return SGRPC_ERR_WOULDBLOCK;
   }
-  if (c->role == SG_ROLE_SERVER && !call->headers_sent) {
+  if (c->role == SG_ROLE_SERVER && !(call->send & SG_SF_HEADERS)) {
     if ((rv = server_submit_headers(call, NULL, 0)) != 0) return rv;
   }
   sg_buf_compact(&call->sbuf);
@@ -700,7 +694,7 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
   p[4] = (uint8_t)body;
   c->queued += 5 + body;
   c->stats.messages_sent++;
-  if (flags & SGRPC_SEND_END) call->send_end = 1;
+  if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
   return sg_call_resume(call);
 }
 
@@ -716,7 +710,7 @@ int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   if (!call || !buf) return SGRPC_ERR_INVALID_ARGUMENT;
   *buf = NULL;
   if ((rv = send_prepare(call, len)) != 0) return rv;
-  call->reserved = 1;
+  call->send |= SG_SF_RESERVED;
   call->reserved_len = (uint32_t)len;
   call->reserved_at = call->sbuf.len;
   *buf = call->sbuf.p + call->sbuf.len + 5;
@@ -728,12 +722,12 @@ int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
   const uint8_t *raw;
   size_t len;
   if (!call || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!call->reserved) return SGRPC_ERR_INVALID_STATE;
+  if (!(call->send & SG_SF_RESERVED)) return SGRPC_ERR_INVALID_STATE;
   c = call->conn;
-  call->reserved = 0;
+  call->send &= (uint8_t)~SG_SF_RESERVED;
   len = call->reserved_len;
   /* The call may have ended since the reserve: the bytes are dropped. */
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   raw = call->sbuf.p + call->reserved_at + 5;
   if (call->send_enc > SG_ENC_IDENTITY &&
       !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
@@ -754,8 +748,8 @@ int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding) {
   int enc;
   if (!call || !encoding) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
-  if (call->headers_sent) return SGRPC_ERR_INVALID_STATE;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
+  if (call->send & SG_SF_HEADERS) return SGRPC_ERR_INVALID_STATE;
   enc = sg_enc_parse(encoding, strlen(encoding));
   if (enc == SG_ENC_UNKNOWN || !((call->accept_mask >> enc) & 1)) return SGRPC_ERR_BAD_ENCODING;
   call->send_enc = (int8_t)enc;
@@ -766,9 +760,9 @@ int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_coun
   int rv;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(call->conn)) != 0) return rv;
-  if (call->headers_sent || call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if (call->send & (SG_SF_HEADERS | SG_SF_END)) return SGRPC_ERR_INVALID_STATE;
   if ((rv = check_md(md, md_count)) != 0) return rv;
   return server_submit_headers(call, md, md_count);
 }
@@ -890,7 +884,7 @@ static int server_end(sgrpc_call *call, int http_status, int code, const char *m
                       size_t md_count) {
   sgrpc_conn *c = call->conn;
   int rv;
-  if (!call->headers_sent) {
+  if (!(call->send & SG_SF_HEADERS)) {
     rv = build_status(call, http_status ? http_status : 200, code, msg, details,
                       details_len, md, md_count);
     if (rv) return rv;
@@ -900,15 +894,15 @@ static int server_end(sgrpc_call *call, int http_status, int code, const char *m
     call->trailer_mem = NULL;
     call->trailer_nv = NULL;
     if (rv != 0) return ng_to_sg(rv);
-    call->headers_sent = 1;
+    call->send |= SG_SF_HEADERS;
   } else {
     rv = build_status(call, 0, code, msg, details, details_len, md, md_count);
     if (rv) return rv;
-    call->status_pending = 1;
+    call->send |= SG_SF_STATUS_PENDING;
     rv = sg_call_resume(call);
     if (rv) return rv;
   }
-  call->send_end = 1;
+  call->send |= SG_SF_END;
   call->sent_code = code;
   /* The status is final: a deadline passing while it waits to be written
    * must not reset the stream and replace it with DEADLINE_EXCEEDED. */
@@ -921,9 +915,9 @@ int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
   if (!call || !st || st->code < 0 || st->code > 16 || (st->details_len && !st->details))
     return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(call->conn)) != 0) return rv;
-  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if (call->send & SG_SF_END) return SGRPC_ERR_INVALID_STATE;
   if ((rv = check_md(st->md, st->md_count)) != 0) return rv;
   return server_end(call, 0, st->code, st->message, st->details, st->details_len, st->md,
                     st->md_count);
@@ -936,14 +930,14 @@ int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_app) {
   sgrpc_conn *c = call->conn;
   int http = 0, gcode = code, rv;
-  if (call->closed || c->fatal) return 0;
+  if (call->state == SG_CALL_CLOSED || c->fatal) return 0;
   if (code < 0) {
     http = -code;
     gcode = http == 400 ? SGRPC_STATUS_INTERNAL : SGRPC_STATUS_UNKNOWN;
   }
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   sg_call_heap_remove(call);
-  if (!call->send_end) {
+  if (!(call->send & SG_SF_END)) {
     /* Unsent messages are dropped: the status must go now. */
     call_drop_sbuf(call);
     rv = server_end(call, http, gcode, msg, NULL, 0, NULL, 0);
@@ -951,13 +945,13 @@ int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_
       c->fatal = SGRPC_ERR_CONN_NOMEM;
       return -1;
     }
-  } else if (call->stream_open) {
+  } else if (call->flags & SG_CF_STREAM_OPEN) {
     /* our status is already on its way; make sure the stream ends */
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
   }
   sg_call_set_closed(call);
-  if (notify_app && !call->released) {
+  if (notify_app && !(call->flags & SG_CF_RELEASED)) {
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) {
       c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -978,8 +972,8 @@ int sgrpc_call_cancel(sgrpc_call *call) {
   sgrpc_conn *c;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   c = call->conn;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
-  if (call->stream_open && !c->fatal && !c->transport_closed) {
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
+  if ((call->flags & SG_CF_STREAM_OPEN) && !c->fatal && !c->transport_closed) {
     int rv = nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                                        NGHTTP2_CANCEL);
     if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
@@ -992,9 +986,9 @@ int sgrpc_call_cancel(sgrpc_call *call) {
     return 0;
   }
   sg_call_set_closed(call);
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   sg_call_heap_remove(call);
-  if (!call->released) {
+  if (!(call->flags & SG_CF_RELEASED)) {
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) {
       c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -1010,11 +1004,11 @@ int sgrpc_call_cancel(sgrpc_call *call) {
 }
 
 void sgrpc_call_release(sgrpc_call *call) {
-  if (!call || call->released) return;
-  call->released = 1;
-  if (!call->closed) {
+  if (!call || (call->flags & SG_CF_RELEASED)) return;
+  call->flags |= SG_CF_RELEASED;
+  if (call->state != SG_CALL_CLOSED) {
     sgrpc_call_cancel(call);
-  } else if (call->conn->role == SG_ROLE_CLIENT && call->stream_open &&
+  } else if (call->conn->role == SG_ROLE_CLIENT && (call->flags & SG_CF_STREAM_OPEN) &&
              !call->conn->fatal && !call->conn->transport_closed &&
              nghttp2_session_get_stream_local_close(call->conn->session,
                                                     call->stream_id) == 0) {
@@ -1026,8 +1020,8 @@ void sgrpc_call_release(sgrpc_call *call) {
   /* After a fatal error nghttp2 still runs to flush the GOAWAY and may
    * read this stream's data provider, so only a closed transport (no more
    * output at all) lets the call go before nghttp2 closes the stream. */
-  if (!call->stream_open || call->conn->transport_closed)
-    call->stream_open = 0;
+  if (!(call->flags & SG_CF_STREAM_OPEN) || call->conn->transport_closed)
+    call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
   sg_call_maybe_free(call);
 }
 

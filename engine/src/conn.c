@@ -211,7 +211,7 @@ static int client_end(sgrpc_call *call, int code, const char *msg, size_t msg_le
 /* Client: the server has finished the call while our side may still be
  * open (e.g. a stream still sending): reset it so the stream closes. */
 static void client_end_stream(sgrpc_conn *c, sgrpc_call *call) {
-  if (call->stream_open &&
+  if ((call->flags & SG_CF_STREAM_OPEN) &&
       nghttp2_session_get_stream_local_close(c->session, call->stream_id) == 0)
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_NO_ERROR);
@@ -225,7 +225,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   const char *enc = NULL;
   char msg[64];
 
-  call->got_headers = 1;
+  call->recv |= SG_RF_HEADERS;
   if (h->invalid) {
     return client_fail(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed response header field"));
   }
@@ -250,7 +250,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     return client_fail(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed response: missing :status"));
   }
   if (http >= 100 && http < 200) { /* informational: wait for the real one */
-    call->got_headers = 0;
+    call->recv &= (uint8_t)~SG_RF_HEADERS;
     sg_hdrs_reset(h);
     return 0;
   }
@@ -277,7 +277,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     if (!e) return -1;
     if (sg_hdrs_parse_status(c, h, &e->ev.u.close.status) != 0) return -1;
     sg_call_set_closed(call);
-    call->recv_end = 1;
+    call->recv |= SG_RF_END;
     sg_call_heap_remove(call);
     client_end_stream(c, call);
     return 0;
@@ -307,7 +307,7 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     return client_fail(call, SGRPC_STATUS_INTERNAL,
                        SG_LIT("second header block without END_STREAM"));
   }
-  call->recv_end = 1;
+  call->recv |= SG_RF_END;
   if (h->invalid) {
     return client_end(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed trailer field"));
   }
@@ -394,7 +394,8 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   if (aenc) {
     int k;
     for (k = 1; k < SG_ENC_COUNT; k++)
-      if (sg_enc_accepted(sg_field_value(h, aenc), aenc->value_len, k)) call->accept_mask |= (uint8_t)(1u << k);
+      if (sg_enc_accepted(sg_field_value(h, aenc), aenc->value_len, k))
+        call->accept_mask |= (uint8_t)(1u << k);
   }
   call->send_enc = (call->accept_mask >> c->default_enc) & 1 ? c->default_enc : SG_ENC_IDENTITY;
   rv = sg_hdrs_build_md(c, h);
@@ -424,11 +425,11 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     e->ev.u.call_new.deadline = call->deadline;
   }
   /* The call now belongs to the user. */
-  call->released = 0;
+  call->flags &= (uint8_t)~SG_CF_RELEASED;
   sg_call_opened(call);
   if (call->deadline != SGRPC_NEVER) sg_call_heap_add(call);
   if (end_stream) {
-    call->recv_end = 1;
+    call->recv |= SG_RF_END;
     if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return -1;
   }
   return 0;
@@ -451,10 +452,10 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
     call = sg_call_new(c);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->stream_id = frame->hd.stream_id;
-    call->stream_open = 1;
-    call->released = 1; /* engine-owned until CALL_NEW is queued */
+    call->flags |= SG_CF_STREAM_OPEN;
+    call->flags |= SG_CF_RELEASED; /* engine-owned until CALL_NEW is queued */
     if (nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call) != 0) {
-      call->stream_open = 0;
+      call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
       sg_call_maybe_free(call);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
@@ -465,7 +466,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
   if (c->role == SG_ROLE_CLIENT) {
-    c->hblock = call->got_headers ? &call->htr : &call->hin;
+    c->hblock = (call->recv & SG_RF_HEADERS) ? &call->htr : &call->hin;
   } else {
     c->hblock = &call->htr; /* request trailers: collected, then ignored */
   }
@@ -475,7 +476,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
 }
 
 static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   if (c->role == SG_ROLE_SERVER) {
     sg_call_server_fail(call, code, msg, 1);
   } else {
@@ -487,7 +488,7 @@ static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const cha
  * zero-copy body (NULL when the body is in call->rbuf). remaining is the
  * number of chunk bytes after the message's end. A compressed message is
  * inflated into a buffer the event owns. Returns 0 (the call may have
- * failed: check call->discard) or -1 (no memory). */
+ * failed: check (call->recv & SG_RF_DISCARD)) or -1 (no memory). */
 static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
                         size_t remaining) {
   const uint8_t *body = data ? data : call->rbuf.p;
@@ -555,12 +556,12 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     c->fatal = sg_map_nghttp2_error(rv);
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
-  if (!call || call->discard || call->closed) {
+  if (!call || (call->recv & SG_RF_DISCARD) || call->state == SG_CALL_CLOSED) {
     sg_credit(c, stream_id, len);
     return 0;
   }
   call->held += len;
-  while (pos < len && !call->discard) {
+  while (pos < len && !(call->recv & SG_RF_DISCARD)) {
     if (call->pfx_have < 5) {
       size_t take = 5 - call->pfx_have;
       if (take > len - pos) take = len - pos;
@@ -614,7 +615,7 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
       }
     }
   }
-  if (call->discard) { /* failed above: give all credit back now */
+  if (call->recv & SG_RF_DISCARD) { /* failed above: give all credit back now */
     size_t h = call->held;
     call->held = 0;
     sg_credit(c, stream_id, h);
@@ -643,9 +644,9 @@ static int ping_policy(sgrpc_conn *c) {
   c->last_ping_recv = c->now;
   if (!strike) return 0;
   if (++c->ping_strikes <= c->settings.max_ping_strikes) return 0;
-  if (nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                            nghttp2_session_get_last_proc_stream_id(c->session),
-                            NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)SG_LIT("too_many_pings")) != 0)
+  if (nghttp2_submit_goaway(
+          c->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->session),
+          NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)SG_LIT("too_many_pings")) != 0)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   c->goaway_sent = 1;
   c->fatal = SGRPC_ERR_TOO_MANY_PINGS;
@@ -668,10 +669,10 @@ int sg_shutdown_final(sgrpc_conn *c) {
 /* Server: the client ended its side (END_STREAM on DATA, or on a
  * trailer block): HALF_CLOSE, or INTERNAL when a message was cut short. */
 static int server_recv_end(sgrpc_conn *c, sgrpc_call *call) {
-  call->recv_end = 1;
+  call->recv |= SG_RF_END;
   if (call->pfx_have || call->msg_need) {
     fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
-  } else if (!call->released && !sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) {
+  } else if (!(call->flags & SG_CF_RELEASED) && !sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) {
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   return 0;
@@ -709,19 +710,20 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         return 0;
       }
       /* trailers from a client: treat as the end of its messages */
-      if (end && !call->closed && !call->recv_end) return server_recv_end(c, call);
+      if (end && call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
+        return server_recv_end(c, call);
       return 0;
     }
-    if (call->closed) return 0;
-    rv = call->got_headers ? client_on_trailers(c, call, end)
+    if (call->state == SG_CALL_CLOSED) return 0;
+    rv = (call->recv & SG_RF_HEADERS) ? client_on_trailers(c, call, end)
                            : client_on_response(c, call, end);
     return rv == -1 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
   case NGHTTP2_DATA:
     if (!end) return 0;
     call = stream_call(c, frame->hd.stream_id);
-    if (!call || call->closed) return 0;
+    if (!call || call->state == SG_CALL_CLOSED) return 0;
     if (c->role == SG_ROLE_SERVER) return server_recv_end(c, call);
-    call->recv_end = 1;
+    call->recv |= SG_RF_END;
     client_end(call, SGRPC_STATUS_INTERNAL,
                SG_LIT("server closed the stream without sending trailers"));
     return 0;
@@ -784,10 +786,10 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
-  call->status_sent = 1;
+  call->send |= SG_SF_STATUS_SENT;
   /* The response is complete while the client may still be sending: tell
    * it to stop, as HTTP/2 section 8.1 allows. */
-  if (!call->recv_end &&
+  if (!(call->recv & SG_RF_END) &&
       nghttp2_session_get_stream_remote_close(s, frame->hd.stream_id) == 0) {
     if (nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                   NGHTTP2_NO_ERROR) != 0)
@@ -799,7 +801,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
 static sgrpc_call *find_call(sgrpc_conn *c, int32_t stream_id) {
   sgrpc_call *call;
   for (call = c->calls; call; call = call->next)
-    if (call->stream_id == stream_id && call->stream_open) return call;
+    if (call->stream_id == stream_id && (call->flags & SG_CF_STREAM_OPEN)) return call;
   return NULL;
 }
 
@@ -814,8 +816,8 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame,
    * stream-close callback will come. */
   call = find_call(c, frame->hd.stream_id);
   if (!call) return 0;
-  call->stream_open = 0;
-  if (!call->closed) {
+  call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
+  if (call->state != SG_CALL_CLOSED) {
     sg_close_info ci = {SGRPC_STATUS_UNAVAILABLE,
                         SG_LIT("request could not be sent on this connection"),
                         .retry_safe = 1};
@@ -832,13 +834,13 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
   sgrpc_call *call = stream_call(c, stream_id);
   if (!call) return 0;
   nghttp2_session_set_stream_user_data(s, stream_id, NULL);
-  call->stream_open = 0;
+  call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
   if (call->held) {
     size_t h = call->held;
     call->held = 0;
     sg_credit(c, stream_id, h);
   }
-  if (!call->closed) {
+  if (call->state != SG_CALL_CLOSED) {
     if (c->role == SG_ROLE_CLIENT) {
       int code = sg_rst_to_grpc_status(error_code);
       const char *msg = "stream reset by peer";
@@ -847,10 +849,10 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
       sg_close_info ci = {code, msg, strlen(msg), .reset = 1, .h2err = error_code,
                           .retry_safe = retry};
       sg_call_client_finish(call, &ci);
-    } else if (!call->released) {
+    } else if (!(call->flags & SG_CF_RELEASED)) {
       sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
       if (e) {
-        if (call->status_sent) {
+        if (call->send & SG_SF_STATUS_SENT) {
           e->ev.u.close.status.code = call->sent_code;
           e->ev.u.close.status.message = "";
         } else {
@@ -1143,13 +1145,13 @@ static int close_all_calls(sgrpc_conn *c, const char *why) {
   int cut = 0;
   for (call = c->calls; call; call = next) {
     next = call->next;
-    if (call->closed) continue;
+    if (call->state == SG_CALL_CLOSED) continue;
     cut++;
     if (c->role == SG_ROLE_CLIENT) {
       sg_close_info ci = {SGRPC_STATUS_UNAVAILABLE, why, strlen(why),
-                          .retry_safe = !call->headers_sent};
+                          .retry_safe = !(call->send & SG_SF_HEADERS)};
       sg_call_client_finish(call, &ci);
-    } else if (!call->released) {
+    } else if (!(call->flags & SG_CF_RELEASED)) {
       sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
       if (e) {
         e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
@@ -1383,7 +1385,7 @@ static void drain_expired(sgrpc_conn *c) {
   c->drain_deadline = SGRPC_NEVER;
   for (call = c->calls; call; call = next) {
     next = call->next;
-    if (call->closed) continue;
+    if (call->state == SG_CALL_CLOSED) continue;
     if (c->role == SG_ROLE_CLIENT) {
       nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                                 NGHTTP2_CANCEL);
@@ -1406,7 +1408,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
   while (c->heap_len && c->heap[0]->deadline <= now) {
     sgrpc_call *call = c->heap[0];
     sg_call_heap_remove(call);
-    if (call->closed) continue;
+    if (call->state == SG_CALL_CLOSED) continue;
     if (c->role == SG_ROLE_CLIENT) {
       client_fail(call, SGRPC_STATUS_DEADLINE_EXCEEDED, SG_LIT("deadline exceeded"));
     } else {

@@ -25,32 +25,55 @@ enum {
   SG_ROLE_SERVER = 1
 };
 
+/* The life of a call. A call only moves forward through these. */
+typedef enum sg_call_state {
+  SG_CALL_IDLE = 0, /* server: request headers arriving; the engine owns it */
+  SG_CALL_OPEN,     /* started (client) or surfaced in CALL_NEW (server);
+                       counted in conn->open_calls */
+  SG_CALL_CLOSED    /* its final event is queued, or it ended unseen: the
+                       API returns SGRPC_ERR_CALL_CLOSED */
+} sg_call_state;
+
+/* sgrpc_call.flags: the handle and what the engine tracks about it. */
+enum {
+  SG_CF_RELEASED = 1 << 0,    /* not the user's (returned, or before CALL_NEW) */
+  SG_CF_STREAM_OPEN = 1 << 1, /* nghttp2 still knows the stream */
+  SG_CF_IN_HEAP = 1 << 2,     /* deadline armed */
+  SG_CF_COUNTED = 1 << 3      /* stats: the call's end was counted */
+};
+
+/* sgrpc_call.send: our side. */
+enum {
+  SG_SF_HEADERS = 1 << 0,        /* request / response headers submitted */
+  SG_SF_DEFERRED = 1 << 1,       /* the data provider returned NGHTTP2_ERR_DEFERRED */
+  SG_SF_END = 1 << 2,            /* client: half-close requested; server: status given */
+  SG_SF_STATUS_PENDING = 1 << 3, /* server: trailers wait for the buffer to drain */
+  SG_SF_STATUS_SENT = 1 << 4,    /* server: the frame ending our side was sent */
+  SG_SF_WANT_WRITABLE = 1 << 5,  /* a send got SGRPC_ERR_WOULDBLOCK */
+  SG_SF_RESERVED = 1 << 6        /* a send_reserve awaits its commit */
+};
+
+/* sgrpc_call.recv: the peer's side. */
+enum {
+  SG_RF_END = 1 << 0,     /* peer sent END_STREAM */
+  SG_RF_HEADERS = 1 << 1, /* client: response headers seen */
+  SG_RF_DISCARD = 1 << 2  /* drop further DATA (the call failed while receiving) */
+};
+
 struct sgrpc_call {
   sgrpc_conn *conn;
   void *user_data;
   sgrpc_call_cb on_event; /* the dispatcher's per-call callback, or NULL */
   int32_t stream_id;
 
-  /* life */
-  uint8_t closed;        /* final event queued; API calls fail */
-  uint8_t released;      /* handle returned by the user */
-  uint8_t stream_open;   /* nghttp2 still knows the stream */
-  uint8_t in_heap;       /* deadline armed */
-
-  /* sending */
-  uint8_t headers_sent;  /* request / response headers submitted */
-  uint8_t data_attached; /* a data provider is attached to the stream */
-  uint8_t deferred;      /* provider returned NGHTTP2_ERR_DEFERRED */
-  uint8_t send_end;      /* client: half-close requested */
-  uint8_t status_pending;/* server: trailers wait for the buffer to drain */
-  uint8_t status_sent;   /* server: the frame ending our side was sent */
-  uint8_t want_writable; /* a send got SGRPC_ERR_WOULDBLOCK */
-  uint8_t rst_after_end; /* server: reset NO_ERROR once our END_STREAM left */
+  /* The call's life in three parts, as nghttp2 keeps a stream's: a
+   * state, and a flag set for each direction. */
+  uint8_t state;         /* sg_call_state */
+  uint8_t flags;         /* SG_CF_*: the handle and the engine's bookkeeping */
+  uint8_t send;          /* SG_SF_*: our side */
+  uint8_t recv;          /* SG_RF_*: the peer's side */
 
   /* receiving */
-  uint8_t recv_end;      /* peer sent END_STREAM */
-  uint8_t got_headers;   /* client: response headers seen */
-  uint8_t discard;       /* drop further DATA (call failed while receiving) */
   uint8_t pfx_have;      /* bytes of the 5-byte prefix collected */
   uint8_t pfx[5];
   uint8_t msg_compressed;
@@ -77,9 +100,6 @@ struct sgrpc_call {
   int8_t send_enc;       /* SG_ENC_* for messages we send */
   int8_t recv_enc;       /* SG_ENC_* the peer announced (grpc-encoding) */
   uint8_t accept_mask;   /* server: encodings the client accepts (1 << SG_ENC_*) */
-  uint8_t counted;       /* stats: the call's end was counted */
-  uint8_t counted_open;  /* included in conn->open_calls */
-  uint8_t reserved;      /* a send_reserve awaits its commit */
   uint32_t reserved_len;
   size_t reserved_at;    /* where the reservation's prefix slot starts */
 

@@ -34,7 +34,7 @@ sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) 
 void sg_event_retire(sgrpc_conn *c) {
   if (c->retired.p) {
     sgrpc_call *call = c->retired_call;
-    if (call && !call->spare.p && !call->released) {
+    if (call && !call->spare.p && !(call->flags & SG_CF_RELEASED)) {
       call->spare = c->retired;
       call->spare.len = call->spare.off = 0;
     } else {
@@ -71,14 +71,14 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
     c->evq_head = (c->evq_head + 1) % c->evq_cap;
     c->evq_len--;
     sg_credit(c, e->credit_stream, e->credit);
-    if (call && e->ev.type == SGRPC_EV_CLOSE && !call->counted) {
-      call->counted = 1;
+    if (call && e->ev.type == SGRPC_EV_CLOSE && !(call->flags & SG_CF_COUNTED)) {
+      call->flags |= SG_CF_COUNTED;
       if (e->ev.u.close.status.code == SGRPC_STATUS_OK) c->stats.calls_succeeded++;
       else c->stats.calls_failed++;
     }
     if (call) {
       call->ev_refs--;
-      if (call->released) { /* the user gave the handle back: drop it */
+      if (call->flags & SG_CF_RELEASED) { /* the user gave the handle back: drop it */
         sg_buf_free(&c->mem, &e->owned);
         sg_call_maybe_free(call);
         continue;
