@@ -533,7 +533,7 @@ static int submit_trailer_now(sgrpc_call *call) {
 }
 
 sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
-                          uint32_t *data_flags) {
+                              uint32_t *data_flags) {
   sgrpc_conn *c = call->conn;
   size_t avail = sg_buf_avail(&call->sbuf);
   size_t n = 0;

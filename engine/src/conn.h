@@ -250,7 +250,7 @@ void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
 sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
-                          uint32_t *data_flags);
+                              uint32_t *data_flags);
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg,
                         int notify_app);
 int sg_call_client_finish(sgrpc_call *call, const sg_close_info *ci);

@@ -162,7 +162,7 @@ int sg_hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
       if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
       at = h->store.len;
       if (sg_b64_decode((const char *)h->store.p + f->value_off, f->value_len,
-                           h->store.p + at, &outlen) != 0) {
+                        h->store.p + at, &outlen) != 0) {
         h->nmd--; /* half-built entry: its value was never set */
         return -2;
       }

@@ -439,7 +439,7 @@ SGRPC_EXTERN int sgrpc_conn_is_server(const sgrpc_conn *conn);
  * A fatal return is sticky; queued output (GOAWAY) can still be taken.
  */
 SGRPC_EXTERN sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *conn, const uint8_t *data,
-                                     size_t len, int64_t now);
+                                         size_t len, int64_t now);
 
 /**
  * Tells the engine that the transport ended (EOF, reset, TLS closed).
@@ -456,7 +456,7 @@ SGRPC_EXTERN int sgrpc_conn_transport_closed(sgrpc_conn *conn);
  * Returns a negative code on a fatal error with nothing left to send.
  */
 SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *conn,
-                                         const uint8_t **data);
+                                             const uint8_t **data);
 
 /** Marks n bytes returned by the last peek as written. n may be less
  *  than peeked (short write). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT. */
@@ -468,7 +468,7 @@ SGRPC_EXTERN int sgrpc_conn_out_consume(sgrpc_conn *conn, size_t n);
  * (0: nothing to send) or a negative code.
  */
 SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
-                                         size_t cap);
+                                             size_t cap);
 
 /** Returns nonzero when output is waiting (cheap; does not prepare it). */
 SGRPC_EXTERN int sgrpc_conn_want_write(sgrpc_conn *conn);
