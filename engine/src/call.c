@@ -1020,8 +1020,7 @@ void sgrpc_call_release(sgrpc_call *call) {
   /* After a fatal error nghttp2 still runs to flush the GOAWAY and may
    * read this stream's data provider, so only a closed transport (no more
    * output at all) lets the call go before nghttp2 closes the stream. */
-  if (!(call->flags & SG_CF_STREAM_OPEN) || call->conn->transport_closed)
-    call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
+  if (call->conn->transport_closed) call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
   sg_call_maybe_free(call);
 }
 
