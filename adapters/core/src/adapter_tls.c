@@ -35,12 +35,12 @@ static int pend_append(ac_tls_filter *f, const uint8_t *d, size_t n) {
   return 0;
 }
 
-static ssize_t tf_in(void *ctx, const uint8_t *data, size_t len, uint8_t *out, size_t cap) {
+static sgrpc_ssize tf_in(void *ctx, const uint8_t *data, size_t len, uint8_t *out, size_t cap) {
   ac_tls_filter *f = ctx;
   int guard;
   if (len) {
     if (f->poff == f->plen) {
-      ssize_t r = sgrpc_tls_feed(f->tls, data, len);
+      sgrpc_ssize r = sgrpc_tls_feed(f->tls, data, len);
       if (r < 0) return r;
       data += r;
       len -= (size_t)r;
@@ -52,7 +52,7 @@ static ssize_t tf_in(void *ctx, const uint8_t *data, size_t len, uint8_t *out, s
   }
   /* Bounded: each round either returns or moves pending input. */
   for (guard = 0; guard < 1024; guard++) {
-    ssize_t n = sgrpc_tls_plain_read(f->tls, out, cap), r;
+    sgrpc_ssize n = sgrpc_tls_plain_read(f->tls, out, cap), r;
     if (n != 0) return n; /* plaintext, or an error (SGRPC_ERR_TLS_CLOSED too) */
     if (f->poff == f->plen) return 0;
     r = sgrpc_tls_feed(f->tls, f->pend + f->poff, f->plen - f->poff);
@@ -63,10 +63,10 @@ static ssize_t tf_in(void *ctx, const uint8_t *data, size_t len, uint8_t *out, s
   return 0;
 }
 
-static ssize_t tf_out(void *ctx, const uint8_t *data, size_t len, size_t *consumed, uint8_t *out,
+static sgrpc_ssize tf_out(void *ctx, const uint8_t *data, size_t len, size_t *consumed, uint8_t *out,
                       size_t cap) {
   ac_tls_filter *f = ctx;
-  ssize_t n, w;
+  sgrpc_ssize n, w;
   *consumed = 0;
   n = sgrpc_tls_out_copy(f->tls, out, cap); /* handshake, alerts, earlier records */
   if (n != 0 || !len) return n;

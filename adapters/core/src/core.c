@@ -42,7 +42,7 @@ struct sgrpc_ac_conn {
   const uint8_t *fill_src;
   size_t fill_len;
   int fill_called;
-  ssize_t fill_got;
+  sgrpc_ssize fill_got;
   char peer[128];
   sgrpc_ac_conn *prev, *next;
 };
@@ -301,9 +301,9 @@ static int conn_drain(sgrpc_ac_conn *c) {
 /* Output                                                              */
 /* ------------------------------------------------------------------ */
 
-static ssize_t fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
+static sgrpc_ssize fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
   sgrpc_ac_conn *c = ctx;
-  ssize_t n = sgrpc_conn_out_copy(c->engine, buf, cap);
+  sgrpc_ssize n = sgrpc_conn_out_copy(c->engine, buf, cap);
   c->fill_called = 1;
   if (n < 0) {
     c->closing = 1;
@@ -313,20 +313,20 @@ static ssize_t fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
   return n;
 }
 
-static ssize_t fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
+static sgrpc_ssize fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
   sgrpc_ac_conn *c = ctx;
   size_t n = c->fill_len < cap ? c->fill_len : cap;
   memcpy(buf, c->fill_src, n);
   c->fill_called = 1;
-  c->fill_got = (ssize_t)n;
-  return (ssize_t)n;
+  c->fill_got = (sgrpc_ssize)n;
+  return (sgrpc_ssize)n;
 }
 
 /* Hands bytes to the transport in either write style. Returns the count
  * taken (less than len: blocked) or -1. */
-static ssize_t tx_write(sgrpc_ac_conn *c, const uint8_t *p, size_t len) {
+static sgrpc_ssize tx_write(sgrpc_ac_conn *c, const uint8_t *p, size_t len) {
   sgrpc_ac_hub *h = c->hub;
-  ssize_t w;
+  sgrpc_ssize w;
   if (h->ops.write) return h->ops.write(c->tx, p, len);
   c->fill_src = p;
   c->fill_len = len;
@@ -338,9 +338,9 @@ static ssize_t tx_write(sgrpc_ac_conn *c, const uint8_t *p, size_t len) {
 
 /* Moves filter output (or engine output through the filter) into wbuf.
  * Returns the bytes now waiting, or -1. */
-static ssize_t filter_fill(sgrpc_ac_conn *c) {
-  ssize_t r;
-  if (c->woff < c->wlen) return (ssize_t)(c->wlen - c->woff);
+static sgrpc_ssize filter_fill(sgrpc_ac_conn *c) {
+  sgrpc_ssize r;
+  if (c->woff < c->wlen) return (sgrpc_ssize)(c->wlen - c->woff);
   c->woff = c->wlen = 0;
   {
     size_t used = 0;
@@ -348,7 +348,7 @@ static ssize_t filter_fill(sgrpc_ac_conn *c) {
   }
   if (r == 0) {
     const uint8_t *p;
-    ssize_t n = sgrpc_conn_out_peek(c->engine, &p);
+    sgrpc_ssize n = sgrpc_conn_out_peek(c->engine, &p);
     if (n < 0) return -1;
     if (n > 0) {
       size_t used = 0;
@@ -370,7 +370,7 @@ static void conn_flush(sgrpc_ac_conn *c) {
   int round;
   for (round = 0; round < AC_WRITE_ROUNDS && !c->closing && !c->blocked && c->tx; round++) {
     if (c->has_filter) {
-      ssize_t n = filter_fill(c), w;
+      sgrpc_ssize n = filter_fill(c), w;
       if (n < 0) {
         c->closing = 1;
         break;
@@ -389,7 +389,7 @@ static void conn_flush(sgrpc_ac_conn *c) {
       if (w < n) c->blocked = 1;
     } else if (h->ops.write) {
       const uint8_t *p;
-      ssize_t n = sgrpc_conn_out_peek(c->engine, &p), w;
+      sgrpc_ssize n = sgrpc_conn_out_peek(c->engine, &p), w;
       if (n < 0) { /* fatal with nothing left to send */
         c->closing = 1;
         break;
@@ -407,7 +407,7 @@ static void conn_flush(sgrpc_ac_conn *c) {
       conn_drain(c);
       if (w < n) c->blocked = 1;
     } else {
-      ssize_t w;
+      sgrpc_ssize w;
       c->fill_called = 0;
       c->fill_got = 0;
       w = h->ops.write_owned(c->tx, fill_from_engine, c);
@@ -439,7 +439,7 @@ static int conn_feed(sgrpc_ac_conn *c, const uint8_t *buf, size_t len, int64_t n
   int stalls = 0;
   conn_drain(c);
   while (off < len && !c->dead) {
-    ssize_t r = sgrpc_conn_recv(c->engine, buf + off, len - off, now);
+    sgrpc_ssize r = sgrpc_conn_recv(c->engine, buf + off, len - off, now);
     int got;
     if (r < 0) {
       /* Fatal: deliver the CLOSE events; the service pass sends the
@@ -464,7 +464,7 @@ void sgrpc_ac_conn_read(sgrpc_ac_conn *c, const uint8_t *data, size_t len, int64
   hub_enter(h);
   if (!c->dead && !c->closing && c->state == AC_OPEN) {
     if (c->has_filter) {
-      ssize_t r = c->filter.in(c->filter.ctx, data, len, c->pbuf, AC_FILTER_BUF);
+      sgrpc_ssize r = c->filter.in(c->filter.ctx, data, len, c->pbuf, AC_FILTER_BUF);
       int guard;
       for (guard = 0; r > 0 && guard < 100000; guard++) {
         if (conn_feed(c, c->pbuf, (size_t)r, now) < 0) break;
@@ -476,7 +476,7 @@ void sgrpc_ac_conn_read(sgrpc_ac_conn *c, const uint8_t *data, size_t len, int64
         int k;
         for (k = 0; k < 8 && c->tx; k++) {
           size_t used = 0;
-          ssize_t n = c->filter.out(c->filter.ctx, NULL, 0, &used, c->wbuf, AC_FILTER_BUF);
+          sgrpc_ssize n = c->filter.out(c->filter.ctx, NULL, 0, &used, c->wbuf, AC_FILTER_BUF);
           if (n <= 0 || tx_write(c, c->wbuf, (size_t)n) < n) break;
         }
         c->closing = 1;

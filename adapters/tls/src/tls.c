@@ -19,12 +19,12 @@ void sgrpc_tls_del(sgrpc_tls *tls) {
   if (tls) tls->vt->del(tls);
 }
 
-ssize_t sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t len) {
+sgrpc_ssize sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t len) {
   if (!tls || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->feed(tls, data, len);
 }
 
-ssize_t sgrpc_tls_plain_peek(sgrpc_tls *tls, const uint8_t **data) {
+sgrpc_ssize sgrpc_tls_plain_peek(sgrpc_tls *tls, const uint8_t **data) {
   if (!tls || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->plain_peek(tls, data);
 }
@@ -34,24 +34,24 @@ int sgrpc_tls_plain_consume(sgrpc_tls *tls, size_t n) {
   return tls->vt->plain_consume(tls, n);
 }
 
-ssize_t sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
+sgrpc_ssize sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
   const uint8_t *p;
-  ssize_t n;
+  sgrpc_ssize n;
   if (!tls || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
   n = tls->vt->plain_peek(tls, &p);
   if (n <= 0) return n;
-  if ((size_t)n > cap) n = (ssize_t)cap;
+  if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   if (n) memcpy(buf, p, (size_t)n);
   tls->vt->plain_consume(tls, (size_t)n);
   return n;
 }
 
-ssize_t sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t len) {
+sgrpc_ssize sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t len) {
   if (!tls || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->write(tls, data, len);
 }
 
-ssize_t sgrpc_tls_out_peek(sgrpc_tls *tls, const uint8_t **data) {
+sgrpc_ssize sgrpc_tls_out_peek(sgrpc_tls *tls, const uint8_t **data) {
   if (!tls || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->out_peek(tls, data);
 }
@@ -61,13 +61,13 @@ int sgrpc_tls_out_consume(sgrpc_tls *tls, size_t n) {
   return tls->vt->out_consume(tls, n);
 }
 
-ssize_t sgrpc_tls_out_copy(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
+sgrpc_ssize sgrpc_tls_out_copy(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
   const uint8_t *p;
-  ssize_t n;
+  sgrpc_ssize n;
   if (!tls || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
   n = tls->vt->out_peek(tls, &p);
   if (n <= 0) return n;
-  if ((size_t)n > cap) n = (ssize_t)cap;
+  if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   if (n) memcpy(buf, p, (size_t)n);
   tls->vt->out_consume(tls, (size_t)n);
   return n;
@@ -108,7 +108,7 @@ const char *sgrpc_tls_error_string(sgrpc_tls *tls) {
   return s ? s : "";
 }
 
-ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
+sgrpc_ssize sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
   size_t total = 0;
   int rounds;
   if (!tls || !conn) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -117,8 +117,8 @@ ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
    * one output limit of the filter. */
   for (rounds = 0; rounds < 1024; rounds++) {
     const uint8_t *p;
-    ssize_t n = sgrpc_conn_out_peek(conn, &p), w;
-    if (n < 0) return total ? (ssize_t)total : n;
+    sgrpc_ssize n = sgrpc_conn_out_peek(conn, &p), w;
+    if (n < 0) return total ? (sgrpc_ssize)total : n;
     if (n == 0) break;
     w = tls->vt->write(tls, p, (size_t)n);
     if (w < 0) return w;
@@ -127,12 +127,12 @@ ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
     total += (size_t)w;
     if (w < n) break;
   }
-  return (ssize_t)total;
+  return (sgrpc_ssize)total;
 }
 
-ssize_t sgrpc_tls_pump_in(sgrpc_tls *tls, sgrpc_conn *conn, int64_t now) {
+sgrpc_ssize sgrpc_tls_pump_in(sgrpc_tls *tls, sgrpc_conn *conn, int64_t now) {
   const uint8_t *p;
-  ssize_t n, r;
+  sgrpc_ssize n, r;
   if (!tls || !conn) return SGRPC_ERR_INVALID_ARGUMENT;
   n = tls->vt->plain_peek(tls, &p);
   if (n <= 0) return n;

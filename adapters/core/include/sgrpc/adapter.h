@@ -35,7 +35,6 @@
 #define SGRPC_ADAPTER_H
 
 #include <sgrpc/sgrpc.h>
-#include <sys/types.h> /* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -133,8 +132,8 @@ SGRPC_EXTERN int64_t sgrpc_ac_backoff_fail(sgrpc_ac_backoff *b, int64_t attempt_
  */
 typedef struct sgrpc_ac_filter {
   void *ctx;
-  ssize_t (*in)(void *ctx, const uint8_t *data, size_t len, uint8_t *out, size_t cap);
-  ssize_t (*out)(void *ctx, const uint8_t *data, size_t len, size_t *consumed, uint8_t *out,
+  sgrpc_ssize (*in)(void *ctx, const uint8_t *data, size_t len, uint8_t *out, size_t cap);
+  sgrpc_ssize (*out)(void *ctx, const uint8_t *data, size_t len, size_t *consumed, uint8_t *out,
                  size_t cap);
   void (*del)(void *ctx);
 } sgrpc_ac_filter;
@@ -180,8 +179,8 @@ typedef struct sgrpc_ac_ops {
    * channels.
    */
   int (*connect)(void *hub_ud, sgrpc_ac_conn *c, const sgrpc_ac_target *target);
-  ssize_t (*write)(void *tx, const uint8_t *data, size_t len);
-  ssize_t (*write_owned)(void *tx, ssize_t (*fill)(void *fill_ctx, uint8_t *buf, size_t cap),
+  sgrpc_ssize (*write)(void *tx, const uint8_t *data, size_t len);
+  sgrpc_ssize (*write_owned)(void *tx, sgrpc_ssize (*fill)(void *fill_ctx, uint8_t *buf, size_t cap),
                          void *fill_ctx);
   /** Closes and frees the transport. Called once per transport; the
    *  adapter must not call entry points for it afterwards. Required. */
