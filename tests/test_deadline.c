@@ -77,8 +77,8 @@ static void test_deadline_in_past(void **state) {
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_run(&rp, ROUNDS);
   assert_int_equal(rawpeer_count_frames(&rp, -1, NGHTTP2_HEADERS), 0);
-  /* 0 and SGRPC_NO_DEADLINE mean none */
-  o.deadline = SGRPC_NO_DEADLINE;
+  /* 0 and SGRPC_NEVER mean none */
+  o.deadline = SGRPC_NEVER;
   assert_int_equal(sgrpc_call_start(rp.conn, &o, rp.now, &call), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_run(&rp, ROUNDS);

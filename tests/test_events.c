@@ -135,7 +135,7 @@ static void sh_recv_request(sgrpc_hook_event *ev, void *ud) {
   assert_string_equal(ev->content_type, "application/grpc+proto");
   assert_non_null(ev->conn);
   logf_(srv_log, "RecvRequest(%s,dl=%d,%s) ", ev->path,
-        ev->deadline != SGRPC_NO_DEADLINE,
+        ev->deadline != SGRPC_NEVER,
         md_has(ev->md, ev->md_count, "authorization", "Bearer t0k") ? "token" : "none");
   if (refuse_without_token && !sgrpc_md_find(ev->md, ev->md_count, "authorization", &n)) {
     ev->end_code = SGRPC_STATUS_UNAUTHENTICATED;
@@ -184,7 +184,7 @@ static void ch_send_request(sgrpc_hook_event *ev, void *ud) {
   assert_non_null(ev->client_call);
   assert_true(ev->md_editable);
   logf_(cli_log, "SendRequest(%s,dl=%d,user=%d) ", ev->path,
-        ev->deadline != SGRPC_NO_DEADLINE, md_has(ev->md, ev->md_count, "x-drop-me", "1"));
+        ev->deadline != SGRPC_NEVER, md_has(ev->md, ev->md_count, "x-drop-me", "1"));
   assert_int_equal(sgrpc_hook_md_add_str(ev, "authorization", "Bearer t0k"), 0);
 }
 

@@ -606,7 +606,8 @@ static void test_strerror_and_status_names(void **state) {
                               SGRPC_ERR_KEEPALIVE_TIMEOUT,
                               SGRPC_ERR_SETTINGS_TIMEOUT,
                               SGRPC_ERR_TOO_MANY_PINGS};
-  static const int unknown[] = {1, -10, -13, -899, -900, -908, -100000, 100000};
+  static const int unknown[] = {1, -10, -13, -199, -200, -600, -699, -700, -899, -900, -908,
+                                -100000, 100000};
   static const char *const names[] = {"OK",
                                       "CANCELLED",
                                       "UNKNOWN",
@@ -636,7 +637,8 @@ static void test_strerror_and_status_names(void **state) {
     /* every known code has its own text */
     if (codes[i] != 0 && strcmp(s, unk) == 0) fail_msg("code %d has no text", codes[i]);
     for (j = 0; j < i; j++) assert_string_not_equal(s, sgrpc_strerror(codes[j]));
-    /* the fatal range is exactly the codes at or below SGRPC_ERR_FATAL */
+    /* of the engine's own codes, the fatal ones are those at or below
+     * SGRPC_ERR_FATAL */
     assert_int_equal(sgrpc_is_fatal(codes[i]) != 0, codes[i] <= SGRPC_ERR_FATAL);
   }
   for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
@@ -646,6 +648,26 @@ static void test_strerror_and_status_names(void **state) {
   }
   assert_true(sgrpc_is_fatal(SGRPC_ERR_FATAL));
   assert_false(sgrpc_is_fatal(0));
+  /* the system range: SGRPC_ERR_SYSTEM(errno) for errno 1..399 */
+  assert_int_equal(SGRPC_ERR_SYSTEM(1), -201);
+  assert_int_equal(SGRPC_ERR_SYSTEM(399), -599);
+  assert_int_equal(SGRPC_ERR_SYSTEM_LAST, -599);
+  for (i = 1; i <= 399; i++) {
+    int code = SGRPC_ERR_SYSTEM((int)i);
+    assert_int_equal(sgrpc_err_errno(code), (int)i);
+    assert_string_equal(sgrpc_strerror(code), "system error");
+    assert_true(sgrpc_is_fatal(code));
+  }
+  assert_int_equal(sgrpc_err_errno(SGRPC_ERR_SYSTEM_BASE), 0);
+  assert_int_equal(sgrpc_err_errno(-600), 0);
+  assert_int_equal(sgrpc_err_errno(SGRPC_ERR_NOMEM), 0);
+  assert_int_equal(sgrpc_err_errno(0), 0);
+  assert_int_equal(sgrpc_err_errno(5), 0);
+  assert_false(sgrpc_is_fatal(-200));
+  assert_false(sgrpc_is_fatal(-150));
+  assert_false(sgrpc_is_fatal(-700));
+  assert_true(sgrpc_is_fatal(-600));
+  assert_true(sgrpc_is_fatal(-699));
   for (i = 0; i <= 16; i++) assert_string_equal(sgrpc_status_name((int)i), names[i]);
   assert_string_equal(sgrpc_status_name(-1), "UNKNOWN");
   assert_string_equal(sgrpc_status_name(17), "UNKNOWN");

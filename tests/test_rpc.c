@@ -359,7 +359,7 @@ static void test_unary_compressed(void **state) {
     memset(&r, 0, sizeof(r));
     memset(&opts, 0, sizeof(opts));
     opts.user_data = &r;
-    opts.compression = "snappy";
+    opts.encoding = "snappy";
     assert_int_equal(sgrpc__test__kinds__calc__add_one__call(&w.client, &req, &opts, w.p.now,
                                                               add_one_done, NULL),
                      SGRPC_ERR_BAD_ENCODING);
@@ -371,7 +371,7 @@ static void test_unary_compressed(void **state) {
     memset(&r, 0, sizeof(r));
     memset(&opts, 0, sizeof(opts));
     opts.user_data = &r;
-    opts.compression = encs[i];
+    opts.encoding = encs[i];
     req.value = 7;
     assert_int_equal(sgrpc__test__kinds__calc__add_one__call(&w.client, &req, &opts, w.p.now,
                                                               add_one_done, NULL),

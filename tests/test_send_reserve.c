@@ -85,7 +85,7 @@ static void test_drain_between(void **state) {
   uint8_t first[700];
   sgrpc_call *call;
   const uint8_t *d;
-  ssize_t n;
+  sgrpc_ssize n;
   (void)state;
   memset(&g, 0, sizeof(g));
   assert_int_equal(pair_init(&p, NULL, NULL, NULL), 0);

@@ -699,7 +699,7 @@ static void test_minimal_request(void **state) {
   assert_string_equal(e->authority, "");
   assert_string_equal(e->user_agent, "");
   assert_string_equal(e->encoding, "");
-  assert_true(e->deadline == SGRPC_NO_DEADLINE);
+  assert_true(e->deadline == SGRPC_NEVER);
   assert_int_equal(e->md_count, 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   assert_clean(&rp);

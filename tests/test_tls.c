@@ -1145,12 +1145,34 @@ static void test_seam_args_and_strings(void **state) {
   assert_string_equal(sgrpc_tls_strerror(-650), "unknown TLS error");
   /* outside the range it defers to the engine */
   assert_string_equal(sgrpc_tls_strerror(SGRPC_ERR_NOMEM), sgrpc_strerror(SGRPC_ERR_NOMEM));
+  /* the engine's sgrpc_strerror and sgrpc_is_fatal know every TLS code
+   * (it names them by number: the numbers must still match) */
+  {
+    static const struct { int code; const char *word; } tls_codes[] = {
+        {SGRPC_ERR_TLS_CONFIG, "configuration"}, {SGRPC_ERR_TLS_HANDSHAKE, "handshake"},
+        {SGRPC_ERR_TLS_VERIFY, "verification"}, {SGRPC_ERR_TLS_HOSTNAME, "name"},
+        {SGRPC_ERR_TLS_NO_PEER_CERT, "no certificate"}, {SGRPC_ERR_TLS_ALPN, "ALPN"},
+        {SGRPC_ERR_TLS_PROTOCOL, "malformed"}, {SGRPC_ERR_TLS_PEER_ALERT, "alert"},
+        {SGRPC_ERR_TLS_CLOSED, "close_notify"}, {SGRPC_ERR_TLS_TRUNCATED, "without"},
+        {SGRPC_ERR_TLS_INTERNAL, "internal"}};
+    size_t k;
+    for (k = 0; k < sizeof(tls_codes) / sizeof(tls_codes[0]); k++) {
+      assert_non_null(strstr(sgrpc_strerror(tls_codes[k].code), tls_codes[k].word));
+      assert_string_equal(sgrpc_tls_strerror(tls_codes[k].code),
+                          sgrpc_strerror(tls_codes[k].code));
+      assert_true(sgrpc_is_fatal(tls_codes[k].code));
+      assert_int_equal(sgrpc_err_errno(tls_codes[k].code), 0);
+    }
+    assert_int_equal(SGRPC_ERR_TLS_FIRST, -699);
+    assert_int_equal(SGRPC_ERR_TLS_LAST, -600);
+    assert_string_equal(sgrpc_strerror(-650), "unknown TLS error");
+  }
   assert_true(sgrpc_tls_is_tls_error(SGRPC_ERR_TLS_CONFIG));
   assert_true(sgrpc_tls_is_tls_error(SGRPC_ERR_TLS_INTERNAL));
   assert_false(sgrpc_tls_is_tls_error(SGRPC_ERR_PROTOCOL));
   assert_false(sgrpc_tls_is_tls_error(SGRPC_ERR_INVALID_ARGUMENT));
-  /* no clash with the engine's codes */
-  assert_false(sgrpc_is_fatal(SGRPC_ERR_TLS_CONFIG));
+  /* a TLS failure ends the connection: fatal, as the engine's own */
+  assert_true(sgrpc_is_fatal(SGRPC_ERR_TLS_CONFIG));
 }
 
 /* Every allocation of the filter fails in turn: each failure is

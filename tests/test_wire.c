@@ -215,22 +215,22 @@ static void test_timeout_roundtrip_random(void **state) {
 
 static void expect_pct_encode(const char *in, size_t n, const char *want) {
   char out[1024];
-  size_t len = sgrpc_pct_encoded_len(in, n);
+  size_t len = sg_pct_encoded_len(in, n);
   assert_int_equal(len, strlen(want));
   assert_true(len <= sizeof out);
-  assert_int_equal(sgrpc_pct_encode(in, n, out), len);
+  assert_int_equal(sg_pct_encode(in, n, out), len);
   assert_memory_equal(out, want, len);
 }
 
-/* Decodes into a heap buffer of exactly sgrpc_pct_decoded_max(n) bytes so
+/* Decodes into a heap buffer of exactly sg_pct_decoded_max(n) bytes so
  * ASan catches a write past the documented bound. */
 static void expect_pct_decode(const char *in, size_t n, const char *want,
                               size_t want_len) {
-  size_t cap = sgrpc_pct_decoded_max(n);
+  size_t cap = sg_pct_decoded_max(n);
   char *out = malloc(cap ? cap : 1);
   assert_non_null(out);
   assert_int_equal(cap, 3 * n);
-  size_t len = sgrpc_pct_decode(in, n, out);
+  size_t len = sg_pct_decode(in, n, out);
   assert_int_equal(len, want_len);
   assert_memory_equal(out, want, want_len);
   free(out);
@@ -258,8 +258,8 @@ static void test_pct_encode(void **state) {
   int c;
   for (c = 0; c < 256; c++)
     all[c] = (char)c;
-  size_t len = sgrpc_pct_encode(all, 256, out);
-  assert_int_equal(len, sgrpc_pct_encoded_len(all, 256));
+  size_t len = sg_pct_encode(all, 256, out);
+  assert_int_equal(len, sg_pct_encoded_len(all, 256));
   assert_int_equal(len, 94 + 162 * 3); /* 0x20..0x7E minus '%' pass */
   size_t o = 0;
   for (c = 0; c < 256; c++) {
@@ -398,10 +398,10 @@ static void test_pct_decode_fuzz(void **state) {
     for (i = 0; i < n; i++)
       in[i] =
           (it & 1) ? pool[rng_below(sizeof pool)] : (unsigned char)rng_next();
-    size_t cap = sgrpc_pct_decoded_max(n);
+    size_t cap = sg_pct_decoded_max(n);
     char *out = malloc(cap ? cap : 1); /* exact: ASan guards the bound */
     assert_non_null(out);
-    size_t len = sgrpc_pct_decode((const char *)in, n, out);
+    size_t len = sg_pct_decode((const char *)in, n, out);
     assert_true(len <= 3 * n);
     assert_true(utf8_valid((const unsigned char *)out, len));
     free(out);
@@ -451,16 +451,16 @@ static void test_pct_roundtrip_utf8(void **state) {
         text[n++] = (unsigned char)(0x80 | (cp & 0x3F));
       }
     }
-    size_t elen = sgrpc_pct_encode((const char *)text, n, enc);
-    assert_int_equal(elen, sgrpc_pct_encoded_len((const char *)text, n));
+    size_t elen = sg_pct_encode((const char *)text, n, enc);
+    assert_int_equal(elen, sg_pct_encoded_len((const char *)text, n));
     for (size_t i = 0; i < elen; i++)
       assert_true(enc[i] >= 0x20 && enc[i] <= 0x7E);
-    size_t dlen = sgrpc_pct_decode(enc, elen, dec);
+    size_t dlen = sg_pct_decode(enc, elen, dec);
     assert_int_equal(dlen, n);
     assert_memory_equal(dec, text, n);
     /* Valid UTF-8 without '%' also decodes to itself unencoded. */
     if (memchr(text, '%', n) == NULL) {
-      dlen = sgrpc_pct_decode((const char *)text, n, dec);
+      dlen = sg_pct_decode((const char *)text, n, dec);
       assert_int_equal(dlen, n);
       assert_memory_equal(dec, text, n);
     }
@@ -524,22 +524,22 @@ static void test_md_keys(void **state) {
   assert_int_equal(sgrpc_md_check(&nul), SGRPC_ERR_BAD_METADATA);
 
   /* The internal predicates agree. */
-  assert_true(sgrpc_key_valid("x-ok_1.2", 8));
-  assert_false(sgrpc_key_valid("", 0));
-  assert_false(sgrpc_key_valid("Upper", 5));
-  assert_true(sgrpc_key_reserved("grpc-internal", 13));
-  assert_true(sgrpc_key_reserved(":path", 5));
-  assert_true(sgrpc_key_reserved("te", 2));
-  assert_true(sgrpc_key_reserved("keep-alive", 10));
-  assert_false(sgrpc_key_reserved("keep-alivf", 10));
-  assert_false(sgrpc_key_reserved("t", 1));
-  assert_false(sgrpc_key_reserved("x-ok_1.2", 8));
-  assert_false(sgrpc_key_reserved("", 0));
-  assert_true(sgrpc_key_is_bin("x-bin", 5));
-  assert_true(sgrpc_key_is_bin("-bin", 4));
-  assert_false(sgrpc_key_is_bin("bin", 3));
-  assert_false(sgrpc_key_is_bin("x-bim", 5));
-  assert_false(sgrpc_key_is_bin("x-bin-", 6));
+  assert_true(sg_key_valid("x-ok_1.2", 8));
+  assert_false(sg_key_valid("", 0));
+  assert_false(sg_key_valid("Upper", 5));
+  assert_true(sg_key_reserved("grpc-internal", 13));
+  assert_true(sg_key_reserved(":path", 5));
+  assert_true(sg_key_reserved("te", 2));
+  assert_true(sg_key_reserved("keep-alive", 10));
+  assert_false(sg_key_reserved("keep-alivf", 10));
+  assert_false(sg_key_reserved("t", 1));
+  assert_false(sg_key_reserved("x-ok_1.2", 8));
+  assert_false(sg_key_reserved("", 0));
+  assert_true(sg_key_is_bin("x-bin", 5));
+  assert_true(sg_key_is_bin("-bin", 4));
+  assert_false(sg_key_is_bin("bin", 3));
+  assert_false(sg_key_is_bin("x-bim", 5));
+  assert_false(sg_key_is_bin("x-bin-", 6));
 }
 
 static void test_md_text_values(void **state) {
@@ -559,9 +559,9 @@ static void test_md_text_values(void **state) {
   int c;
   for (c = 0; c < 256; c++) {
     uint8_t b = (uint8_t)c;
-    assert_int_equal(sgrpc_text_value_valid(&b, 1), c >= 0x20 && c <= 0x7E);
+    assert_int_equal(sg_text_value_valid(&b, 1), c >= 0x20 && c <= 0x7E);
   }
-  assert_true(sgrpc_text_value_valid(NULL, 0));
+  assert_true(sg_text_value_valid(NULL, 0));
 
   /* -bin values are raw bytes: anything goes. */
   sgrpc_md bin = {"x-bin", 5, (const uint8_t *)"\0\x80\xff\n", 4};
@@ -597,11 +597,11 @@ static void expect_b64(const char *raw, size_t n, const char *want) {
   char enc[64];
   uint8_t dec[64];
   size_t declen = 99;
-  assert_int_equal(sgrpc_b64_encoded_len(n), strlen(want));
-  assert_int_equal(sgrpc_b64_encode((const uint8_t *)raw, n, enc),
+  assert_int_equal(sg_b64_encoded_len(n), strlen(want));
+  assert_int_equal(sg_b64_encode((const uint8_t *)raw, n, enc),
                    strlen(want));
   assert_memory_equal(enc, want, strlen(want));
-  assert_int_equal(sgrpc_b64_decode(want, strlen(want), dec, &declen), 0);
+  assert_int_equal(sg_b64_decode(want, strlen(want), dec, &declen), 0);
   assert_int_equal(declen, n);
   assert_memory_equal(dec, raw, n);
 }
@@ -609,7 +609,7 @@ static void expect_b64(const char *raw, size_t n, const char *want) {
 static void expect_b64_decode(const char *in, const char *want, size_t n) {
   uint8_t dec[64];
   size_t declen = 99;
-  assert_int_equal(sgrpc_b64_decode(in, strlen(in), dec, &declen), 0);
+  assert_int_equal(sg_b64_decode(in, strlen(in), dec, &declen), 0);
   assert_int_equal(declen, n);
   assert_memory_equal(dec, want, n);
 }
@@ -659,13 +659,13 @@ static void test_b64_rejects(void **state) {
     char *in = malloc(n ? n : 1);
     assert_non_null(in);
     memcpy(in, bad[i], n);
-    if (sgrpc_b64_decode(in, n, out, &declen) != -1)
+    if (sg_b64_decode(in, n, out, &declen) != -1)
       fail_msg("base64 \"%s\" accepted", bad[i]);
     free(in);
   }
-  assert_int_equal(sgrpc_b64_decode("ab\0c", 4, out, &declen), -1);
+  assert_int_equal(sg_b64_decode("ab\0c", 4, out, &declen), -1);
   /* n bounds the input: 5 characters of valid text are still 4k+1. */
-  assert_int_equal(sgrpc_b64_decode("Zm9vYmFy", 5, out, &declen), -1);
+  assert_int_equal(sg_b64_decode("Zm9vYmFy", 5, out, &declen), -1);
   assert_int_equal(declen, 77); /* untouched on failure */
 }
 
@@ -678,15 +678,15 @@ static void test_b64_roundtrip_lengths(void **state) {
     size_t elen, dlen = (size_t)-1;
     for (i = 0; i < n; i++)
       raw[i] = (uint8_t)rng_next();
-    elen = sgrpc_b64_encode(raw, n, enc);
-    assert_int_equal(elen, sgrpc_b64_encoded_len(n));
+    elen = sg_b64_encode(raw, n, enc);
+    assert_int_equal(elen, sg_b64_encoded_len(n));
     assert_int_equal(elen, (n * 4 + 2) / 3); /* unpadded length */
     for (i = 0; i < elen; i++)
       assert_true(in_b64_alphabet(enc[i]));
-    assert_true(sgrpc_b64_decoded_max(elen) >= n);
-    dec = malloc(sgrpc_b64_decoded_max(elen) + 1);
+    assert_true(sg_b64_decoded_max(elen) >= n);
+    dec = malloc(sg_b64_decoded_max(elen) + 1);
     assert_non_null(dec);
-    assert_int_equal(sgrpc_b64_decode(enc, elen, dec, &dlen), 0);
+    assert_int_equal(sg_b64_decode(enc, elen, dec, &dlen), 0);
     assert_int_equal(dlen, n);
     assert_memory_equal(dec, raw, n);
     /* The padded form decodes the same. */
@@ -694,11 +694,11 @@ static void test_b64_roundtrip_lengths(void **state) {
     while (plen % 4 != 0)
       enc[plen++] = '=';
     free(dec);
-    dec = malloc(sgrpc_b64_decoded_max(plen) + 1);
+    dec = malloc(sg_b64_decoded_max(plen) + 1);
     assert_non_null(dec);
-    assert_true(sgrpc_b64_decoded_max(plen) >= n);
+    assert_true(sg_b64_decoded_max(plen) >= n);
     dlen = (size_t)-1;
-    assert_int_equal(sgrpc_b64_decode(enc, plen, dec, &dlen), 0);
+    assert_int_equal(sg_b64_decode(enc, plen, dec, &dlen), 0);
     assert_int_equal(dlen, n);
     assert_memory_equal(dec, raw, n);
     free(dec);
@@ -710,11 +710,11 @@ static void test_b64_roundtrip_lengths(void **state) {
 /* ------------------------------------------------------------------ */
 
 static int name_ok(const char *s) {
-  return sgrpc_h2_name_valid((const uint8_t *)s, strlen(s));
+  return sg_h2_name_valid((const uint8_t *)s, strlen(s));
 }
 
 static int value_ok(const char *s, size_t n) {
-  return sgrpc_h2_value_valid((const uint8_t *)s, n);
+  return sg_h2_value_valid((const uint8_t *)s, n);
 }
 
 static void test_h2_fields(void **state) {
@@ -738,7 +738,7 @@ static void test_h2_fields(void **state) {
   assert_false(name_ok("a/b"));
   assert_false(name_ok("a\x7f"));
   assert_false(name_ok("\xC3\xA9"));
-  assert_false(sgrpc_h2_name_valid((const uint8_t *)"a\0b", 3));
+  assert_false(sg_h2_name_valid((const uint8_t *)"a\0b", 3));
 
   /* Every byte as a one-character name. */
   int c;
@@ -746,15 +746,15 @@ static void test_h2_fields(void **state) {
     uint8_t b = (uint8_t)c;
     int want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
                (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-    assert_int_equal(sgrpc_h2_name_valid(&b, 1), want);
+    assert_int_equal(sg_h2_name_valid(&b, 1), want);
     uint8_t pb[2] = {':', b};
-    assert_int_equal(sgrpc_h2_name_valid(pb, 2), want);
-    assert_int_equal(sgrpc_h2_value_valid(&b, 1),
+    assert_int_equal(sg_h2_name_valid(pb, 2), want);
+    assert_int_equal(sg_h2_value_valid(&b, 1),
                      c != 0 && c != '\r' && c != '\n');
   }
 
   assert_true(value_ok("", 0));
-  assert_true(sgrpc_h2_value_valid(NULL, 0));
+  assert_true(sg_h2_value_valid(NULL, 0));
   assert_true(value_ok("text/plain; q=1", 15));
   assert_true(value_ok("a\tb", 3));
   assert_true(value_ok("\x80\xff", 2));
@@ -775,23 +775,23 @@ static void test_h2_fields_every_position(void **state) {
   for (n = 1; n <= 40; n++) {
     /* TAB and bytes above 0x7f are allowed in values */
     for (k = 0; k < n; k++) buf[k] = (uint8_t)("ab\tc-xyz.0"[k % 10] | (k % 3 == 1 ? 0x80 : 0));
-    assert_true(sgrpc_h2_value_valid(buf, n));
+    assert_true(sg_h2_value_valid(buf, n));
     for (pos = 0; pos < n; pos++) {
       for (k = 0; k < sizeof(bad_value); k++) {
         uint8_t keep = buf[pos];
         buf[pos] = bad_value[k];
-        assert_false(sgrpc_h2_value_valid(buf, n));
+        assert_false(sg_h2_value_valid(buf, n));
         buf[pos] = keep;
       }
     }
     for (k = 0; k < n; k++) buf[k] = (uint8_t)"abc-xyz.09"[k % 10];
-    assert_true(sgrpc_h2_name_valid(buf, n));
+    assert_true(sg_h2_name_valid(buf, n));
     for (pos = 0; pos < n; pos++) {
       for (k = 0; k < sizeof(bad_name); k++) {
         uint8_t keep = buf[pos];
         buf[pos] = bad_name[k];
         /* a ':' is allowed only first, and not alone */
-        assert_int_equal(sgrpc_h2_name_valid(buf, n), bad_name[k] == ':' && pos == 0 && n > 1);
+        assert_int_equal(sg_h2_name_valid(buf, n), bad_name[k] == ':' && pos == 0 && n > 1);
         buf[pos] = keep;
       }
     }

@@ -12,6 +12,12 @@
 
 #include <sgrpc/sgrpc.h>
 
+/* A string literal and its length, counted by the compiler, as two
+ * arguments: memcpy(d, SG_LIT("abc")). Only literals compile. */
+#define SG_LIT(s) ("" s ""), (sizeof("" s "") - 1)
+/* The length of a string literal. */
+#define SG_LITLEN(s) (sizeof("" s "") - 1)
+
 typedef struct sg_buf {
   uint8_t *p;
   size_t len; /* bytes written */

@@ -10,8 +10,9 @@
 #include "wire.h"
 
 /* nghttp2 pulls a call's DATA through this (the source is the call). */
-static ssize_t data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t length,
-                            uint32_t *data_flags, nghttp2_data_source *source, void *ud) {
+static sg_h2_ssize data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
+                                size_t length, uint32_t *data_flags,
+                                nghttp2_data_source *source, void *ud) {
   (void)s;
   (void)stream_id;
   (void)ud;
@@ -110,7 +111,7 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
     if (!call) return NULL;
   }
   call->conn = c;
-  call->deadline = SGRPC_NO_DEADLINE;
+  call->deadline = SGRPC_NEVER;
   call->prev = NULL;
   call->next = c->calls;
   if (c->calls) c->calls->prev = call;
@@ -125,10 +126,7 @@ void sg_call_free(sgrpc_call *call) {
   else c->calls = call->next;
   if (call->next) call->next->prev = call->prev;
   c->ncalls--;
-  if (call->counted_open) {
-    call->counted_open = 0;
-    c->open_calls--;
-  }
+  if (call->state == SG_CALL_OPEN) c->open_calls--;
   c->queued -= sg_buf_avail(&call->sbuf);
   call->sbuf.off = call->sbuf.len = 0;
   sg_call_heap_remove(call);
@@ -143,18 +141,15 @@ void sg_call_free(sgrpc_call *call) {
 }
 
 void sg_call_opened(sgrpc_call *call) {
-  if (call->counted_open) return;
-  call->counted_open = 1;
+  if (call->state != SG_CALL_IDLE) return;
+  call->state = SG_CALL_OPEN;
   call->conn->open_calls++;
   call->conn->stats.calls_started++;
 }
 
 void sg_call_set_closed(sgrpc_call *call) {
-  call->closed = 1;
-  if (call->counted_open) {
-    call->counted_open = 0;
-    call->conn->open_calls--;
-  }
+  if (call->state == SG_CALL_OPEN) call->conn->open_calls--;
+  call->state = SG_CALL_CLOSED;
 }
 
 /* Drops whatever the call still had to send from the connection total. */
@@ -170,9 +165,11 @@ void sg_unblock_calls(sgrpc_conn *c) {
   if (!c->conn_blocked || c->queued >= c->settings.max_outbound_queue / 2) return;
   c->conn_blocked = 0;
   for (call = c->calls; call; call = call->next) {
-    if (!call->want_writable || call->closed || call->released) continue;
+    if (!(call->send & SG_SF_WANT_WRITABLE) || call->state == SG_CALL_CLOSED ||
+        (call->flags & SG_CF_RELEASED))
+      continue;
     if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) continue;
-    call->want_writable = 0;
+    call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
     if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) {
       if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
       return;
@@ -181,7 +178,8 @@ void sg_unblock_calls(sgrpc_conn *c) {
 }
 
 void sg_call_maybe_free(sgrpc_call *call) {
-  if (call->released && !call->stream_open && call->ev_refs == 0) sg_call_free(call);
+  if ((call->flags & SG_CF_RELEASED) && !(call->flags & SG_CF_STREAM_OPEN) && call->ev_refs == 0)
+    sg_call_free(call);
 }
 
 /* ------------------------------------------------------------------ */
@@ -220,7 +218,7 @@ static void heap_down(sgrpc_conn *c, size_t i) {
  * deadline that silently never fires is worse than a failed connection. */
 void sg_call_heap_add(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
-  if (call->in_heap) return;
+  if (call->flags & SG_CF_IN_HEAP) return;
   if (c->heap_len == c->heap_cap) {
     size_t ncap = c->heap_cap ? c->heap_cap * 2 : 16;
     sgrpc_call **nh = sg_realloc(c, c->heap, ncap * sizeof(*nh));
@@ -233,15 +231,15 @@ void sg_call_heap_add(sgrpc_call *call) {
   }
   call->heap_idx = c->heap_len;
   c->heap[c->heap_len++] = call;
-  call->in_heap = 1;
+  call->flags |= SG_CF_IN_HEAP;
   heap_up(c, call->heap_idx);
 }
 
 void sg_call_heap_remove(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
   size_t i = call->heap_idx;
-  if (!call->in_heap) return;
-  call->in_heap = 0;
+  if (!(call->flags & SG_CF_IN_HEAP)) return;
+  call->flags &= (uint8_t)~SG_CF_IN_HEAP;
   c->heap_len--;
   if (i != c->heap_len) {
     c->heap[i] = c->heap[c->heap_len];
@@ -274,7 +272,7 @@ static void nv_set(nghttp2_nv *nv, const char *name, size_t nlen, const void *va
   nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
-#define NV_LIT(nv, n, v) nv_set((nv), (n), sizeof(n) - 1, (v), sizeof(v) - 1)
+#define NV_LIT(nv, n, v) nv_set((nv), SG_LIT(n), SG_LIT(v))
 
 static int check_md(const sgrpc_md *md, size_t n) {
   size_t i;
@@ -290,8 +288,8 @@ static int check_md(const sgrpc_md *md, size_t n) {
 static size_t md_encoded_size(const sgrpc_md *md, size_t n) {
   size_t i, total = 0;
   for (i = 0; i < n; i++) {
-    total += sgrpc_key_is_bin(md[i].key, md[i].key_len)
-                 ? sgrpc_b64_encoded_len(md[i].value_len)
+    total += sg_key_is_bin(md[i].key, md[i].key_len)
+                 ? sg_b64_encoded_len(md[i].value_len)
                  : 0;
   }
   return total;
@@ -302,7 +300,7 @@ static size_t md_copy_size(const sgrpc_md *md, size_t n) {
   size_t i, total = 0;
   for (i = 0; i < n; i++) {
     total += md[i].key_len;
-    if (!sgrpc_key_is_bin(md[i].key, md[i].key_len)) total += md[i].value_len;
+    if (!sg_key_is_bin(md[i].key, md[i].key_len)) total += md[i].value_len;
   }
   return total;
 }
@@ -313,8 +311,8 @@ static size_t md_to_nv(nghttp2_nv *nv, size_t at, const sgrpc_md *md, size_t n,
                        char **space) {
   size_t i;
   for (i = 0; i < n; i++) {
-    if (sgrpc_key_is_bin(md[i].key, md[i].key_len)) {
-      size_t l = sgrpc_b64_encode(md[i].value, md[i].value_len, *space);
+    if (sg_key_is_bin(md[i].key, md[i].key_len)) {
+      size_t l = sg_b64_encode(md[i].value, md[i].value_len, *space);
       nv_set(&nv[at++], md[i].key, md[i].key_len, *space, l);
       *space += l;
     } else {
@@ -373,7 +371,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   int tmolen = -1, rv, enc;
   int32_t sid;
   sgrpc_call *call;
-  nghttp2_data_provider prd;
+  sg_h2_data_provider prd;
 
   if (!pcall) return SGRPC_ERR_INVALID_ARGUMENT;
   *pcall = NULL;
@@ -382,11 +380,11 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   if ((rv = conn_usable(c)) != 0) return rv;
   if (c->goaway_recv || c->goaway_sent) return SGRPC_ERR_GOING_AWAY;
   plen = strlen(o->path);
-  if (plen < 2 || o->path[0] != '/' || !sgrpc_h2_value_valid((const uint8_t *)o->path, plen))
+  if (plen < 2 || o->path[0] != '/' || !sg_h2_value_valid((const uint8_t *)o->path, plen))
     return SGRPC_ERR_INVALID_ARGUMENT;
   if (o->authority) {
     alen = strlen(o->authority);
-    if (!sgrpc_h2_value_valid((const uint8_t *)o->authority, alen))
+    if (!sg_h2_value_valid((const uint8_t *)o->authority, alen))
       return SGRPC_ERR_INVALID_ARGUMENT;
   }
   if ((rv = check_md(o->md, o->md_count)) != 0) return rv;
@@ -396,20 +394,20 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   } else {
     enc = c->default_enc;
   }
-  if (o->deadline != 0 && o->deadline != SGRPC_NO_DEADLINE) {
+  if (o->deadline != 0 && o->deadline != SGRPC_NEVER) {
     if (o->deadline <= now) return SGRPC_ERR_INVALID_ARGUMENT;
     tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo));
     if (tmolen < 0) return SGRPC_ERR_INVALID_ARGUMENT;
   }
-  memcpy(ct, "application/grpc", 16);
-  ctlen = 16;
+  memcpy(ct, SG_LIT("application/grpc"));
+  ctlen = SG_LITLEN("application/grpc");
   if (o->content_subtype && o->content_subtype[0]) {
     size_t sl = strlen(o->content_subtype);
     if (sl > sizeof(ct) - 18) return SGRPC_ERR_INVALID_ARGUMENT;
     ct[ctlen++] = '+';
     memcpy(ct + ctlen, o->content_subtype, sl);
     ctlen += sl;
-    if (!sgrpc_h2_value_valid((const uint8_t *)ct, ctlen)) return SGRPC_ERR_INVALID_ARGUMENT;
+    if (!sg_h2_value_valid((const uint8_t *)ct, ctlen)) return SGRPC_ERR_INVALID_ARGUMENT;
   }
   if (sg_nv_reserve(c, 10 + o->md_count) != 0) return SGRPC_ERR_NOMEM;
   space_len = md_encoded_size(o->md, o->md_count);
@@ -423,22 +421,22 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   call->on_event = o->on_event;
 
   NV_LIT(&c->nv[n++], ":method", "POST");
-  nv_set(&c->nv[n++], ":scheme", 7, c->settings.scheme, strlen(c->settings.scheme));
-  nv_set(&c->nv[n++], ":path", 5, o->path, plen);
-  if (alen) nv_set(&c->nv[n++], ":authority", 10, o->authority, alen);
-  if (tmolen > 0) nv_set(&c->nv[n++], "grpc-timeout", 12, tmo, (size_t)tmolen);
+  nv_set(&c->nv[n++], SG_LIT(":scheme"), c->settings.scheme, strlen(c->settings.scheme));
+  nv_set(&c->nv[n++], SG_LIT(":path"), o->path, plen);
+  if (alen) nv_set(&c->nv[n++], SG_LIT(":authority"), o->authority, alen);
+  if (tmolen > 0) nv_set(&c->nv[n++], SG_LIT("grpc-timeout"), tmo, (size_t)tmolen);
   NV_LIT(&c->nv[n++], "te", "trailers");
-  nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  nv_set(&c->nv[n++], SG_LIT("content-type"), ct, ctlen);
   if (enc != SG_ENC_IDENTITY) {
     const char *en = sg_enc_name(enc);
-    nv_set(&c->nv[n++], "grpc-encoding", 13, en, strlen(en));
+    nv_set(&c->nv[n++], SG_LIT("grpc-encoding"), en, strlen(en));
   }
   NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
-  nv_set(&c->nv[n++], "user-agent", 10, c->settings.user_agent,
+  nv_set(&c->nv[n++], SG_LIT("user-agent"), c->settings.user_agent,
          strlen(c->settings.user_agent));
   n = md_to_nv(c->nv, n, o->md, o->md_count, &space);
   if (!header_list_fits(c, c->nv, n)) {
-    call->released = 1;
+    call->flags |= SG_CF_RELEASED;
     sg_call_free(call);
     return SGRPC_ERR_METADATA_TOO_LARGE;
   }
@@ -446,16 +444,15 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
 
   prd.source.ptr = call;
   prd.read_callback = data_read_cb;
-  sid = nghttp2_submit_request(c->session, NULL, c->nv, n, &prd, call);
+  sid = sg_h2_submit_request(c->session, NULL, c->nv, n, &prd, call);
   if (sid < 0) {
-    call->released = 1;
+    call->flags |= SG_CF_RELEASED;
     sg_call_free(call);
     return ng_to_sg(sid);
   }
   call->stream_id = sid;
-  call->stream_open = 1;
-  call->headers_sent = 1;
-  call->data_attached = 1;
+  call->flags |= SG_CF_STREAM_OPEN;
+  call->send |= SG_SF_HEADERS;
   sg_call_opened(call);
   if (tmolen > 0) {
     call->deadline = o->deadline;
@@ -465,33 +462,33 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   return 0;
 }
 
-/* Ends a client call with a status event. Returns 0, or -1 when the event
- * could not be queued (the connection becomes fatal). */
-int sg_call_client_finish(sgrpc_call *call, int code, const char *msg, size_t msg_len,
-                          int reset, uint32_t h2err, int retry_safe, int send_rst) {
+/* Ends a client call with a status event (see sg_close_info). Returns 0,
+ * or -1 when the event could not be queued (the connection becomes
+ * fatal). */
+int sg_call_client_finish(sgrpc_call *call, const sg_close_info *ci) {
   sgrpc_conn *c = call->conn;
   sg_event *e;
-  if (call->closed) return 0;
+  if (call->state == SG_CALL_CLOSED) return 0;
   sg_call_set_closed(call);
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   sg_call_heap_remove(call);
   call_drop_sbuf(call); /* the status is known: nothing more is worth sending */
-  if (send_rst && call->stream_open && !c->fatal) {
+  if (ci->send_rst && (call->flags & SG_CF_STREAM_OPEN) && !c->fatal) {
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
   }
-  if (call->released) return 0;
+  if (call->flags & SG_CF_RELEASED) return 0;
   e = sg_event_push(c, SGRPC_EV_CLOSE, call);
   if (!e) goto nomem;
-  if (sg_buf_append(&c->mem, &e->owned, msg, msg_len) != 0 ||
+  if (sg_buf_append(&c->mem, &e->owned, ci->msg, ci->msg_len) != 0 ||
       sg_buf_append(&c->mem, &e->owned, "", 1) != 0)
     goto nomem;
-  e->ev.u.close.status.code = code;
+  e->ev.u.close.status.code = ci->code;
   e->ev.u.close.status.message = (const char *)e->owned.p;
-  e->ev.u.close.status.message_len = msg_len;
-  e->ev.u.close.reset = reset;
-  e->ev.u.close.http2_error = h2err;
-  e->ev.u.close.retry_safe = retry_safe;
+  e->ev.u.close.status.message_len = ci->msg_len;
+  e->ev.u.close.reset = ci->reset;
+  e->ev.u.close.http2_error = ci->h2err;
+  e->ev.u.close.retry_safe = ci->retry_safe;
   return 0;
 nomem:
   if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -502,10 +499,10 @@ int sgrpc_call_close_send(sgrpc_call *call) {
   int rv;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(call->conn)) != 0) return rv;
-  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
-  call->send_end = 1;
+  if (call->send & SG_SF_END) return SGRPC_ERR_INVALID_STATE;
+  call->send |= SG_SF_END;
   return sg_call_resume(call);
 }
 
@@ -516,8 +513,8 @@ int sgrpc_call_close_send(sgrpc_call *call) {
 int sg_call_resume(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
   int rv;
-  if (!call->deferred || !call->stream_open) return 0;
-  call->deferred = 0;
+  if (!(call->send & SG_SF_DEFERRED) || !(call->flags & SG_CF_STREAM_OPEN)) return 0;
+  call->send &= (uint8_t)~SG_SF_DEFERRED;
   rv = nghttp2_session_resume_data(c->session, call->stream_id);
   if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
   return 0; /* other errors: the stream is gone and will report itself */
@@ -531,12 +528,12 @@ static int submit_trailer_now(sgrpc_call *call) {
   call->trailer_mem = NULL;
   call->trailer_nv = NULL;
   call->trailer_nvlen = 0;
-  call->status_pending = 0;
+  call->send &= (uint8_t)~SG_SF_STATUS_PENDING;
   return rv;
 }
 
-ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
-                          uint32_t *data_flags) {
+sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
+                              uint32_t *data_flags) {
   sgrpc_conn *c = call->conn;
   size_t avail = sg_buf_avail(&call->sbuf);
   size_t n = 0;
@@ -547,26 +544,26 @@ ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     c->queued -= n;
     avail -= n;
     if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
-    if (call->want_writable && avail < c->settings.max_send_buffer && !call->closed &&
-        !call->released) {
-      call->want_writable = 0;
+    if ((call->send & SG_SF_WANT_WRITABLE) && avail < c->settings.max_send_buffer &&
+        call->state != SG_CALL_CLOSED && !(call->flags & SG_CF_RELEASED)) {
+      call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
       if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     sg_unblock_calls(c);
-    if (avail) return (ssize_t)n;
+    if (avail) return (sgrpc_ssize)n;
   }
   if (c->role == SG_ROLE_CLIENT) {
-    if (call->send_end) {
+    if (call->send & SG_SF_END) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      return (ssize_t)n;
+      return (sgrpc_ssize)n;
     }
-  } else if (call->status_pending) {
+  } else if (call->send & SG_SF_STATUS_PENDING) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     if (submit_trailer_now(call) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
-    return (ssize_t)n;
+    return (sgrpc_ssize)n;
   }
-  if (n) return (ssize_t)n;
-  call->deferred = 1;
+  if (n) return (sgrpc_ssize)n;
+  call->send |= SG_SF_DEFERRED;
   return NGHTTP2_ERR_DEFERRED;
 }
 
@@ -578,35 +575,34 @@ static const char *request_content_type(sgrpc_call *call, size_t *len) {
     *len = f->value_len;
     return (const char *)h->store.p + f->value_off;
   }
-  *len = 16;
+  *len = SG_LITLEN("application/grpc");
   return "application/grpc";
 }
 
 /* The response headers of almost every call: no metadata, no
  * compression, the plain content-type. */
+#define NV_CONST(n, v)                                                         \
+  { (uint8_t *)(n), (uint8_t *)(v), SG_LITLEN(n), SG_LITLEN(v), NGHTTP2_NV_FLAG_NONE }
 static const nghttp2_nv plain_response_nv[] = {
-    {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-    {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
-    {(uint8_t *)"grpc-accept-encoding", (uint8_t *)SG_ACCEPT_ENCODING, 20,
-     sizeof(SG_ACCEPT_ENCODING) - 1, NGHTTP2_NV_FLAG_NONE}};
+    NV_CONST(":status", "200"), NV_CONST("content-type", "application/grpc"),
+    NV_CONST("grpc-accept-encoding", SG_ACCEPT_ENCODING)};
 
 static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
   sgrpc_conn *c = call->conn;
   size_t n = 0, ctlen, space_len;
   const char *ct = request_content_type(call, &ctlen);
   char *space;
-  nghttp2_data_provider prd;
+  sg_h2_data_provider prd;
   int rv;
   prd.source.ptr = call;
   prd.read_callback = data_read_cb;
-  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY && ctlen == 16 &&
-      memcmp(ct, "application/grpc", 16) == 0) {
+  if (md_count == 0 && call->send_enc <= SG_ENC_IDENTITY &&
+      ctlen == SG_LITLEN("application/grpc") && memcmp(ct, SG_LIT("application/grpc")) == 0) {
     /* prepared once: nothing to build */
     if (!header_list_fits(c, plain_response_nv, 3)) return SGRPC_ERR_METADATA_TOO_LARGE;
-    rv = nghttp2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
+    rv = sg_h2_submit_response(c->session, call->stream_id, plain_response_nv, 3, &prd);
     if (rv != 0) return ng_to_sg(rv);
-    call->headers_sent = 1;
-    call->data_attached = 1;
+    call->send |= SG_SF_HEADERS;
     return 0;
   }
   if (sg_nv_reserve(c, 4 + md_count) != 0) return SGRPC_ERR_NOMEM;
@@ -615,18 +611,17 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
   if (sg_buf_reserve(&c->mem, &c->scratch, space_len + 1) != 0) return SGRPC_ERR_NOMEM;
   space = (char *)c->scratch.p;
   NV_LIT(&c->nv[n++], ":status", "200");
-  nv_set(&c->nv[n++], "content-type", 12, ct, ctlen);
+  nv_set(&c->nv[n++], SG_LIT("content-type"), ct, ctlen);
   if (call->send_enc > SG_ENC_IDENTITY) {
     const char *en = sg_enc_name(call->send_enc);
-    nv_set(&c->nv[n++], "grpc-encoding", 13, en, strlen(en));
+    nv_set(&c->nv[n++], SG_LIT("grpc-encoding"), en, strlen(en));
   }
   NV_LIT(&c->nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   n = md_to_nv(c->nv, n, md, md_count, &space);
   if (!header_list_fits(c, c->nv, n)) return SGRPC_ERR_METADATA_TOO_LARGE;
-  rv = nghttp2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
+  rv = sg_h2_submit_response(c->session, call->stream_id, c->nv, n, &prd);
   if (rv != 0) return ng_to_sg(rv);
-  call->headers_sent = 1;
-  call->data_attached = 1;
+  call->send |= SG_SF_HEADERS;
   return 0;
 }
 
@@ -638,21 +633,21 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
 static int send_prepare(sgrpc_call *call, size_t len) {
   sgrpc_conn *c = call->conn;
   int rv;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(c)) != 0) return rv;
-  if (call->send_end || call->reserved) return SGRPC_ERR_INVALID_STATE;
+  if (call->send & (SG_SF_END | SG_SF_RESERVED)) return SGRPC_ERR_INVALID_STATE;
   if (len > c->settings.max_send_message_size || len > UINT32_MAX)
     return SGRPC_ERR_MESSAGE_TOO_LARGE;
   if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) {
-    call->want_writable = 1;
+    call->send |= SG_SF_WANT_WRITABLE;
     return SGRPC_ERR_WOULDBLOCK;
   }
   if (c->queued >= c->settings.max_outbound_queue) {
-    call->want_writable = 1;
+    call->send |= SG_SF_WANT_WRITABLE;
     c->conn_blocked = 1;
     return SGRPC_ERR_WOULDBLOCK;
   }
-  if (c->role == SG_ROLE_SERVER && !call->headers_sent) {
+  if (c->role == SG_ROLE_SERVER && !(call->send & SG_SF_HEADERS)) {
     if ((rv = server_submit_headers(call, NULL, 0)) != 0) return rv;
   }
   sg_buf_compact(&call->sbuf);
@@ -699,7 +694,7 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
   p[4] = (uint8_t)body;
   c->queued += 5 + body;
   c->stats.messages_sent++;
-  if (flags & SGRPC_SEND_END) call->send_end = 1;
+  if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
   return sg_call_resume(call);
 }
 
@@ -715,7 +710,7 @@ int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   if (!call || !buf) return SGRPC_ERR_INVALID_ARGUMENT;
   *buf = NULL;
   if ((rv = send_prepare(call, len)) != 0) return rv;
-  call->reserved = 1;
+  call->send |= SG_SF_RESERVED;
   call->reserved_len = (uint32_t)len;
   call->reserved_at = call->sbuf.len;
   *buf = call->sbuf.p + call->sbuf.len + 5;
@@ -727,12 +722,12 @@ int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
   const uint8_t *raw;
   size_t len;
   if (!call || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!call->reserved) return SGRPC_ERR_INVALID_STATE;
+  if (!(call->send & SG_SF_RESERVED)) return SGRPC_ERR_INVALID_STATE;
   c = call->conn;
-  call->reserved = 0;
+  call->send &= (uint8_t)~SG_SF_RESERVED;
   len = call->reserved_len;
   /* The call may have ended since the reserve: the bytes are dropped. */
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   raw = call->sbuf.p + call->reserved_at + 5;
   if (call->send_enc > SG_ENC_IDENTITY &&
       !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
@@ -753,8 +748,8 @@ int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding) {
   int enc;
   if (!call || !encoding) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
-  if (call->headers_sent) return SGRPC_ERR_INVALID_STATE;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
+  if (call->send & SG_SF_HEADERS) return SGRPC_ERR_INVALID_STATE;
   enc = sg_enc_parse(encoding, strlen(encoding));
   if (enc == SG_ENC_UNKNOWN || !((call->accept_mask >> enc) & 1)) return SGRPC_ERR_BAD_ENCODING;
   call->send_enc = (int8_t)enc;
@@ -765,14 +760,14 @@ int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_coun
   int rv;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(call->conn)) != 0) return rv;
-  if (call->headers_sent || call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if (call->send & (SG_SF_HEADERS | SG_SF_END)) return SGRPC_ERR_INVALID_STATE;
   if ((rv = check_md(md, md_count)) != 0) return rv;
   return server_submit_headers(call, md, md_count);
 }
 
-#define STATUS_NV(v) {(uint8_t *)"grpc-status", (uint8_t *)v, 11, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+#define STATUS_NV(v) NV_CONST("grpc-status", v)
 static const nghttp2_nv status_only_nv[17] = {
     STATUS_NV("0"),  STATUS_NV("1"),  STATUS_NV("2"),  STATUS_NV("3"),  STATUS_NV("4"),
     STATUS_NV("5"),  STATUS_NV("6"),  STATUS_NV("7"),  STATUS_NV("8"),  STATUS_NV("9"),
@@ -802,8 +797,8 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
     call->trailer_nvlen = 1;
     return 0;
   }
-  enc_msg = msg_len ? sgrpc_pct_encoded_len(msg, msg_len) : 0;
-  enc_det = details_len ? sgrpc_b64_encoded_len(details_len) : 0;
+  enc_msg = msg_len ? sg_pct_encoded_len(msg, msg_len) : 0;
+  enc_det = details_len ? sg_b64_encoded_len(details_len) : 0;
   nnv = 7 + md_count;
   bytes = nnv * sizeof(nghttp2_nv) + 16 + 4 + enc_msg + enc_det +
           md_encoded_size(md, md_count) + md_copy_size(md, md_count);
@@ -819,14 +814,14 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
     status3[0] = (char)('0' + http_status / 100);
     status3[1] = (char)('0' + http_status / 10 % 10);
     status3[2] = (char)('0' + http_status % 10);
-    nv_set(&nv[n++], ":status", 7, status3, 3);
+    nv_set(&nv[n++], SG_LIT(":status"), status3, 3);
     if (http_status == 405) goto done; /* a bare HTTP answer */
     ct = request_content_type(call, &ctlen);
     if (http_status != 200) {
       ct = "application/grpc";
-      ctlen = 16;
+      ctlen = SG_LITLEN("application/grpc");
     }
-    nv_set(&nv[n++], "content-type", 12, ct, ctlen);
+    nv_set(&nv[n++], SG_LIT("content-type"), ct, ctlen);
     NV_LIT(&nv[n++], "grpc-accept-encoding", SG_ACCEPT_ENCODING);
   }
   {
@@ -839,16 +834,16 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
       v /= 10;
     } while (v && k < sizeof(tmp));
     for (i = 0; i < k; i++) codes[i] = tmp[k - 1 - i];
-    nv_set(&nv[n++], "grpc-status", 11, codes, k);
+    nv_set(&nv[n++], SG_LIT("grpc-status"), codes, k);
   }
   if (enc_msg) {
-    sgrpc_pct_encode(msg, msg_len, space);
-    nv_set(&nv[n++], "grpc-message", 12, space, enc_msg);
+    sg_pct_encode(msg, msg_len, space);
+    nv_set(&nv[n++], SG_LIT("grpc-message"), space, enc_msg);
     space += enc_msg;
   }
   if (enc_det) {
-    sgrpc_b64_encode(details, details_len, space);
-    nv_set(&nv[n++], "grpc-status-details-bin", 23, space, enc_det);
+    sg_b64_encode(details, details_len, space);
+    nv_set(&nv[n++], SG_LIT("grpc-status-details-bin"), space, enc_det);
     space += enc_det;
   }
   /* Trailers may be submitted long after this returns: copy everything. */
@@ -860,8 +855,8 @@ static int build_status(sgrpc_call *call, int http_status, int code, const char 
       memcpy(k, md[i].key, md[i].key_len);
       space += md[i].key_len;
       v = space;
-      if (sgrpc_key_is_bin(md[i].key, md[i].key_len)) {
-        vl = sgrpc_b64_encode(md[i].value, md[i].value_len, v);
+      if (sg_key_is_bin(md[i].key, md[i].key_len)) {
+        vl = sg_b64_encode(md[i].value, md[i].value_len, v);
       } else {
         vl = md[i].value_len;
         if (vl) memcpy(v, md[i].value, vl);
@@ -889,25 +884,25 @@ static int server_end(sgrpc_call *call, int http_status, int code, const char *m
                       size_t md_count) {
   sgrpc_conn *c = call->conn;
   int rv;
-  if (!call->headers_sent) {
+  if (!(call->send & SG_SF_HEADERS)) {
     rv = build_status(call, http_status ? http_status : 200, code, msg, details,
                       details_len, md, md_count);
     if (rv) return rv;
-    rv = nghttp2_submit_response(c->session, call->stream_id, call->trailer_nv,
+    rv = sg_h2_submit_response(c->session, call->stream_id, call->trailer_nv,
                                  call->trailer_nvlen, NULL);
     sg_free(c, call->trailer_mem);
     call->trailer_mem = NULL;
     call->trailer_nv = NULL;
     if (rv != 0) return ng_to_sg(rv);
-    call->headers_sent = 1;
+    call->send |= SG_SF_HEADERS;
   } else {
     rv = build_status(call, 0, code, msg, details, details_len, md, md_count);
     if (rv) return rv;
-    call->status_pending = 1;
+    call->send |= SG_SF_STATUS_PENDING;
     rv = sg_call_resume(call);
     if (rv) return rv;
   }
-  call->send_end = 1;
+  call->send |= SG_SF_END;
   call->sent_code = code;
   /* The status is final: a deadline passing while it waits to be written
    * must not reset the stream and replace it with DEADLINE_EXCEEDED. */
@@ -920,9 +915,9 @@ int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
   if (!call || !st || st->code < 0 || st->code > 16 || (st->details_len && !st->details))
     return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
   if ((rv = conn_usable(call->conn)) != 0) return rv;
-  if (call->send_end) return SGRPC_ERR_INVALID_STATE;
+  if (call->send & SG_SF_END) return SGRPC_ERR_INVALID_STATE;
   if ((rv = check_md(st->md, st->md_count)) != 0) return rv;
   return server_end(call, 0, st->code, st->message, st->details, st->details_len, st->md,
                     st->md_count);
@@ -935,14 +930,14 @@ int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_app) {
   sgrpc_conn *c = call->conn;
   int http = 0, gcode = code, rv;
-  if (call->closed || c->fatal) return 0;
+  if (call->state == SG_CALL_CLOSED || c->fatal) return 0;
   if (code < 0) {
     http = -code;
     gcode = http == 400 ? SGRPC_STATUS_INTERNAL : SGRPC_STATUS_UNKNOWN;
   }
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   sg_call_heap_remove(call);
-  if (!call->send_end) {
+  if (!(call->send & SG_SF_END)) {
     /* Unsent messages are dropped: the status must go now. */
     call_drop_sbuf(call);
     rv = server_end(call, http, gcode, msg, NULL, 0, NULL, 0);
@@ -950,13 +945,13 @@ int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_
       c->fatal = SGRPC_ERR_CONN_NOMEM;
       return -1;
     }
-  } else if (call->stream_open) {
+  } else if (call->flags & SG_CF_STREAM_OPEN) {
     /* our status is already on its way; make sure the stream ends */
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_CANCEL);
   }
   sg_call_set_closed(call);
-  if (notify_app && !call->released) {
+  if (notify_app && !(call->flags & SG_CF_RELEASED)) {
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) {
       c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -977,22 +972,23 @@ int sgrpc_call_cancel(sgrpc_call *call) {
   sgrpc_conn *c;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   c = call->conn;
-  if (call->closed) return SGRPC_ERR_CALL_CLOSED;
-  if (call->stream_open && !c->fatal && !c->transport_closed) {
+  if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
+  if ((call->flags & SG_CF_STREAM_OPEN) && !c->fatal && !c->transport_closed) {
     int rv = nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                                        NGHTTP2_CANCEL);
     if (rv == NGHTTP2_ERR_NOMEM) return SGRPC_ERR_NOMEM;
   }
   if (c->role == SG_ROLE_CLIENT) {
-    if (sg_call_client_finish(call, SGRPC_STATUS_CANCELLED, "call cancelled", 14, 1,
-                              NGHTTP2_CANCEL, 0, 0) != 0)
+    sg_close_info ci = {SGRPC_STATUS_CANCELLED, SG_LIT("call cancelled"), .reset = 1,
+                        .h2err = NGHTTP2_CANCEL};
+    if (sg_call_client_finish(call, &ci) != 0)
       return c->fatal;
     return 0;
   }
   sg_call_set_closed(call);
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   sg_call_heap_remove(call);
-  if (!call->released) {
+  if (!(call->flags & SG_CF_RELEASED)) {
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) {
       c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -1000,7 +996,7 @@ int sgrpc_call_cancel(sgrpc_call *call) {
     }
     e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
     e->ev.u.close.status.message = "call cancelled";
-    e->ev.u.close.status.message_len = 14;
+    e->ev.u.close.status.message_len = SG_LITLEN("call cancelled");
     e->ev.u.close.reset = 1;
     e->ev.u.close.http2_error = NGHTTP2_CANCEL;
   }
@@ -1008,11 +1004,11 @@ int sgrpc_call_cancel(sgrpc_call *call) {
 }
 
 void sgrpc_call_release(sgrpc_call *call) {
-  if (!call || call->released) return;
-  call->released = 1;
-  if (!call->closed) {
+  if (!call || (call->flags & SG_CF_RELEASED)) return;
+  call->flags |= SG_CF_RELEASED;
+  if (call->state != SG_CALL_CLOSED) {
     sgrpc_call_cancel(call);
-  } else if (call->conn->role == SG_ROLE_CLIENT && call->stream_open &&
+  } else if (call->conn->role == SG_ROLE_CLIENT && (call->flags & SG_CF_STREAM_OPEN) &&
              !call->conn->fatal && !call->conn->transport_closed &&
              nghttp2_session_get_stream_local_close(call->conn->session,
                                                     call->stream_id) == 0) {
@@ -1024,8 +1020,7 @@ void sgrpc_call_release(sgrpc_call *call) {
   /* After a fatal error nghttp2 still runs to flush the GOAWAY and may
    * read this stream's data provider, so only a closed transport (no more
    * output at all) lets the call go before nghttp2 closes the stream. */
-  if (!call->stream_open || call->conn->transport_closed)
-    call->stream_open = 0;
+  if (call->conn->transport_closed) call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
   sg_call_maybe_free(call);
 }
 

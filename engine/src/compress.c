@@ -7,9 +7,9 @@
 
 int sg_enc_parse(const char *s, size_t n) {
   if (!s || n == 0) return SG_ENC_IDENTITY;
-  if (n == 8 && memcmp(s, "identity", 8) == 0) return SG_ENC_IDENTITY;
-  if (n == 4 && memcmp(s, "gzip", 4) == 0) return SG_ENC_GZIP;
-  if (n == 7 && memcmp(s, "deflate", 7) == 0) return SG_ENC_DEFLATE;
+  if (n == SG_LITLEN("identity") && memcmp(s, SG_LIT("identity")) == 0) return SG_ENC_IDENTITY;
+  if (n == SG_LITLEN("gzip") && memcmp(s, SG_LIT("gzip")) == 0) return SG_ENC_GZIP;
+  if (n == SG_LITLEN("deflate") && memcmp(s, SG_LIT("deflate")) == 0) return SG_ENC_DEFLATE;
   return SG_ENC_UNKNOWN;
 }
 

@@ -1,6 +1,8 @@
 /*
- * The connection: nghttp2 in memory mode, the event queue, input and
- * output, header-block processing and the deadline timers.
+ * The connection: codes and settings, nghttp2 in memory mode and its
+ * callbacks (request/response semantics), input and output, connection
+ * life and the timers. Header blocks are in metadata.c, the event queue
+ * in event.c, the call API in call.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +20,18 @@ static void libc_free(void *p, void *ud) { (void)ud; free(p); }
 static void *libc_calloc(size_t a, size_t b, void *ud) { (void)ud; return calloc(a, b); }
 static void *libc_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
 
-void *sg_malloc(sgrpc_conn *c, size_t n) { return c->mem.malloc(n, c->mem.user_data); }
-void *sg_realloc(sgrpc_conn *c, void *p, size_t n) {
-  return c->mem.realloc(p, n, c->mem.user_data);
-}
-void sg_free(sgrpc_conn *c, void *p) {
-  if (p) c->mem.free(p, c->mem.user_data);
-}
-
 /* ------------------------------------------------------------------ */
 /* Codes and names                                                     */
 /* ------------------------------------------------------------------ */
+
+const char *sgrpc_version(int *num) {
+  if (num) *num = SGRPC_VERSION_NUM;
+  return SGRPC_VERSION;
+}
+
+/* The TLS range of <sgrpc/tls.h> (SGRPC_ERR_TLS_FIRST/LAST there). */
+#define SG_ERR_TLS_FIRST (-699)
+#define SG_ERR_TLS_LAST (-600)
 
 const char *sgrpc_strerror(int code) {
   switch (code) {
@@ -51,11 +54,37 @@ const char *sgrpc_strerror(int code) {
   case SGRPC_ERR_KEEPALIVE_TIMEOUT: return "keepalive ping not acknowledged in time";
   case SGRPC_ERR_SETTINGS_TIMEOUT: return "SETTINGS not acknowledged in time";
   case SGRPC_ERR_TOO_MANY_PINGS: return "too many pings (ENHANCE_YOUR_CALM)";
-  default: return "unknown error code";
+  /* The TLS seam's codes (SGRPC_ERR_TLS_* of <sgrpc/tls.h>, which the
+   * engine does not include: a layer below may not depend on one above;
+   * test_tls checks the numbers still match). */
+  case -601: return "TLS configuration error (options, certificate, key or CA)";
+  case -602: return "TLS handshake failed";
+  case -603: return "TLS peer certificate verification failed";
+  case -604: return "TLS peer certificate does not match the expected name";
+  case -605: return "TLS peer sent no certificate";
+  case -606: return "TLS peer did not negotiate ALPN h2";
+  case -607: return "malformed TLS data from the peer";
+  case -608: return "TLS peer sent a fatal alert";
+  case -609: return "TLS session closed by the peer (close_notify)";
+  case -610: return "transport ended without TLS close_notify";
+  case -611: return "TLS library internal error";
+  default: break;
   }
+  if (sgrpc_err_errno(code)) return "system error";
+  if (code >= SG_ERR_TLS_FIRST && code <= SG_ERR_TLS_LAST) return "unknown TLS error";
+  return "unknown error code";
 }
 
-int sgrpc_is_fatal(int code) { return code <= SGRPC_ERR_FATAL; }
+int sgrpc_err_errno(int code) {
+  return code < SGRPC_ERR_SYSTEM_BASE && code >= SGRPC_ERR_SYSTEM_LAST
+             ? SGRPC_ERR_SYSTEM_BASE - code
+             : 0;
+}
+
+int sgrpc_is_fatal(int code) {
+  return code <= SGRPC_ERR_FATAL || (code >= SG_ERR_TLS_FIRST && code <= SG_ERR_TLS_LAST) ||
+         sgrpc_err_errno(code) != 0;
+}
 
 const char *sgrpc_status_name(int code) {
   static const char *const names[] = {
@@ -67,7 +96,17 @@ const char *sgrpc_status_name(int code) {
   return names[code];
 }
 
-void sgrpc_settings_default(sgrpc_settings *s) {
+/* Bytes of sgrpc_settings a caller of the given version filled: a new
+ * version adds fields at the end, and for an older caller the first field
+ * of the next version ends its struct. 0 for an unknown version. */
+static size_t settings_size(uint32_t version) {
+  switch (version) {
+  case SGRPC_SETTINGS_V1: return sizeof(sgrpc_settings);
+  default: return 0;
+  }
+}
+
+static void settings_fill(sgrpc_settings *s) {
   memset(s, 0, sizeof(*s));
   s->version = SGRPC_SETTINGS_VERSION;
   s->max_recv_message_size = 4u << 20;
@@ -81,7 +120,7 @@ void sgrpc_settings_default(sgrpc_settings *s) {
   s->out_chunk = 64u << 10;
   s->scheme = "http";
   s->user_agent = "sgrpc-c/" SGRPC_VERSION;
-  s->send_encoding = NULL;
+  s->encoding = NULL;
   s->compress_min_size = 0;
   s->keepalive_time = 0;
   s->keepalive_timeout = 20 * 1000000000ll;
@@ -93,253 +132,54 @@ void sgrpc_settings_default(sgrpc_settings *s) {
   s->settings_timeout = 20 * 1000000000ll;
 }
 
-int sg_map_nghttp2_error(int rv) {
-  switch (rv) {
-  case NGHTTP2_ERR_NOMEM: return SGRPC_ERR_CONN_NOMEM;
-  case NGHTTP2_ERR_BAD_CLIENT_MAGIC:
-  case NGHTTP2_ERR_FLOODED:
-  case NGHTTP2_ERR_PROTO:
-  case NGHTTP2_ERR_HEADER_COMP:
-  case NGHTTP2_ERR_FLOW_CONTROL:
-  case NGHTTP2_ERR_SETTINGS_EXPECTED:
-    return SGRPC_ERR_PROTOCOL;
-  default: return SGRPC_ERR_HTTP2;
+/* "0 means the default", field by field (keepalive_time's default
+ * depends on the role: conn_new resolves it). */
+static void settings_resolve(sgrpc_settings *s) {
+  sgrpc_settings d;
+  settings_fill(&d);
+#define SG_DEFAULT(f)                                                          \
+  if (!s->f) s->f = d.f
+  SG_DEFAULT(max_recv_message_size);
+  SG_DEFAULT(max_send_message_size);
+  SG_DEFAULT(max_send_buffer);
+  SG_DEFAULT(max_header_list_size);
+  SG_DEFAULT(stream_window);
+  SG_DEFAULT(connection_window);
+  SG_DEFAULT(max_concurrent_streams);
+  SG_DEFAULT(max_queued_events);
+  SG_DEFAULT(out_chunk);
+  SG_DEFAULT(scheme);
+  SG_DEFAULT(user_agent);
+  SG_DEFAULT(min_recv_ping_interval);
+  SG_DEFAULT(max_ping_strikes);
+  SG_DEFAULT(max_send_header_list_size);
+  SG_DEFAULT(max_outbound_queue);
+  SG_DEFAULT(settings_timeout);
+#undef SG_DEFAULT
+  if (s->out_chunk < 1024) s->out_chunk = 1024;
+  if (s->keepalive_timeout <= 0) s->keepalive_timeout = d.keepalive_timeout;
+}
+
+/* now + d, SGRPC_NEVER when it would not fit. */
+static int64_t time_after(int64_t now, int64_t d) {
+  return d >= 0 && now <= INT64_MAX - d ? now + d : SGRPC_NEVER;
+}
+
+void sgrpc_settings_default_versioned(int version, sgrpc_settings *s) {
+  sgrpc_settings d;
+  size_t n;
+  if (!s) return;
+  n = version > 0 ? settings_size((uint32_t)version) : 0;
+  if (n) {
+    settings_fill(&d);
+    memcpy(s, &d, n);
   }
+  s->version = (uint32_t)version;
 }
 
 /* ------------------------------------------------------------------ */
-/* Event queue                                                         */
+/* Request and response semantics                                      */
 /* ------------------------------------------------------------------ */
-
-sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) {
-  sg_event *e;
-  if (c->evq_len == c->evq_cap) {
-    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 16, i;
-    sg_event *nq = sg_malloc(c, ncap * sizeof(*nq));
-    if (!nq) return NULL;
-    for (i = 0; i < c->evq_len; i++)
-      nq[i] = c->evq[(c->evq_head + i) % c->evq_cap];
-    sg_free(c, c->evq);
-    c->evq = nq;
-    c->evq_cap = ncap;
-    c->evq_head = 0;
-  }
-  e = &c->evq[(c->evq_head + c->evq_len) % c->evq_cap];
-  c->evq_len++;
-  memset(e, 0, sizeof(*e));
-  e->ev.type = type;
-  e->ev.call = call;
-  if (call) call->ev_refs++;
-  return e;
-}
-
-/* Gives back what the previously pulled event owned. */
-static void retire(sgrpc_conn *c) {
-  if (c->retired.p) {
-    sgrpc_call *call = c->retired_call;
-    if (call && !call->spare.p && !call->released) {
-      call->spare = c->retired;
-      call->spare.len = call->spare.off = 0;
-    } else {
-      sg_buf_free(&c->mem, &c->retired);
-    }
-    memset(&c->retired, 0, sizeof(c->retired));
-  }
-  if (c->retired_call) {
-    sgrpc_call *call = c->retired_call;
-    c->retired_call = NULL;
-    call->ev_refs--;
-    sg_call_maybe_free(call);
-  }
-}
-
-/* Stream-level credit only: connection-level credit goes back as bytes
- * arrive (on_data_chunk_recv). Holding both until the reader pulls lets
- * partial messages on several streams use up the connection window with
- * none of them complete: a deadlock (4 concurrent 1 MiB messages against
- * a 4 MiB window did it). Memory stays bounded by the stream windows. */
-static void credit(sgrpc_conn *c, int32_t stream_id, size_t n) {
-  int rv;
-  if (n == 0 || c->fatal) return;
-  rv = nghttp2_session_consume_stream(c->session, stream_id, n);
-  if (rv != 0 && nghttp2_is_fatal(rv)) c->fatal = sg_map_nghttp2_error(rv);
-}
-
-int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
-  if (!c || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
-  retire(c);
-  while (c->evq_len) {
-    sg_event *e = &c->evq[c->evq_head];
-    sgrpc_call *call = e->ev.call;
-    c->evq_head = (c->evq_head + 1) % c->evq_cap;
-    c->evq_len--;
-    credit(c, e->credit_stream, e->credit);
-    if (call && e->ev.type == SGRPC_EV_CLOSE && !call->counted) {
-      call->counted = 1;
-      if (e->ev.u.close.status.code == SGRPC_STATUS_OK) c->stats.calls_succeeded++;
-      else c->stats.calls_failed++;
-    }
-    if (call) {
-      call->ev_refs--;
-      if (call->released) { /* the user gave the handle back: drop it */
-        sg_buf_free(&c->mem, &e->owned);
-        sg_call_maybe_free(call);
-        continue;
-      }
-      e->ev.call_user_data = call->user_data;
-      /* keep the call alive until the next pull, so borrowed data stays */
-      call->ev_refs++;
-      c->retired_call = call;
-    }
-    c->retired = e->owned;
-    *ev = e->ev;
-    return 1;
-  }
-  memset(ev, 0, sizeof(*ev));
-  ev->type = SGRPC_EV_NONE;
-  return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Header blocks                                                       */
-/* ------------------------------------------------------------------ */
-
-void sg_hdrs_reset(sg_hdrs *h) {
-  h->store.len = h->store.off = 0;
-  h->nfields = 0;
-  h->total = 0;
-  h->overflow = h->invalid = 0;
-  h->nmd = 0;
-  h->ct_field = 0;
-}
-
-void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h) {
-  sg_buf_free(&c->mem, &h->store);
-  sg_free(c, h->fields);
-  sg_free(c, h->md);
-  memset(h, 0, sizeof(*h));
-}
-
-#define NAME_IS(k, lit) (memcmp((k), (lit), sizeof(lit) - 1) == 0)
-
-/* Recognises a field name by its length, then one comparison. A known
- * name is a valid lowercase token by construction. */
-static uint8_t header_kind(const uint8_t *k, size_t n) {
-  if (n && k[0] == ':') {
-    switch (n) {
-    case 5: return NAME_IS(k, ":path") ? SG_HK_PATH : SG_HK_PSEUDO;
-    case 7:
-      if (NAME_IS(k, ":method")) return SG_HK_METHOD;
-      if (NAME_IS(k, ":scheme")) return SG_HK_SCHEME;
-      if (NAME_IS(k, ":status")) return SG_HK_STATUS;
-      return SG_HK_PSEUDO;
-    case 10: return NAME_IS(k, ":authority") ? SG_HK_AUTHORITY : SG_HK_PSEUDO;
-    default: return SG_HK_PSEUDO;
-    }
-  }
-  switch (n) {
-  case 2: return NAME_IS(k, "te") ? SG_HK_TE : SG_HK_OTHER;
-  case 4: return NAME_IS(k, "host") ? SG_HK_HOST : SG_HK_OTHER;
-  case 7: return NAME_IS(k, "upgrade") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
-  case 10:
-    if (NAME_IS(k, "user-agent")) return SG_HK_USER_AGENT;
-    if (NAME_IS(k, "connection") || NAME_IS(k, "keep-alive")) return SG_HK_CONN_SPECIFIC;
-    return SG_HK_OTHER;
-  case 11: return NAME_IS(k, "grpc-status") ? SG_HK_GRPC_STATUS : SG_HK_OTHER;
-  case 12:
-    if (NAME_IS(k, "content-type")) return SG_HK_CONTENT_TYPE;
-    if (NAME_IS(k, "grpc-timeout")) return SG_HK_TIMEOUT;
-    if (NAME_IS(k, "grpc-message")) return SG_HK_GRPC_MESSAGE;
-    return SG_HK_OTHER;
-  case 13: return NAME_IS(k, "grpc-encoding") ? SG_HK_ENCODING : SG_HK_OTHER;
-  case 16: return NAME_IS(k, "proxy-connection") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
-  case 17: return NAME_IS(k, "transfer-encoding") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
-  case 20: return NAME_IS(k, "grpc-accept-encoding") ? SG_HK_ACCEPT_ENCODING : SG_HK_OTHER;
-  case 23: return NAME_IS(k, "grpc-status-details-bin") ? SG_HK_STATUS_DETAILS : SG_HK_OTHER;
-  default: return SG_HK_OTHER;
-  }
-}
-
-static inline int kind_is_pseudo(uint8_t kind) {
-  return kind >= SG_HK_PSEUDO && kind <= SG_HK_STATUS;
-}
-
-/* memcpy for the short strings of header fields, without a call for the
- * common lengths (the copies of two overlapping words cover every byte). */
-static inline void copy_short(uint8_t *d, const uint8_t *s, size_t n) {
-  if (n >= 8 && n <= 16) {
-    uint64_t a, b;
-    memcpy(&a, s, 8);
-    memcpy(&b, s + n - 8, 8);
-    memcpy(d, &a, 8);
-    memcpy(d + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    uint32_t a, b;
-    memcpy(&a, s, 4);
-    memcpy(&b, s + n - 4, 4);
-    memcpy(d, &a, 4);
-    memcpy(d + n - 4, &b, 4);
-  } else if (n < 4) {
-    size_t i;
-    for (i = 0; i < n; i++) d[i] = s[i];
-  } else {
-    memcpy(d, s, n);
-  }
-}
-
-/* Appends s and a NUL to the store (room already reserved); returns its
- * offset. */
-static inline uint32_t store_copy(sg_hdrs *h, const uint8_t *s, size_t n) {
-  uint32_t at = (uint32_t)h->store.len;
-  copy_short(h->store.p + at, s, n);
-  h->store.p[at + n] = 0;
-  h->store.len += n + 1;
-  return at;
-}
-
-static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
-                    const uint8_t *value, size_t vlen) {
-  sg_field *f;
-  uint8_t kind = header_kind(name, nlen);
-  int keep_name = kind <= SG_HK_PSEUDO;
-  if ((keep_name && !sgrpc_h2_name_valid(name, nlen)) || !sgrpc_h2_value_valid(value, vlen)) {
-    h->invalid = 1;
-    return 0;
-  }
-  if ((uint64_t)h->total + nlen + vlen + 32 > c->settings.max_header_list_size) {
-    h->overflow = 1;
-    return 0;
-  }
-  h->total += (uint32_t)(nlen + vlen + 32);
-  if (h->nfields == h->fields_cap) {
-    uint32_t ncap = h->fields_cap ? h->fields_cap * 2 : 16;
-    sg_field *nf = sg_realloc(c, h->fields, ncap * sizeof(*nf));
-    if (!nf) return -1;
-    h->fields = nf;
-    h->fields_cap = ncap;
-  }
-  /* A first block of 512 bytes holds a typical request's fields: growing
-   * from 64 by doubling cost three reallocs per call (callgrind). */
-  if (sg_buf_reserve(&c->mem, &h->store,
-                     h->store.cap || nlen + vlen + 2 > 512 ? nlen + vlen + 2 : 512) != 0)
-    return -1;
-  f = &h->fields[h->nfields++];
-  f->kind = kind;
-  f->name_len = (uint32_t)nlen;
-  f->name_off = keep_name ? store_copy(h, name, nlen) : UINT32_MAX;
-  f->value_len = (uint32_t)vlen;
-  f->value_off = store_copy(h, value, vlen);
-  if (kind == SG_HK_CONTENT_TYPE && !h->ct_field) h->ct_field = h->nfields;
-  return 0;
-}
-
-/* The name of an SG_HK_OTHER or SG_HK_PSEUDO field. */
-static inline const char *fname(const sg_hdrs *h, const sg_field *f) {
-  return (const char *)h->store.p + f->name_off;
-}
-static inline const char *fval(const sg_hdrs *h, const sg_field *f) {
-  return (const char *)h->store.p + f->value_off;
-}
 
 static int streq(const char *a, size_t alen, const char *lit) {
   size_t n = strlen(lit);
@@ -354,171 +194,24 @@ static int content_type_ok(const char *v, size_t n) {
   return n == bl || v[bl] == '+' || v[bl] == ';';
 }
 
-/* Builds h->md from the non-protocol fields, decoding -bin values into
- * the store. Returns 0, -1 on no memory, -2 on bad base64. */
-static int hdrs_build_md(sgrpc_conn *c, sg_hdrs *h) {
-  uint32_t i;
-  h->nmd = 0;
-  for (i = 0; i < h->nfields; i++) {
-    sg_field *f = &h->fields[i];
-    const char *k;
-    sgrpc_md *m;
-    if (f->kind != SG_HK_OTHER) continue; /* handled by the engine */
-    k = fname(h, f);
-    if (h->nmd == h->md_cap) {
-      uint32_t ncap = h->md_cap ? h->md_cap * 2 : 8;
-      sgrpc_md *nm = sg_realloc(c, h->md, ncap * sizeof(*nm));
-      if (!nm) return -1;
-      h->md = nm;
-      h->md_cap = ncap;
-    }
-    m = &h->md[h->nmd++];
-    m->key_len = f->name_len;
-    /* pointers are fixed up below, once the store stops moving */
-    m->key = (const char *)(uintptr_t)f->name_off;
-    if (sgrpc_key_is_bin(k, f->name_len)) {
-      size_t max = sgrpc_b64_decoded_max(f->value_len), outlen = 0;
-      size_t at;
-      if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
-      at = h->store.len;
-      if (sgrpc_b64_decode((const char *)h->store.p + f->value_off, f->value_len,
-                           h->store.p + at, &outlen) != 0) {
-        h->nmd--; /* half-built entry: its value was never set */
-        return -2;
-      }
-      h->store.p[at + outlen] = 0;
-      h->store.len += outlen + 1;
-      m->value = (const uint8_t *)(uintptr_t)at;
-      m->value_len = outlen;
-    } else {
-      m->value = (const uint8_t *)(uintptr_t)f->value_off;
-      m->value_len = f->value_len;
-    }
-  }
-  return 0;
+/* Client: the call fails on something received from the server (a bad
+ * response): the status is ours, and our side of the stream is reset. */
+static int client_fail(sgrpc_call *call, int code, const char *msg, size_t msg_len) {
+  sg_close_info ci = {code, msg, msg_len, .send_rst = 1};
+  return sg_call_client_finish(call, &ci);
 }
 
-static void hdrs_fix_md(sg_hdrs *h) {
-  uint32_t i;
-  for (i = 0; i < h->nmd; i++) {
-    h->md[i].key = (const char *)h->store.p + (uintptr_t)h->md[i].key;
-    h->md[i].value = h->store.p + (uintptr_t)h->md[i].value;
-  }
-}
-
-/* Appends a NUL-terminated copy of s to the store; returns its offset or
- * SIZE_MAX on no memory. */
-static size_t store_put(sgrpc_conn *c, sg_hdrs *h, const void *s, size_t n) {
-  size_t at;
-  if (sg_buf_reserve(&c->mem, &h->store, n + 1) != 0) return SIZE_MAX;
-  at = h->store.len;
-  if (n) memcpy(h->store.p + at, s, n);
-  h->store.p[at + n] = 0;
-  h->store.len += n + 1;
-  return at;
-}
-
-/* Parses grpc-status, grpc-message and grpc-status-details-bin from h
- * into the CLOSE event e. Returns 0 or -1 (no memory). */
-static int parse_status(sgrpc_conn *c, sg_hdrs *h, sg_event *e) {
-  uint32_t i;
-  int have = 0, code = SGRPC_STATUS_UNKNOWN, bad = 0;
-  size_t msg_at = SIZE_MAX, msg_len = 0, det_at = SIZE_MAX, det_len = 0;
-  sgrpc_status_info *st = &e->ev.u.close.status;
-  int rv;
-
-  rv = hdrs_build_md(c, h);
-  if (rv == -1) return -1;
-  if (rv == -2) bad = 1;
-  for (i = 0; i < h->nfields; i++) {
-    sg_field *f = &h->fields[i];
-    const char *v = fval(h, f);
-    if (f->kind == SG_HK_GRPC_STATUS) {
-      uint32_t j, val = 0;
-      if (have || f->value_len == 0 || f->value_len > 3) { have = -1; continue; }
-      for (j = 0; j < f->value_len; j++) {
-        if (v[j] < '0' || v[j] > '9') break;
-        val = val * 10 + (uint32_t)(v[j] - '0');
-      }
-      if (j != f->value_len || val > 16) { have = -1; continue; }
-      have = 1;
-      code = (int)val;
-    } else if (f->kind == SG_HK_GRPC_MESSAGE) {
-      size_t max = sgrpc_pct_decoded_max(f->value_len);
-      if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
-      msg_at = h->store.len;
-      v = fval(h, f); /* the store may have moved */
-      msg_len = sgrpc_pct_decode(v, f->value_len, (char *)h->store.p + msg_at);
-      h->store.p[msg_at + msg_len] = 0;
-      h->store.len += msg_len + 1;
-    } else if (f->kind == SG_HK_STATUS_DETAILS) {
-      size_t max = sgrpc_b64_decoded_max(f->value_len);
-      if (sg_buf_reserve(&c->mem, &h->store, max + 1) != 0) return -1;
-      det_at = h->store.len;
-      if (sgrpc_b64_decode(fval(h, f), f->value_len, h->store.p + det_at, &det_len) != 0) {
-        det_at = SIZE_MAX;
-        det_len = 0;
-        continue;
-      }
-      h->store.len += det_len + 1;
-    }
-  }
-  if (have != 1) {
-    static const char missing[] = "missing or invalid grpc-status in trailers";
-    code = SGRPC_STATUS_UNKNOWN;
-    msg_at = store_put(c, h, missing, sizeof(missing) - 1);
-    if (msg_at == SIZE_MAX) return -1;
-    msg_len = sizeof(missing) - 1;
-  } else if (bad && code == SGRPC_STATUS_OK) {
-    static const char badbin[] = "malformed binary metadata in trailers";
-    code = SGRPC_STATUS_INTERNAL;
-    msg_at = store_put(c, h, badbin, sizeof(badbin) - 1);
-    if (msg_at == SIZE_MAX) return -1;
-    msg_len = sizeof(badbin) - 1;
-  }
-  if (msg_at == SIZE_MAX) {
-    msg_at = store_put(c, h, "", 0);
-    if (msg_at == SIZE_MAX) return -1;
-  }
-  hdrs_fix_md(h);
-  st->code = code;
-  st->message = (const char *)h->store.p + msg_at;
-  st->message_len = msg_len;
-  st->details = det_at == SIZE_MAX ? NULL : h->store.p + det_at;
-  st->details_len = det_len;
-  st->md = h->md;
-  st->md_count = h->nmd;
-  return 0;
-}
-
-static int http_status_to_grpc(int s) {
-  switch (s) {
-  case 400: return SGRPC_STATUS_INTERNAL;
-  case 401: return SGRPC_STATUS_UNAUTHENTICATED;
-  case 403: return SGRPC_STATUS_PERMISSION_DENIED;
-  case 404: return SGRPC_STATUS_UNIMPLEMENTED;
-  case 429:
-  case 502:
-  case 503:
-  case 504: return SGRPC_STATUS_UNAVAILABLE;
-  default: return SGRPC_STATUS_UNKNOWN;
-  }
-}
-
-static int rst_to_grpc(uint32_t code) {
-  switch (code) {
-  case NGHTTP2_CANCEL: return SGRPC_STATUS_CANCELLED;
-  case NGHTTP2_REFUSED_STREAM: return SGRPC_STATUS_UNAVAILABLE;
-  case NGHTTP2_ENHANCE_YOUR_CALM: return SGRPC_STATUS_RESOURCE_EXHAUSTED;
-  case NGHTTP2_INADEQUATE_SECURITY: return SGRPC_STATUS_PERMISSION_DENIED;
-  default: return SGRPC_STATUS_INTERNAL;
-  }
+/* Client: the call fails as the server's side ends (bad trailers, a
+ * stream ended without them): nothing left to reset. */
+static int client_end(sgrpc_call *call, int code, const char *msg, size_t msg_len) {
+  sg_close_info ci = {.code = code, .msg = msg, .msg_len = msg_len};
+  return sg_call_client_finish(call, &ci);
 }
 
 /* Client: the server has finished the call while our side may still be
  * open (e.g. a stream still sending): reset it so the stream closes. */
 static void client_end_stream(sgrpc_conn *c, sgrpc_call *call) {
-  if (call->stream_open &&
+  if ((call->flags & SG_CF_STREAM_OPEN) &&
       nghttp2_session_get_stream_local_close(c->session, call->stream_id) == 0)
     nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                               NGHTTP2_NO_ERROR);
@@ -532,18 +225,17 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   const char *enc = NULL;
   char msg[64];
 
-  call->got_headers = 1;
+  call->recv |= SG_RF_HEADERS;
   if (h->invalid) {
-    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "malformed response header field", 31, 0, 0, 0, 1);
+    return client_fail(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed response header field"));
   }
   if (h->overflow) {
-    return sg_call_client_finish(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
-                                 "response header list too large", 30, 0, 0, 0, 1);
+    return client_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                       SG_LIT("response header list too large"));
   }
   for (i = 0; i < h->nfields; i++) {
     sg_field *f = &h->fields[i];
-    const char *v = fval(h, f);
+    const char *v = sg_field_value(h, f);
     if (f->kind == SG_HK_STATUS) {
       if (f->value_len == 3 && v[0] >= '1' && v[0] <= '9' && v[1] >= '0' &&
           v[1] <= '9' && v[2] >= '0' && v[2] <= '9')
@@ -555,53 +247,51 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     }
   }
   if (http < 0) {
-    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "malformed response: missing :status", 35, 0, 0, 0, 1);
+    return client_fail(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed response: missing :status"));
   }
   if (http >= 100 && http < 200) { /* informational: wait for the real one */
-    call->got_headers = 0;
+    call->recv &= (uint8_t)~SG_RF_HEADERS;
     sg_hdrs_reset(h);
     return 0;
   }
   if (http != 200) {
     size_t n;
-    memcpy(msg, "unexpected HTTP status ", 23);
-    n = 23;
+    memcpy(msg, SG_LIT("unexpected HTTP status "));
+    n = SG_LITLEN("unexpected HTTP status ");
     msg[n++] = (char)('0' + http / 100);
     msg[n++] = (char)('0' + http / 10 % 10);
     msg[n++] = (char)('0' + http % 10);
     msg[n] = 0;
-    return sg_call_client_finish(call, http_status_to_grpc(http), msg, n, 0, 0, 0, 1);
+    return client_fail(call, sg_http_to_grpc_status(http), msg, n);
   }
   if (!ct_ok) {
-    return sg_call_client_finish(call, SGRPC_STATUS_UNKNOWN,
-                                 "invalid content-type in response", 32, 0, 0, 0, 1);
+    return client_fail(call, SGRPC_STATUS_UNKNOWN, SG_LIT("invalid content-type in response"));
   }
   call->recv_enc = (int8_t)(enc ? sg_enc_parse(enc, strlen(enc)) : SG_ENC_IDENTITY);
   if (call->recv_enc == SG_ENC_UNKNOWN && !end_stream) {
-    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "response uses an unsupported grpc-encoding", 42, 0, 0, 0, 1);
+    return client_fail(call, SGRPC_STATUS_INTERNAL,
+                       SG_LIT("response uses an unsupported grpc-encoding"));
   }
   if (end_stream) { /* trailers-only */
     sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
     if (!e) return -1;
-    if (parse_status(c, h, e) != 0) return -1;
+    if (sg_hdrs_parse_status(c, h, &e->ev.u.close.status) != 0) return -1;
     sg_call_set_closed(call);
-    call->recv_end = 1;
+    call->recv |= SG_RF_END;
     sg_call_heap_remove(call);
     client_end_stream(c, call);
     return 0;
   } else {
     sg_event *e;
-    int rv = hdrs_build_md(c, h);
+    int rv = sg_hdrs_build_md(c, h);
     if (rv == -1) return -1;
     if (rv == -2) {
-      return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                   "malformed binary metadata in response", 37, 0, 0, 0, 1);
+      return client_fail(call, SGRPC_STATUS_INTERNAL,
+                         SG_LIT("malformed binary metadata in response"));
     }
     e = sg_event_push(c, SGRPC_EV_HEADERS, call);
     if (!e) return -1;
-    hdrs_fix_md(h);
+    sg_hdrs_fix_md(h);
     e->ev.u.headers.md = h->md;
     e->ev.u.headers.md_count = h->nmd;
     e->ev.u.headers.encoding = enc ? enc : "";
@@ -614,25 +304,22 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_hdrs *h = &call->htr;
   sg_event *e;
   if (!end_stream) {
-    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "second header block without END_STREAM", 38, 0, 0, 0, 1);
+    return client_fail(call, SGRPC_STATUS_INTERNAL,
+                       SG_LIT("second header block without END_STREAM"));
   }
-  call->recv_end = 1;
+  call->recv |= SG_RF_END;
   if (h->invalid) {
-    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "malformed trailer field", 23, 0, 0, 0, 0);
+    return client_end(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed trailer field"));
   }
   if (h->overflow) {
-    return sg_call_client_finish(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
-                                 "trailer list too large", 22, 0, 0, 0, 0);
+    return client_end(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, SG_LIT("trailer list too large"));
   }
   if (call->pfx_have || call->msg_need) {
-    return sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                                 "stream ended inside a message", 29, 0, 0, 0, 0);
+    return client_end(call, SGRPC_STATUS_INTERNAL, SG_LIT("stream ended inside a message"));
   }
   e = sg_event_push(c, SGRPC_EV_CLOSE, call);
   if (!e) return -1;
-  if (parse_status(c, h, e) != 0) return -1;
+  if (sg_hdrs_parse_status(c, h, &e->ev.u.close.status) != 0) return -1;
   sg_call_set_closed(call);
   sg_call_heap_remove(call);
   client_end_stream(c, call);
@@ -673,7 +360,7 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     default: continue;
     }
     if (*slot) return NGHTTP2_PROTOCOL_ERROR; /* duplicated */
-    if (i > 0 && !kind_is_pseudo(h->fields[i - 1].kind))
+    if (i > 0 && !sg_kind_is_pseudo(h->fields[i - 1].kind))
       return NGHTTP2_PROTOCOL_ERROR; /* pseudo-header after a regular one */
     *slot = f;
   }
@@ -683,20 +370,20 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     return sg_call_server_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                                "request header list too large", 0);
   }
-  if (!streq(fval(h, method), method->value_len, "POST")) {
+  if (!streq(sg_field_value(h, method), method->value_len, "POST")) {
     return sg_call_server_fail(call, -405, NULL, 0);
   }
-  if (!ct || !content_type_ok(fval(h, ct), ct->value_len)) {
+  if (!ct || !content_type_ok(sg_field_value(h, ct), ct->value_len)) {
     return sg_call_server_fail(call, -415, "Unacceptable content-type header", 0);
   }
-  if (te && !streq(fval(h, te), te->value_len, "trailers")) {
+  if (te && !streq(sg_field_value(h, te), te->value_len, "trailers")) {
     return sg_call_server_fail(call, -400, "Required \"te: trailers\" header", 0);
   }
-  if (timeout && sgrpc_timeout_decode(fval(h, timeout), timeout->value_len, &tmo) != 0) {
+  if (timeout && sgrpc_timeout_decode(sg_field_value(h, timeout), timeout->value_len, &tmo) != 0) {
     return sg_call_server_fail(call, SGRPC_STATUS_INTERNAL,
                                "Invalid grpc-timeout header", 0);
   }
-  call->recv_enc = (int8_t)(enc ? sg_enc_parse(fval(h, enc), enc->value_len)
+  call->recv_enc = (int8_t)(enc ? sg_enc_parse(sg_field_value(h, enc), enc->value_len)
                                 : SG_ENC_IDENTITY);
   if (call->recv_enc == SG_ENC_UNKNOWN) {
     /* The trailers-only answer advertises grpc-accept-encoding. */
@@ -707,10 +394,11 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   if (aenc) {
     int k;
     for (k = 1; k < SG_ENC_COUNT; k++)
-      if (sg_enc_accepted(fval(h, aenc), aenc->value_len, k)) call->accept_mask |= (uint8_t)(1u << k);
+      if (sg_enc_accepted(sg_field_value(h, aenc), aenc->value_len, k))
+        call->accept_mask |= (uint8_t)(1u << k);
   }
   call->send_enc = (call->accept_mask >> c->default_enc) & 1 ? c->default_enc : SG_ENC_IDENTITY;
-  rv = hdrs_build_md(c, h);
+  rv = sg_hdrs_build_md(c, h);
   if (rv == -1) return -1;
   if (rv == -2) {
     return sg_call_server_fail(call, SGRPC_STATUS_INTERNAL,
@@ -721,27 +409,27 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     static const char empty[] = "";
     e = sg_event_push(c, SGRPC_EV_CALL_NEW, call);
     if (!e) return -1;
-    hdrs_fix_md(h);
-    e->ev.u.call_new.path = fval(h, path);
+    sg_hdrs_fix_md(h);
+    e->ev.u.call_new.path = sg_field_value(h, path);
     e->ev.u.call_new.path_len = path->value_len;
-    e->ev.u.call_new.authority = authority ? fval(h, authority) : empty;
-    e->ev.u.call_new.user_agent = ua ? fval(h, ua) : empty;
-    e->ev.u.call_new.content_type = fval(h, ct);
-    e->ev.u.call_new.encoding = enc ? fval(h, enc) : empty;
-    e->ev.u.call_new.accept_encoding = aenc ? fval(h, aenc) : empty;
+    e->ev.u.call_new.authority = authority ? sg_field_value(h, authority) : empty;
+    e->ev.u.call_new.user_agent = ua ? sg_field_value(h, ua) : empty;
+    e->ev.u.call_new.content_type = sg_field_value(h, ct);
+    e->ev.u.call_new.encoding = enc ? sg_field_value(h, enc) : empty;
+    e->ev.u.call_new.accept_encoding = aenc ? sg_field_value(h, aenc) : empty;
     e->ev.u.call_new.md = h->md;
     e->ev.u.call_new.md_count = h->nmd;
     if (tmo >= 0) {
-      call->deadline = tmo > INT64_MAX - c->now ? SGRPC_NO_DEADLINE : c->now + tmo;
+      call->deadline = tmo > INT64_MAX - c->now ? SGRPC_NEVER : c->now + tmo;
     }
     e->ev.u.call_new.deadline = call->deadline;
   }
   /* The call now belongs to the user. */
-  call->released = 0;
+  call->flags &= (uint8_t)~SG_CF_RELEASED;
   sg_call_opened(call);
-  if (call->deadline != SGRPC_NO_DEADLINE) sg_call_heap_add(call);
+  if (call->deadline != SGRPC_NEVER) sg_call_heap_add(call);
   if (end_stream) {
-    call->recv_end = 1;
+    call->recv |= SG_RF_END;
     if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return -1;
   }
   return 0;
@@ -764,10 +452,10 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
     call = sg_call_new(c);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->stream_id = frame->hd.stream_id;
-    call->stream_open = 1;
-    call->released = 1; /* engine-owned until CALL_NEW is queued */
+    call->flags |= SG_CF_STREAM_OPEN;
+    call->flags |= SG_CF_RELEASED; /* engine-owned until CALL_NEW is queued */
     if (nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call) != 0) {
-      call->stream_open = 0;
+      call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
       sg_call_maybe_free(call);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
@@ -778,7 +466,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
   if (c->role == SG_ROLE_CLIENT) {
-    c->hblock = call->got_headers ? &call->htr : &call->hin;
+    c->hblock = (call->recv & SG_RF_HEADERS) ? &call->htr : &call->hin;
   } else {
     c->hblock = &call->htr; /* request trailers: collected, then ignored */
   }
@@ -787,26 +475,12 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   return 0;
 }
 
-static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
-                     const uint8_t *name, size_t namelen, const uint8_t *value,
-                     size_t valuelen, uint8_t flags, void *ud) {
-  sgrpc_conn *c = ud;
-  sg_hdrs *h = c->hblock; /* the fields of one block arrive together */
-  (void)s;
-  (void)flags;
-  if (!h || frame->hd.type != NGHTTP2_HEADERS || frame->hd.stream_id != c->hblock_stream)
-    return 0;
-  if (hdrs_add(c, h, name, namelen, value, valuelen) != 0)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  return 0;
-}
-
 static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
-  call->discard = 1;
+  call->recv |= SG_RF_DISCARD;
   if (c->role == SG_ROLE_SERVER) {
     sg_call_server_fail(call, code, msg, 1);
   } else {
-    sg_call_client_finish(call, code, msg, strlen(msg), 0, 0, 0, 1);
+    client_fail(call, code, msg, strlen(msg));
   }
 }
 
@@ -814,7 +488,7 @@ static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const cha
  * zero-copy body (NULL when the body is in call->rbuf). remaining is the
  * number of chunk bytes after the message's end. A compressed message is
  * inflated into a buffer the event owns. Returns 0 (the call may have
- * failed: check call->discard) or -1 (no memory). */
+ * failed: check (call->recv & SG_RF_DISCARD)) or -1 (no memory). */
 static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
                         size_t remaining) {
   const uint8_t *body = data ? data : call->rbuf.p;
@@ -882,12 +556,12 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     c->fatal = sg_map_nghttp2_error(rv);
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
-  if (!call || call->discard || call->closed) {
-    credit(c, stream_id, len);
+  if (!call || (call->recv & SG_RF_DISCARD) || call->state == SG_CALL_CLOSED) {
+    sg_credit(c, stream_id, len);
     return 0;
   }
   call->held += len;
-  while (pos < len && !call->discard) {
+  while (pos < len && !(call->recv & SG_RF_DISCARD)) {
     if (call->pfx_have < 5) {
       size_t take = 5 - call->pfx_have;
       if (take > len - pos) take = len - pos;
@@ -941,16 +615,16 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
       }
     }
   }
-  if (call->discard) { /* failed above: give all credit back now */
+  if (call->recv & SG_RF_DISCARD) { /* failed above: give all credit back now */
     size_t h = call->held;
     call->held = 0;
-    credit(c, stream_id, h);
+    sg_credit(c, stream_id, h);
   } else if (call->held >= c->settings.stream_window / 2) {
     /* A message larger than half the window could never complete if
      * credit waited for it: the bytes sit in bounded reassembly memory. */
     size_t h = call->held;
     call->held = 0;
-    credit(c, stream_id, h);
+    sg_credit(c, stream_id, h);
   }
   if (c->evq_len >= c->settings.max_queued_events) {
     c->paused = 1;
@@ -970,10 +644,9 @@ static int ping_policy(sgrpc_conn *c) {
   c->last_ping_recv = c->now;
   if (!strike) return 0;
   if (++c->ping_strikes <= c->settings.max_ping_strikes) return 0;
-  if (nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                            nghttp2_session_get_last_proc_stream_id(c->session),
-                            NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)"too_many_pings",
-                            14) != 0)
+  if (nghttp2_submit_goaway(
+          c->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->session),
+          NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)SG_LIT("too_many_pings")) != 0)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   c->goaway_sent = 1;
   c->fatal = SGRPC_ERR_TOO_MANY_PINGS;
@@ -991,6 +664,18 @@ int sg_shutdown_final(sgrpc_conn *c) {
                              nghttp2_session_get_last_proc_stream_id(c->session),
                              NGHTTP2_NO_ERROR, NULL, 0);
   return rv == 0 || !nghttp2_is_fatal(rv) ? 0 : -1;
+}
+
+/* Server: the client ended its side (END_STREAM on DATA, or on a
+ * trailer block): HALF_CLOSE, or INTERNAL when a message was cut short. */
+static int server_recv_end(sgrpc_conn *c, sgrpc_call *call) {
+  call->recv |= SG_RF_END;
+  if (call->pfx_have || call->msg_need) {
+    fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
+  } else if (!(call->flags & SG_CF_RELEASED) && !sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
@@ -1025,36 +710,22 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         return 0;
       }
       /* trailers from a client: treat as the end of its messages */
-      if (end && !call->closed && !call->recv_end) {
-        call->recv_end = 1;
-        if (call->pfx_have || call->msg_need) {
-          fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
-        } else if (!call->released) {
-          if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-      }
+      if (end && call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
+        return server_recv_end(c, call);
       return 0;
     }
-    if (call->closed) return 0;
-    rv = call->got_headers ? client_on_trailers(c, call, end)
+    if (call->state == SG_CALL_CLOSED) return 0;
+    rv = (call->recv & SG_RF_HEADERS) ? client_on_trailers(c, call, end)
                            : client_on_response(c, call, end);
     return rv == -1 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
   case NGHTTP2_DATA:
     if (!end) return 0;
     call = stream_call(c, frame->hd.stream_id);
-    if (!call || call->closed) return 0;
-    call->recv_end = 1;
-    if (c->role == SG_ROLE_SERVER) {
-      if (call->pfx_have || call->msg_need) {
-        fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
-      } else if (!call->released) {
-        if (!sg_event_push(c, SGRPC_EV_HALF_CLOSE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
-      }
-    } else {
-      sg_call_client_finish(call, SGRPC_STATUS_INTERNAL,
-                            "server closed the stream without sending trailers", 49, 0,
-                            0, 0, 0);
-    }
+    if (!call || call->state == SG_CALL_CLOSED) return 0;
+    if (c->role == SG_ROLE_SERVER) return server_recv_end(c, call);
+    call->recv |= SG_RF_END;
+    client_end(call, SGRPC_STATUS_INTERNAL,
+               SG_LIT("server closed the stream without sending trailers"));
     return 0;
   case NGHTTP2_PING: {
     uint64_t v = 0;
@@ -1085,8 +756,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
                       frame->goaway.opaque_data_len) != 0)
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM &&
-        frame->goaway.opaque_data_len == 14 &&
-        memcmp(frame->goaway.opaque_data, "too_many_pings", 14) == 0 &&
+        frame->goaway.opaque_data_len == SG_LITLEN("too_many_pings") &&
+        memcmp(frame->goaway.opaque_data, SG_LIT("too_many_pings")) == 0 &&
         c->ka_time != SGRPC_NEVER) {
       /* as grpc-core: the server wants fewer pings, so ping half as often */
       c->ka_time = c->ka_time > INT64_MAX / 2 ? SGRPC_NEVER : c->ka_time * 2;
@@ -1115,10 +786,10 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
-  call->status_sent = 1;
+  call->send |= SG_SF_STATUS_SENT;
   /* The response is complete while the client may still be sending: tell
    * it to stop, as HTTP/2 section 8.1 allows. */
-  if (!call->recv_end &&
+  if (!(call->recv & SG_RF_END) &&
       nghttp2_session_get_stream_remote_close(s, frame->hd.stream_id) == 0) {
     if (nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                   NGHTTP2_NO_ERROR) != 0)
@@ -1130,7 +801,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
 static sgrpc_call *find_call(sgrpc_conn *c, int32_t stream_id) {
   sgrpc_call *call;
   for (call = c->calls; call; call = call->next)
-    if (call->stream_id == stream_id && call->stream_open) return call;
+    if (call->stream_id == stream_id && (call->flags & SG_CF_STREAM_OPEN)) return call;
   return NULL;
 }
 
@@ -1145,11 +816,12 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame,
    * stream-close callback will come. */
   call = find_call(c, frame->hd.stream_id);
   if (!call) return 0;
-  call->stream_open = 0;
-  if (!call->closed) {
-    sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE,
-                          "request could not be sent on this connection", 44, 0, 0,
-                          1, 0);
+  call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
+  if (call->state != SG_CALL_CLOSED) {
+    sg_close_info ci = {SGRPC_STATUS_UNAVAILABLE,
+                        SG_LIT("request could not be sent on this connection"),
+                        .retry_safe = 1};
+    sg_call_client_finish(call, &ci);
   }
   (void)lib_error_code;
   sg_call_maybe_free(call);
@@ -1162,29 +834,31 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
   sgrpc_call *call = stream_call(c, stream_id);
   if (!call) return 0;
   nghttp2_session_set_stream_user_data(s, stream_id, NULL);
-  call->stream_open = 0;
+  call->flags &= (uint8_t)~SG_CF_STREAM_OPEN;
   if (call->held) {
     size_t h = call->held;
     call->held = 0;
-    credit(c, stream_id, h);
+    sg_credit(c, stream_id, h);
   }
-  if (!call->closed) {
+  if (call->state != SG_CALL_CLOSED) {
     if (c->role == SG_ROLE_CLIENT) {
-      int code = rst_to_grpc(error_code);
+      int code = sg_rst_to_grpc_status(error_code);
       const char *msg = "stream reset by peer";
       int retry = error_code == NGHTTP2_REFUSED_STREAM;
       if (error_code == NGHTTP2_REFUSED_STREAM) msg = "stream refused by server";
-      sg_call_client_finish(call, code, msg, strlen(msg), 1, error_code, retry, 0);
-    } else if (!call->released) {
+      sg_close_info ci = {code, msg, strlen(msg), .reset = 1, .h2err = error_code,
+                          .retry_safe = retry};
+      sg_call_client_finish(call, &ci);
+    } else if (!(call->flags & SG_CF_RELEASED)) {
       sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
       if (e) {
-        if (call->status_sent) {
+        if (call->send & SG_SF_STATUS_SENT) {
           e->ev.u.close.status.code = call->sent_code;
           e->ev.u.close.status.message = "";
         } else {
           e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
           e->ev.u.close.status.message = "call cancelled by the client";
-          e->ev.u.close.status.message_len = 28;
+          e->ev.u.close.status.message_len = SG_LITLEN("call cancelled by the client");
           e->ev.u.close.reset = 1;
           e->ev.u.close.http2_error = error_code;
         }
@@ -1324,7 +998,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   if (!mem) mem = &libc_mem;
   if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
     return SGRPC_ERR_INVALID_ARGUMENT;
-  if (settings && settings->version != SGRPC_SETTINGS_VERSION)
+  if (settings && settings_size(settings->version) == 0)
     return SGRPC_ERR_INVALID_ARGUMENT;
   c = mem->calloc(1, sizeof(*c), mem->user_data);
   if (!c) return SGRPC_ERR_NOMEM;
@@ -1334,12 +1008,12 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->ngmem.free = ng_free;
   c->ngmem.calloc = ng_calloc;
   c->ngmem.realloc = ng_realloc;
-  if (settings) c->settings = *settings;
-  else sgrpc_settings_default(&c->settings);
-  if (!c->settings.scheme) c->settings.scheme = "http";
-  if (!c->settings.user_agent) c->settings.user_agent = "sgrpc-c/" SGRPC_VERSION;
-  if (c->settings.max_queued_events == 0) c->settings.max_queued_events = 1;
-  if (c->settings.out_chunk < 1024) c->settings.out_chunk = 1024;
+  /* An older caller's struct ends early: read only its fields, the rest
+   * are the defaults. */
+  settings_fill(&c->settings);
+  if (settings) memcpy(&c->settings, settings, settings_size(settings->version));
+  c->settings.version = SGRPC_SETTINGS_VERSION;
+  settings_resolve(&c->settings);
   if (c->settings.stream_window < 65535 || c->settings.stream_window > INT32_MAX ||
       c->settings.connection_window < 65535 ||
       c->settings.connection_window > INT32_MAX) {
@@ -1348,8 +1022,8 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   }
   c->role = role;
   c->now = now;
-  if (c->settings.send_encoding) {
-    int enc = sg_enc_parse(c->settings.send_encoding, strlen(c->settings.send_encoding));
+  if (c->settings.encoding) {
+    int enc = sg_enc_parse(c->settings.encoding, strlen(c->settings.encoding));
     if (enc == SG_ENC_UNKNOWN) {
       mem->free(c, mem->user_data);
       return SGRPC_ERR_BAD_ENCODING;
@@ -1359,22 +1033,17 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->ka_time = c->settings.keepalive_time;
   if (c->ka_time == 0) c->ka_time = role == SG_ROLE_SERVER ? 7200 * 1000000000ll : SGRPC_NEVER;
   if (c->ka_time < 0) c->ka_time = SGRPC_NEVER;
-  if (c->settings.keepalive_timeout <= 0) c->settings.keepalive_timeout = 20 * 1000000000ll;
   c->last_recv = now;
   c->ka_ack_deadline = SGRPC_NEVER;
   c->last_ping_recv = INT64_MIN;
   c->shutdown_ping_deadline = SGRPC_NEVER;
   c->drain_deadline = SGRPC_NEVER;
-  c->settings_deadline =
-      c->settings.settings_timeout <= 0 || c->settings.settings_timeout == SGRPC_NEVER ||
-              now > INT64_MAX - c->settings.settings_timeout
-          ? SGRPC_NEVER
-          : now + c->settings.settings_timeout;
+  c->settings_deadline = time_after(now, c->settings.settings_timeout);
 
   rv = nghttp2_session_callbacks_new(&cbs);
   if (rv != 0) goto nomem;
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, sg_on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
@@ -1476,12 +1145,13 @@ static int close_all_calls(sgrpc_conn *c, const char *why) {
   int cut = 0;
   for (call = c->calls; call; call = next) {
     next = call->next;
-    if (call->closed) continue;
+    if (call->state == SG_CALL_CLOSED) continue;
     cut++;
     if (c->role == SG_ROLE_CLIENT) {
-      sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE, why, strlen(why), 0, 0,
-                            !call->headers_sent, 0);
-    } else if (!call->released) {
+      sg_close_info ci = {SGRPC_STATUS_UNAVAILABLE, why, strlen(why),
+                          .retry_safe = !(call->send & SG_SF_HEADERS)};
+      sg_call_client_finish(call, &ci);
+    } else if (!(call->flags & SG_CF_RELEASED)) {
       sg_event *e = sg_event_push(c, SGRPC_EV_CLOSE, call);
       if (e) {
         e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
@@ -1529,16 +1199,16 @@ static void set_fatal(sgrpc_conn *c, int code) {
   sg_conn_closed(c, code, sgrpc_strerror(code));
 }
 
-ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
+sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
   size_t off = 0;
   if (!c || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;
   if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
   if (c->evq_len) return SGRPC_ERR_EVENTS_PENDING;
-  retire(c);
+  sg_event_retire(c);
   c->now = now;
   while (off < len) {
-    ssize_t rv = nghttp2_session_mem_recv(c->session, data + off, len - off);
+    sg_h2_ssize rv = sg_h2_session_mem_recv(c->session, data + off, len - off);
     if (rv < 0) {
       set_fatal(c, sg_map_nghttp2_error((int)rv));
       return c->fatal;
@@ -1558,7 +1228,7 @@ ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t 
        * zero-length call finishes that frame now (its END_STREAM may be
        * all that is left, and no more input may ever come). */
       if (off == len) {
-        rv = nghttp2_session_mem_recv(c->session, data + off, 0);
+        rv = sg_h2_session_mem_recv(c->session, data + off, 0);
         if (rv < 0) set_fatal(c, sg_map_nghttp2_error((int)rv));
         if (c->fatal) {
           close_all_calls(c, "connection failed");
@@ -1570,7 +1240,7 @@ ssize_t sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t 
     if (rv == 0) break;
   }
   check_alive(c);
-  return (ssize_t)off;
+  return (sgrpc_ssize)off;
 }
 
 int sgrpc_conn_transport_closed(sgrpc_conn *c) {
@@ -1587,7 +1257,7 @@ static int prepare_output(sgrpc_conn *c) {
   if (c->out_lost) return c->fatal;
   while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
     const uint8_t *p;
-    ssize_t n = nghttp2_session_mem_send(c->session, &p);
+    sg_h2_ssize n = sg_h2_session_mem_send(c->session, &p);
     if (n < 0) {
       set_fatal(c, sg_map_nghttp2_error((int)n));
       return c->fatal;
@@ -1606,7 +1276,7 @@ static int prepare_output(sgrpc_conn *c) {
   return 0;
 }
 
-ssize_t sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
+sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   if (!c || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   *data = NULL;
   if (!c->transport_closed || sg_buf_avail(&c->out)) {
@@ -1617,7 +1287,7 @@ ssize_t sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
     return c->fatal && c->fatal != SGRPC_ERR_PROTOCOL ? c->fatal : 0;
   }
   *data = c->out.p + c->out.off;
-  return (ssize_t)sg_buf_avail(&c->out);
+  return (sgrpc_ssize)sg_buf_avail(&c->out);
 }
 
 int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
@@ -1628,13 +1298,13 @@ int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
   return 0;
 }
 
-ssize_t sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
+sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
   const uint8_t *p;
-  ssize_t n;
+  sgrpc_ssize n;
   if (!c || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
   n = sgrpc_conn_out_peek(c, &p);
   if (n <= 0) return n;
-  if ((size_t)n > cap) n = (ssize_t)cap;
+  if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   memcpy(buf, p, (size_t)n);
   sgrpc_conn_out_consume(c, (size_t)n);
   return n;
@@ -1715,13 +1385,14 @@ static void drain_expired(sgrpc_conn *c) {
   c->drain_deadline = SGRPC_NEVER;
   for (call = c->calls; call; call = next) {
     next = call->next;
-    if (call->closed) continue;
+    if (call->state == SG_CALL_CLOSED) continue;
     if (c->role == SG_ROLE_CLIENT) {
       nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
                                 NGHTTP2_CANCEL);
-      sg_call_client_finish(call, SGRPC_STATUS_UNAVAILABLE,
-                            "connection shut down before the call finished", 45, 1,
-                            NGHTTP2_CANCEL, 0, 0);
+      sg_close_info ci = {SGRPC_STATUS_UNAVAILABLE,
+                          SG_LIT("connection shut down before the call finished"), .reset = 1,
+                          .h2err = NGHTTP2_CANCEL};
+      sg_call_client_finish(call, &ci);
     } else {
       sgrpc_call_cancel(call);
     }
@@ -1737,10 +1408,9 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
   while (c->heap_len && c->heap[0]->deadline <= now) {
     sgrpc_call *call = c->heap[0];
     sg_call_heap_remove(call);
-    if (call->closed) continue;
+    if (call->state == SG_CALL_CLOSED) continue;
     if (c->role == SG_ROLE_CLIENT) {
-      sg_call_client_finish(call, SGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded", 17,
-                            0, 0, 0, 1);
+      client_fail(call, SGRPC_STATUS_DEADLINE_EXCEEDED, SG_LIT("deadline exceeded"));
     } else {
       sg_call_server_fail(call, SGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded", 1);
     }
@@ -1764,7 +1434,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
-    c->ka_ack_deadline = now + c->settings.keepalive_timeout;
+    c->ka_ack_deadline = time_after(now, c->settings.keepalive_timeout);
   }
   if (c->shutdown_ping_deadline <= now && sg_shutdown_final(c) != 0) {
     set_fatal(c, SGRPC_ERR_CONN_NOMEM);
@@ -1791,7 +1461,7 @@ int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
     if (rv == 0) rv = nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, d);
     if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
     c->shutdown = 1;
-    c->shutdown_ping_deadline = now + c->settings.keepalive_timeout;
+    c->shutdown_ping_deadline = time_after(now, c->settings.keepalive_timeout);
   } else {
     rv = nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
     if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;

@@ -1,60 +1,63 @@
 /*
- * Internal structures of the engine, shared by conn.c (the connection,
- * nghttp2 callbacks, events, output) and call.c (the call API).
+ * Internal structures of the engine: the connection and the call, shared
+ * by conn.c (the connection, nghttp2 callbacks, output, timers), call.c
+ * (the call API), event.c (the event queue) and metadata.c (header
+ * blocks).
+ *
+ * Dependencies run one way between the sources: conn.c uses call.c,
+ * event.c and metadata.c; call.c uses event.c and metadata.c; metadata.c
+ * uses neither. event.c drops its reference on a call with
+ * sg_call_maybe_free (call.c), the one call back up, because a queued
+ * event keeps its call alive.
  */
 #ifndef SGRPC_CONN_H
 #define SGRPC_CONN_H
 
 #include <sgrpc/sgrpc.h>
-#include <nghttp2/nghttp2.h>
+#include "h2compat.h"
 
 #include "buf.h"
-
-/* The fields the engine knows, recognised once as they arrive. */
-enum {
-  SG_HK_OTHER = 0,       /* user metadata */
-  SG_HK_PSEUDO,          /* a pseudo-header gRPC does not use */
-  SG_HK_METHOD,
-  SG_HK_PATH,
-  SG_HK_SCHEME,
-  SG_HK_AUTHORITY,
-  SG_HK_STATUS,          /* last pseudo-header */
-  SG_HK_CONTENT_TYPE,
-  SG_HK_TE,
-  SG_HK_TIMEOUT,
-  SG_HK_USER_AGENT,
-  SG_HK_ENCODING,
-  SG_HK_ACCEPT_ENCODING,
-  SG_HK_GRPC_STATUS,
-  SG_HK_GRPC_MESSAGE,
-  SG_HK_STATUS_DETAILS,
-  SG_HK_HOST,
-  SG_HK_CONN_SPECIFIC    /* connection, keep-alive, ... (RFC 7540 8.1.2.2) */
-};
-
-/* One collected header block: raw fields first, then the processed view.
- * Only the names of SG_HK_OTHER and SG_HK_PSEUDO fields are stored (the
- * others are known by their kind); every value is. */
-typedef struct sg_field {
-  uint32_t name_off, name_len, value_off, value_len;
-  uint8_t kind;          /* SG_HK_* */
-} sg_field;
-
-typedef struct sg_hdrs {
-  sg_buf store;      /* name\0value\0 ..., then decoded -bin values */
-  sg_field *fields;  /* raw fields, in arrival order */
-  uint32_t nfields, fields_cap;
-  uint32_t total;    /* RFC 7540 header list size so far */
-  uint8_t overflow;  /* exceeded max_header_list_size; fields dropped */
-  uint8_t invalid;   /* a field broke HTTP/2 field rules */
-  sgrpc_md *md;      /* user metadata view, built at end of block */
-  uint32_t nmd, md_cap;
-  uint32_t ct_field; /* 1 + index of the first content-type, 0 when none */
-} sg_hdrs;
+#include "event.h"
+#include "metadata.h"
 
 enum {
   SG_ROLE_CLIENT = 0,
   SG_ROLE_SERVER = 1
+};
+
+/* The life of a call. A call only moves forward through these. */
+typedef enum sg_call_state {
+  SG_CALL_IDLE = 0, /* server: request headers arriving; the engine owns it */
+  SG_CALL_OPEN,     /* started (client) or surfaced in CALL_NEW (server);
+                       counted in conn->open_calls */
+  SG_CALL_CLOSED    /* its final event is queued, or it ended unseen: the
+                       API returns SGRPC_ERR_CALL_CLOSED */
+} sg_call_state;
+
+/* sgrpc_call.flags: the handle and what the engine tracks about it. */
+enum {
+  SG_CF_RELEASED = 1 << 0,    /* not the user's (returned, or before CALL_NEW) */
+  SG_CF_STREAM_OPEN = 1 << 1, /* nghttp2 still knows the stream */
+  SG_CF_IN_HEAP = 1 << 2,     /* deadline armed */
+  SG_CF_COUNTED = 1 << 3      /* stats: the call's end was counted */
+};
+
+/* sgrpc_call.send: our side. */
+enum {
+  SG_SF_HEADERS = 1 << 0,        /* request / response headers submitted */
+  SG_SF_DEFERRED = 1 << 1,       /* the data provider returned NGHTTP2_ERR_DEFERRED */
+  SG_SF_END = 1 << 2,            /* client: half-close requested; server: status given */
+  SG_SF_STATUS_PENDING = 1 << 3, /* server: trailers wait for the buffer to drain */
+  SG_SF_STATUS_SENT = 1 << 4,    /* server: the frame ending our side was sent */
+  SG_SF_WANT_WRITABLE = 1 << 5,  /* a send got SGRPC_ERR_WOULDBLOCK */
+  SG_SF_RESERVED = 1 << 6        /* a send_reserve awaits its commit */
+};
+
+/* sgrpc_call.recv: the peer's side. */
+enum {
+  SG_RF_END = 1 << 0,     /* peer sent END_STREAM */
+  SG_RF_HEADERS = 1 << 1, /* client: response headers seen */
+  SG_RF_DISCARD = 1 << 2  /* drop further DATA (the call failed while receiving) */
 };
 
 struct sgrpc_call {
@@ -63,26 +66,14 @@ struct sgrpc_call {
   sgrpc_call_cb on_event; /* the dispatcher's per-call callback, or NULL */
   int32_t stream_id;
 
-  /* life */
-  uint8_t closed;        /* final event queued; API calls fail */
-  uint8_t released;      /* handle returned by the user */
-  uint8_t stream_open;   /* nghttp2 still knows the stream */
-  uint8_t in_heap;       /* deadline armed */
-
-  /* sending */
-  uint8_t headers_sent;  /* request / response headers submitted */
-  uint8_t data_attached; /* a data provider is attached to the stream */
-  uint8_t deferred;      /* provider returned NGHTTP2_ERR_DEFERRED */
-  uint8_t send_end;      /* client: half-close requested */
-  uint8_t status_pending;/* server: trailers wait for the buffer to drain */
-  uint8_t status_sent;   /* server: the frame ending our side was sent */
-  uint8_t want_writable; /* a send got SGRPC_ERR_WOULDBLOCK */
-  uint8_t rst_after_end; /* server: reset NO_ERROR once our END_STREAM left */
+  /* The call's life in three parts, as nghttp2 keeps a stream's: a
+   * state, and a flag set for each direction. */
+  uint8_t state;         /* sg_call_state */
+  uint8_t flags;         /* SG_CF_*: the handle and the engine's bookkeeping */
+  uint8_t send;          /* SG_SF_*: our side */
+  uint8_t recv;          /* SG_RF_*: the peer's side */
 
   /* receiving */
-  uint8_t recv_end;      /* peer sent END_STREAM */
-  uint8_t got_headers;   /* client: response headers seen */
-  uint8_t discard;       /* drop further DATA (call failed while receiving) */
   uint8_t pfx_have;      /* bytes of the 5-byte prefix collected */
   uint8_t pfx[5];
   uint8_t msg_compressed;
@@ -109,23 +100,11 @@ struct sgrpc_call {
   int8_t send_enc;       /* SG_ENC_* for messages we send */
   int8_t recv_enc;       /* SG_ENC_* the peer announced (grpc-encoding) */
   uint8_t accept_mask;   /* server: encodings the client accepts (1 << SG_ENC_*) */
-  uint8_t counted;       /* stats: the call's end was counted */
-  uint8_t counted_open;  /* included in conn->open_calls */
-  uint8_t reserved;      /* a send_reserve awaits its commit */
   uint32_t reserved_len;
   size_t reserved_at;    /* where the reservation's prefix slot starts */
 
   sgrpc_call *prev, *next;
 };
-
-/* An event in the queue, with what must happen when it is pulled. */
-typedef struct sg_event {
-  sgrpc_event ev;
-  sg_buf owned;          /* message storage owned by the event */
-  size_t credit;         /* window credit to return on pull */
-  int32_t credit_stream;
-  char *owned_msg;       /* synthesized status text owned by the event */
-} sg_event;
 
 struct sgrpc_conn {
   sgrpc_mem mem;
@@ -225,13 +204,43 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
 #define SG_PING_SHUTDOWN 0x7367727063534Dull  /* "sgrpcSM" */
 
-/* allocation */
-void *sg_malloc(sgrpc_conn *c, size_t n);
-void *sg_realloc(sgrpc_conn *c, void *p, size_t n);
-void sg_free(sgrpc_conn *c, void *p);
+/* The SGRPC_ERR_* of a fatal nghttp2 error. */
+static inline int sg_map_nghttp2_error(int rv) {
+  switch (rv) {
+  case NGHTTP2_ERR_NOMEM: return SGRPC_ERR_CONN_NOMEM;
+  case NGHTTP2_ERR_BAD_CLIENT_MAGIC:
+  case NGHTTP2_ERR_FLOODED:
+  case NGHTTP2_ERR_PROTO:
+  case NGHTTP2_ERR_HEADER_COMP:
+  case NGHTTP2_ERR_FLOW_CONTROL:
+  case NGHTTP2_ERR_SETTINGS_EXPECTED:
+    return SGRPC_ERR_PROTOCOL;
+  default: return SGRPC_ERR_HTTP2;
+  }
+}
 
-/* events */
-sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call);
+/* allocation through the connection's hooks */
+static inline void *sg_malloc(sgrpc_conn *c, size_t n) {
+  return c->mem.malloc(n, c->mem.user_data);
+}
+static inline void *sg_realloc(sgrpc_conn *c, void *p, size_t n) {
+  return c->mem.realloc(p, n, c->mem.user_data);
+}
+static inline void sg_free(sgrpc_conn *c, void *p) {
+  if (p) c->mem.free(p, c->mem.user_data);
+}
+
+/* How a client call ends (sg_call_client_finish). The message is copied
+ * into the CLOSE event. */
+typedef struct sg_close_info {
+  int code;            /* gRPC status */
+  const char *msg;     /* status message, msg_len bytes */
+  size_t msg_len;
+  uint8_t reset;       /* the stream ended by RST_STREAM (event's reset) */
+  uint32_t h2err;      /* its HTTP/2 error code */
+  uint8_t retry_safe;  /* the server never processed the call */
+  uint8_t send_rst;    /* reset our side of the stream with CANCEL */
+} sg_close_info;
 
 /* calls (call.c) */
 sgrpc_call *sg_call_new(sgrpc_conn *c);
@@ -240,18 +249,13 @@ void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
-ssize_t sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
-                          uint32_t *data_flags);
+sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
+                              uint32_t *data_flags);
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg,
                         int notify_app);
-int sg_call_client_finish(sgrpc_call *call, int code, const char *msg,
-                          size_t msg_len, int reset, uint32_t h2err,
-                          int retry_safe, int send_rst);
+int sg_call_client_finish(sgrpc_call *call, const sg_close_info *ci);
 int sg_call_resume(sgrpc_call *call);
-void sg_hdrs_reset(sg_hdrs *h);
-void sg_hdrs_free(sgrpc_conn *c, sg_hdrs *h);
 int sg_nv_reserve(sgrpc_conn *c, size_t n);
-int sg_map_nghttp2_error(int rv);
 void sg_conn_closed(sgrpc_conn *c, int reason, const char *why);
 int sg_shutdown_final(sgrpc_conn *c);
 void sg_call_opened(sgrpc_call *call);

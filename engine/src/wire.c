@@ -124,11 +124,11 @@ static const char hex_upper[17] = "0123456789ABCDEF";
 /* Base64                                                              */
 /* ------------------------------------------------------------------ */
 
-size_t sgrpc_b64_encoded_len(size_t n) {
+size_t sg_b64_encoded_len(size_t n) {
   return n / 3 * 4 + (n % 3 != 0 ? n % 3 + 1 : 0);
 }
 
-size_t sgrpc_b64_encode(const uint8_t *in, size_t n, char *out) {
+size_t sg_b64_encode(const uint8_t *in, size_t n, char *out) {
   char *o = out;
   size_t i = 0;
   uint32_t v;
@@ -161,7 +161,7 @@ size_t sgrpc_b64_encode(const uint8_t *in, size_t n, char *out) {
   return (size_t)(o - out);
 }
 
-size_t sgrpc_b64_decoded_max(size_t n) { return n / 4 * 3 + n % 4 * 3 / 4; }
+size_t sg_b64_decoded_max(size_t n) { return n / 4 * 3 + n % 4 * 3 / 4; }
 
 /*
  * Padding is accepted only as the last one or two characters of an input
@@ -173,7 +173,7 @@ size_t sgrpc_b64_decoded_max(size_t n) { return n / 4 * 3 + n % 4 * 3 / 4; }
  * second; peers that produce it exist, and the decoded bytes are
  * unambiguous, so being lenient costs nothing.
  */
-int sgrpc_b64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen) {
+int sg_b64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen) {
   const unsigned char *s = (const unsigned char *)in;
   uint8_t *o = out;
   size_t i, rem, full;
@@ -220,7 +220,7 @@ int sgrpc_b64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen) {
 /* Percent-encoding (grpc-message)                                     */
 /* ------------------------------------------------------------------ */
 
-size_t sgrpc_pct_encoded_len(const char *s, size_t n) {
+size_t sg_pct_encoded_len(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i, len = n;
 
@@ -230,7 +230,7 @@ size_t sgrpc_pct_encoded_len(const char *s, size_t n) {
   return len;
 }
 
-size_t sgrpc_pct_encode(const char *s, size_t n, char *out) {
+size_t sg_pct_encode(const char *s, size_t n, char *out) {
   const unsigned char *p = (const unsigned char *)s;
   char *o = out;
   size_t i;
@@ -249,7 +249,7 @@ size_t sgrpc_pct_encode(const char *s, size_t n, char *out) {
   return (size_t)(o - out);
 }
 
-size_t sgrpc_pct_decoded_max(size_t n) { return 3 * n; }
+size_t sg_pct_decoded_max(size_t n) { return 3 * n; }
 
 /* Reads the percent-decoded byte starting at s[i] (i < n) into *c and
  * returns how many input bytes it spans: 3 for %XX, else 1 (a '%' without
@@ -279,7 +279,7 @@ static size_t pct_byte(const unsigned char *s, size_t n, size_t i,
  * U+FFFD (3 bytes) consumes at least one decoded byte, each of which
  * consumed at least one input byte; so the output never exceeds 3 * n.
  */
-size_t sgrpc_pct_decode(const char *s, size_t n, char *out) {
+size_t sg_pct_decode(const char *s, size_t n, char *out) {
   const unsigned char *p = (const unsigned char *)s;
   unsigned char *o = (unsigned char *)out;
   unsigned char seq[4];
@@ -333,7 +333,7 @@ size_t sgrpc_pct_decode(const char *s, size_t n, char *out) {
 /* Metadata keys and values                                            */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_key_valid(const char *k, size_t n) {
+int sg_key_valid(const char *k, size_t n) {
   const unsigned char *p = (const unsigned char *)k;
   size_t i;
 
@@ -347,7 +347,7 @@ int sgrpc_key_valid(const char *k, size_t n) {
 
 #define KEY_IS(k, lit) (memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
-int sgrpc_key_reserved(const char *k, size_t n) {
+int sg_key_reserved(const char *k, size_t n) {
   if (n == 0)
     return 0;
   if (k[0] == ':' || (n >= 5 && KEY_IS(k, "grpc-")))
@@ -373,11 +373,11 @@ int sgrpc_key_reserved(const char *k, size_t n) {
   }
 }
 
-int sgrpc_key_is_bin(const char *k, size_t n) {
+int sg_key_is_bin(const char *k, size_t n) {
   return n >= 4 && KEY_IS(k + n - 4, "-bin");
 }
 
-int sgrpc_text_value_valid(const uint8_t *v, size_t n) {
+int sg_text_value_valid(const uint8_t *v, size_t n) {
   size_t i;
 
   for (i = 0; i < n; i++)
@@ -390,11 +390,11 @@ SGRPC_EXTERN int sgrpc_md_check(const sgrpc_md *md) {
   if (md == NULL || md->key == NULL ||
       (md->value == NULL && md->value_len != 0))
     return SGRPC_ERR_INVALID_ARGUMENT;
-  if (!sgrpc_key_valid(md->key, md->key_len) ||
-      sgrpc_key_reserved(md->key, md->key_len))
+  if (!sg_key_valid(md->key, md->key_len) ||
+      sg_key_reserved(md->key, md->key_len))
     return SGRPC_ERR_BAD_METADATA;
-  if (!sgrpc_key_is_bin(md->key, md->key_len) &&
-      !sgrpc_text_value_valid(md->value, md->value_len))
+  if (!sg_key_is_bin(md->key, md->key_len) &&
+      !sg_text_value_valid(md->value, md->value_len))
     return SGRPC_ERR_BAD_METADATA;
   return 0;
 }
@@ -403,7 +403,7 @@ SGRPC_EXTERN int sgrpc_md_check(const sgrpc_md *md) {
 /* HTTP/2 received fields                                              */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_h2_name_valid(const uint8_t *name, size_t n) {
+int sg_h2_name_valid(const uint8_t *name, size_t n) {
   size_t i = 0;
   uint8_t ok = CC_TCHAR;
 
@@ -441,7 +441,7 @@ static int word_has_vbad(const uint8_t *p) {
   return WORD_HAS_LOW(x) != 0 && bytes_have_vbad(p, 8);
 }
 
-int sgrpc_h2_value_valid(const uint8_t *v, size_t n) {
+int sg_h2_value_valid(const uint8_t *v, size_t n) {
   size_t i;
 
   if (n >= 8) {
@@ -556,7 +556,7 @@ SGRPC_EXTERN int sgrpc_timeout_decode(const char *s, size_t len, int64_t *ns) {
     return SGRPC_ERR_INVALID_ARGUMENT;
   }
   /* 8 digits of hours reach 3.6e20 ns, past INT64_MAX (~2562047 h):
-   * saturate, as grpc-go does. INT64_MAX is also SGRPC_NO_DEADLINE. */
+   * saturate, as grpc-go does. INT64_MAX is also SGRPC_NEVER. */
   *ns = v > INT64_MAX / unit_ns ? INT64_MAX : v * unit_ns;
   return 0;
 }

@@ -387,7 +387,7 @@ const sgrpc_md *sgrpc_server_call_metadata(const sgrpc_server_call *sc, size_t *
   return sc ? sc->md : NULL;
 }
 int64_t sgrpc_server_call_deadline(const sgrpc_server_call *sc) {
-  return sc ? sc->deadline : SGRPC_NO_DEADLINE;
+  return sc ? sc->deadline : SGRPC_NEVER;
 }
 int64_t sgrpc_server_call_start_time(const sgrpc_server_call *sc) { return sc ? sc->start : 0; }
 
@@ -695,7 +695,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     co.md = opts->md;
     co.md_count = opts->md_count;
     cc->user_data = opts->user_data;
-    co.encoding = opts->compression;
+    co.encoding = opts->encoding;
   }
   cc->conn = client->conn;
   if (HOOKED(client->events)) {
@@ -705,7 +705,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
       cc_hook_event_init(cc, &hev, SGRPC_HOOK_SEND_REQUEST);
       hev.md = co.md;
       hev.md_count = co.md_count;
-      hev.deadline = co.deadline > 0 ? co.deadline : SGRPC_NO_DEADLINE;
+      hev.deadline = co.deadline > 0 ? co.deadline : SGRPC_NEVER;
       hook_fire(cc->ev, &hev, &ed);
       hooked = 1;
       co.md = hev.md;

@@ -61,7 +61,7 @@ static size_t drain(sgrpc_test_channel *ch, sgrpc_conn *conn) {
 /* Moves one peek of from's output into to. Returns bytes moved. */
 static size_t pump(sgrpc_test_channel *ch, sgrpc_conn *from, sgrpc_conn *to) {
   const uint8_t *data;
-  ssize_t n = sgrpc_conn_out_peek(from, &data);
+  sgrpc_ssize n = sgrpc_conn_out_peek(from, &data);
   size_t off = 0;
   if (n <= 0) {
     drain(ch, from);
@@ -82,7 +82,7 @@ static size_t pump(sgrpc_test_channel *ch, sgrpc_conn *from, sgrpc_conn *to) {
   sgrpc_conn_out_consume(from, (size_t)n);
   drain(ch, from);
   while (off < (size_t)n) {
-    ssize_t got = sgrpc_conn_recv(to, ch->buf + off, (size_t)n - off, ch->now);
+    sgrpc_ssize got = sgrpc_conn_recv(to, ch->buf + off, (size_t)n - off, ch->now);
     if (got < 0) {
       note_err(ch, (int)got);
       drain(ch, to);

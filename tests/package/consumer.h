@@ -5,7 +5,7 @@
 #ifndef SGRPC_CONSUMER_H
 #define SGRPC_CONSUMER_H
 
-/* loop_<adapter>.c: create the adapter's loop and delete it */
+/* loop_<adapter>.c: the adapter listens on 127.0.0.1, then is deleted */
 int consumer_loop(void);
 /* tls.c: an OpenSSL client session that writes its ClientHello */
 int consumer_tls(void);

@@ -1,18 +1,31 @@
-/* libsgrpc-uv: the adapter bound to the consumer's own libuv loop, then
- * deleted; libuv closes handles asynchronously, so the loop runs until
- * the adapter's handles are closed before uv_loop_close. */
+/* libsgrpc-uv: the adapter bound to the consumer's own libuv loop listens
+ * on 127.0.0.1 (port picked by the kernel), then is deleted; libuv closes
+ * handles asynchronously, so the loop runs until they are closed before
+ * uv_loop_close. */
 #include <stdio.h>
+#include <string.h>
 #include <sgrpc/uv.h>
 #include "consumer.h"
+
+static void on_event(sgrpc_net_conn *c, const sgrpc_event *ev, void *ud, int64_t now) {
+  (void)c, (void)ev, (void)ud, (void)now;
+}
 
 int consumer_loop(void) {
   uv_loop_t loop;
   sgrpc_uv *u;
+  sgrpc_net_server *s;
+  sgrpc_net_listen_opts o;
+  int port = 0;
   if (uv_loop_init(&loop) != 0) return 1;
-  if (sgrpc_uv_new(&u, &loop) != 0) return 1;
+  if (sgrpc_uv_new(&u, &loop, NULL) != 0) return 1;
+  memset(&o, 0, sizeof(o));
+  o.listen = "127.0.0.1:0";
+  o.server.on_event = on_event;
+  if (sgrpc_uv_listen(u, &o, &s) == 0) port = sgrpc_net_server_port(s);
   sgrpc_uv_del(u);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) return 1;
-  printf("uv: adapter created and deleted on a libuv loop\n");
-  return 0;
+  printf("uv: listened on 127.0.0.1:%d on a libuv loop\n", port);
+  return port > 0 ? 0 : 1;
 }

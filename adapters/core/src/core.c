@@ -39,7 +39,7 @@ struct sgrpc_net_conn {
   const uint8_t *fill_src;
   size_t fill_len;
   int fill_called;
-  ssize_t fill_got;
+  sgrpc_ssize fill_got;
   char peer[128];
   sgrpc_net_conn *prev, *next;
 };
@@ -361,9 +361,9 @@ static int conn_drain(sgrpc_net_conn *c) {
 /* Output                                                              */
 /* ------------------------------------------------------------------ */
 
-static ssize_t fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
+static sgrpc_ssize fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
   sgrpc_net_conn *c = ctx;
-  ssize_t n = sgrpc_conn_out_copy(c->engine, buf, cap);
+  sgrpc_ssize n = sgrpc_conn_out_copy(c->engine, buf, cap);
   c->fill_called = 1;
   if (n < 0) {
     c->closing = 1;
@@ -373,20 +373,20 @@ static ssize_t fill_from_engine(void *ctx, uint8_t *buf, size_t cap) {
   return n;
 }
 
-static ssize_t fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
+static sgrpc_ssize fill_from_bytes(void *ctx, uint8_t *buf, size_t cap) {
   sgrpc_net_conn *c = ctx;
   size_t n = c->fill_len < cap ? c->fill_len : cap;
   memcpy(buf, c->fill_src, n);
   c->fill_called = 1;
-  c->fill_got = (ssize_t)n;
-  return (ssize_t)n;
+  c->fill_got = (sgrpc_ssize)n;
+  return (sgrpc_ssize)n;
 }
 
 /* Hands bytes to the transport in either write style. Returns the count
  * taken (less than len: blocked) or -1. */
-static ssize_t tx_write(sgrpc_net_conn *c, const uint8_t *p, size_t len) {
+static sgrpc_ssize tx_write(sgrpc_net_conn *c, const uint8_t *p, size_t len) {
   sgrpc_net_loop *l = c->loop;
-  ssize_t w;
+  sgrpc_ssize w;
   if (l->ops.write) return l->ops.write(c->tx, p, len);
   c->fill_src = p;
   c->fill_len = len;
@@ -407,7 +407,7 @@ static void tls_failed(sgrpc_net_conn *c, int code) {
              why && *why ? why : sgrpc_tls_strerror(code));
   for (k = 0; k < 8 && c->tx; k++) {
     const uint8_t *p;
-    ssize_t n = sgrpc_tls_out_peek(c->tls, &p), w;
+    sgrpc_ssize n = sgrpc_tls_out_peek(c->tls, &p), w;
     if (n <= 0) break;
     w = tx_write(c, p, (size_t)n);
     if (w <= 0) break;
@@ -422,7 +422,7 @@ static void tls_failed(sgrpc_net_conn *c, int code) {
  * Returns 1 when something moved, 0 when nothing is left to do now. */
 static int tls_flush_round(sgrpc_net_conn *c) {
   const uint8_t *p;
-  ssize_t n = sgrpc_tls_out_peek(c->tls, &p), w;
+  sgrpc_ssize n = sgrpc_tls_out_peek(c->tls, &p), w;
   if (n > 0) {
     w = tx_write(c, p, (size_t)n);
     if (w < 0) {
@@ -462,7 +462,7 @@ static void conn_flush(sgrpc_net_conn *c) {
       if (conn_drain(c) == 0 && !moved) break;
     } else if (l->ops.write) {
       const uint8_t *p;
-      ssize_t n = sgrpc_conn_out_peek(c->engine, &p), w;
+      sgrpc_ssize n = sgrpc_conn_out_peek(c->engine, &p), w;
       if (n < 0) { /* fatal with nothing left to send */
         c->closing = 1;
         break;
@@ -480,7 +480,7 @@ static void conn_flush(sgrpc_net_conn *c) {
       conn_drain(c);
       if (w < n) c->blocked = 1;
     } else {
-      ssize_t w;
+      sgrpc_ssize w;
       c->fill_called = 0;
       c->fill_got = 0;
       w = l->ops.write_owned(c->tx, fill_from_engine, c);
@@ -512,7 +512,7 @@ static int conn_feed(sgrpc_net_conn *c, const uint8_t *buf, size_t len, int64_t 
   int stalls = 0;
   conn_drain(c);
   while (off < len && !c->dead) {
-    ssize_t r = sgrpc_conn_recv(c->engine, buf + off, len - off, now);
+    sgrpc_ssize r = sgrpc_conn_recv(c->engine, buf + off, len - off, now);
     int got;
     if (r < 0) {
       /* Fatal: deliver the CLOSE events; the service pass sends the
@@ -560,7 +560,7 @@ static void conn_read_tls(sgrpc_net_conn *c, const uint8_t *data, size_t len, in
   int guard;
   for (guard = 0; guard < 1000000 && !c->dead && !c->closing; guard++) {
     const uint8_t *p;
-    ssize_t n = sgrpc_tls_plain_peek(c->tls, &p), r;
+    sgrpc_ssize n = sgrpc_tls_plain_peek(c->tls, &p), r;
     if (n < 0) {
       if (n == SGRPC_ERR_TLS_CLOSED) c->closing = 1; /* close_notify: a clean end */
       else tls_failed(c, (int)n);
@@ -588,7 +588,7 @@ static void conn_read_tls(sgrpc_net_conn *c, const uint8_t *data, size_t len, in
   {
     /* An error from feed shows again, sticky, on the next peek. */
     const uint8_t *p;
-    ssize_t n = sgrpc_tls_plain_peek(c->tls, &p);
+    sgrpc_ssize n = sgrpc_tls_plain_peek(c->tls, &p);
     if (n < 0 && n != SGRPC_ERR_TLS_CLOSED) {
       tls_failed(c, (int)n);
       return;

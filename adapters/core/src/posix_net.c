@@ -22,7 +22,9 @@
 #define MSG_NOSIGNAL 0 /* BSD: SO_NOSIGPIPE is set on each socket instead */
 #endif
 
-int pn_err(void) { return SGRPC_ERR_SYSTEM(errno ? errno : EIO); }
+/* errno as the library's system error code; SGRPC_ERR_SYSTEM covers
+ * errno 1..399, anything else (none on the supported systems) is EIO. */
+int pn_err(void) { return SGRPC_ERR_SYSTEM(errno >= 1 && errno <= 399 ? errno : EIO); }
 
 static void *libc_malloc(size_t n, void *ud) {
   (void)ud;

@@ -126,7 +126,7 @@ static void free_dead(sgrpc_epoll *e) {
 
 /* ops->write: send what the socket takes; EPOLLOUT only while output is
  * stuck behind a full socket (or the io limit cut the write short). */
-static ssize_t op_write(void *p, const uint8_t *data, size_t len) {
+static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
   ep_tx *tx = p;
   size_t lim = sgrpc_net_loop_io_limit(tx->e->net), n = len;
   ssize_t w;

@@ -90,7 +90,7 @@ static void tx_want_write(kq_tx *tx, int on) {
 
 /* ops->write: send what the socket takes; a short count (EAGAIN or the
  * io limit) arms EVFILT_WRITE, whose event calls sgrpc_net_conn_writable. */
-static ssize_t op_write(void *p, const uint8_t *data, size_t len) {
+static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
   kq_tx *tx = p;
   size_t lim = sgrpc_net_loop_io_limit(tx->k->net), n = len;
   ssize_t w;

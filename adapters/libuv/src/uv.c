@@ -101,10 +101,11 @@ static void *libc_realloc(void *p, size_t n, void *ud) {
 static void *mem_calloc(const sgrpc_mem *m, size_t n) { return m->calloc(1, n, m->user_data); }
 static void mem_free(const sgrpc_mem *m, void *p) { m->free(p, m->user_data); }
 
-/* A libuv error as the library's system error code. */
+/* A libuv error as the library's system error code (libuv's own codes
+ * outside errno's range, getaddrinfo's for one, become EIO). */
 static int uva_err(int uverr) {
-  errno = uverr < 0 ? -uverr : EIO;
-  return SGRPC_ERR_SYSTEM(errno);
+  int e = uverr < 0 ? -uverr : EIO;
+  return SGRPC_ERR_SYSTEM(e >= 1 && e <= 399 ? e : EIO);
 }
 
 static uva_tx *tx_alloc(sgrpc_uv *u) {
@@ -195,7 +196,7 @@ static void write_cb(uv_write_t *req, int status) {
 
 /* ops->write_owned: one heap buffer per uv_write, filled by the net layer with
  * sgrpc_conn_out_copy, freed in write_cb. */
-static ssize_t op_write_owned(void *p, ssize_t (*fill)(void *, uint8_t *, size_t), void *fctx) {
+static sgrpc_ssize op_write_owned(void *p, sgrpc_ssize (*fill)(void *, uint8_t *, size_t), void *fctx) {
   uva_tx *tx = p;
   size_t cap = UVA_WRITE_BUF, lim = sgrpc_net_loop_io_limit(tx->u->net);
   uva_write *w;

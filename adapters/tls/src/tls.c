@@ -7,24 +7,9 @@
 
 #include <string.h>
 
-const char *sgrpc_tls_strerror(int code) {
-  switch (code) {
-  case SGRPC_ERR_TLS_CONFIG: return "TLS configuration error (options, certificate, key or CA)";
-  case SGRPC_ERR_TLS_HANDSHAKE: return "TLS handshake failed";
-  case SGRPC_ERR_TLS_VERIFY: return "TLS peer certificate verification failed";
-  case SGRPC_ERR_TLS_HOSTNAME: return "TLS peer certificate does not match the expected name";
-  case SGRPC_ERR_TLS_NO_PEER_CERT: return "TLS peer sent no certificate";
-  case SGRPC_ERR_TLS_ALPN: return "TLS peer did not negotiate ALPN h2";
-  case SGRPC_ERR_TLS_PROTOCOL: return "malformed TLS data from the peer";
-  case SGRPC_ERR_TLS_PEER_ALERT: return "TLS peer sent a fatal alert";
-  case SGRPC_ERR_TLS_CLOSED: return "TLS session closed by the peer (close_notify)";
-  case SGRPC_ERR_TLS_TRUNCATED: return "transport ended without TLS close_notify";
-  case SGRPC_ERR_TLS_INTERNAL: return "TLS library internal error";
-  default: break;
-  }
-  if (sgrpc_tls_is_tls_error(code)) return "unknown TLS error";
-  return sgrpc_strerror(code);
-}
+/* The texts live in the engine's sgrpc_strerror, which covers every
+ * range of the project. */
+const char *sgrpc_tls_strerror(int code) { return sgrpc_strerror(code); }
 
 int sgrpc_tls_is_tls_error(int code) {
   return code >= SGRPC_ERR_TLS_FIRST && code <= SGRPC_ERR_TLS_LAST;
@@ -34,12 +19,12 @@ void sgrpc_tls_del(sgrpc_tls *tls) {
   if (tls) tls->vt->del(tls);
 }
 
-ssize_t sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t len) {
+sgrpc_ssize sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t len) {
   if (!tls || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->feed(tls, data, len);
 }
 
-ssize_t sgrpc_tls_plain_peek(sgrpc_tls *tls, const uint8_t **data) {
+sgrpc_ssize sgrpc_tls_plain_peek(sgrpc_tls *tls, const uint8_t **data) {
   if (!tls || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->plain_peek(tls, data);
 }
@@ -49,24 +34,24 @@ int sgrpc_tls_plain_consume(sgrpc_tls *tls, size_t n) {
   return tls->vt->plain_consume(tls, n);
 }
 
-ssize_t sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
+sgrpc_ssize sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
   const uint8_t *p;
-  ssize_t n;
+  sgrpc_ssize n;
   if (!tls || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
   n = tls->vt->plain_peek(tls, &p);
   if (n <= 0) return n;
-  if ((size_t)n > cap) n = (ssize_t)cap;
+  if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   if (n) memcpy(buf, p, (size_t)n);
   tls->vt->plain_consume(tls, (size_t)n);
   return n;
 }
 
-ssize_t sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t len) {
+sgrpc_ssize sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t len) {
   if (!tls || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->write(tls, data, len);
 }
 
-ssize_t sgrpc_tls_out_peek(sgrpc_tls *tls, const uint8_t **data) {
+sgrpc_ssize sgrpc_tls_out_peek(sgrpc_tls *tls, const uint8_t **data) {
   if (!tls || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   return tls->vt->out_peek(tls, data);
 }
@@ -76,13 +61,13 @@ int sgrpc_tls_out_consume(sgrpc_tls *tls, size_t n) {
   return tls->vt->out_consume(tls, n);
 }
 
-ssize_t sgrpc_tls_out_copy(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
+sgrpc_ssize sgrpc_tls_out_copy(sgrpc_tls *tls, uint8_t *buf, size_t cap) {
   const uint8_t *p;
-  ssize_t n;
+  sgrpc_ssize n;
   if (!tls || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
   n = tls->vt->out_peek(tls, &p);
   if (n <= 0) return n;
-  if ((size_t)n > cap) n = (ssize_t)cap;
+  if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   if (n) memcpy(buf, p, (size_t)n);
   tls->vt->out_consume(tls, (size_t)n);
   return n;
@@ -123,7 +108,7 @@ const char *sgrpc_tls_error_string(sgrpc_tls *tls) {
   return s ? s : "";
 }
 
-ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
+sgrpc_ssize sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
   size_t total = 0;
   int rounds;
   if (!tls || !conn) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -132,8 +117,8 @@ ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
    * one output limit of the filter. */
   for (rounds = 0; rounds < 1024; rounds++) {
     const uint8_t *p;
-    ssize_t n = sgrpc_conn_out_peek(conn, &p), w;
-    if (n < 0) return total ? (ssize_t)total : n;
+    sgrpc_ssize n = sgrpc_conn_out_peek(conn, &p), w;
+    if (n < 0) return total ? (sgrpc_ssize)total : n;
     if (n == 0) break;
     w = tls->vt->write(tls, p, (size_t)n);
     if (w < 0) return w;
@@ -142,12 +127,12 @@ ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn) {
     total += (size_t)w;
     if (w < n) break;
   }
-  return (ssize_t)total;
+  return (sgrpc_ssize)total;
 }
 
-ssize_t sgrpc_tls_pump_in(sgrpc_tls *tls, sgrpc_conn *conn, int64_t now) {
+sgrpc_ssize sgrpc_tls_pump_in(sgrpc_tls *tls, sgrpc_conn *conn, int64_t now) {
   const uint8_t *p;
-  ssize_t n, r;
+  sgrpc_ssize n, r;
   if (!tls || !conn) return SGRPC_ERR_INVALID_ARGUMENT;
   n = tls->vt->plain_peek(tls, &p);
   if (n <= 0) return n;

@@ -318,7 +318,7 @@ static size_t out_pending(ossl_tls *t) {
   return (t->olen - t->ooff) + (size_t)BIO_ctrl_pending(t->wbio);
 }
 
-static ssize_t ossl_feed(sgrpc_tls *base, const uint8_t *data, size_t len) {
+static sgrpc_ssize ossl_feed(sgrpc_tls *base, const uint8_t *data, size_t len) {
   ossl_tls *t = (ossl_tls *)base;
   size_t pending, take;
   int rv;
@@ -337,16 +337,16 @@ static ssize_t ossl_feed(sgrpc_tls *base, const uint8_t *data, size_t len) {
   }
   rv = hs_step(t);
   if (rv < 0) return rv;
-  return (ssize_t)take;
+  return (sgrpc_ssize)take;
 }
 
-static ssize_t ossl_plain_peek(sgrpc_tls *base, const uint8_t **data) {
+static sgrpc_ssize ossl_plain_peek(sgrpc_tls *base, const uint8_t **data) {
   ossl_tls *t = (ossl_tls *)base;
   int rv, err;
   *data = NULL;
   if (t->plen > t->poff) {
     *data = t->pbuf + t->poff;
-    return (ssize_t)(t->plen - t->poff);
+    return (sgrpc_ssize)(t->plen - t->poff);
   }
   t->poff = t->plen = 0;
   if (t->failed) return t->failed;
@@ -380,7 +380,7 @@ static int ossl_plain_consume(sgrpc_tls *base, size_t n) {
   return 0;
 }
 
-static ssize_t ossl_write(sgrpc_tls *base, const uint8_t *data, size_t len) {
+static sgrpc_ssize ossl_write(sgrpc_tls *base, const uint8_t *data, size_t len) {
   ossl_tls *t = (ossl_tls *)base;
   size_t total = 0;
   if (t->failed) return t->failed;
@@ -401,16 +401,16 @@ static ssize_t ossl_write(sgrpc_tls *base, const uint8_t *data, size_t len) {
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
       if (ERR_GET_REASON(ERR_peek_error()) == ERR_R_MALLOC_FAILURE) {
         ERR_clear_error();
-        return total ? (ssize_t)total : SGRPC_ERR_NOMEM;
+        return total ? (sgrpc_ssize)total : SGRPC_ERR_NOMEM;
       }
       return fail_from_ssl(t, err);
     }
     total += (size_t)rv;
   }
-  return (ssize_t)total;
+  return (sgrpc_ssize)total;
 }
 
-static ssize_t ossl_out_peek(sgrpc_tls *base, const uint8_t **data) {
+static sgrpc_ssize ossl_out_peek(sgrpc_tls *base, const uint8_t **data) {
   ossl_tls *t = (ossl_tls *)base;
   *data = NULL;
   if (t->olen == t->ooff) {
@@ -422,7 +422,7 @@ static ssize_t ossl_out_peek(sgrpc_tls *base, const uint8_t **data) {
     t->olen = (size_t)r;
   }
   *data = t->obuf + t->ooff;
-  return (ssize_t)(t->olen - t->ooff);
+  return (sgrpc_ssize)(t->olen - t->ooff);
 }
 
 static int ossl_out_consume(sgrpc_tls *base, size_t n) {

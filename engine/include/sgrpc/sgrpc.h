@@ -20,7 +20,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+#include <string.h>
+
+#include <sgrpc/version.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,17 +40,35 @@ extern "C" {
 #define SGRPC_EXTERN __attribute__((visibility("default")))
 #endif
 
-#define SGRPC_VERSION "0.1.0"
-#define SGRPC_VERSION_NUM 0x000100
+/**
+ * A signed size: a byte count, or a negative SGRPC_ERR_* code. ptrdiff_t
+ * rather than the POSIX signed size type, so the header needs only
+ * standard C (nghttp2 made the same move with nghttp2_ssize).
+ */
+typedef ptrdiff_t sgrpc_ssize;
+
+/**
+ * Returns the version of the linked library ("0.1.0"), and stores its
+ * SGRPC_VERSION_NUM form in *num when num is not NULL. Compare with the
+ * SGRPC_VERSION the caller compiled against (<sgrpc/version.h>).
+ */
+SGRPC_EXTERN const char *sgrpc_version(int *num);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
 /**
- * Library return codes. All are negative. Codes at or below
- * SGRPC_ERR_FATAL mean the connection can no longer carry calls; such an
- * error is sticky (every later call returns it), but output already
+ * Library return codes. All are negative, and the whole project shares
+ * one space, so sgrpc_strerror and sgrpc_is_fatal answer for any of them:
+ *
+ *   -1 .. -99     engine, call level (this enum)
+ *   -201 .. -599  system errors of adapters: SGRPC_ERR_SYSTEM(errno)
+ *   -600 .. -699  TLS (SGRPC_ERR_TLS_* in <sgrpc/tls.h>), fatal
+ *   <= -900       engine, connection level: fatal
+ *
+ * A fatal code means the connection can no longer carry calls; an engine
+ * fatal error is sticky (every later call returns it), but output already
  * queued (typically a GOAWAY) can still be taken with sgrpc_conn_out_*.
  */
 typedef enum {
@@ -66,8 +86,9 @@ typedef enum {
   SGRPC_ERR_MESSAGE_TOO_LARGE = -5,
   /** A metadata key or value breaks gRPC's rules, or the key is reserved. */
   SGRPC_ERR_BAD_METADATA = -6,
-  /** Out of memory in a call-level function; the connection is intact
-   *  and nothing was changed. */
+  /** Out of memory in a call-level function (starting or sending on a
+   *  call): nothing was changed and the connection is intact, so the
+   *  caller may retry. Compare SGRPC_ERR_CONN_NOMEM. */
   SGRPC_ERR_NOMEM = -7,
   /** The connection no longer accepts new calls (GOAWAY sent or
    *  received, or it is closing). Open another connection. */
@@ -75,7 +96,8 @@ typedef enum {
   /** sgrpc_conn_recv was called while events are still queued: pull
    *  them all with sgrpc_conn_next_event first. */
   SGRPC_ERR_EVENTS_PENDING = -9,
-  /* -10 is unused: a full outbound queue is SGRPC_ERR_WOULDBLOCK. */
+  /* -10 is reserved and never returned (a full outbound queue, once its
+   * own code, is SGRPC_ERR_WOULDBLOCK). */
   /** A header block to send is larger than the limit (our
    *  max_send_header_list_size or the peer's SETTINGS_MAX_HEADER_LIST_SIZE). */
   SGRPC_ERR_METADATA_TOO_LARGE = -11,
@@ -87,7 +109,10 @@ typedef enum {
   /** The peer broke HTTP/2 at the connection level (bad preface,
    *  flooding, compression error, ...). A GOAWAY is queued. */
   SGRPC_ERR_PROTOCOL = -901,
-  /** Out of memory while processing connection input or output. */
+  /** Out of memory while processing connection input, output or timers,
+   *  where nghttp2 or the engine had already changed state and cannot
+   *  roll it back (e.g. an event that could not be queued): the
+   *  connection is lost, unlike SGRPC_ERR_NOMEM. */
   SGRPC_ERR_CONN_NOMEM = -902,
   /** The connection is closed: the transport ended, or both sides are
    *  done after GOAWAY. */
@@ -103,10 +128,33 @@ typedef enum {
   SGRPC_ERR_TOO_MANY_PINGS = -907
 } sgrpc_error;
 
-/** Returns a static, human-readable string for a SGRPC_ERR_* code. */
+/**
+ * System errors, for adapters: a failed system call is reported as
+ * SGRPC_ERR_SYSTEM(errno), for errno 1..399 (codes -201..-599), and
+ * sgrpc_err_errno gives the errno back. They are fatal for the object
+ * that reported them (the connection or listener is gone).
+ */
+#define SGRPC_ERR_SYSTEM_BASE (-200)
+#define SGRPC_ERR_SYSTEM(e) (SGRPC_ERR_SYSTEM_BASE - (e))
+/** The lowest system code, SGRPC_ERR_SYSTEM(399). */
+#define SGRPC_ERR_SYSTEM_LAST (SGRPC_ERR_SYSTEM_BASE - 399)
+
+/** The errno carried by an SGRPC_ERR_SYSTEM code, or 0 for any other
+ *  code. */
+SGRPC_EXTERN int sgrpc_err_errno(int code);
+
+/**
+ * Returns a static, human-readable string for any code of the project:
+ * the engine's, "system error" for the SGRPC_ERR_SYSTEM range (the
+ * engine does not call the C library for text: format sgrpc_err_errno
+ * with strerror where that is wanted), the TLS codes, and "unknown error
+ * code" (or "unknown TLS error" inside -600..-699) otherwise.
+ */
 SGRPC_EXTERN const char *sgrpc_strerror(int code);
 
-/** Returns nonzero when code is a fatal (connection-ending) error. */
+/** Returns nonzero when code is fatal for the connection (or the object
+ *  that returned it): codes at or below SGRPC_ERR_FATAL, the TLS range
+ *  -600..-699 and the system range. */
 SGRPC_EXTERN int sgrpc_is_fatal(int code);
 
 /* ------------------------------------------------------------------ */
@@ -158,101 +206,132 @@ typedef struct sgrpc_mem {
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */
 
-#define SGRPC_SETTINGS_VERSION 1
+/**
+ * Versions of sgrpc_settings. A new version only appends fields; the
+ * engine reads exactly the fields of the version the caller compiled
+ * against (settings.version) and gives every later field its default.
+ * Version 1: every field below (0.1.0).
+ */
+#define SGRPC_SETTINGS_V1 1
+/** The version this header describes. */
+#define SGRPC_SETTINGS_VERSION SGRPC_SETTINGS_V1
 
-/** A deadline value meaning "none". */
-#define SGRPC_NO_DEADLINE INT64_MAX
-/** Returned by sgrpc_conn_next_expiry when no timer is armed. */
+/**
+ * The one "no time" value: no deadline (SGRPC_EV_CALL_NEW without
+ * grpc-timeout), no timer armed (sgrpc_conn_next_expiry), a timed feature
+ * turned off (settings). Where a caller passes a deadline, 0 means "none"
+ * as well.
+ */
 #define SGRPC_NEVER INT64_MAX
 
 /**
  * Connection settings. Fill with sgrpc_settings_default() and change
  * what you need; the struct is copied at connection creation.
+ *
+ * Zero (or NULL) in any field means that field's default, so a struct
+ * zeroed with only version set is the defaults. Times are nanoseconds;
+ * a time whose feature can be turned off takes SGRPC_NEVER (or any
+ * negative value) for "off".
  */
 typedef struct sgrpc_settings {
-  /** Set by sgrpc_settings_default to SGRPC_SETTINGS_VERSION. */
+  /** The SGRPC_SETTINGS_V* the caller filled the struct for; set by
+   *  sgrpc_settings_default (to SGRPC_SETTINGS_VERSION of the header the
+   *  caller compiled with). Required: 0 is refused. */
   uint32_t version;
   /** Largest message accepted from the peer, after the 5-byte prefix.
-   *  Default 4 MiB. A larger one ends the call RESOURCE_EXHAUSTED. */
+   *  0: 4 MiB. A larger one ends the call RESOURCE_EXHAUSTED. */
   uint32_t max_recv_message_size;
-  /** Largest message sgrpc_call_send accepts. Default INT32_MAX. */
+  /** Largest message sgrpc_call_send accepts. 0: INT32_MAX. */
   uint32_t max_send_message_size;
   /** Per-call bytes buffered for sending before sgrpc_call_send returns
    *  SGRPC_ERR_WOULDBLOCK. A single message is always accepted into an
-   *  empty buffer. Default 64 KiB. */
+   *  empty buffer. 0: 64 KiB. */
   uint32_t max_send_buffer;
   /** Largest header block (name + value + 32 per field, as in RFC 7540
-   *  SETTINGS_MAX_HEADER_LIST_SIZE) accepted and advertised. Default
-   *  16 KiB. */
+   *  SETTINGS_MAX_HEADER_LIST_SIZE) accepted and advertised. 0: 16 KiB. */
   uint32_t max_header_list_size;
-  /** HTTP/2 initial stream window advertised to the peer. Default 4 MiB. */
+  /** HTTP/2 initial stream window advertised to the peer, 65535 to
+   *  INT32_MAX (other values: SGRPC_ERR_INVALID_ARGUMENT). 0: 4 MiB. */
   uint32_t stream_window;
-  /** HTTP/2 connection window. Default 4 MiB. */
+  /** HTTP/2 connection window, 65535 to INT32_MAX. 0: 4 MiB. */
   uint32_t connection_window;
-  /** Server: SETTINGS_MAX_CONCURRENT_STREAMS advertised. Default 256.
+  /** Server: SETTINGS_MAX_CONCURRENT_STREAMS advertised. 0: 256 (a
+   *  server that wants no new streams uses sgrpc_conn_shutdown).
    *  Client: ignored (the peer's value applies). */
   uint32_t max_concurrent_streams;
   /** Events queued before the engine stops consuming input. The queue
-   *  can exceed it by the events of one HTTP/2 frame. Default 256. */
+   *  can exceed it by the events of one HTTP/2 frame. 0: 256. */
   uint32_t max_queued_events;
-  /** Bytes of output the engine prepares per sgrpc_conn_out_peek.
-   *  Default 64 KiB. */
+  /** Bytes of output the engine prepares per sgrpc_conn_out_peek; values
+   *  below 1024 become 1024. 0: 64 KiB. */
   uint32_t out_chunk;
-  /** Client: value of the :scheme header, "http" or "https". Default
-   *  "http" (also used when NULL). Must outlive the connection (a string
-   *  literal is typical). */
+  /** Client: value of the :scheme header, "http" or "https". NULL:
+   *  "http". Must outlive the connection (a string literal is typical). */
   const char *scheme;
-  /** Client: user-agent header; server: ignored. Default
-   *  "sgrpc-c/" SGRPC_VERSION (also used when NULL). Must outlive the
-   *  connection. */
+  /** Client: user-agent header; server: ignored. NULL:
+   *  "sgrpc-c/" SGRPC_VERSION. Must outlive the connection. */
   const char *user_agent;
 
   /* --- compression --- */
-  /** Default grpc-encoding for messages this side sends: NULL or
-   *  "identity" (none), "gzip" or "deflate". A server uses it only when
-   *  the client's grpc-accept-encoding lists it. Default NULL. */
-  const char *send_encoding;
+  /** Default grpc-encoding for messages this side sends: "identity",
+   *  "gzip" or "deflate" (other names: SGRPC_ERR_BAD_ENCODING). A server
+   *  uses it only when the client's grpc-accept-encoding lists it. NULL:
+   *  identity (no compression). */
+  const char *encoding;
   /** Messages shorter than this are sent uncompressed (flag 0) even when
-   *  an encoding is set, as the spec allows. Default 0 (compress all). */
+   *  an encoding is set, as the spec allows. 0: compress every message. */
   uint32_t compress_min_size;
 
   /* --- keepalive (grpc-core's definitions) --- */
-  /** Time without receiving anything after which a PING is sent. 0 picks
-   *  the role's default: off for clients, 2 hours for servers.
+  /** Time without receiving anything after which a PING is sent. 0: the
+   *  role's default, off for clients and 2 hours for servers.
    *  SGRPC_NEVER (or any negative value) turns it off. */
   int64_t keepalive_time;
   /** How long to wait for the PING's ack before the connection is
-   *  declared dead (calls end UNAVAILABLE). Default 20 s; values <= 0
-   *  become 20 s. A server's graceful shutdown waits this long for the
-   *  ack of its shutdown PING before sending the final GOAWAY. */
+   *  declared dead (calls end UNAVAILABLE). 0 (or negative): 20 s;
+   *  SGRPC_NEVER waits forever. A server's graceful shutdown waits this
+   *  long for the ack of its shutdown PING before sending the final
+   *  GOAWAY. */
   int64_t keepalive_timeout;
   /** Client: send keepalive pings with no call open. Server: accept
    *  pings from a client with no call open at min_recv_ping_interval
-   *  instead of every 2 hours. Default 0. */
+   *  instead of every 2 hours. 0: no (nonzero: yes). */
   int keepalive_permit_without_calls;
   /** Server: pings closer together than this (while no data or headers
-   *  were sent in between) are strikes. Default 5 minutes. */
+   *  were sent in between) are strikes. 0: 5 minutes. A negative value
+   *  makes no ping a strike. */
   int64_t min_recv_ping_interval;
   /** Server: strikes tolerated before GOAWAY ENHANCE_YOUR_CALM with
-   *  debug data "too_many_pings". Default 2. */
+   *  debug data "too_many_pings". 0: 2; UINT32_MAX: never. */
   uint32_t max_ping_strikes;
 
   /* --- limits --- */
   /** Largest header block this side sends (also capped by the peer's
-   *  SETTINGS_MAX_HEADER_LIST_SIZE). Default 16 KiB. */
+   *  SETTINGS_MAX_HEADER_LIST_SIZE). 0: 16 KiB. */
   uint32_t max_send_header_list_size;
   /** Bytes buffered for sending across all calls of the connection;
    *  beyond it sgrpc_call_send returns SGRPC_ERR_WOULDBLOCK until the
-   *  output drains (then SGRPC_EV_WRITABLE). Default 16 MiB. */
+   *  output drains (then SGRPC_EV_WRITABLE). 0: 16 MiB. */
   size_t max_outbound_queue;
   /** Time for the peer to acknowledge our SETTINGS before the connection
-   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). Default 20 s; SGRPC_NEVER or a
-   *  value <= 0 turns it off. */
+   *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). 0: 20 s; SGRPC_NEVER (or any
+   *  negative value) turns it off. */
   int64_t settings_timeout;
 } sgrpc_settings;
 
-/** Fills s with the defaults listed above. */
-SGRPC_EXTERN void sgrpc_settings_default(sgrpc_settings *s);
+/**
+ * Fills the fields of settings version `version` with the defaults listed
+ * above and sets s->version to it. Fields of later versions are not
+ * touched (the caller's struct may not have them). An unknown version (0,
+ * or newer than this library) only sets s->version, which
+ * sgrpc_conn_*_new then refuses. Call it through sgrpc_settings_default.
+ */
+SGRPC_EXTERN void sgrpc_settings_default_versioned(int version, sgrpc_settings *s);
+
+/** Fills s with the defaults for the settings version this header
+ *  describes (ngtcp2's pattern: the caller's version travels with it). */
+#define sgrpc_settings_default(S)                                              \
+  sgrpc_settings_default_versioned(SGRPC_SETTINGS_VERSION, (S))
 
 /* ------------------------------------------------------------------ */
 /* Metadata                                                            */
@@ -274,9 +353,25 @@ typedef struct sgrpc_md {
   size_t value_len;
 } sgrpc_md;
 
-/** Fills an sgrpc_md from two NUL-terminated strings. */
+/**
+ * An sgrpc_md initializer from two string literals, lengths counted at
+ * compile time: SGRPC_MD_STR("x-id", "42"). Only literals compile (the
+ * ("" k "") pasting refuses a pointer, whose sizeof would silently be the
+ * pointer's). For strings known at run time use sgrpc_md_str.
+ */
 #define SGRPC_MD_STR(k, v)                                                     \
-  { (k), sizeof(k) - 1, (const uint8_t *)(v), sizeof(v) - 1 }
+  { ("" k ""), sizeof("" k "") - 1, (const uint8_t *)("" v ""), sizeof("" v "") - 1 }
+
+/** An sgrpc_md of two NUL-terminated strings (lengths by strlen). The
+ *  strings are borrowed, not copied. */
+static inline sgrpc_md sgrpc_md_str(const char *k, const char *v) {
+  sgrpc_md m;
+  m.key = k;
+  m.key_len = strlen(k);
+  m.value = (const uint8_t *)v;
+  m.value_len = strlen(v);
+  return m;
+}
 
 /**
  * Checks a metadata entry the way sgrpc_call_* functions will before
@@ -298,9 +393,13 @@ typedef struct sgrpc_call sgrpc_call;
 /**
  * Creates a client connection. The HTTP/2 preface and SETTINGS are
  * queued as output at once. settings and mem may be NULL (defaults,
- * libc). now is the current time.
+ * libc). now is the current time. settings of any version up to
+ * SGRPC_SETTINGS_VERSION is accepted: only that version's fields are
+ * read, later ones take their defaults.
  *
- * Returns 0 and sets *pconn, or SGRPC_ERR_INVALID_ARGUMENT /
+ * Returns 0 and sets *pconn, or SGRPC_ERR_INVALID_ARGUMENT (settings
+ * version 0 or newer than the library, a value out of range, a partial
+ * mem), SGRPC_ERR_BAD_ENCODING (unknown settings encoding) or
  * SGRPC_ERR_NOMEM.
  */
 SGRPC_EXTERN int sgrpc_conn_client_new(sgrpc_conn **pconn,
@@ -339,8 +438,8 @@ SGRPC_EXTERN int sgrpc_conn_is_server(const sgrpc_conn *conn);
  *
  * A fatal return is sticky; queued output (GOAWAY) can still be taken.
  */
-SGRPC_EXTERN ssize_t sgrpc_conn_recv(sgrpc_conn *conn, const uint8_t *data,
-                                     size_t len, int64_t now);
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *conn, const uint8_t *data,
+                                         size_t len, int64_t now);
 
 /**
  * Tells the engine that the transport ended (EOF, reset, TLS closed).
@@ -356,8 +455,8 @@ SGRPC_EXTERN int sgrpc_conn_transport_closed(sgrpc_conn *conn);
  * twice without consuming returns the same bytes (more may be appended).
  * Returns a negative code on a fatal error with nothing left to send.
  */
-SGRPC_EXTERN ssize_t sgrpc_conn_out_peek(sgrpc_conn *conn,
-                                         const uint8_t **data);
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *conn,
+                                             const uint8_t **data);
 
 /** Marks n bytes returned by the last peek as written. n may be less
  *  than peeked (short write). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT. */
@@ -368,8 +467,8 @@ SGRPC_EXTERN int sgrpc_conn_out_consume(sgrpc_conn *conn, size_t n);
  * transports that need buffers they own, like libuv). Returns the count
  * (0: nothing to send) or a negative code.
  */
-SGRPC_EXTERN ssize_t sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
-                                         size_t cap);
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
+                                             size_t cap);
 
 /** Returns nonzero when output is waiting (cheap; does not prepare it). */
 SGRPC_EXTERN int sgrpc_conn_want_write(sgrpc_conn *conn);
@@ -517,7 +616,7 @@ typedef struct sgrpc_event {
       const char *encoding; /* grpc-encoding, "" when absent */
       const char *accept_encoding; /* grpc-accept-encoding or "" */
       /** Absolute deadline (now at receipt + grpc-timeout), or
-       *  SGRPC_NO_DEADLINE. */
+       *  SGRPC_NEVER. */
       int64_t deadline;
       const sgrpc_md *md;
       size_t md_count;
@@ -596,7 +695,7 @@ typedef struct sgrpc_call_opts {
   const char *path;
   /** ":authority"; NULL or "" sends none. */
   const char *authority;
-  /** Absolute deadline, or 0 / SGRPC_NO_DEADLINE for none. */
+  /** Absolute deadline; 0 (the default) or SGRPC_NEVER for none. */
   int64_t deadline;
   /** Custom metadata, checked with sgrpc_md_check. */
   const sgrpc_md *md;
@@ -609,7 +708,7 @@ typedef struct sgrpc_call_opts {
   /** Per-call callback used by sgrpc_event_dispatch; NULL for none. */
   sgrpc_call_cb on_event;
   /** Compression for this call's messages: NULL for the connection's
-   *  send_encoding, "identity", "gzip" or "deflate". */
+   *  settings.encoding, "identity", "gzip" or "deflate". */
   const char *encoding;
 } sgrpc_call_opts;
 
@@ -648,7 +747,7 @@ SGRPC_EXTERN int sgrpc_call_send(sgrpc_call *call, const uint8_t *data,
 /**
  * Server: chooses the response's grpc-encoding ("identity", "gzip",
  * "deflate") before initial metadata is sent. Without it the server uses
- * settings.send_encoding when the client accepts it. Returns
+ * settings.encoding when the client accepts it. Returns
  * SGRPC_ERR_BAD_ENCODING for an unknown name or one the client did not
  * list in grpc-accept-encoding, SGRPC_ERR_INVALID_STATE after headers.
  */

@@ -107,7 +107,7 @@ typedef struct sgrpc_hook_event {
   size_t md_count;
   /** Nonzero when md may be changed with sgrpc_hook_md_add / _remove. */
   int md_editable;
-  /** RECV_REQUEST / SEND_REQUEST: absolute deadline, or SGRPC_NO_DEADLINE. */
+  /** RECV_REQUEST / SEND_REQUEST: absolute deadline, or SGRPC_NEVER. */
   int64_t deadline;
   /** RECV_REQUEST: request header values ("" when absent). */
   const char *content_type;

@@ -250,7 +250,7 @@ SGRPC_EXTERN sgrpc_call *sgrpc_server_call_handle(const sgrpc_server_call *call)
  *  call ends). */
 SGRPC_EXTERN const sgrpc_md *sgrpc_server_call_metadata(const sgrpc_server_call *call,
                                                         size_t *md_count);
-/** Absolute deadline of the call, or SGRPC_NO_DEADLINE. */
+/** Absolute deadline of the call, or SGRPC_NEVER. */
 SGRPC_EXTERN int64_t sgrpc_server_call_deadline(const sgrpc_server_call *call);
 /** The call's "now" at its start (the time given to dispatch). */
 SGRPC_EXTERN int64_t sgrpc_server_call_start_time(const sgrpc_server_call *call);
@@ -320,7 +320,7 @@ typedef struct sgrpc_rpc_opts {
   size_t md_count;
   /** grpc-encoding to compress requests with (e.g. "gzip"), NULL for
    *  none (the connection's default). */
-  const char *compression;
+  const char *encoding;
   /** ":authority"; NULL sends none. */
   const char *authority;
   /** Passed to every callback of the call. */

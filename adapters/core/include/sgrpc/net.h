@@ -40,12 +40,6 @@
 #include <sgrpc/sgrpc.h>
 #include <sgrpc/tls.h>
 
-#ifndef SGRPC_ERR_SYSTEM_BASE
-/** System errors: SGRPC_ERR_SYSTEM(errno) is a library code below
- *  SGRPC_ERR_SYSTEM_BASE (the engine's header defines the same values). */
-#define SGRPC_ERR_SYSTEM_BASE (-200)
-#define SGRPC_ERR_SYSTEM(e) (SGRPC_ERR_SYSTEM_BASE - (e))
-#endif
 
 #ifdef __cplusplus
 extern "C" {

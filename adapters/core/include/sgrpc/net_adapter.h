@@ -57,8 +57,8 @@ typedef struct sgrpc_net_ops {
    * channels.
    */
   int (*connect)(void *loop_ud, sgrpc_net_conn *c, const sgrpc_net_target *target);
-  ssize_t (*write)(void *tx, const uint8_t *data, size_t len);
-  ssize_t (*write_owned)(void *tx, ssize_t (*fill)(void *fill_ctx, uint8_t *buf, size_t cap),
+  sgrpc_ssize (*write)(void *tx, const uint8_t *data, size_t len);
+  sgrpc_ssize (*write_owned)(void *tx, sgrpc_ssize (*fill)(void *fill_ctx, uint8_t *buf, size_t cap),
                          void *fill_ctx);
   /** Closes and frees the transport. Called once per transport; the
    *  adapter must not call entry points for it afterwards. Required. */

@@ -184,11 +184,11 @@ typedef struct sgrpc_tls_vtable {
   /** Implementation name, e.g. "openssl". */
   const char *name;
   void (*del)(sgrpc_tls *tls);
-  ssize_t (*feed)(sgrpc_tls *tls, const uint8_t *data, size_t len);
-  ssize_t (*plain_peek)(sgrpc_tls *tls, const uint8_t **data);
+  sgrpc_ssize (*feed)(sgrpc_tls *tls, const uint8_t *data, size_t len);
+  sgrpc_ssize (*plain_peek)(sgrpc_tls *tls, const uint8_t **data);
   int (*plain_consume)(sgrpc_tls *tls, size_t n);
-  ssize_t (*write)(sgrpc_tls *tls, const uint8_t *data, size_t len);
-  ssize_t (*out_peek)(sgrpc_tls *tls, const uint8_t **data);
+  sgrpc_ssize (*write)(sgrpc_tls *tls, const uint8_t *data, size_t len);
+  sgrpc_ssize (*out_peek)(sgrpc_tls *tls, const uint8_t **data);
   int (*out_consume)(sgrpc_tls *tls, size_t n);
   int (*want_read)(sgrpc_tls *tls);
   int (*want_write)(sgrpc_tls *tls);
@@ -224,7 +224,7 @@ SGRPC_EXTERN void sgrpc_tls_del(sgrpc_tls *tls);
  * what it takes; data may be reused at once. Errors: SGRPC_ERR_TLS_*
  * (handshake failure, bad record, ...), SGRPC_ERR_NOMEM.
  */
-SGRPC_EXTERN ssize_t sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t len);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t len);
 
 /**
  * Points *data at decrypted plaintext for the engine and returns its
@@ -238,7 +238,7 @@ SGRPC_EXTERN ssize_t sgrpc_tls_feed(sgrpc_tls *tls, const uint8_t *data, size_t 
  * Returns SGRPC_ERR_TLS_CLOSED once the peer's close_notify arrived and
  * all plaintext before it was consumed; SGRPC_ERR_TLS_* on failure.
  */
-SGRPC_EXTERN ssize_t sgrpc_tls_plain_peek(sgrpc_tls *tls, const uint8_t **data);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_plain_peek(sgrpc_tls *tls, const uint8_t **data);
 
 /** Marks n bytes of the last plain_peek as taken (n may be less than
  *  peeked). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT (n too large). */
@@ -246,7 +246,7 @@ SGRPC_EXTERN int sgrpc_tls_plain_consume(sgrpc_tls *tls, size_t n);
 
 /** Copy form of plain_peek + plain_consume: copies up to cap bytes of
  *  plaintext into buf. Returns the count, 0, or a code as plain_peek. */
-SGRPC_EXTERN ssize_t sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t cap);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t cap);
 
 /**
  * Encrypts plaintext from the engine. Returns the number of bytes taken
@@ -256,7 +256,7 @@ SGRPC_EXTERN ssize_t sgrpc_tls_plain_read(sgrpc_tls *tls, uint8_t *buf, size_t c
  * rest. Errors: SGRPC_ERR_INVALID_STATE after sgrpc_tls_close,
  * SGRPC_ERR_TLS_* after a failure, SGRPC_ERR_NOMEM.
  */
-SGRPC_EXTERN ssize_t sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t len);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t len);
 
 /**
  * Points *data at ciphertext for the socket and returns its length (0:
@@ -265,7 +265,7 @@ SGRPC_EXTERN ssize_t sgrpc_tls_write(sgrpc_tls *tls, const uint8_t *data, size_t
  * consume). Still works after a failure, to send the alert. Never fails
  * except with SGRPC_ERR_INVALID_ARGUMENT.
  */
-SGRPC_EXTERN ssize_t sgrpc_tls_out_peek(sgrpc_tls *tls, const uint8_t **data);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_out_peek(sgrpc_tls *tls, const uint8_t **data);
 
 /** Marks n bytes of the last out_peek as sent (short writes are fine).
  *  Returns 0 or SGRPC_ERR_INVALID_ARGUMENT (n too large). */
@@ -273,7 +273,7 @@ SGRPC_EXTERN int sgrpc_tls_out_consume(sgrpc_tls *tls, size_t n);
 
 /** Copy form of out_peek + out_consume (for transports that need buffers
  *  they own). Returns the count or 0. */
-SGRPC_EXTERN ssize_t sgrpc_tls_out_copy(sgrpc_tls *tls, uint8_t *buf, size_t cap);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_out_copy(sgrpc_tls *tls, uint8_t *buf, size_t cap);
 
 /** Nonzero while the session can use more ciphertext from the socket:
  *  not failed, peer not closed, and input buffer not full. */
@@ -336,7 +336,7 @@ SGRPC_EXTERN const char *sgrpc_tls_error_string(sgrpc_tls *tls);
  * Producing output can end streams, which queues engine events: pull them
  * (sgrpc_conn_next_event) after this returns.
  */
-SGRPC_EXTERN ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn);
 
 /**
  * Feeds plaintext from the filter to the engine once (sgrpc_tls_plain_peek
@@ -357,7 +357,7 @@ SGRPC_EXTERN ssize_t sgrpc_tls_pump_out(sgrpc_tls *tls, sgrpc_conn *conn);
  * which stays valid until the next call of this function (see
  * sgrpc_tls_plain_peek), so pull them before calling it again.
  */
-SGRPC_EXTERN ssize_t sgrpc_tls_pump_in(sgrpc_tls *tls, sgrpc_conn *conn, int64_t now);
+SGRPC_EXTERN sgrpc_ssize sgrpc_tls_pump_in(sgrpc_tls *tls, sgrpc_conn *conn, int64_t now);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,98 @@
+/*
+ * The event queue: a ring of sg_event the nghttp2 callbacks push and
+ * sgrpc_conn_next_event pops, with what each event still owns (message
+ * storage, window credit, a reference on its call) given back on the next
+ * pull.
+ */
+#include <string.h>
+
+#include "conn.h"
+
+sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) {
+  sg_event *e;
+  if (c->evq_len == c->evq_cap) {
+    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 16, i;
+    sg_event *nq = sg_malloc(c, ncap * sizeof(*nq));
+    if (!nq) return NULL;
+    for (i = 0; i < c->evq_len; i++)
+      nq[i] = c->evq[(c->evq_head + i) % c->evq_cap];
+    sg_free(c, c->evq);
+    c->evq = nq;
+    c->evq_cap = ncap;
+    c->evq_head = 0;
+  }
+  e = &c->evq[(c->evq_head + c->evq_len) % c->evq_cap];
+  c->evq_len++;
+  memset(e, 0, sizeof(*e));
+  e->ev.type = type;
+  e->ev.call = call;
+  if (call) call->ev_refs++;
+  return e;
+}
+
+/* Gives back what the previously pulled event owned. */
+void sg_event_retire(sgrpc_conn *c) {
+  if (c->retired.p) {
+    sgrpc_call *call = c->retired_call;
+    if (call && !call->spare.p && !(call->flags & SG_CF_RELEASED)) {
+      call->spare = c->retired;
+      call->spare.len = call->spare.off = 0;
+    } else {
+      sg_buf_free(&c->mem, &c->retired);
+    }
+    memset(&c->retired, 0, sizeof(c->retired));
+  }
+  if (c->retired_call) {
+    sgrpc_call *call = c->retired_call;
+    c->retired_call = NULL;
+    call->ev_refs--;
+    sg_call_maybe_free(call);
+  }
+}
+
+/* Stream-level credit only: connection-level credit goes back as bytes
+ * arrive (on_data_chunk_recv). Holding both until the reader pulls lets
+ * partial messages on several streams use up the connection window with
+ * none of them complete: a deadlock (4 concurrent 1 MiB messages against
+ * a 4 MiB window did it). Memory stays bounded by the stream windows. */
+void sg_credit(sgrpc_conn *c, int32_t stream_id, size_t n) {
+  int rv;
+  if (n == 0 || c->fatal) return;
+  rv = nghttp2_session_consume_stream(c->session, stream_id, n);
+  if (rv != 0 && nghttp2_is_fatal(rv)) c->fatal = sg_map_nghttp2_error(rv);
+}
+
+int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
+  if (!c || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
+  sg_event_retire(c);
+  while (c->evq_len) {
+    sg_event *e = &c->evq[c->evq_head];
+    sgrpc_call *call = e->ev.call;
+    c->evq_head = (c->evq_head + 1) % c->evq_cap;
+    c->evq_len--;
+    sg_credit(c, e->credit_stream, e->credit);
+    if (call && e->ev.type == SGRPC_EV_CLOSE && !(call->flags & SG_CF_COUNTED)) {
+      call->flags |= SG_CF_COUNTED;
+      if (e->ev.u.close.status.code == SGRPC_STATUS_OK) c->stats.calls_succeeded++;
+      else c->stats.calls_failed++;
+    }
+    if (call) {
+      call->ev_refs--;
+      if (call->flags & SG_CF_RELEASED) { /* the user gave the handle back: drop it */
+        sg_buf_free(&c->mem, &e->owned);
+        sg_call_maybe_free(call);
+        continue;
+      }
+      e->ev.call_user_data = call->user_data;
+      /* keep the call alive until the next pull, so borrowed data stays */
+      call->ev_refs++;
+      c->retired_call = call;
+    }
+    c->retired = e->owned;
+    *ev = e->ev;
+    return 1;
+  }
+  memset(ev, 0, sizeof(*ev));
+  ev->type = SGRPC_EV_NONE;
+  return 0;
+}
