@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kinds.sgrpc.h"
+#include <sgrpc/events.h>
 
 typedef Sgrpc__Test__Kinds__Num Num;
 typedef Sgrpc__Test__Kinds__Num__Batch Batch;
@@ -980,11 +981,47 @@ static void test_alloc_failures(void **state) {
   assert_true(ok_runs > 0);
 }
 
+/* One allocator rule in every layer (sgrpc_mem_resolve): NULL is libc, a
+ * struct lacking a function is refused, a complete one is used. */
+static void *only_malloc(size_t n, void *ud) {
+  (void)ud;
+  return malloc(n);
+}
+
+static void test_partial_allocator_refused(void **state) {
+  sgrpc_mem partial, full, got;
+  sgrpc_conn *conn = NULL;
+  sgrpc_router *router = NULL;
+  sgrpc_events *events = NULL;
+  (void)state;
+  memset(&partial, 0, sizeof(partial));
+  partial.malloc = only_malloc; /* no free, calloc, realloc */
+  assert_int_equal(sgrpc_mem_resolve(&got, &partial), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sgrpc_mem_resolve(NULL, NULL), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sgrpc_mem_resolve(&full, NULL), 0);
+  assert_non_null(full.malloc);
+  assert_non_null(full.free);
+  assert_non_null(full.calloc);
+  assert_non_null(full.realloc);
+  assert_int_equal(sgrpc_conn_client_new(&conn, NULL, &partial, 0), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_null(conn);
+  assert_int_equal(sgrpc_router_new(&router, &partial), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sgrpc_events_new(&events, &partial), SGRPC_ERR_INVALID_ARGUMENT);
+  /* the complete struct resolve gave back works everywhere */
+  assert_int_equal(sgrpc_conn_client_new(&conn, NULL, &full, 0), 0);
+  assert_int_equal(sgrpc_router_new(&router, &full), 0);
+  assert_int_equal(sgrpc_events_new(&events, &full), 0);
+  sgrpc_events_del(events);
+  sgrpc_router_del(router);
+  sgrpc_conn_del(conn);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unary),
       cmocka_unit_test(test_unary_compressed),
       cmocka_unit_test(test_puller_releases),
+      cmocka_unit_test(test_partial_allocator_refused),
       cmocka_unit_test(test_transport_hook),
       cmocka_unit_test(test_unary_failure_status),
       cmocka_unit_test(test_server_streaming),

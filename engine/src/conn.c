@@ -982,10 +982,21 @@ static void *ng_realloc(void *p, size_t n, void *ud) {
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
 
-static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings,
-                    const sgrpc_mem *mem, int64_t now) {
+int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem) {
   static const sgrpc_mem libc_mem = {NULL, libc_malloc, libc_free, libc_calloc,
                                      libc_realloc};
+  if (!out) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!mem) mem = &libc_mem;
+  if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  *out = *mem;
+  return 0;
+}
+
+static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings,
+                    const sgrpc_mem *umem, int64_t now) {
+  sgrpc_mem mem_copy;
+  const sgrpc_mem *mem = &mem_copy;
   sgrpc_conn *c;
   nghttp2_session_callbacks *cbs = NULL;
   nghttp2_option *opt = NULL;
@@ -995,9 +1006,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
 
   if (!pconn) return SGRPC_ERR_INVALID_ARGUMENT;
   *pconn = NULL;
-  if (!mem) mem = &libc_mem;
-  if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
-    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (sgrpc_mem_resolve(&mem_copy, umem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   if (settings && settings_size(settings->version) == 0)
     return SGRPC_ERR_INVALID_ARGUMENT;
   c = mem->calloc(1, sizeof(*c), mem->user_data);

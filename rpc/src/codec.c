@@ -8,14 +8,16 @@
 
 /* ---- allocation through an optional sgrpc_mem ---- */
 
+/* mem NULL is libc (sgrpc_protobuf_allocator's contract); otherwise a
+ * complete allocator, as sgrpc_mem_resolve made every object's. */
 static void *mem_alloc(const sgrpc_mem *mem, size_t n) {
-  if (mem && mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
+  if (mem) return mem->malloc(n ? n : 1, mem->user_data);
   return malloc(n ? n : 1);
 }
 
 static void mem_release(const sgrpc_mem *mem, void *p) {
   if (!p) return;
-  if (mem && mem->free) mem->free(p, mem->user_data);
+  if (mem) mem->free(p, mem->user_data);
   else free(p);
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "rpc_mem.h"
 
 typedef struct hook {
   sgrpc_hook_fn fn;
@@ -20,24 +21,12 @@ struct sgrpc_events {
   int firing; /* depth of hook_fire: listen is refused meanwhile */
 };
 
-static void *e_malloc(const sgrpc_mem *mem, size_t n) {
-  if (mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
-  return malloc(n ? n : 1);
-}
-
-static void e_free(const sgrpc_mem *mem, void *p) {
-  if (!p) return;
-  if (mem->free) mem->free(p, mem->user_data);
-  else free(p);
-}
-
 int sgrpc_events_new(sgrpc_events **pevents, const sgrpc_mem *mem) {
   sgrpc_mem m;
   sgrpc_events *e;
   if (!pevents) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (mem && mem->malloc && mem->free) m = *mem;
-  else memset(&m, 0, sizeof(m));
-  e = e_malloc(&m, sizeof(*e));
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  e = rpc_malloc(&m, sizeof(*e));
   if (!e) return SGRPC_ERR_NOMEM;
   memset(e, 0, sizeof(*e));
   e->mem = m;
@@ -48,8 +37,8 @@ int sgrpc_events_new(sgrpc_events **pevents, const sgrpc_mem *mem) {
 void sgrpc_events_del(sgrpc_events *e) {
   int t;
   if (!e) return;
-  for (t = 0; t < SGRPC_HOOK_TYPE_COUNT; t++) e_free(&e->mem, e->hooks[t]);
-  e_free(&e->mem, e);
+  for (t = 0; t < SGRPC_HOOK_TYPE_COUNT; t++) rpc_free(&e->mem, e->hooks[t]);
+  rpc_free(&e->mem, e);
 }
 
 int sgrpc_events_listen(sgrpc_events *e, sgrpc_hook_type type, sgrpc_hook_fn fn,
@@ -59,10 +48,10 @@ int sgrpc_events_listen(sgrpc_events *e, sgrpc_hook_type type, sgrpc_hook_fn fn,
   if (e->firing) return SGRPC_ERR_INVALID_STATE;
   if (e->n[type] == e->cap[type]) {
     size_t cap = e->cap[type] ? e->cap[type] * 2 : 4;
-    hook *nh = e_malloc(&e->mem, cap * sizeof(*nh));
+    hook *nh = rpc_malloc(&e->mem, cap * sizeof(*nh));
     if (!nh) return SGRPC_ERR_NOMEM;
     if (e->n[type]) memcpy(nh, e->hooks[type], e->n[type] * sizeof(*nh));
-    e_free(&e->mem, e->hooks[type]);
+    rpc_free(&e->mem, e->hooks[type]);
     e->hooks[type] = nh;
     e->cap[type] = cap;
   }
@@ -105,9 +94,9 @@ void hook_md_done(hook_md_edit *ed) {
   while (ed->blocks) {
     hook_md_blk *b = ed->blocks;
     ed->blocks = b->next;
-    e_free(ed->mem, b);
+    rpc_free(ed->mem, b);
   }
-  if (ed->cap) e_free(ed->mem, ed->items);
+  if (ed->cap) rpc_free(ed->mem, ed->items);
   ed->items = NULL;
   ed->n = ed->cap = 0;
   ed->mem = NULL;
@@ -119,10 +108,10 @@ static int ed_reserve(hook_md_edit *ed, size_t extra) {
   size_t cap;
   if (ed->cap && ed->n + extra <= ed->cap) return 0;
   cap = (ed->n + extra) * 2 + 4;
-  ni = e_malloc(ed->mem, cap * sizeof(*ni));
+  ni = rpc_malloc(ed->mem, cap * sizeof(*ni));
   if (!ni) return SGRPC_ERR_NOMEM;
   if (ed->n) memcpy(ni, ed->items, ed->n * sizeof(*ni));
-  if (ed->cap) e_free(ed->mem, ed->items);
+  if (ed->cap) rpc_free(ed->mem, ed->items);
   ed->items = ni;
   ed->cap = cap;
   return 0;
@@ -141,7 +130,7 @@ int sgrpc_hook_md_add(sgrpc_hook_event *ev, const char *key, const uint8_t *valu
   if (value_len > SIZE_MAX / 2 - kl - sizeof(*b)) return SGRPC_ERR_INVALID_ARGUMENT;
   if (ed_reserve(ed, 1) < 0) return SGRPC_ERR_NOMEM;
   ev->md = ed->items; /* the array may have moved */
-  b = e_malloc(ed->mem, sizeof(*b) + kl + 1 + value_len + 1);
+  b = rpc_malloc(ed->mem, sizeof(*b) + kl + 1 + value_len + 1);
   if (!b) return SGRPC_ERR_NOMEM;
   b->next = ed->blocks;
   ed->blocks = b;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.sgrpc.h"
+#include "rpc_mem.h"
 
 typedef struct health_entry {
   struct health_entry *next;
@@ -30,17 +31,6 @@ struct sgrpc_health {
   health_watch *watches;
   size_t n_watches;
 };
-
-static void *h_malloc(const sgrpc_mem *mem, size_t n) {
-  if (mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
-  return malloc(n ? n : 1);
-}
-
-static void h_free(const sgrpc_mem *mem, void *p) {
-  if (!p) return;
-  if (mem->free) mem->free(p, mem->user_data);
-  else free(p);
-}
 
 static health_entry *entry_find(const sgrpc_health *h, const char *name, health_entry ***link) {
   health_entry **pp;
@@ -89,15 +79,14 @@ int sgrpc_health_new(sgrpc_health **ph, const sgrpc_mem *mem) {
   int rv;
   if (!ph) return SGRPC_ERR_INVALID_ARGUMENT;
   *ph = NULL;
-  if (mem && mem->malloc && mem->free) m = *mem;
-  else memset(&m, 0, sizeof(m));
-  h = h_malloc(&m, sizeof(*h));
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  h = rpc_malloc(&m, sizeof(*h));
   if (!h) return SGRPC_ERR_NOMEM;
   memset(h, 0, sizeof(*h));
   h->mem = m;
   rv = sgrpc_health_set(h, "", SGRPC_HEALTH_SERVING);
   if (rv != 0) {
-    h_free(&m, h);
+    rpc_free(&m, h);
     return rv;
   }
   *ph = h;
@@ -112,14 +101,14 @@ void sgrpc_health_del(sgrpc_health *h) {
     sgrpc_server_call_set_user_data(w->call, NULL); /* its on_close finds nothing */
     if (!w->ended)
       (void)sgrpc_server_call_fail(w->call, SGRPC_STATUS_UNAVAILABLE, "health service stopped");
-    h_free(&h->mem, w);
+    rpc_free(&h->mem, w);
   }
   while (h->entries) {
     health_entry *e = h->entries;
     h->entries = e->next;
-    h_free(&h->mem, e);
+    rpc_free(&h->mem, e);
   }
-  h_free(&h->mem, h);
+  rpc_free(&h->mem, h);
 }
 
 static void notify(sgrpc_health *h, const char *name, sgrpc_health_status st) {
@@ -140,13 +129,13 @@ int sgrpc_health_set(sgrpc_health *h, const char *service, sgrpc_health_status s
   if (st == SGRPC_HEALTH_SERVICE_UNKNOWN) {
     if (!e) return 0;
     *link = e->next;
-    h_free(&h->mem, e);
+    rpc_free(&h->mem, e);
   } else if (e) {
     if (e->status == st) return 0;
     e->status = st;
   } else {
     size_t len = strlen(service);
-    e = h_malloc(&h->mem, sizeof(*e) + len + 1);
+    e = rpc_malloc(&h->mem, sizeof(*e) + len + 1);
     if (!e) return SGRPC_ERR_NOMEM;
     memcpy(e->name, service, len + 1);
     e->status = st;
@@ -205,7 +194,7 @@ static void on_watch(sgrpc_server_call *call, const Grpc__Health__V1__HealthChec
                      void *ud) {
   sgrpc_health *h = ud;
   size_t len = strlen(q->service);
-  health_watch *w = h_malloc(&h->mem, sizeof(*w) + len + 1);
+  health_watch *w = rpc_malloc(&h->mem, sizeof(*w) + len + 1);
   if (!w) {
     (void)sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
     return;
@@ -235,7 +224,7 @@ static void on_close(sgrpc_server_call *call, const sgrpc_status_info *status, v
   if (!w) return; /* a Check call, or a Watch that sgrpc_health_del forgot */
   sgrpc_server_call_set_user_data(call, NULL);
   watch_unlink(h, w);
-  h_free(&h->mem, w);
+  rpc_free(&h->mem, w);
 }
 
 int sgrpc_health_register(sgrpc_health *h, sgrpc_router *router) {

@@ -15,6 +15,7 @@
 
 #include "grpc/reflection/v1/reflection.sgrpc.h"
 #include "grpc/reflection/v1alpha/reflection.sgrpc.h"
+#include "rpc_mem.h"
 
 #define MAX_NESTING 64
 
@@ -50,27 +51,16 @@ struct sgrpc_reflection {
   size_t n_exts, cap_exts;
 };
 
-static void *x_malloc(const sgrpc_mem *mem, size_t n) {
-  if (mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
-  return malloc(n ? n : 1);
-}
-
-static void x_free(const sgrpc_mem *mem, void *p) {
-  if (!p) return;
-  if (mem->free) mem->free(p, mem->user_data);
-  else free(p);
-}
-
 /* Makes room for one more element in *arr (count n, capacity *cap). */
 static int grow(const sgrpc_mem *mem, void **arr, size_t n, size_t *cap, size_t elem) {
   size_t ncap;
   void *p;
   if (n < *cap) return 0;
   ncap = *cap ? *cap * 2 : 8;
-  p = x_malloc(mem, ncap * elem);
+  p = rpc_malloc(mem, ncap * elem);
   if (!p) return SGRPC_ERR_NOMEM;
   if (n) memcpy(p, *arr, n * elem);
-  x_free(mem, *arr);
+  rpc_free(mem, *arr);
   *arr = p;
   *cap = ncap;
   return 0;
@@ -187,7 +177,7 @@ static int ext_add(sgrpc_reflection *r, size_t file, const uint8_t *msg, size_t 
   if (ext_len && ext[0] == '.') ext++, ext_len--; /* fully qualified: ".pkg.Msg" */
   if (grow(&r->mem, (void **)&r->exts, r->n_exts, &r->cap_exts, sizeof(refl_ext)) < 0)
     return SGRPC_ERR_NOMEM;
-  s = x_malloc(&r->mem, ext_len + 1);
+  s = rpc_malloc(&r->mem, ext_len + 1);
   if (!s) return SGRPC_ERR_NOMEM;
   memcpy(s, ext, ext_len);
   s[ext_len] = 0;
@@ -203,7 +193,7 @@ static int sym_add(sgrpc_reflection *r, size_t file, int kind, const char *scope
   char *s;
   if (grow(&r->mem, (void **)&r->syms, r->n_syms, &r->cap_syms, sizeof(refl_symbol)) < 0)
     return SGRPC_ERR_NOMEM;
-  s = x_malloc(&r->mem, scope_len + 1 + name_len + 1);
+  s = rpc_malloc(&r->mem, scope_len + 1 + name_len + 1);
   if (!s) return SGRPC_ERR_NOMEM;
   if (scope_len) {
     memcpy(s, scope, scope_len);
@@ -296,8 +286,8 @@ static int file_add(sgrpc_reflection *r, const uint8_t *data, size_t len, int co
   idx = r->n_files;
   fl = &r->files[idx];
   memset(fl, 0, sizeof(*fl));
-  fl->name = x_malloc(&r->mem, name_len + 1);
-  scope = x_malloc(&r->mem, pkg_len + 1);
+  fl->name = rpc_malloc(&r->mem, name_len + 1);
+  scope = rpc_malloc(&r->mem, pkg_len + 1);
   if (!fl->name || !scope) {
     rv = SGRPC_ERR_NOMEM;
     goto fail;
@@ -307,7 +297,7 @@ static int file_add(sgrpc_reflection *r, const uint8_t *data, size_t len, int co
   if (pkg_len) memcpy(scope, pkg, pkg_len);
   scope[pkg_len] = 0;
   if (copy) {
-    uint8_t *c = x_malloc(&r->mem, len);
+    uint8_t *c = rpc_malloc(&r->mem, len);
     if (!c) {
       rv = SGRPC_ERR_NOMEM;
       goto fail;
@@ -334,15 +324,15 @@ static int file_add(sgrpc_reflection *r, const uint8_t *data, size_t len, int co
     rv = SGRPC_ERR_INVALID_ARGUMENT;
     goto fail;
   }
-  x_free(&r->mem, scope);
+  rpc_free(&r->mem, scope);
   r->n_files++;
   return 0;
 fail:
-  while (r->n_syms > syms_before) x_free(&r->mem, r->syms[--r->n_syms].name);
-  while (r->n_exts > exts_before) x_free(&r->mem, r->exts[--r->n_exts].extendee);
-  x_free(&r->mem, scope);
-  x_free(&r->mem, fl->name);
-  if (fl->owned) x_free(&r->mem, (void *)fl->data);
+  while (r->n_syms > syms_before) rpc_free(&r->mem, r->syms[--r->n_syms].name);
+  while (r->n_exts > exts_before) rpc_free(&r->mem, r->exts[--r->n_exts].extendee);
+  rpc_free(&r->mem, scope);
+  rpc_free(&r->mem, fl->name);
+  if (fl->owned) rpc_free(&r->mem, (void *)fl->data);
   return rv;
 }
 
@@ -355,9 +345,8 @@ int sgrpc_reflection_new(sgrpc_reflection **pr, const sgrpc_mem *mem) {
   sgrpc_reflection *r;
   if (!pr) return SGRPC_ERR_INVALID_ARGUMENT;
   *pr = NULL;
-  if (mem && mem->malloc && mem->free) m = *mem;
-  else memset(&m, 0, sizeof(m));
-  r = x_malloc(&m, sizeof(*r));
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  r = rpc_malloc(&m, sizeof(*r));
   if (!r) return SGRPC_ERR_NOMEM;
   memset(r, 0, sizeof(*r));
   r->mem = m;
@@ -369,16 +358,16 @@ void sgrpc_reflection_del(sgrpc_reflection *r) {
   size_t i;
   if (!r) return;
   for (i = 0; i < r->n_files; i++) {
-    x_free(&r->mem, r->files[i].name);
-    if (r->files[i].owned) x_free(&r->mem, (void *)r->files[i].data);
+    rpc_free(&r->mem, r->files[i].name);
+    if (r->files[i].owned) rpc_free(&r->mem, (void *)r->files[i].data);
   }
-  for (i = 0; i < r->n_syms; i++) x_free(&r->mem, r->syms[i].name);
-  for (i = 0; i < r->n_exts; i++) x_free(&r->mem, r->exts[i].extendee);
-  x_free(&r->mem, r->files);
-  x_free(&r->mem, r->syms);
-  x_free(&r->mem, r->exts);
-  x_free(&r->mem, (void *)r->services);
-  x_free(&r->mem, r);
+  for (i = 0; i < r->n_syms; i++) rpc_free(&r->mem, r->syms[i].name);
+  for (i = 0; i < r->n_exts; i++) rpc_free(&r->mem, r->exts[i].extendee);
+  rpc_free(&r->mem, r->files);
+  rpc_free(&r->mem, r->syms);
+  rpc_free(&r->mem, r->exts);
+  rpc_free(&r->mem, (void *)r->services);
+  rpc_free(&r->mem, r);
 }
 
 static int service_list(sgrpc_reflection *r, const char *name) {
@@ -449,7 +438,7 @@ static void answer_error(refl_answer *a, int code, const char *message) {
 /* The file, then what it imports, breadth first, each once. */
 static int answer_files(sgrpc_reflection *r, size_t first, refl_answer *a) {
   size_t *order, n = 1, i, k;
-  order = x_malloc(&r->mem, r->n_files * sizeof(size_t));
+  order = rpc_malloc(&r->mem, r->n_files * sizeof(size_t));
   if (!order) return SGRPC_ERR_NOMEM;
   order[0] = first;
   for (i = 0; i < n; i++) {
@@ -469,9 +458,9 @@ static int answer_files(sgrpc_reflection *r, size_t first, refl_answer *a) {
       if (k == n) order[n++] = (size_t)dep;
     }
   }
-  a->files = x_malloc(&r->mem, n * sizeof(ProtobufCBinaryData));
+  a->files = rpc_malloc(&r->mem, n * sizeof(ProtobufCBinaryData));
   if (!a->files) {
-    x_free(&r->mem, order);
+    rpc_free(&r->mem, order);
     return SGRPC_ERR_NOMEM;
   }
   for (i = 0; i < n; i++) {
@@ -480,7 +469,7 @@ static int answer_files(sgrpc_reflection *r, size_t first, refl_answer *a) {
   }
   a->n = n;
   a->kind = A_FILES;
-  x_free(&r->mem, order);
+  rpc_free(&r->mem, order);
   return 0;
 }
 
@@ -527,7 +516,7 @@ static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, int32_
     }
     a->kind = A_NUMBERS;
     if (!r->n_exts) return 0;
-    a->numbers = x_malloc(&r->mem, r->n_exts * sizeof(int32_t));
+    a->numbers = rpc_malloc(&r->mem, r->n_exts * sizeof(int32_t));
     if (!a->numbers) return SGRPC_ERR_NOMEM;
     for (i = 0; i < r->n_exts; i++) {
       size_t k;
@@ -545,8 +534,8 @@ static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, int32_
 }
 
 static void refl_answer_clear(sgrpc_reflection *r, refl_answer *a) {
-  x_free(&r->mem, a->files);
-  x_free(&r->mem, a->numbers);
+  rpc_free(&r->mem, a->files);
+  rpc_free(&r->mem, a->numbers);
   a->files = NULL;
   a->numbers = NULL;
 }
@@ -580,12 +569,12 @@ static void refl_pending_pop(sgrpc_reflection *r, refl_call *st) {
   st->head = p->next;
   if (!st->head) st->tail = NULL;
   st->bytes -= p->len;
-  x_free(&r->mem, p);
+  rpc_free(&r->mem, p);
 }
 
 static void refl_call_free(sgrpc_reflection *r, refl_call *st) {
   while (st->head) refl_pending_pop(r, st);
-  x_free(&r->mem, st);
+  rpc_free(&r->mem, st);
 }
 
 /* Appends a request of len bytes (packed by pack into the node) to the
@@ -596,12 +585,12 @@ static int refl_defer(sgrpc_reflection *r, sgrpc_server_call *call, size_t len,
   refl_pending *p;
   if (st && st->bytes + len > REFL_MAX_BACKLOG) return SGRPC_STATUS_RESOURCE_EXHAUSTED;
   if (!st) {
-    st = x_malloc(&r->mem, sizeof(*st));
+    st = rpc_malloc(&r->mem, sizeof(*st));
     if (!st) return SGRPC_STATUS_RESOURCE_EXHAUSTED;
     memset(st, 0, sizeof(*st));
     sgrpc_server_call_set_user_data(call, st);
   }
-  p = x_malloc(&r->mem, sizeof(*p) + len);
+  p = rpc_malloc(&r->mem, sizeof(*p) + len);
   if (!p) return SGRPC_STATUS_RESOURCE_EXHAUSTED;
   p->next = NULL;
   p->len = len;

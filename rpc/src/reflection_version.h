@@ -49,13 +49,13 @@ static int RN(answer)(sgrpc_reflection *r, sgrpc_server_call *call,
   }
   rv = refl_answer_query(r, query, arg ? arg : "", number, &a);
   if (rv == 0 && a.kind == A_LIST && a.n) {
-    svc = x_malloc(&r->mem, a.n * sizeof(*svc));
-    svcp = x_malloc(&r->mem, a.n * sizeof(*svcp));
+    svc = rpc_malloc(&r->mem, a.n * sizeof(*svc));
+    svcp = rpc_malloc(&r->mem, a.n * sizeof(*svcp));
     if (!svc || !svcp) rv = SGRPC_ERR_NOMEM;
   }
   if (rv < 0) {
-    x_free(&r->mem, svc);
-    x_free(&r->mem, svcp);
+    rpc_free(&r->mem, svc);
+    rpc_free(&r->mem, svcp);
     refl_answer_clear(r, &a);
     (void)sgrpc_server_call_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
     return rv;
@@ -91,8 +91,8 @@ static int RN(answer)(sgrpc_reflection *r, sgrpc_server_call *call,
     resp.error_response = &err;
   }
   rv = sgrpc_server_call_send(call, &resp); /* packs now: the arrays may go */
-  x_free(&r->mem, svc);
-  x_free(&r->mem, svcp);
+  rpc_free(&r->mem, svc);
+  rpc_free(&r->mem, svcp);
   refl_answer_clear(r, &a);
   if (rv < 0 && rv != SGRPC_ERR_WOULDBLOCK && rv != SGRPC_ERR_CALL_CLOSED &&
       rv != SGRPC_ERR_INVALID_STATE)

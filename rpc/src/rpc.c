@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "events_internal.h"
+#include "rpc_mem.h"
 
 /* Hook points test one pointer; with no registry that is the whole cost. */
 #if defined(__GNUC__)
@@ -22,26 +23,10 @@
 /* Memory                                                              */
 /* ------------------------------------------------------------------ */
 
-static void *r_malloc(const sgrpc_mem *mem, size_t n) {
-  if (mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
-  return malloc(n ? n : 1);
-}
-
-static void *r_calloc(const sgrpc_mem *mem, size_t n) {
-  void *p = r_malloc(mem, n);
-  if (p) memset(p, 0, n);
-  return p;
-}
-
-static void r_free(const sgrpc_mem *mem, void *p) {
-  if (!p) return;
-  if (mem->free) mem->free(p, mem->user_data);
-  else free(p);
-}
-
+/* For the void init functions: an allocator they cannot use (a partial
+ * struct) falls back to libc, as documented in rpc.h. */
 static void mem_copy_in(sgrpc_mem *dst, const sgrpc_mem *src) {
-  if (src && src->malloc && src->free) *dst = *src;
-  else memset(dst, 0, sizeof(*dst));
+  if (sgrpc_mem_resolve(dst, src) != 0) (void)sgrpc_mem_resolve(dst, NULL);
 }
 
 /* Bytes needed to deep-copy md after a header of `head` bytes. */
@@ -147,9 +132,8 @@ static uint32_t path_hash(const char *p, size_t n) {
 int sgrpc_router_new(sgrpc_router **prouter, const sgrpc_mem *mem) {
   sgrpc_mem m;
   sgrpc_router *r;
-  if (!prouter) return SGRPC_ERR_INVALID_ARGUMENT;
-  mem_copy_in(&m, mem);
-  r = r_calloc(&m, sizeof(*r));
+  if (!prouter || sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  r = rpc_calloc(&m, sizeof(*r));
   if (!r) return SGRPC_ERR_NOMEM;
   r->mem = m;
   *prouter = r;
@@ -158,9 +142,9 @@ int sgrpc_router_new(sgrpc_router **prouter, const sgrpc_mem *mem) {
 
 void sgrpc_router_del(sgrpc_router *r) {
   if (!r) return;
-  r_free(&r->mem, r->routes);
-  r_free(&r->mem, r->index);
-  r_free(&r->mem, r);
+  rpc_free(&r->mem, r->routes);
+  rpc_free(&r->mem, r->index);
+  rpc_free(&r->mem, r);
 }
 
 static const route *router_lookup(const sgrpc_router *r, const char *path, size_t len) {
@@ -198,20 +182,20 @@ int sgrpc_router_add(sgrpc_router *r, const sgrpc_method *m, const sgrpc_handler
   if (r->n == UINT32_MAX - 1) return SGRPC_ERR_NOMEM;
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 8;
-    route *nr = r_malloc(&r->mem, cap * sizeof(*nr));
+    route *nr = rpc_malloc(&r->mem, cap * sizeof(*nr));
     if (!nr) return SGRPC_ERR_NOMEM;
     if (r->n) memcpy(nr, r->routes, r->n * sizeof(*nr));
     /* Calls in flight point at routes: the old array must stay valid
      * for them, so adding routes while serving is not supported. */
-    r_free(&r->mem, r->routes);
+    rpc_free(&r->mem, r->routes);
     r->routes = nr;
     r->cap = cap;
   }
   if ((r->n + 1) * 2 > r->index_cap) {
     size_t cap = r->index_cap ? r->index_cap * 2 : 16;
-    uint32_t *ni = r_calloc(&r->mem, cap * sizeof(*ni));
+    uint32_t *ni = rpc_calloc(&r->mem, cap * sizeof(*ni));
     if (!ni) return SGRPC_ERR_NOMEM;
-    r_free(&r->mem, r->index);
+    rpc_free(&r->mem, r->index);
     r->index = ni;
     r->index_cap = cap;
     for (k = 0; k < r->n; k++) index_put(ni, cap, r->routes, k);
@@ -403,7 +387,7 @@ static void sc_unknown(sgrpc_server_call *sc, const sgrpc_event *ev) {
   char *text = stackbuf;
   size_t need = sizeof(prefix) + ev->u.call_new.path_len;
   if (need > sizeof(stackbuf)) {
-    text = r_malloc(&sc->router->mem, need);
+    text = rpc_malloc(&sc->router->mem, need);
     if (!text) {
       sc_fail(sc, SGRPC_STATUS_UNIMPLEMENTED, "Method not found");
       return;
@@ -413,7 +397,7 @@ static void sc_unknown(sgrpc_server_call *sc, const sgrpc_event *ev) {
   memcpy(text + sizeof(prefix) - 1, ev->u.call_new.path, ev->u.call_new.path_len);
   text[need - 1] = 0;
   sc_fail(sc, SGRPC_STATUS_UNIMPLEMENTED, text);
-  if (text != stackbuf) r_free(&sc->router->mem, text);
+  if (text != stackbuf) rpc_free(&sc->router->mem, text);
 }
 
 /* Keeps the request metadata for sgrpc_server_call_metadata. */
@@ -422,7 +406,7 @@ static int sc_copy_md(sgrpc_server_call *sc, const sgrpc_md *md, size_t n) {
   uint8_t *block;
   if (!n) return 0;
   sz = md_copy_size(md, n);
-  block = r_malloc(&sc->router->mem, sz);
+  block = rpc_malloc(&sc->router->mem, sz);
   if (!block) {
     sc_fail(sc, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
     return SGRPC_ERR_NOMEM;
@@ -461,7 +445,7 @@ static void sc_event(const sgrpc_event *ev, void *user_data, int64_t now);
 
 static int on_call_new(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
                        int64_t now) {
-  sgrpc_server_call *sc = r_calloc(&r->mem, sizeof(*sc));
+  sgrpc_server_call *sc = rpc_calloc(&r->mem, sizeof(*sc));
   const route *rt;
   if (!sc) {
     sgrpc_status st;
@@ -552,10 +536,10 @@ static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
     sc->route->handler.on_close(sc, &ev->u.close.status, sc->route->handler.user_data);
   if (sc->request) sc->route->method->codec->free_msg(sc->route->method->request_type,
                                                       sc->request, mem);
-  r_free(mem, sc->md);
+  rpc_free(mem, sc->md);
   /* The handle is the event puller's to release, after this CLOSE. */
   sgrpc_call_set_callback(sc->h, NULL, NULL);
-  r_free(mem, sc);
+  rpc_free(mem, sc);
 }
 
 void sgrpc_router_set_events(sgrpc_router *r, sgrpc_events *events) {
@@ -657,7 +641,7 @@ void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn sta
 static void cc_free(sgrpc_client_call *cc) {
   sgrpc_mem mem = cc->mem;
   if (cc->reply) cc->method->codec->free_msg(cc->method->response_type, cc->reply, &mem);
-  r_free(&mem, cc);
+  rpc_free(&mem, cc);
 }
 
 static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now);
@@ -678,7 +662,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
   if (method->client_streaming && request) return SGRPC_ERR_INVALID_ARGUMENT;
   if (request && !method->codec->check(method->request_type, request))
     return SGRPC_ERR_INVALID_ARGUMENT;
-  cc = r_calloc(&client->mem, sizeof(*cc));
+  cc = rpc_calloc(&client->mem, sizeof(*cc));
   if (!cc) return SGRPC_ERR_NOMEM;
   cc->method = method;
   cc->now = now;

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "rpc_mem.h"
 
 #define DEFAULT_ROUNDS 10000
 #define DEFAULT_START 1000000000LL
@@ -22,17 +23,6 @@ struct sgrpc_test_channel {
   uint8_t *buf; /* copy of one side's output: dispatch may call into it */
   size_t buf_cap;
 };
-
-static void *t_malloc(const sgrpc_mem *mem, size_t n) {
-  if (mem->malloc) return mem->malloc(n ? n : 1, mem->user_data);
-  return malloc(n ? n : 1);
-}
-
-static void t_free(const sgrpc_mem *mem, void *p) {
-  if (!p) return;
-  if (mem->free) mem->free(p, mem->user_data);
-  else free(p);
-}
 
 static void note_err(sgrpc_test_channel *ch, int rv) {
   if (rv < 0 && sgrpc_is_fatal(rv) && !ch->err) ch->err = rv;
@@ -68,13 +58,13 @@ static size_t pump(sgrpc_test_channel *ch, sgrpc_conn *from, sgrpc_conn *to) {
     return 0;
   }
   if ((size_t)n > ch->buf_cap) {
-    uint8_t *nb = t_malloc(&ch->mem, (size_t)n);
+    uint8_t *nb = rpc_malloc(&ch->mem, (size_t)n);
     if (!nb) {
       /* leave the bytes in the engine; the next run tries again */
       note_err(ch, SGRPC_ERR_NOMEM);
       return 0;
     }
-    t_free(&ch->mem, ch->buf);
+    rpc_free(&ch->mem, ch->buf);
     ch->buf = nb;
     ch->buf_cap = (size_t)n;
   }
@@ -122,28 +112,27 @@ int sgrpc_test_channel_new(sgrpc_test_channel **pch, sgrpc_router *router,
   if (!pch || !router) return SGRPC_ERR_INVALID_ARGUMENT;
   if (opts) o = *opts;
   else memset(&o, 0, sizeof(o));
-  if (o.mem && o.mem->malloc && o.mem->free) m = *o.mem;
-  else memset(&m, 0, sizeof(m));
-  ch = t_malloc(&m, sizeof(*ch));
+  if (sgrpc_mem_resolve(&m, o.mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  ch = rpc_malloc(&m, sizeof(*ch));
   if (!ch) return SGRPC_ERR_NOMEM;
   memset(ch, 0, sizeof(*ch));
   ch->mem = m;
   ch->router = router;
   ch->now = o.now ? o.now : DEFAULT_START;
   {
-    const sgrpc_mem *em = m.malloc ? &ch->mem : NULL; /* engines take NULL for libc */
+    const sgrpc_mem *em = &ch->mem;
     rv = sgrpc_conn_client_new(&ch->cli, o.client_settings, em, ch->now);
     if (rv == 0) rv = sgrpc_conn_server_new(&ch->srv, o.server_settings, em, ch->now);
   }
   if (rv == 0) {
-    sgrpc_rpc_client_init(&ch->client, ch->cli, m.malloc ? &ch->mem : NULL);
+    sgrpc_rpc_client_init(&ch->client, ch->cli, &ch->mem);
     rv = sgrpc_test_channel_run(ch, 0);
   }
   if (rv < 0) {
     sgrpc_conn_del(ch->cli);
     sgrpc_conn_del(ch->srv);
-    t_free(&ch->mem, ch->buf);
-    t_free(&m, ch);
+    rpc_free(&ch->mem, ch->buf);
+    rpc_free(&m, ch);
     return rv == SGRPC_ERR_CONN_NOMEM ? SGRPC_ERR_NOMEM : rv;
   }
   *pch = ch;
@@ -165,8 +154,8 @@ void sgrpc_test_channel_del(sgrpc_test_channel *ch) {
   sgrpc_conn_del(ch->cli);
   sgrpc_conn_del(ch->srv);
   m = ch->mem;
-  t_free(&m, ch->buf);
-  t_free(&m, ch);
+  rpc_free(&m, ch->buf);
+  rpc_free(&m, ch);
 }
 
 sgrpc_rpc_client *sgrpc_test_channel_client(sgrpc_test_channel *ch) {

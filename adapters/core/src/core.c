@@ -113,23 +113,6 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* Memory: everything through the loop's allocator                     */
 /* ------------------------------------------------------------------ */
 
-static void *libc_malloc(size_t n, void *ud) {
-  (void)ud;
-  return malloc(n);
-}
-static void libc_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-static void *libc_calloc(size_t n, size_t size, void *ud) {
-  (void)ud;
-  return calloc(n, size);
-}
-static void *libc_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  return realloc(p, n);
-}
-
 static void *net_calloc(const sgrpc_net_loop *l, size_t n) {
   return l->mem.calloc(1, n, l->mem.user_data);
 }
@@ -923,17 +906,7 @@ int sgrpc_net_loop_new(sgrpc_net_loop **pl, const sgrpc_net_ops *ops, void *ud,
   if (pl) *pl = NULL;
   if (!pl || !ops || !ops->close || !ops->timer_arm || (!ops->write == !ops->write_owned))
     return SGRPC_ERR_INVALID_ARGUMENT;
-  if (mem) {
-    if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
-      return SGRPC_ERR_INVALID_ARGUMENT;
-    m = *mem;
-  } else {
-    m.user_data = NULL;
-    m.malloc = libc_malloc;
-    m.free = libc_free;
-    m.calloc = libc_calloc;
-    m.realloc = libc_realloc;
-  }
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   l = m.calloc(1, sizeof(*l), m.user_data);
   if (!l) return SGRPC_ERR_NOMEM;
   l->mem = m;

@@ -26,38 +26,6 @@
  * errno 1..399, anything else (none on the supported systems) is EIO. */
 int pn_err(void) { return SGRPC_ERR_SYSTEM(errno >= 1 && errno <= 399 ? errno : EIO); }
 
-static void *libc_malloc(size_t n, void *ud) {
-  (void)ud;
-  return malloc(n);
-}
-static void libc_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-static void *libc_calloc(size_t n, size_t size, void *ud) {
-  (void)ud;
-  return calloc(n, size);
-}
-static void *libc_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  return realloc(p, n);
-}
-
-int pn_mem(const sgrpc_mem *mem, sgrpc_mem *out) {
-  if (mem) {
-    if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
-      return SGRPC_ERR_INVALID_ARGUMENT;
-    *out = *mem;
-    return 0;
-  }
-  out->user_data = NULL;
-  out->malloc = libc_malloc;
-  out->free = libc_free;
-  out->calloc = libc_calloc;
-  out->realloc = libc_realloc;
-  return 0;
-}
-
 int64_t pn_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -16,10 +16,6 @@
 /** SGRPC_ERR_SYSTEM(errno) of the last failed call (EIO when errno is 0). */
 int pn_err(void);
 
-/** Fills *out with mem, or with libc's hooks when mem is NULL. Returns 0,
- *  or SGRPC_ERR_INVALID_ARGUMENT for a struct with a hook missing. */
-int pn_mem(const sgrpc_mem *mem, sgrpc_mem *out);
-
 /** CLOCK_MONOTONIC in ns. */
 int64_t pn_now(void);
 

@@ -333,7 +333,7 @@ int sgrpc_epoll_new(sgrpc_epoll **pe, const sgrpc_mem *mem) {
   sgrpc_epoll *e;
   int rv;
   if (pe) *pe = NULL;
-  if (!pe || pn_mem(mem, &m) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!pe || sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   e = m.calloc(1, sizeof(*e), m.user_data);
   if (!e) return SGRPC_ERR_NOMEM;
   e->mem = m;

@@ -308,7 +308,7 @@ int sgrpc_kqueue_new(sgrpc_kqueue **pk, const sgrpc_mem *mem) {
   sgrpc_mem m;
   int rv;
   if (pk) *pk = NULL;
-  if (!pk || pn_mem(mem, &m) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!pk || sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   k = m.calloc(1, sizeof(*k), m.user_data);
   if (!k) return SGRPC_ERR_NOMEM;
   k->mem = m;

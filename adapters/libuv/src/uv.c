@@ -81,23 +81,6 @@ typedef struct uva_listener {
 
 int64_t sgrpc_uv_now(void) { return (int64_t)uv_hrtime(); }
 
-static void *libc_malloc(size_t n, void *ud) {
-  (void)ud;
-  return malloc(n);
-}
-static void libc_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-static void *libc_calloc(size_t n, size_t size, void *ud) {
-  (void)ud;
-  return calloc(n, size);
-}
-static void *libc_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  return realloc(p, n);
-}
-
 static void *mem_calloc(const sgrpc_mem *m, size_t n) { return m->calloc(1, n, m->user_data); }
 static void mem_free(const sgrpc_mem *m, void *p) { m->free(p, m->user_data); }
 
@@ -563,17 +546,7 @@ int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem) {
   int i, rv;
   if (pu) *pu = NULL;
   if (!pu || !loop) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (mem) {
-    if (!mem->malloc || !mem->free || !mem->calloc || !mem->realloc)
-      return SGRPC_ERR_INVALID_ARGUMENT;
-    m = *mem;
-  } else {
-    m.user_data = NULL;
-    m.malloc = libc_malloc;
-    m.free = libc_free;
-    m.calloc = libc_calloc;
-    m.realloc = libc_realloc;
-  }
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   u = mem_calloc(&m, sizeof(*u));
   if (!u) return SGRPC_ERR_NOMEM;
   u->mem = m;

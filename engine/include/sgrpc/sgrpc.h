@@ -202,6 +202,16 @@ typedef struct sgrpc_mem {
   void *(*realloc)(void *ptr, size_t size, void *user_data);
 } sgrpc_mem;
 
+/**
+ * What an allocator argument means everywhere in sgrpc: copies *mem into
+ * *out, or libc's malloc/free/calloc/realloc when mem is NULL. Returns 0,
+ * or SGRPC_ERR_INVALID_ARGUMENT (out untouched) when out is NULL or mem
+ * lacks one of the four functions. Every sgrpc_*_new that takes an
+ * allocator applies it, so a partial struct is refused the same way by
+ * every layer.
+ */
+SGRPC_EXTERN int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem);
+
 /* ------------------------------------------------------------------ */
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */

@@ -146,7 +146,9 @@ typedef struct sgrpc_handler {
 } sgrpc_handler;
 
 /**
- * Creates a router. mem is copied (NULL: libc); pass the allocator the
+ * Creates a router. mem is copied (NULL: libc; a struct lacking a
+ * function is refused with SGRPC_ERR_INVALID_ARGUMENT, as everywhere in
+ * sgrpc: see sgrpc_mem_resolve); pass the allocator the
  * server connections use, since requests are unpacked with it.
  * Returns 0, SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_NOMEM.
  */
@@ -296,7 +298,8 @@ typedef struct sgrpc_rpc_client {
   struct sgrpc_events *events;
 } sgrpc_rpc_client;
 
-/** Fills client for calls on conn. mem is copied (NULL: libc); pass the
+/** Fills client for calls on conn. mem is copied (NULL, or a struct
+ *  lacking a function, which this void function cannot refuse: libc); pass the
  *  connection's. */
 SGRPC_EXTERN void sgrpc_rpc_client_init(sgrpc_rpc_client *client, sgrpc_conn *conn,
                                         const sgrpc_mem *mem);
