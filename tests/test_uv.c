@@ -63,11 +63,63 @@ static int uvw_channel(void *p, const sgrpc_net_channel_opts *o, sgrpc_net_chann
 
 static int uvw_signals(void *p) { return sgrpc_uv_catch_signals(((uv_world *)p)->u, NULL, NULL); }
 
+/* libuv writes with write(2): a peer's reset must not kill the process
+ * with SIGPIPE. sgrpc_uv_new ignores SIGPIPE while it is at its default
+ * (the interop server died of it, exit status 141, when a grpc-go client
+ * hung up during its graceful shutdown) and keeps an application's
+ * handler. */
+static volatile sig_atomic_t app_sigpipes;
+static void app_handler(int signo) {
+  (void)signo;
+  app_sigpipes++;
+}
+
+static void test_sigpipe(void **state) {
+  struct sigaction dfl, app, cur;
+  uv_loop_t loop;
+  sgrpc_uv *u;
+  int sv[2];
+  (void)state;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  assert_int_equal(sigaction(SIGPIPE, &dfl, NULL), 0);
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(sgrpc_uv_new(&u, &loop, NULL), 0);
+  assert_int_equal(sigaction(SIGPIPE, NULL, &cur), 0);
+  assert_true(cur.sa_handler == SIG_IGN);
+  /* a write to a socket whose peer is gone now fails with EPIPE */
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  close(sv[1]);
+  assert_int_equal(write(sv[0], "x", 1), -1);
+  assert_int_equal(errno, EPIPE);
+  close(sv[0]);
+  sgrpc_uv_del(u);
+  for (int i = 0; i < 1000 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++) {
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+  /* an application's own handler stays */
+  memset(&app, 0, sizeof(app));
+  app.sa_handler = app_handler;
+  assert_int_equal(sigaction(SIGPIPE, &app, NULL), 0);
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(sgrpc_uv_new(&u, &loop, NULL), 0);
+  assert_int_equal(sigaction(SIGPIPE, NULL, &cur), 0);
+  assert_true(cur.sa_handler == app_handler);
+  sgrpc_uv_del(u);
+  for (int i = 0; i < 1000 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++) {
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(sigaction(SIGPIPE, &dfl, NULL), 0);
+}
+
 int main(void) {
+  static const struct CMUnitTest own[] = {cmocka_unit_test(test_sigpipe)};
+  int rv;
   static const suite_adapter uv_adapter = {
       "libuv", uvw_new, uvw_del, uvw_net, sgrpc_uv_now, uvw_run_once,
       uvw_listen, uvw_channel, uvw_signals,
   };
-  return adapter_suite_run(&uv_adapter);
+  rv = cmocka_run_group_tests_name("libuv adapter", own, NULL, NULL);
+  return rv | adapter_suite_run(&uv_adapter);
 }
 #endif

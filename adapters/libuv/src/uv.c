@@ -539,6 +539,23 @@ int sgrpc_uv_catch_signals(sgrpc_uv *u, sgrpc_net_signal_cb on_signal, void *ud)
 /* Life                                                                */
 /* ------------------------------------------------------------------ */
 
+/* libuv writes to sockets with write(2)/writev(2), which raise SIGPIPE
+ * when the peer has reset the connection; its default action kills the
+ * process (a client that hangs up during a graceful shutdown did exactly
+ * that). Like gRPC C-core and Node, ignore it while it is at its default;
+ * a handler the application installed is left alone. The write then
+ * fails with EPIPE and the connection closes as for any transport error. */
+static void ignore_default_sigpipe(void) {
+  struct sigaction cur;
+  if (sigaction(SIGPIPE, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL) {
+    struct sigaction ign;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    (void)sigaction(SIGPIPE, &ign, NULL);
+  }
+}
+
 int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem) {
   sgrpc_net_ops ops;
   sgrpc_mem m;
@@ -549,6 +566,7 @@ int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem) {
   if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
   u = mem_calloc(&m, sizeof(*u));
   if (!u) return SGRPC_ERR_NOMEM;
+  ignore_default_sigpipe();
   u->mem = m;
   u->loop = loop;
   memset(&ops, 0, sizeof(ops));

@@ -34,8 +34,11 @@ SGRPC_EXTERN int64_t sgrpc_uv_now(void);
 
 /** Binds sgrpc to loop (which must outlive it). mem (NULL: libc) is
  *  copied and used for the adapter's and the net layer's objects and
- *  every engine connection. Returns 0 and sets *pu,
- *  SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_NOMEM. */
+ *  every engine connection. libuv writes with write(2), which raises
+ *  SIGPIPE on a connection the peer reset: when SIGPIPE is at its default
+ *  disposition (terminate) this sets it to SIG_IGN for the process, as
+ *  gRPC C-core and Node do; a handler of the application's is kept.
+ *  Returns 0 and sets *pu, SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_NOMEM. */
 SGRPC_EXTERN int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem);
 
 /**
