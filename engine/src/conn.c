@@ -1319,14 +1319,14 @@ sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
   return n;
 }
 
-int sgrpc_conn_want_write(sgrpc_conn *c) {
+int sgrpc_conn_want_write(const sgrpc_conn *c) {
   if (!c) return 0;
   if (sg_buf_avail(&c->out)) return 1;
   if (c->transport_closed || c->out_lost) return 0;
   return nghttp2_session_want_write(c->session);
 }
 
-int sgrpc_conn_is_alive(sgrpc_conn *c) {
+int sgrpc_conn_is_alive(const sgrpc_conn *c) {
   if (!c || c->fatal || c->transport_closed) return 0;
   return nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session);
 }

@@ -481,7 +481,7 @@ SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
                                              size_t cap);
 
 /** Returns nonzero when output is waiting (cheap; does not prepare it). */
-SGRPC_EXTERN int sgrpc_conn_want_write(sgrpc_conn *conn);
+SGRPC_EXTERN int sgrpc_conn_want_write(const sgrpc_conn *conn);
 
 /**
  * Returns nonzero while the connection can still carry traffic: it has
@@ -489,7 +489,7 @@ SGRPC_EXTERN int sgrpc_conn_want_write(sgrpc_conn *conn);
  * session still wants to read or write. When it returns 0 and no output
  * is pending, the adapter may close the transport.
  */
-SGRPC_EXTERN int sgrpc_conn_is_alive(sgrpc_conn *conn);
+SGRPC_EXTERN int sgrpc_conn_is_alive(const sgrpc_conn *conn);
 
 /** Returns the earliest time at which sgrpc_conn_handle_expiry must be
  *  called, or SGRPC_NEVER. */
