@@ -10,8 +10,9 @@
 # service, OUT_DIR/a/b.sgrpc.{c,h}. Link <target> with sgrpc::rpc (or
 # sgrpc_rpc in-tree).
 #
-# The plugin is the in-tree protoc-gen-sgrpc target when present, else
-# SGRPC_PROTOC_GEN_SGRPC, else protoc-gen-sgrpc found on PATH.
+# The plugin is SGRPC_PROTOC_GEN_SGRPC when set (it must run on the build
+# machine: a cross build names a native one), else the in-tree
+# protoc-gen-sgrpc target when present, else protoc-gen-sgrpc found on PATH.
 
 find_program(SGRPC_PROTOC protoc)
 find_program(SGRPC_PROTOC_C_PLUGIN protoc-gen-c)
@@ -30,12 +31,13 @@ function(sgrpc_generate)
   if(NOT SG_OUT_DIR)
     set(SG_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR}/sgrpc_gen)
   endif()
-  if(TARGET protoc-gen-sgrpc)
-    set(plugin $<TARGET_FILE:protoc-gen-sgrpc>)
-    set(plugin_dep protoc-gen-sgrpc)
-  elseif(SGRPC_PROTOC_GEN_SGRPC)
+  if(SGRPC_PROTOC_GEN_SGRPC)
+    # named by the user: a cross build's native plugin, or the installed one
     set(plugin ${SGRPC_PROTOC_GEN_SGRPC})
     set(plugin_dep ${SGRPC_PROTOC_GEN_SGRPC})
+  elseif(TARGET protoc-gen-sgrpc)
+    set(plugin $<TARGET_FILE:protoc-gen-sgrpc>)
+    set(plugin_dep protoc-gen-sgrpc)
   else()
     find_program(SGRPC_PROTOC_GEN_SGRPC protoc-gen-sgrpc REQUIRED)
     set(plugin ${SGRPC_PROTOC_GEN_SGRPC})

@@ -5,6 +5,9 @@
 # CLIENT --target 127.0.0.1:PORT [client args...], then stops the server
 # with SIGTERM (graceful exit) and prints "server exit N". Every wait is
 # bounded. Exit status 0 when client and server both exited 0.
+# SGRPC_TEST_EMULATOR (e.g. "qemu-s390x -L /usr/s390x-linux-gnu", set by
+# scripts/cross) runs both binaries of a cross build.
+emu=${SGRPC_TEST_EMULATOR:-}
 server=$1
 client=$2
 shift 2
@@ -22,7 +25,7 @@ while [ $attempt -lt 20 ] && [ $started -eq 0 ]; do
   attempt=$((attempt + 1))
   r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
   port=$((20000 + r % 12000))
-  "$server" --listen "127.0.0.1:$port" >"$tmp/server.out" 2>&1 &
+  $emu "$server" --listen "127.0.0.1:$port" >"$tmp/server.out" 2>&1 &
   spid=$!
   i=0
   while [ $i -lt 100 ]; do # up to 10 s for the server to bind
@@ -47,7 +50,7 @@ while [ $attempt -lt 20 ] && [ $started -eq 0 ]; do
 done
 [ $started -eq 1 ] || { echo "no port found"; exit 1; }
 
-timeout 30 "$client" --target "127.0.0.1:$port" "$@"
+timeout 30 $emu "$client" --target "127.0.0.1:$port" "$@"
 crc=$?
 echo "client exit $crc"
 

@@ -6,7 +6,10 @@
 # With a fourth argument "tls": both sides use TLS with their default test
 # certificates (grpc's testdata server1.pem and ca.pem), name checked
 # through --server_host_override=foo.test.google.fr.
+# SGRPC_TEST_EMULATOR (e.g. "qemu-s390x -L /usr/s390x-linux-gnu", set by
+# scripts/cross) runs both binaries of a cross build.
 set -u
+emu=${SGRPC_TEST_EMULATOR:-}
 server=$1 client=$2 case=$3 mode=${4:-plaintext}
 sargs=() cargs=()
 if [ "$mode" = tls ]; then
@@ -22,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 for attempt in 1 2 3 4 5 6; do
   port=$((20000 + (RANDOM % 12000)))
-  "$server" --port="$port" "${sargs[@]}" > "$log" 2>&1 &
+  $emu "$server" --port="$port" "${sargs[@]}" > "$log" 2>&1 &
   pid=$!
   for i in $(seq 50); do
     grep -q "listening on port" "$log" && break 2
@@ -32,7 +35,7 @@ for attempt in 1 2 3 4 5 6; do
   kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
 done
 if [ -z "$pid" ]; then echo "FAIL: $case: server did not start"; cat "$log"; exit 1; fi
-timeout 50 "$client" --server_host=127.0.0.1 --server_port="$port" --test_case="$case" "${cargs[@]}"
+timeout 50 $emu "$client" --server_host=127.0.0.1 --server_port="$port" --test_case="$case" "${cargs[@]}"
 rc=$?
 if [ $rc -ne 0 ]; then sed 's/^/  server| /' "$log" | tail -20; fi
 exit $rc

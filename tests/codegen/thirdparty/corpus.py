@@ -115,6 +115,10 @@ def main():
     from google.protobuf import descriptor_pb2  # python3-protobuf, with grpcio
 
     defects = load_defects()
+    # clang accepts "{0}" for any aggregate without -Wmissing-braces (gcc
+    # warns), so that defect cannot show there: expect it from gcc only
+    if "clang" in run([a.cc, "--version"]).stdout:
+        defects = {k: v for k, v in defects.items() if v[0] != "missing-braces"}
     seen_defects = set()
     problems = []
     totals = {"files": 0, "skipped": 0, "c": 0, "services": 0, "methods": 0}
