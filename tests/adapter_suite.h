@@ -1289,6 +1289,7 @@ static void tls_world(world *w, const char *fmt, sgrpc_tls_openssl_ctx *srv,
 #endif
 
 enum { BIG_CALLS = 8, BIG_MSGS = 1049 }; /* 8 x 1049 x 1000 bytes: 1 MiB each */
+enum { BIG_NO_LISTEN = 42, BIG_NO_DRAIN = 43 }; /* the server process's failures */
 
 /* One try of the graceful-shutdown race, server and client in two
  * processes (in one thread the client cannot send between the server's
@@ -1324,13 +1325,15 @@ static int big_drain_try(sgrpc_tls_factory stls, void *stls_ud, sgrpc_tls_factor
       rv = world_listen(&w);
     }
     port = rv == 0 ? sgrpc_net_server_port(w.srv) : 0;
-    if (write(pfd[1], &port, sizeof(port)) != (ssize_t)sizeof(port) || !port) _exit(2);
+    if (write(pfd[1], &port, sizeof(port)) != (ssize_t)sizeof(port) || !port) _exit(BIG_NO_LISTEN);
     close(pfd[1]);
     end = A->now() + 20 * SEC;
     while ((!sgrpc_net_server_is_shutting_down(w.srv) || sgrpc_net_loop_has_work(w.net)) &&
            A->now() < end)
       A->run_once(w.loop, 20);
-    _exit(sgrpc_net_loop_has_work(w.net) ? 3 : 0);
+    rv = sgrpc_net_loop_has_work(w.net) ? BIG_NO_DRAIN : 0;
+    A->loop_del(w.loop);
+    _exit(rv);
   }
   close(pfd[1]);
   assert_int_equal(read(pfd[0], &port, sizeof(port)), (ssize_t)sizeof(port));
@@ -1375,8 +1378,13 @@ static int big_drain_try(sgrpc_tls_factory stls, void *stls_ud, sgrpc_tls_factor
       lost++;
   world_free(&w); /* the client hangs up: the server's linger ends */
   assert_int_equal(waitpid(pid, &status, 0), pid);
+  /* The server listened, and drained and closed everything by itself.
+   * (Under valgrind --error-exitcode=1 the child may also exit 1: it
+   * reports the parent's heap it inherited, and glibc's resolver state
+   * of a thread that did not survive the fork, as lost.) */
   assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_not_equal(WEXITSTATUS(status), BIG_NO_LISTEN);
+  assert_int_not_equal(WEXITSTATUS(status), BIG_NO_DRAIN);
   return lost;
 }
 
@@ -1472,7 +1480,8 @@ static void test_accept_emfile(void **state) {
   assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
   fprintf(stderr, "%s accept at the fd limit: %.3f s CPU in 1 s, %llu pauses\n", A->name, cpu,
           (unsigned long long)sgrpc_net_server_accept_pauses(w.srv));
-  assert_true(cpu < 0.3);
+  /* Spinning costs about 1.0 s; resting, 0.01 s (0.4 s under valgrind). */
+  assert_true(cpu < 0.5);
   if (!A->sheds_at_fd_limit) assert_true(sgrpc_net_server_accept_pauses(w.srv) >= 1);
   /* Accepting resumes: a new connection is taken within a second. */
   {
