@@ -186,10 +186,10 @@ SGRPC_EXTERN int sgrpc_net_server_port(const sgrpc_net_server *s);
 /** The user_data of the server's options. */
 SGRPC_EXTERN void *sgrpc_net_server_user_data(const sgrpc_net_server *s);
 /**
- * Graceful shutdown: closes the listener, sends GOAWAY on every
- * connection, lets calls finish (cancelled after drain_timeout_ns from
- * now) and closes each connection when it is done. Idempotent; callable
- * from callbacks.
+ * Graceful shutdown: closes the listener, sends the two-step GOAWAY on
+ * every connection, lets calls finish (ended UNAVAILABLE after
+ * drain_timeout_ns from now) and closes each connection when it is done,
+ * gracefully (see linger_ns). Idempotent; callable from callbacks.
  */
 SGRPC_EXTERN void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now);
 SGRPC_EXTERN int sgrpc_net_server_is_shutting_down(const sgrpc_net_server *s);
