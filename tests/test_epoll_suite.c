@@ -38,7 +38,7 @@ static int epw_signals(void *p) { return sgrpc_epoll_catch_signals(p, NULL, NULL
 int main(void) {
   static const suite_adapter ep_adapter = {
       "epoll",    epw_new,     epw_del, epw_net, sgrpc_epoll_now, epw_run_once,
-      epw_listen, epw_channel, epw_signals,
+      epw_listen, epw_channel, epw_signals, 0,
   };
   return adapter_suite_run(&ep_adapter);
 }

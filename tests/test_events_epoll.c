@@ -169,7 +169,6 @@ static int setup(void **state) {
 
   memset(&so, 0, sizeof(so));
   so.server.on_event = sgrpc_net_router_event;
-  so.server.single_goaway = 1;
   so.server.user_data = w.router;
   so.server.drain_timeout_ns = 5 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {

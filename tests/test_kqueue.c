@@ -37,7 +37,7 @@ static int kqw_signals(void *p) { return sgrpc_kqueue_catch_signals(p, NULL, NUL
 int main(void) {
   static const suite_adapter kq_adapter = {
       "kqueue",   kqw_new,     kqw_del, kqw_net, sgrpc_kqueue_now, kqw_run_once,
-      kqw_listen, kqw_channel, kqw_signals,
+      kqw_listen, kqw_channel, kqw_signals, 0,
   };
   return adapter_suite_run(&kq_adapter);
 }

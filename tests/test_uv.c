@@ -117,7 +117,7 @@ int main(void) {
   int rv;
   static const suite_adapter uv_adapter = {
       "libuv", uvw_new, uvw_del, uvw_net, sgrpc_uv_now, uvw_run_once,
-      uvw_listen, uvw_channel, uvw_signals,
+      uvw_listen, uvw_channel, uvw_signals, 1,
   };
   rv = cmocka_run_group_tests_name("libuv adapter", own, NULL, NULL);
   return rv | adapter_suite_run(&uv_adapter);

@@ -222,7 +222,6 @@ int main(int argc, char **argv) {
   memset(&o, 0, sizeof(o));
   o.listen = listen;
   o.server.on_event = on_event;
-  o.server.single_goaway = 1;
   o.backlog = 1024;
   o.server.drain_timeout_ns = 2000000000;
   if (sgrpc_epoll_listen(loop, &o, &server) != 0) {

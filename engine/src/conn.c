@@ -449,6 +449,13 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   c->hblock = NULL;
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   if (c->role == SG_ROLE_SERVER && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (c->goaway_final && frame->hd.stream_id > c->goaway_last_id) {
+      /* Beyond the last id our GOAWAY announced: never a call. The peer
+       * may retry it elsewhere; REFUSED_STREAM says it was not run. */
+      int rv = nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                         NGHTTP2_REFUSED_STREAM);
+      return rv == 0 || !nghttp2_is_fatal(rv) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     call = sg_call_new(c);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->stream_id = frame->hd.stream_id;
@@ -633,6 +640,13 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
   return 0;
 }
 
+/* A GOAWAY with the last processed stream id was just queued: nghttp2
+ * stamps it with that id now, so later request streams are above it. */
+static void sg_goaway_final(sgrpc_conn *c) {
+  c->goaway_final = 1;
+  c->goaway_last_id = nghttp2_session_get_last_proc_stream_id(c->session);
+}
+
 /* Server: grpc-core's ping abuse policy. A ping sooner than allowed after
  * the previous one is a strike; too many strikes end the connection with
  * GOAWAY ENHANCE_YOUR_CALM "too_many_pings". */
@@ -648,6 +662,7 @@ static int ping_policy(sgrpc_conn *c) {
           c->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->session),
           NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)SG_LIT("too_many_pings")) != 0)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
+  sg_goaway_final(c);
   c->goaway_sent = 1;
   c->fatal = SGRPC_ERR_TOO_MANY_PINGS;
   return 0;
@@ -663,6 +678,7 @@ int sg_shutdown_final(sgrpc_conn *c) {
   rv = nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
                              nghttp2_session_get_last_proc_stream_id(c->session),
                              NGHTTP2_NO_ERROR, NULL, 0);
+  if (rv == 0) sg_goaway_final(c);
   return rv == 0 || !nghttp2_is_fatal(rv) ? 0 : -1;
 }
 
@@ -1355,6 +1371,7 @@ int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug,
                              nghttp2_session_get_last_proc_stream_id(c->session),
                              error_code, (const uint8_t *)debug, debug_len);
   if (rv != 0) return rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
+  sg_goaway_final(c);
   c->goaway_sent = 1;
   return 0;
 }
@@ -1403,7 +1420,10 @@ static void drain_expired(sgrpc_conn *c) {
                           .h2err = NGHTTP2_CANCEL};
       sg_call_client_finish(call, &ci);
     } else {
-      sgrpc_call_cancel(call);
+      /* As grpc-core's server shutdown: the client learns why (status
+       * UNAVAILABLE in trailers, the stream reset if its side is open),
+       * rather than seeing the connection vanish. */
+      sg_call_server_fail(call, SGRPC_STATUS_UNAVAILABLE, "server shutting down", 1);
     }
   }
   if (c->shutdown == 1) sg_shutdown_final(c);

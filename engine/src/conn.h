@@ -115,6 +115,11 @@ struct sgrpc_conn {
   int fatal;             /* sticky fatal error code, 0 when healthy */
   uint8_t transport_closed;
   uint8_t goaway_sent;
+  /* A GOAWAY with a real last stream id (not the shutdown notice) was
+   * queued: request streams above goaway_last_id are refused, even before
+   * nghttp2 has written it (output may be blocked for long). */
+  uint8_t goaway_final;
+  int32_t goaway_last_id;
   uint8_t goaway_recv;
   uint8_t paused;        /* the last mem_recv was paused by a full queue */
   uint8_t out_lost;      /* output nghttp2 produced could not be kept: send no more */

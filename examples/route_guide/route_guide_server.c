@@ -49,7 +49,6 @@ int main(int argc, char **argv) {
   memset(&sopts, 0, sizeof(sopts));
   sopts.listen = listen;
   sopts.server.on_event = sgrpc_net_router_event;
-  sopts.server.single_goaway = 1; /* every call event -> router */
   sopts.server.user_data = router;
   sopts.server.drain_timeout_ns = 5000000000; /* 5 s */
   rv = sgrpc_epoll_listen(loop, &sopts, &server);

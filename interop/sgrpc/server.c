@@ -500,7 +500,6 @@ int main(int argc, char **argv) {
   memset(&opts, 0, sizeof(opts));
   opts.listen = listen_addr;
   opts.server.on_event = on_event;
-  opts.server.single_goaway = 1;
   opts.server.drain_timeout_ns = 5LL * 1000000000;
   if (tls) {
     opts.server.make_tls = sgrpc_tls_openssl_factory;

@@ -72,7 +72,6 @@ static void server_start(server *s, int seed) {
 
   memset(&so, 0, sizeof(so));
   so.server.on_event = sgrpc_net_router_event;
-  so.server.single_goaway = 1;
   so.server.user_data = s->router;
   so.server.drain_timeout_ns = 2 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {

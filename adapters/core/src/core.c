@@ -6,11 +6,17 @@
  */
 #include <sgrpc/net_adapter.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NET_WRITE_ROUNDS 64
+/* How long a finished connection reads and discards after its half-close
+ * before it is closed anyway (sgrpc_net_*_opts.linger_ns = 0). */
+#define NET_LINGER_DEFAULT 1000000000LL
+/* How long a listener rests after accept ran out of descriptors. */
+#define NET_ACCEPT_PAUSE 200000000LL
 
 enum { NET_IDLE = 0, NET_CONNECTING, NET_OPEN, NET_WAITING };
 
@@ -27,6 +33,13 @@ struct sgrpc_net_conn {
   uint8_t goaway_seen;     /* client: the peer sent GOAWAY */
   uint8_t close_when_idle; /* close once the engine holds no call */
   uint8_t ever_connected;
+  /* Graceful close: 1 while the last bytes (TLS close_notify) wait for the
+   * transport, 2 once the write side is shut and input is discarded. */
+  uint8_t lingering;
+  /* Closed outright at this time (0: not set): the linger's end, or the
+   * bound on flushing a failed engine's last frames. */
+  int64_t close_at;
+  int64_t linger_ns; /* the owner's linger setting (<0: none) */
   int64_t attempt_start, connect_deadline, retry_at;
   /* TLS: the session, and ciphertext it did not take yet (its input
    * limit was reached while plaintext waited). */
@@ -52,7 +65,9 @@ struct sgrpc_net_server {
   void *user_data;
   int64_t drain_timeout_ns;
   int64_t drain_at; /* SGRPC_NEVER until shutdown with a timeout */
-  int single_goaway;
+  int64_t linger_ns;
+  int64_t accept_resume_at; /* SGRPC_NEVER unless the listener rests */
+  uint64_t accept_pauses;
   sgrpc_tls_factory make_tls;
   void *tls_ud;
   void *listener;
@@ -71,6 +86,7 @@ struct sgrpc_net_channel {
   sgrpc_net_event_cb on_conn_event;
   void *user_data;
   int wait_for_ready;
+  int64_t linger_ns;
   sgrpc_tls_factory make_tls;
   void *tls_ud;
   sgrpc_net_backoff backoff;
@@ -585,7 +601,9 @@ void sgrpc_net_conn_read(sgrpc_net_conn *c, const uint8_t *data, size_t len, int
   if (!c) return;
   l = c->loop;
   loop_enter(l, now);
-  if (!c->dead && !c->closing && c->state == NET_OPEN) {
+  /* Lingering: the bytes are read only so that the kernel does not answer
+   * them with a reset; nobody wants them any more. */
+  if (!c->dead && !c->closing && !c->lingering && c->state == NET_OPEN) {
     if (c->tls) conn_read_tls(c, data, len, now);
     else conn_feed(c, data, len, now);
   }
@@ -739,11 +757,70 @@ static int conn_make_tls(sgrpc_net_conn *c, sgrpc_tls_factory make, void *ud, co
   return 0;
 }
 
+static int64_t conn_linger(const sgrpc_net_conn *c) {
+  return c->linger_ns == 0 ? NET_LINGER_DEFAULT : c->linger_ns < 0 ? 0 : c->linger_ns;
+}
+
+/* Graceful close, one step: the TLS session's last records (its
+ * close_notify) go out, then the write side is shut and input is read
+ * and discarded until the peer's EOF or close_at. Closing at once instead
+ * would make the kernel answer anything the peer sent since our last
+ * read (a WINDOW_UPDATE) with a reset, which drops the output still
+ * queued in it: the last DATA, the trailers, the GOAWAY. Returns 1 when
+ * the connection closed or moved on, else 0. */
+static int conn_linger_step(sgrpc_net_conn *c) {
+  sgrpc_net_loop *l = c->loop;
+  if (c->lingering == 2) return 0;
+  if (c->tls) {
+    int k;
+    for (k = 0; k < NET_WRITE_ROUNDS && !c->blocked; k++) {
+      const uint8_t *p;
+      sgrpc_ssize n = sgrpc_tls_out_peek(c->tls, &p), w;
+      if (n <= 0) break;
+      w = tx_write(c, p, (size_t)n);
+      if (w < 0) {
+        conn_close(c);
+        return 1;
+      }
+      sgrpc_tls_out_consume(c->tls, (size_t)w);
+      if (w < n) c->blocked = 1;
+    }
+    if (sgrpc_tls_want_write(c->tls)) return 0; /* sgrpc_net_conn_writable resumes */
+  }
+  if (l->ops.shutdown_write(c->tx) < 0) {
+    conn_close(c);
+    return 1;
+  }
+  c->lingering = 2;
+  return 1;
+}
+
+/* The connection is done (no call left on a draining or closing one, or
+ * the engine failed and its last frames are out): close it gracefully
+ * when the adapter can half-close, else at once. */
+static void conn_finish(sgrpc_net_conn *c) {
+  sgrpc_net_loop *l = c->loop;
+  int64_t linger = conn_linger(c);
+  if (!l->ops.shutdown_write || !c->tx || linger <= 0) {
+    conn_close(c);
+    return;
+  }
+  /* Calls still known to a failed engine end now; the engine is done. */
+  sgrpc_conn_transport_closed(c->engine);
+  conn_drain(c);
+  if (c->channel && c->channel->cur == c) c->channel->cur = NULL;
+  if (c->tls) sgrpc_tls_close(c->tls);
+  c->lingering = 1;
+  c->close_at = l->now + linger;
+  conn_linger_step(c);
+}
+
 /* Brings a connection up to date. Returns events dispatched, plus one if
  * it closed. */
 static int conn_service(sgrpc_net_conn *c) {
   int n;
   if (c->dead) return 0;
+  if (c->lingering && !c->closing) return conn_linger_step(c);
   n = conn_drain(c);
   if (c->state == NET_OPEN && !c->closing) conn_flush(c);
   if (c->closing) {
@@ -752,11 +829,14 @@ static int conn_service(sgrpc_net_conn *c) {
   }
   if (c->state == NET_OPEN) {
     int pending = sgrpc_conn_want_write(c->engine) || (c->tls && sgrpc_tls_want_write(c->tls));
-    if (!pending && (!sgrpc_conn_is_alive(c->engine) ||
-                     (c->close_when_idle && sgrpc_conn_call_count(c->engine) == 0))) {
-      conn_close(c);
+    int alive = sgrpc_conn_is_alive(c->engine);
+    if (!pending && (!alive || (c->close_when_idle && sgrpc_conn_call_count(c->engine) == 0))) {
+      conn_finish(c);
       return n + 1;
     }
+    /* A failed engine still has frames (its GOAWAY) for a peer that may
+     * not read: they get a linger's time, then the connection goes. */
+    if (!alive && !c->close_at) c->close_at = c->loop->now + conn_linger(c);
   } else if (c->state == NET_WAITING && sgrpc_conn_call_count(c->engine) == 0) {
     conn_close(c); /* nobody waits for this connection any more */
     return n + 1;
@@ -781,9 +861,12 @@ int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *l) {
     when = min64(when, sgrpc_conn_next_expiry(c->engine));
     if (c->state == NET_CONNECTING) when = min64(when, c->connect_deadline);
     if (c->state == NET_WAITING && !c->closing) when = min64(when, c->retry_at);
+    if (c->close_at) when = min64(when, c->close_at);
   }
-  for (s = l->servers; s; s = s->next)
+  for (s = l->servers; s; s = s->next) {
     if (s->nconns) when = min64(when, s->drain_at);
+    when = min64(when, s->accept_resume_at);
+  }
   for (t = l->timers; t; t = t->next) when = min64(when, t->when);
   return when;
 }
@@ -852,19 +935,26 @@ void sgrpc_net_loop_timer(sgrpc_net_loop *l, int64_t now) {
   for (c = l->conns; c; c = next) {
     next = c->next;
     if (c->dead) continue;
-    if (sgrpc_conn_next_expiry(c->engine) <= now &&
-        sgrpc_conn_handle_expiry(c->engine, now) < 0)
-      c->closing = 1;
+    /* An engine that fails here (SETTINGS or keepalive timeout) has queued
+     * its GOAWAY: the service pass sends it, then closes (conn_service). */
+    if (sgrpc_conn_next_expiry(c->engine) <= now)
+      sgrpc_conn_handle_expiry(c->engine, now);
+    if (c->close_at && c->close_at <= now) c->closing = 1;
     if (c->state == NET_CONNECTING && c->connect_deadline <= now) conn_connect_failed(c, now);
     else if (c->state == NET_WAITING && !c->closing && c->retry_at <= now && c->channel)
       conn_start_attempt(c, now);
   }
   /* Backstop for the engine's own drain deadline: a connection still
    * busy a second after it is closed outright. */
-  for (s = l->servers; s; s = s->next)
+  for (s = l->servers; s; s = s->next) {
     if (s->drain_at <= now)
       for (c = l->conns; c; c = c->next)
         if (c->server == s) c->closing = 1;
+    if (s->accept_resume_at <= now) {
+      s->accept_resume_at = SGRPC_NEVER;
+      if (s->listener && l->ops.listener_pause) l->ops.listener_pause(l->ud, s, s->listener, 0);
+    }
+  }
   timers_fire(l, now);
   loop_leave(l, now);
 }
@@ -1005,7 +1095,8 @@ int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_n
   s->user_data = o->user_data;
   s->drain_timeout_ns = o->drain_timeout_ns;
   s->drain_at = SGRPC_NEVER;
-  s->single_goaway = o->single_goaway;
+  s->linger_ns = o->linger_ns;
+  s->accept_resume_at = SGRPC_NEVER;
   s->make_tls = o->make_tls;
   s->tls_ud = o->tls_user_data;
   s->next = l->servers;
@@ -1044,6 +1135,7 @@ int sgrpc_net_server_accept(sgrpc_net_server *s, void *tx, const char *peer, int
     return SGRPC_ERR_NOMEM;
   }
   c->server = s;
+  c->linger_ns = s->linger_ns;
   c->state = NET_OPEN;
   c->ever_connected = 1;
   if (peer) snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -1065,6 +1157,30 @@ int sgrpc_net_server_accept(sgrpc_net_server *s, void *tx, const char *peer, int
   return 0;
 }
 
+int sgrpc_net_server_accept_failed(sgrpc_net_server *s, int err, int64_t now) {
+  sgrpc_net_loop *l;
+  int e;
+  if (!s) return 0;
+  e = sgrpc_err_errno(err);
+  /* Out of descriptors or kernel memory: the pending connection stays in
+   * the backlog and the listener stays readable, so trying again at once
+   * only spins. Rest the listener; existing connections go on. */
+  if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) return 0;
+  l = s->loop;
+  if (!s->listener || s->shutting_down) return 0;
+  if (s->accept_resume_at == SGRPC_NEVER) {
+    s->accept_pauses++;
+    if (l->ops.listener_pause) l->ops.listener_pause(l->ud, s, s->listener, 1);
+  }
+  s->accept_resume_at = now + NET_ACCEPT_PAUSE;
+  loop_kick(l, now);
+  return 1;
+}
+
+uint64_t sgrpc_net_server_accept_pauses(const sgrpc_net_server *s) {
+  return s ? s->accept_pauses : 0;
+}
+
 void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now) {
   sgrpc_net_conn *c;
   int64_t deadline;
@@ -1072,14 +1188,17 @@ void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now) {
   s->shutting_down = 1;
   server_close_listener(s);
   deadline = s->drain_timeout_ns > 0 ? now + s->drain_timeout_ns : SGRPC_NEVER;
-  /* The engine cancels what is left at the deadline; the net layer closes
-   * connections still open a second later (at once for single_goaway,
-   * where the engine has no deadline). */
-  if (deadline != SGRPC_NEVER) s->drain_at = s->single_goaway ? deadline : deadline + 1000000000LL;
+  s->accept_resume_at = SGRPC_NEVER;
+  /* The engine's two-step GOAWAY: the first (maximum stream id) and a
+   * PING, the final one (the last stream taken) when the PING comes back,
+   * so that requests in flight are neither lost nor run behind a GOAWAY
+   * that excluded them. At the deadline the engine resets the calls left
+   * (RST_STREAM CANCEL); the net layer closes connections still open a
+   * second later. */
+  if (deadline != SGRPC_NEVER) s->drain_at = deadline + 1000000000LL;
   for (c = s->loop->conns; c; c = c->next)
-    if (c->server == s && !c->dead) {
-      int rv = s->single_goaway ? sgrpc_conn_goaway(c->engine, 0, NULL, 0)
-                                : sgrpc_conn_shutdown(c->engine, deadline, now);
+    if (c->server == s && !c->dead && !c->lingering) {
+      int rv = sgrpc_conn_shutdown(c->engine, deadline, now);
       c->close_when_idle = 1;
       if (rv < 0) c->closing = 1;
     }
@@ -1147,6 +1266,7 @@ int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
   ch->on_conn_event = o->on_conn_event;
   ch->user_data = o->user_data;
   ch->wait_for_ready = o->wait_for_ready;
+  ch->linger_ns = o->linger_ns;
   ch->make_tls = o->make_tls;
   ch->tls_ud = o->tls_user_data;
   /* The jitter only has to differ between channels, not be secret. */
@@ -1171,6 +1291,7 @@ static sgrpc_net_conn *channel_new_conn(sgrpc_net_channel *ch, int64_t now) {
     return NULL;
   }
   c->channel = ch;
+  c->linger_ns = ch->linger_ns;
   c->state = NET_IDLE;
   c->retry_at = SGRPC_NEVER;
   c->connect_deadline = SGRPC_NEVER;

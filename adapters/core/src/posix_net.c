@@ -166,7 +166,10 @@ int pn_accept(const pn_listener *l, char *peer, size_t cap) {
   struct sockaddr_storage ss;
   socklen_t slen = sizeof(ss);
   int fd = accept(l->fd, (struct sockaddr *)&ss, &slen);
-  if (fd < 0) return errno == EINTR || errno == ECONNABORTED ? -2 : -1;
+  if (fd < 0) {
+    if (errno == EINTR || errno == ECONNABORTED) return -2;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -3;
+  }
   if (pn_socket_setup(fd) != 0) {
     close(fd);
     return -2;
@@ -226,3 +229,5 @@ ssize_t pn_read(int fd, uint8_t *buf, size_t cap) {
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
   return n;
 }
+
+int pn_shutdown_write(int fd) { return shutdown(fd, SHUT_WR) == 0 ? 0 : -1; }

@@ -57,9 +57,10 @@ void pn_listener_close(pn_listener *l);
 
 /**
  * Accepts one connection, non-blocking, TCP_NODELAY on TCP, its peer text
- * in peer. Returns the descriptor, -1 when nothing more can be accepted
- * now (EAGAIN, EMFILE and friends), -2 when this one failed but the next
- * may work (EINTR, ECONNABORTED, setup failure).
+ * in peer. Returns the descriptor, -1 when nothing more is pending now
+ * (EAGAIN), -2 when this one failed but the next may work (EINTR,
+ * ECONNABORTED, setup failure), -3 when accept failed otherwise, errno
+ * kept (EMFILE and friends: see sgrpc_net_server_accept_failed).
  */
 int pn_accept(const pn_listener *l, char *peer, size_t cap);
 
@@ -75,6 +76,10 @@ int pn_connect_result(int fd);
 /** send() without SIGPIPE: the count taken (0 when the socket is full), or
  *  -1 when the connection failed. */
 ssize_t pn_send(int fd, const uint8_t *data, size_t len);
+
+/** ops->shutdown_write of the socket adapters: shutdown(SHUT_WR), so that
+ *  the peer reads EOF after everything sent. Returns 0 or -1. */
+int pn_shutdown_write(int fd);
 
 /** read(): the count (>0), 0 at EOF, -1 when nothing is there now, -2 on
  *  an error. */

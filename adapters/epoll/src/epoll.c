@@ -152,6 +152,14 @@ static void op_close(void *p) {
   e->dead = tx;
 }
 
+/* ops->shutdown_write: output queued in the kernel goes first, then FIN;
+ * reading goes on until the peer's EOF. */
+static int op_shutdown_write(void *p) {
+  ep_tx *tx = p;
+  tx_set_events(tx, EPOLLIN);
+  return pn_shutdown_write(tx->h.fd);
+}
+
 /* ops->connect: a non-blocking connect; EPOLLOUT reports the outcome. */
 static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
   sgrpc_epoll *e = ud;
@@ -211,6 +219,20 @@ static void op_listener_close(void *ud, sgrpc_net_server *s, void *p) {
   e->dead_listeners = l;
 }
 
+/* ops->listener_pause: a resting listener is not watched (level-triggered
+ * epoll would report its backlog on every turn). */
+static void op_listener_pause(void *ud, sgrpc_net_server *s, void *p, int pause) {
+  sgrpc_epoll *e = ud;
+  ep_listener *l = p;
+  struct epoll_event ee;
+  (void)s;
+  if (l->h.fd < 0) return;
+  memset(&ee, 0, sizeof(ee));
+  ee.events = pause ? 0 : EPOLLIN;
+  ee.data.ptr = &l->h;
+  epoll_ctl(e->epfd, EPOLL_CTL_MOD, l->h.fd, &ee);
+}
+
 static void listener_accept(ep_listener *l) {
   int i;
   for (i = 0; i < EP_ACCEPTS_PER_WAKE && l->s; i++) {
@@ -219,6 +241,12 @@ static void listener_accept(ep_listener *l) {
     ep_tx *tx;
     int fd = pn_accept(&l->l, peer, sizeof(peer));
     if (fd == -2) continue;
+    if (fd == -3) {
+      /* Out of descriptors: the net layer rests the listener a while
+       * (ops->listener_pause) instead of letting it spin. */
+      sgrpc_net_server_accept_failed(l->s, SGRPC_ERR_SYSTEM(errno), pn_now());
+      return;
+    }
     if (fd < 0) return; /* EAGAIN, or EMFILE and friends: try on the next turn */
     tx = tx_new(l->e, fd, 0);
     if (!tx) {
@@ -355,6 +383,8 @@ int sgrpc_epoll_new(sgrpc_epoll **pe, const sgrpc_mem *mem) {
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;
+  ops.shutdown_write = op_shutdown_write;
+  ops.listener_pause = op_listener_pause;
   rv = sgrpc_net_loop_new(&e->net, &ops, e, &m);
   if (rv != 0) goto fail;
   *pe = e;

@@ -101,6 +101,12 @@ static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
   return w;
 }
 
+/* ops->shutdown_write: queued output first, then FIN; reading goes on. */
+static int op_shutdown_write(void *p) {
+  kq_tx *tx = p;
+  return pn_shutdown_write(tx->h.fd);
+}
+
 static void op_close(void *p) {
   kq_tx *tx = p;
   sgrpc_kqueue *k = tx->k;
@@ -185,6 +191,12 @@ static void listener_accept(kq_listener *l) {
     kq_tx *tx;
     int fd = pn_accept(&l->l, peer, sizeof(peer));
     if (fd == -2) continue;
+    if (fd == -3) {
+      /* Out of descriptors: the net layer rests the listener a while
+       * (ops->listener_pause) instead of letting it spin. */
+      sgrpc_net_server_accept_failed(l->s, SGRPC_ERR_SYSTEM(errno), pn_now());
+      return;
+    }
     if (fd < 0) return; /* EAGAIN, or EMFILE and friends: next turn */
     tx = tx_new(l->k, fd, 0);
     if (!tx) {
@@ -197,6 +209,15 @@ static void listener_accept(kq_listener *l) {
     }
     tx->c = c;
   }
+}
+
+/* ops->listener_pause: a resting listener's backlog is not reported. */
+static void op_listener_pause(void *ud, sgrpc_net_server *s, void *p, int pause) {
+  kq_listener *l = p;
+  sgrpc_kqueue *k = ud;
+  (void)s;
+  if (l->dead) return;
+  kq_change(k, l->h.fd, EVFILT_READ, pause ? EV_DISABLE : EV_ENABLE, &l->h);
 }
 
 static void op_listener_close(void *ud, sgrpc_net_server *s, void *p) {
@@ -326,6 +347,8 @@ int sgrpc_kqueue_new(sgrpc_kqueue **pk, const sgrpc_mem *mem) {
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;
+  ops.shutdown_write = op_shutdown_write;
+  ops.listener_pause = op_listener_pause;
   rv = sgrpc_net_loop_new(&k->net, &ops, k, &m);
   if (rv != 0) {
     close(k->kq);

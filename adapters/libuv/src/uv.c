@@ -53,6 +53,7 @@ typedef struct uva_tx {
   int handle_open;    /* uv_*_init done and not yet closed */
   int closing;
   int resolving;      /* uv_getaddrinfo pending */
+  int shut;           /* ops->shutdown_write: 1 pending, 2 done */
   uv_connect_t creq;
   uv_getaddrinfo_t gai;
   uv_shutdown_t sreq;
@@ -121,7 +122,22 @@ static void tx_close_handle(uva_tx *tx) {
 static void tx_shutdown_cb(uv_shutdown_t *req, int status) {
   uva_tx *tx = req->data;
   (void)status;
-  tx_close_handle(tx);
+  tx->shut = 2;
+  /* The net layer's half-close: reading goes on until EOF; closed since
+   * (op_close waited for this): now. */
+  if (tx->closing) tx_close_handle(tx);
+}
+
+/* ops->shutdown_write: uv_shutdown flushes the writes in flight, then
+ * shuts the write side; reading goes on. */
+static int op_shutdown_write(void *p) {
+  uva_tx *tx = p;
+  if (tx->shut) return 0;
+  if (!tx->handle_open || uv_is_closing(&tx->h.handle)) return -1;
+  tx->sreq.data = tx;
+  if (uv_shutdown(&tx->sreq, &tx->h.stream, tx_shutdown_cb) != 0) return -1;
+  tx->shut = 1;
+  return 0;
 }
 
 /* ops->close: the net layer is done with the transport. Output still in
@@ -138,9 +154,13 @@ static void op_close(void *p) {
   }
   if (tx->handle_open && !uv_is_closing(&tx->h.handle)) {
     uv_read_stop(&tx->h.stream);
-    if (tx->inflight > 0) {
+    if (tx->shut == 1) return; /* tx_shutdown_cb closes once output is out */
+    if (tx->inflight > 0 && !tx->shut) {
       tx->sreq.data = tx;
-      if (uv_shutdown(&tx->sreq, &tx->h.stream, tx_shutdown_cb) == 0) return;
+      if (uv_shutdown(&tx->sreq, &tx->h.stream, tx_shutdown_cb) == 0) {
+        tx->shut = 1;
+        return;
+      }
     }
   }
   tx_close_handle(tx);
@@ -331,7 +351,13 @@ static void connection_cb(uv_stream_t *server, int status) {
   sgrpc_net_conn *c = NULL;
   char peer[128];
   int rv;
-  if (status < 0 || !l->s) return;
+  if (!l->s) return;
+  if (status < 0) {
+    /* libuv already keeps a spare descriptor to shed the connection it
+     * cannot take (no spin); the net layer counts the failure. */
+    sgrpc_net_server_accept_failed(l->s, uva_err(status), sgrpc_uv_now());
+    return;
+  }
   tx = tx_alloc(l->u);
   if (!tx) return;
   rv = l->is_pipe ? uv_pipe_init(l->u->loop, &tx->h.pipe, 0) : uv_tcp_init(l->u->loop, &tx->h.tcp);
@@ -575,6 +601,7 @@ int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem) {
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;
+  ops.shutdown_write = op_shutdown_write;
   rv = sgrpc_net_loop_new(&u->net, &ops, u, &m);
   if (rv != 0) {
     mem_free(&m, u);

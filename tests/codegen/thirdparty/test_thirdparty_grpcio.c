@@ -670,7 +670,6 @@ static void grpcio_client_to_sgrpc(void **state) {
 
   memset(&so, 0, sizeof(so));
   so.server.on_event = sgrpc_net_router_event;
-  so.server.single_goaway = 1;
   so.server.user_data = router;
   so.server.drain_timeout_ns = 5 * SEC;
   for (attempt = 0; attempt < 20; attempt++) {

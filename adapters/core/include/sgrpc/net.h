@@ -141,13 +141,17 @@ typedef struct sgrpc_net_server_opts {
    *  calls without a callback, connection events. Required. */
   sgrpc_net_event_cb on_event;
   void *user_data;
-  /** After shutdown, calls still running this long are cancelled.
-   *  0: wait for ever. */
+  /** After shutdown, calls still running this long are reset
+   *  (RST_STREAM CANCEL: the client sees CANCELLED); a connection still
+   *  open a second later is closed. 0: wait for ever. Shutdown always
+   *  uses the engine's two-step GOAWAY (sgrpc_conn_shutdown): no stream
+   *  above the final GOAWAY's last id ever becomes a call. */
   int64_t drain_timeout_ns;
-  /** 0: shutdown uses the engine's two-step graceful GOAWAY (GOAWAY with
-   *  the maximum stream id and a PING, then the final GOAWAY);
-   *  1: one GOAWAY (NO_ERROR) with the last stream id processed. */
-  int single_goaway;
+  /** A finished connection is closed gracefully: output flushed, TLS
+   *  close_notify, write side shut, input read and discarded until the
+   *  peer's EOF or this long. 0: 1 s; negative: close at once (the peer
+   *  may then lose the last output to a reset). */
+  int64_t linger_ns;
   /** TLS: a session per accepted connection (server_name NULL); NULL for
    *  plain connections. sgrpc_tls_openssl_factory with an
    *  sgrpc_tls_openssl_ctx as tls_user_data is the ready one. */
@@ -182,15 +186,20 @@ SGRPC_EXTERN int sgrpc_net_server_port(const sgrpc_net_server *s);
 /** The user_data of the server's options. */
 SGRPC_EXTERN void *sgrpc_net_server_user_data(const sgrpc_net_server *s);
 /**
- * Graceful shutdown: closes the listener, sends GOAWAY on every
- * connection, lets calls finish (cancelled after drain_timeout_ns from
- * now) and closes each connection when it is done. Idempotent; callable
- * from callbacks.
+ * Graceful shutdown: closes the listener, sends the two-step GOAWAY on
+ * every connection, lets calls finish (ended UNAVAILABLE after
+ * drain_timeout_ns from now) and closes each connection when it is done,
+ * gracefully (see linger_ns). Idempotent; callable from callbacks.
  */
 SGRPC_EXTERN void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now);
 SGRPC_EXTERN int sgrpc_net_server_is_shutting_down(const sgrpc_net_server *s);
-/** Number of open connections. */
+/** Number of open connections (lingering ones included). */
 SGRPC_EXTERN size_t sgrpc_net_server_conn_count(const sgrpc_net_server *s);
+/** How many times the listener stopped accepting for a while because the
+ *  process or system ran out of descriptors or memory (EMFILE, ENFILE,
+ *  ENOBUFS, ENOMEM); existing connections go on meanwhile. The library
+ *  prints nothing: read this to report it. */
+SGRPC_EXTERN uint64_t sgrpc_net_server_accept_pauses(const sgrpc_net_server *s);
 /** Closes listener and connections at once (open calls get their CLOSE,
  *  CANCELLED) and frees the server. Not from a callback of this server.
  *  NULL is a no-op. Servers left are freed with the loop. */
@@ -222,6 +231,8 @@ typedef struct sgrpc_net_channel_opts {
   int wait_for_ready;
   /** Reconnection backoff; zero fields take gRPC's defaults. */
   sgrpc_net_backoff_opts backoff;
+  /** Closing an idle connection: as sgrpc_net_server_opts.linger_ns. */
+  int64_t linger_ns;
   /** TLS: a session per connection, made before its first connect with
    *  server_name = the target's host ("" for a Unix socket); NULL for
    *  plain connections. A refusal (<0) ends the calls UNAVAILABLE. */

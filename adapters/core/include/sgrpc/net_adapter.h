@@ -69,6 +69,17 @@ typedef struct sgrpc_net_ops {
   /** Closes a server's listener (graceful shutdown, or server_del).
    *  Optional. */
   void (*listener_close)(void *loop_ud, sgrpc_net_server *s, void *listener);
+  /**
+   * Half-close: shut the write side of tx once everything it took has
+   * gone out (shutdown(SHUT_WR); libuv: uv_shutdown), and keep reading,
+   * handing bytes and the EOF to the net layer as before. Return 0 or -1
+   * (the net layer then closes). Optional: without it a finished
+   * connection is closed at once.
+   */
+  int (*shutdown_write)(void *tx);
+  /** Stop (pause = 1) or resume (0) watching a listener for new
+   *  connections (after sgrpc_net_server_accept_failed). Optional. */
+  void (*listener_pause)(void *loop_ud, sgrpc_net_server *s, void *listener, int pause);
 } sgrpc_net_ops;
 
 /* ------------------------------------------------------------------ */
@@ -157,6 +168,14 @@ SGRPC_EXTERN void *sgrpc_net_server_listener(const sgrpc_net_server *s);
  */
 SGRPC_EXTERN int sgrpc_net_server_accept(sgrpc_net_server *s, void *tx, const char *peer,
                                          int64_t now, sgrpc_net_conn **pc);
+/**
+ * accept() failed with err (SGRPC_ERR_SYSTEM(errno)). Out of descriptors
+ * or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener rests: the net
+ * layer calls ops->listener_pause(.., 1) and, 200 ms later, (.., 0), and
+ * counts it (sgrpc_net_server_accept_pauses). Returns 1 when the listener
+ * rests (stop accepting for this turn), 0 for other errors.
+ */
+SGRPC_EXTERN int sgrpc_net_server_accept_failed(sgrpc_net_server *s, int err, int64_t now);
 /** Creates a channel on the loop; nothing connects until the first call.
  *  Returns 0, SGRPC_ERR_INVALID_ARGUMENT (bad target) or SGRPC_ERR_NOMEM. */
 SGRPC_EXTERN int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *loop,
