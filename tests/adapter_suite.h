@@ -1272,11 +1272,22 @@ static void test_targets_and_backoff(void **state) {
 /* Reliability: shutdown that loses nothing, fd exhaustion, timeouts    */
 /* ------------------------------------------------------------------ */
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define SUITE_UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#endif
+#endif
+#ifndef SUITE_UNDER_VALGRIND
+#define SUITE_UNDER_VALGRIND() 0
+#endif
+
 /* SGRPC_SUITE_TRIES (environment) lowers the repeat counts below, for
- * slow runs (valgrind). */
+ * slow runs; under valgrind (scripts/test runs every test binary there)
+ * they are 5 unless it says otherwise. */
 static int suite_tries(int dflt) {
   const char *e = getenv("SGRPC_SUITE_TRIES");
-  int n = e ? atoi(e) : 0;
+  int n = e ? atoi(e) : (SUITE_UNDER_VALGRIND() ? 5 : 0);
   return n > 0 && n < dflt ? n : dflt;
 }
 
