@@ -221,7 +221,7 @@ static void client_end_stream(sgrpc_conn *c, sgrpc_call *call) {
 static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_hdrs *h = &call->hin;
   uint32_t i;
-  int http = -1, ct_ok = 0;
+  int http = -1, ct_ok = 0, has_status = 0;
   const char *enc = NULL;
   char msg[64];
 
@@ -244,6 +244,8 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
       ct_ok = content_type_ok(v, f->value_len);
     } else if (f->kind == SG_HK_ENCODING) {
       enc = v;
+    } else if (f->kind == SG_HK_GRPC_STATUS) {
+      has_status = 1;
     }
   }
   if (http < 0) {
@@ -264,7 +266,11 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     msg[n] = 0;
     return client_fail(call, sg_http_to_grpc_status(http), msg, n);
   }
-  if (!ct_ok) {
+  /* A trailers-only response carrying grpc-status is taken at its word
+   * whatever its content-type, as C-core and grpc-js do: some servers
+   * (grpclib) answer an unknown method without one. A response that goes
+   * on to messages keeps the check. */
+  if (!ct_ok && !(end_stream && has_status)) {
     return client_fail(call, SGRPC_STATUS_UNKNOWN, SG_LIT("invalid content-type in response"));
   }
   call->recv_enc = (int8_t)(enc ? sg_enc_parse(enc, strlen(enc)) : SG_ENC_IDENTITY);
