@@ -332,6 +332,33 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   return 0;
 }
 
+/* Server: the request stream broke HTTP/2's message rules after the
+ * request headers (RFC 7540 8.1.2.6, 8.1): reset it with PROTOCOL_ERROR
+ * and drop what else comes. A surfaced call then gets its CLOSE from
+ * on_stream_close. Returns 0 or NGHTTP2_ERR_CALLBACK_FAILURE. */
+static int server_malformed(sgrpc_conn *c, sgrpc_call *call) {
+  if (call->recv & SG_RF_MALFORMED) return 0;
+  call->recv |= SG_RF_DISCARD | SG_RF_MALFORMED;
+  if (nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                                NGHTTP2_PROTOCOL_ERROR) != 0)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+/* Server: a content-length value (RFC 9110 8.6: digits only). Returns 0
+ * and sets *n, or -1 when it is not a plain decimal that fits. */
+static int parse_content_length(const char *v, size_t len, uint64_t *n) {
+  uint64_t x = 0;
+  size_t i;
+  if (len == 0 || len > 18) return -1;
+  for (i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    x = x * 10 + (uint64_t)(v[i] - '0');
+  }
+  *n = x;
+  return 0;
+}
+
 /* Server: a complete request header block. Returns 0, -1 (no memory) or
  * an nghttp2 error code to reset the stream with. */
 static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
@@ -361,6 +388,14 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     case SG_HK_USER_AGENT: ua = f; continue;
     case SG_HK_ENCODING: enc = f; continue;
     case SG_HK_ACCEPT_ENCODING: aenc = f; continue;
+    case SG_HK_CONTENT_LENGTH:
+      /* HTTP/2 8.1.2.6: the DATA must add up to it (checked as it comes);
+       * a second or unparsable one makes the request malformed. */
+      if ((call->recv & SG_RF_CLEN) ||
+          parse_content_length(sg_field_value(h, f), f->value_len, &call->clen_left) != 0)
+        return NGHTTP2_PROTOCOL_ERROR;
+      call->recv |= SG_RF_CLEN;
+      continue;
     case SG_HK_CONN_SPECIFIC:
       return NGHTTP2_PROTOCOL_ERROR; /* connection-specific, RFC 7540 8.1.2.2 */
     default: continue;
@@ -372,6 +407,8 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   if (!method || !path || !scheme || path->value_len == 0)
     return NGHTTP2_PROTOCOL_ERROR;
+  if (end_stream && (call->recv & SG_RF_CLEN) && call->clen_left != 0)
+    return NGHTTP2_PROTOCOL_ERROR; /* announced a body, sent none */
   if (h->overflow) {
     return sg_call_server_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                                "request header list too large", 0);
@@ -562,6 +599,13 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     c->fatal = sg_map_nghttp2_error(rv);
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
+  if (call && (call->recv & SG_RF_CLEN) && !(call->recv & SG_RF_MALFORMED)) {
+    if (len > call->clen_left) { /* more DATA than content-length */
+      sg_credit(c, stream_id, len);
+      return server_malformed(c, call);
+    }
+    call->clen_left -= len;
+  }
   if (!call || (call->recv & SG_RF_DISCARD) || call->state == SG_CALL_CLOSED) {
     sg_credit(c, stream_id, len);
     return 0;
@@ -675,6 +719,8 @@ int sg_shutdown_final(sgrpc_conn *c) {
 /* Server: the client ended its side (END_STREAM on DATA, or on a
  * trailer block): HALF_CLOSE, or INTERNAL when a message was cut short. */
 static int server_recv_end(sgrpc_conn *c, sgrpc_call *call) {
+  if ((call->recv & SG_RF_CLEN) && call->clen_left != 0)
+    return server_malformed(c, call); /* less DATA than content-length */
   call->recv |= SG_RF_END;
   if (call->pfx_have || call->msg_need) {
     fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
@@ -715,8 +761,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         }
         return 0;
       }
-      /* trailers from a client: treat as the end of its messages */
-      if (end && call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
+      /* A later block is trailers: it must end the stream and carry no
+       * pseudo-header (RFC 7540 8.1, 8.1.2.1); otherwise the stream is
+       * malformed. Well-formed trailers end the client's messages. */
+      if (call->recv & SG_RF_MALFORMED) return 0;
+      if (!end || call->htr.invalid) return server_malformed(c, call);
+      {
+        uint32_t i;
+        for (i = 0; i < call->htr.nfields; i++)
+          if (sg_kind_is_pseudo(call->htr.fields[i].kind)) return server_malformed(c, call);
+      }
+      if (call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
         return server_recv_end(c, call);
       return 0;
     }
@@ -727,7 +782,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
   case NGHTTP2_DATA:
     if (!end) return 0;
     call = stream_call(c, frame->hd.stream_id);
-    if (!call || call->state == SG_CALL_CLOSED) return 0;
+    if (!call || (call->recv & SG_RF_MALFORMED)) return 0;
+    if (c->role == SG_ROLE_SERVER && (call->recv & SG_RF_CLEN) && call->clen_left != 0)
+      return server_malformed(c, call); /* less DATA than content-length */
+    if (call->state == SG_CALL_CLOSED) return 0;
     if (c->role == SG_ROLE_SERVER) return server_recv_end(c, call);
     call->recv |= SG_RF_END;
     client_end(call, SGRPC_STATUS_INTERNAL,
@@ -861,6 +919,12 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
         if (call->send & SG_SF_STATUS_SENT) {
           e->ev.u.close.status.code = call->sent_code;
           e->ev.u.close.status.message = "";
+        } else if (call->recv & SG_RF_MALFORMED) {
+          e->ev.u.close.status.code = SGRPC_STATUS_INTERNAL;
+          e->ev.u.close.status.message = "malformed request stream";
+          e->ev.u.close.status.message_len = SG_LITLEN("malformed request stream");
+          e->ev.u.close.reset = 1;
+          e->ev.u.close.http2_error = error_code;
         } else {
           e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
           e->ev.u.close.status.message = "call cancelled by the client";

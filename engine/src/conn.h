@@ -57,7 +57,9 @@ enum {
 enum {
   SG_RF_END = 1 << 0,     /* peer sent END_STREAM */
   SG_RF_HEADERS = 1 << 1, /* client: response headers seen */
-  SG_RF_DISCARD = 1 << 2  /* drop further DATA (the call failed while receiving) */
+  SG_RF_DISCARD = 1 << 2, /* drop further DATA (the call failed while receiving) */
+  SG_RF_CLEN = 1 << 3,    /* server: the request had content-length (clen_left counts) */
+  SG_RF_MALFORMED = 1 << 4 /* server: we reset the stream with PROTOCOL_ERROR */
 };
 
 struct sgrpc_call {
@@ -80,6 +82,7 @@ struct sgrpc_call {
   uint32_t msg_need;     /* body bytes still expected for current message */
   uint32_t msg_len;      /* length of current message */
   size_t held;           /* DATA bytes received, not yet credited or owned by an event */
+  uint64_t clen_left;    /* server, SG_RF_CLEN: DATA bytes content-length still announces */
 
   uint32_t ev_refs;      /* queued events that point at this call */
   size_t heap_idx;

@@ -57,6 +57,7 @@ static uint8_t header_kind(const uint8_t *k, size_t n) {
     if (NAME_IS(k, "grpc-message")) return SG_HK_GRPC_MESSAGE;
     return SG_HK_OTHER;
   case 13: return NAME_IS(k, "grpc-encoding") ? SG_HK_ENCODING : SG_HK_OTHER;
+  case 14: return NAME_IS(k, "content-length") ? SG_HK_CONTENT_LENGTH : SG_HK_OTHER;
   case 16: return NAME_IS(k, "proxy-connection") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
   case 17: return NAME_IS(k, "transfer-encoding") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
   case 20: return NAME_IS(k, "grpc-accept-encoding") ? SG_HK_ACCEPT_ENCODING : SG_HK_OTHER;
