@@ -127,8 +127,13 @@ void sg_call_free(sgrpc_call *call) {
   if (call->next) call->next->prev = call->prev;
   c->ncalls--;
   if (call->state == SG_CALL_OPEN) c->open_calls--;
-  c->queued -= sg_buf_avail(&call->sbuf);
+  sg_queued_sub(c, sg_buf_avail(&call->sbuf));
   call->sbuf.off = call->sbuf.len = 0;
+  /* what it still counted against the budget: a message being
+   * reassembled, its header blocks */
+  sg_budget_give(c, call->rbuf.len + call->hin.total + call->htr.total);
+  call->rbuf.len = 0;
+  call->hin.total = call->htr.total = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
   if (c->hblock == &call->hin || c->hblock == &call->htr) c->hblock = NULL;
@@ -154,7 +159,7 @@ void sg_call_set_closed(sgrpc_call *call) {
 
 /* Drops whatever the call still had to send from the connection total. */
 static void call_drop_sbuf(sgrpc_call *call) {
-  call->conn->queued -= sg_buf_avail(&call->sbuf);
+  sg_queued_sub(call->conn, sg_buf_avail(&call->sbuf));
   call->sbuf.off = call->sbuf.len = 0;
   sg_unblock_calls(call->conn);
 }
@@ -541,7 +546,7 @@ sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     n = avail < length ? avail : length;
     memcpy(buf, call->sbuf.p + call->sbuf.off, n);
     call->sbuf.off += n;
-    c->queued -= n;
+    sg_queued_sub(c, n);
     avail -= n;
     if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
     if ((call->send & SG_SF_WANT_WRITABLE) && avail < c->settings.max_send_buffer &&
@@ -692,7 +697,7 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
   p[2] = (uint8_t)(body >> 16);
   p[3] = (uint8_t)(body >> 8);
   p[4] = (uint8_t)body;
-  c->queued += 5 + body;
+  sg_queued_add(c, 5 + body);
   c->stats.messages_sent++;
   if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
   return sg_call_resume(call);

@@ -4,6 +4,7 @@
  * life and the timers. Header blocks are in metadata.c, the event queue
  * in event.c, the call API in call.c.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,8 @@ const char *sgrpc_status_name(int code) {
  * of the next version ends its struct. 0 for an unknown version. */
 static size_t settings_size(uint32_t version) {
   switch (version) {
-  case SGRPC_SETTINGS_V1: return sizeof(sgrpc_settings);
+  case SGRPC_SETTINGS_V1: return offsetof(sgrpc_settings, conn_memory_budget);
+  case SGRPC_SETTINGS_V2: return sizeof(sgrpc_settings);
   default: return 0;
   }
 }
@@ -130,6 +132,8 @@ static void settings_fill(sgrpc_settings *s) {
   s->max_send_header_list_size = 16u << 10;
   s->max_outbound_queue = 16u << 20;
   s->settings_timeout = 20 * 1000000000ll;
+  s->conn_memory_budget = 64u << 20;
+  s->shared_budget = NULL;
 }
 
 /* "0 means the default", field by field (keepalive_time's default
@@ -155,6 +159,7 @@ static void settings_resolve(sgrpc_settings *s) {
   SG_DEFAULT(max_send_header_list_size);
   SG_DEFAULT(max_outbound_queue);
   SG_DEFAULT(settings_timeout);
+  SG_DEFAULT(conn_memory_budget);
 #undef SG_DEFAULT
   if (s->out_chunk < 1024) s->out_chunk = 1024;
   if (s->keepalive_timeout <= 0) s->keepalive_timeout = d.keepalive_timeout;
@@ -253,6 +258,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   if (http >= 100 && http < 200) { /* informational: wait for the real one */
     call->recv &= (uint8_t)~SG_RF_HEADERS;
+    sg_budget_give(c, h->total);
     sg_hdrs_reset(h);
     return 0;
   }
@@ -514,12 +520,17 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
     c->hblock = &call->htr; /* request trailers: collected, then ignored */
   }
   c->hblock_stream = frame->hd.stream_id;
+  sg_budget_give(c, c->hblock->total);
   sg_hdrs_reset(c->hblock);
   return 0;
 }
 
+/* The call fails on what it received: no more of its DATA is kept, and
+ * the message it was reassembling is given back to the budget. */
 static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
   call->recv |= SG_RF_DISCARD;
+  sg_budget_give(c, call->rbuf.len);
+  call->rbuf.len = 0;
   if (c->role == SG_ROLE_SERVER) {
     sg_call_server_fail(call, code, msg, 1);
   } else {
@@ -545,13 +556,20 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
     dec.len = dec.off = 0;
     rv = sg_decompress(c, call->recv_enc, body, call->msg_len,
                        c->settings.max_recv_message_size, &dec);
+    if (rv == 0) {
+      /* the inflated copy replaces the compressed one in the budget */
+      sg_budget_give(c, call->rbuf.len);
+      call->rbuf.len = 0;
+      if (!sg_budget_fits(c, dec.len)) rv = -4;
+    }
     if (rv != 0) {
       sg_buf_free(&c->mem, &dec);
       if (rv == -1) return -1;
       fail_on_receive(c, call,
-                      rv == -3 ? SGRPC_STATUS_RESOURCE_EXHAUSTED : SGRPC_STATUS_INTERNAL,
-                      rv == -3 ? "decompressed message larger than max_recv_message_size"
-                               : "message could not be decompressed");
+                      rv <= -3 ? SGRPC_STATUS_RESOURCE_EXHAUSTED : SGRPC_STATUS_INTERNAL,
+                      rv == -3   ? "decompressed message larger than max_recv_message_size"
+                      : rv == -4 ? "connection memory budget exhausted"
+                                 : "message could not be decompressed");
       return 0;
     }
   }
@@ -564,13 +582,20 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
     e->owned = dec;
     e->ev.u.message.data = dec.p ? dec.p : (const uint8_t *)"";
     e->ev.u.message.len = dec.len;
-    call->rbuf.len = 0; /* the compressed copy stays with the call for reuse */
+    e->counted = dec.len;
+    sg_budget_take(c, dec.len);
+    c->mem_drain += dec.len;
+    /* the compressed copy (len 0 now) stays with the call for reuse */
   } else {
     if (data) {
       e->ev.u.message.data = data;
     } else {
+      /* the reassembled bytes, counted as they came, now wait for the
+       * application: they drain without more input */
       e->owned = call->rbuf;
       e->ev.u.message.data = e->owned.p;
+      e->counted = call->rbuf.len;
+      c->mem_drain += call->rbuf.len;
       call->rbuf = call->spare;
       memset(&call->spare, 0, sizeof(call->spare));
     }
@@ -586,6 +611,25 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
   return 0;
 }
 
+/* Makes room in the reassembly buffer for take more bytes of the current
+ * message. It grows with the bytes that came, never with the announced
+ * length (a peer announcing 4 MiB and sending 5 bytes costs 256), by
+ * doubling, capped at the message's length. Returns 0 or -1. */
+static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take) {
+  sg_buf *b = &call->rbuf;
+  size_t need = b->len + take, cap;
+  uint8_t *np;
+  if (b->cap >= need) return 0;
+  cap = b->cap < 256 ? 256 : b->cap;
+  while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  if (cap > call->msg_len) cap = call->msg_len; /* need <= msg_len */
+  np = sg_realloc(c, b->p, cap);
+  if (!np) return -1;
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
 static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *ud) {
   sgrpc_conn *c = ud;
@@ -594,10 +638,17 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
   int rv;
   (void)s;
   (void)flags;
-  rv = nghttp2_session_consume_connection(c->session, len);
-  if (rv != 0 && nghttp2_is_fatal(rv)) {
-    c->fatal = sg_map_nghttp2_error(rv);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  /* Connection credit goes back as bytes arrive, unless received
+   * messages the application holds and queued output fill half the
+   * budget: then the peer is held until they drain (sg_budget_give). */
+  if (sg_budget_withhold(c)) {
+    c->conn_withheld += len;
+  } else {
+    rv = nghttp2_session_consume_connection(c->session, len);
+    if (rv != 0 && nghttp2_is_fatal(rv)) {
+      c->fatal = sg_map_nghttp2_error(rv);
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
   }
   if (call && (call->recv & SG_RF_CLEN) && !(call->recv & SG_RF_MALFORMED)) {
     if (len > call->clen_left) { /* more DATA than content-length */
@@ -653,11 +704,18 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     } else {
       size_t take = call->msg_need;
       if (take > len - pos) take = len - pos;
-      if (call->rbuf.len == 0 &&
-          sg_buf_reserve(&c->mem, &call->rbuf, call->msg_need) != 0)
+      if (!sg_budget_fits(c, take)) {
+        fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "connection memory budget exhausted");
+        break;
+      }
+      if (rbuf_grow(c, call, take) != 0) {
+        c->fatal = SGRPC_ERR_CONN_NOMEM;
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-      if (sg_buf_append(&c->mem, &call->rbuf, data + pos, take) != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      memcpy(call->rbuf.p + call->rbuf.len, data + pos, take);
+      call->rbuf.len += take;
+      sg_budget_take(c, take);
       pos += take;
       call->msg_need -= (uint32_t)take;
       if (call->msg_need == 0) {
@@ -1052,6 +1110,39 @@ static void *ng_realloc(void *p, size_t n, void *ud) {
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
 
+void sg_budget_give(sgrpc_conn *c, size_t n) {
+  int rv;
+  if (n) {
+    c->mem_used -= n;
+    if (c->settings.shared_budget) c->settings.shared_budget->used -= n;
+  }
+  if (!c->conn_withheld || sg_budget_withhold(c) || !c->session || c->fatal) return;
+  rv = nghttp2_session_consume_connection(c->session, c->conn_withheld);
+  c->conn_withheld = 0;
+  if (rv != 0 && nghttp2_is_fatal(rv)) c->fatal = sg_map_nghttp2_error(rv);
+}
+
+int sgrpc_budget_new(sgrpc_budget **pbudget, size_t limit, const sgrpc_mem *mem) {
+  sgrpc_mem m;
+  sgrpc_budget *b;
+  if (!pbudget) return SGRPC_ERR_INVALID_ARGUMENT;
+  *pbudget = NULL;
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  b = m.malloc(sizeof(*b), m.user_data);
+  if (!b) return SGRPC_ERR_NOMEM;
+  b->mem = m;
+  b->limit = limit ? limit : (size_t)256 << 20;
+  b->used = 0;
+  *pbudget = b;
+  return 0;
+}
+
+void sgrpc_budget_del(sgrpc_budget *b) {
+  if (b) b->mem.free(b, b->mem.user_data);
+}
+
+size_t sgrpc_budget_used(const sgrpc_budget *b) { return b ? b->used : 0; }
+
 int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem) {
   static const sgrpc_mem libc_mem = {NULL, libc_malloc, libc_free, libc_calloc,
                                      libc_realloc};
@@ -1210,6 +1301,9 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   sg_buf_free(&mem, &c->scratch);
   sg_buf_free(&mem, &c->out);
   sg_buf_free(&mem, &c->goaway_debug);
+  /* what the connection still counts (messages in events) leaves the
+   * shared budget with it */
+  if (c->settings.shared_budget) c->settings.shared_budget->used -= c->mem_used;
   mem.free(c, mem.user_data);
 }
 
@@ -1273,9 +1367,25 @@ static void set_fatal(sgrpc_conn *c, int code) {
   c->fatal = code;
   if (code == SGRPC_ERR_PROTOCOL)
     nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
+  else if (code == SGRPC_ERR_CONN_NOMEM && !c->out_lost)
+    /* the peer learns why (when the GOAWAY itself finds memory) instead
+     * of seeing the connection just close */
+    nghttp2_session_terminate_session(c->session, NGHTTP2_INTERNAL_ERROR);
   close_all_calls(c, code == SGRPC_ERR_PROTOCOL ? "connection protocol error"
                                                 : "connection failed");
   sg_conn_closed(c, code, sgrpc_strerror(code));
+}
+
+/* The fatal code of an nghttp2 error from mem_recv or mem_send: the one
+ * a callback recorded, or, for a callback that failed without recording
+ * one, no memory (what every such failure is: an event, a buffer or a
+ * frame that could not be allocated). */
+static int session_error(sgrpc_conn *c, int rv) {
+  int code = c->fatal;
+  c->fatal = 0;
+  if (code) return code;
+  return rv == NGHTTP2_ERR_CALLBACK_FAILURE ? SGRPC_ERR_CONN_NOMEM
+                                            : sg_map_nghttp2_error(rv);
 }
 
 sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
@@ -1289,7 +1399,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
   while (off < len) {
     sg_h2_ssize rv = sg_h2_session_mem_recv(c->session, data + off, len - off);
     if (rv < 0) {
-      set_fatal(c, sg_map_nghttp2_error((int)rv));
+      set_fatal(c, session_error(c, (int)rv));
       return c->fatal;
     }
     off += (size_t)rv;
@@ -1308,7 +1418,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
        * all that is left, and no more input may ever come). */
       if (off == len) {
         rv = sg_h2_session_mem_recv(c->session, data + off, 0);
-        if (rv < 0) set_fatal(c, sg_map_nghttp2_error((int)rv));
+        if (rv < 0) set_fatal(c, session_error(c, (int)rv));
         if (c->fatal) {
           close_all_calls(c, "connection failed");
           return c->fatal;
@@ -1338,7 +1448,7 @@ static int prepare_output(sgrpc_conn *c) {
     const uint8_t *p;
     sg_h2_ssize n = sg_h2_session_mem_send(c->session, &p);
     if (n < 0) {
-      set_fatal(c, sg_map_nghttp2_error((int)n));
+      set_fatal(c, session_error(c, (int)n));
       return c->fatal;
     }
     if (n == 0) break;

@@ -128,6 +128,7 @@ struct sgrpc_conn {
   size_t evq_cap, evq_head, evq_len;
   /* what the last pulled event still owns (released on the next pull) */
   sg_buf retired;
+  size_t retired_counted;  /* its message bytes counted against the budget */
   sgrpc_call *retired_call;
   char *retired_msg;
 
@@ -177,8 +178,16 @@ struct sgrpc_conn {
   uint32_t ping_strikes;
 
   /* back-pressure across calls */
-  size_t queued;             /* bytes in all calls' send buffers */
+  size_t queued;             /* bytes in all calls' send buffers (change it
+                                with sg_queued_add / sg_queued_sub) */
   uint8_t conn_blocked;      /* a send was refused for the connection limit */
+
+  /* memory budget (settings.conn_memory_budget, settings.shared_budget) */
+  size_t mem_used;           /* bytes counted: reassembly, received messages
+                                not released, header blocks, queued output */
+  size_t mem_drain;          /* of mem_used: what drains without more input
+                                (messages in events, queued output) */
+  size_t conn_withheld;      /* connection-level credit held back */
 
   sgrpc_conn_stats stats;
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
@@ -202,6 +211,45 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define SG_POISON(p, n) ((void)(p), (void)(n))
 #define SG_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
+
+/* A budget several connections share (sgrpc_budget_new). */
+struct sgrpc_budget {
+  sgrpc_mem mem;
+  size_t limit;
+  size_t used;
+};
+
+/* Whether n more bytes fit the connection's budget and the shared one. */
+static inline int sg_budget_fits(const sgrpc_conn *c, size_t n) {
+  const sgrpc_budget *b = c->settings.shared_budget;
+  size_t lim = c->settings.conn_memory_budget;
+  if (c->mem_used > lim || n > lim - c->mem_used) return 0;
+  return !b || (b->used <= b->limit && n <= b->limit - b->used);
+}
+/* Counts n bytes against the budgets (the caller checked they fit, or
+ * the bytes are queued output, bounded by max_outbound_queue). */
+static inline void sg_budget_take(sgrpc_conn *c, size_t n) {
+  c->mem_used += n;
+  if (c->settings.shared_budget) c->settings.shared_budget->used += n;
+}
+/* Gives n counted bytes back, and the held-back connection credit once
+ * what drains without input is under half the budget again. */
+void sg_budget_give(sgrpc_conn *c, size_t n);
+/* Whether connection-level credit is held back now. */
+static inline int sg_budget_withhold(const sgrpc_conn *c) {
+  return c->mem_drain >= c->settings.conn_memory_budget / 2;
+}
+/* Bytes entering / leaving the calls' send buffers. */
+static inline void sg_queued_add(sgrpc_conn *c, size_t n) {
+  c->queued += n;
+  c->mem_drain += n;
+  sg_budget_take(c, n);
+}
+static inline void sg_queued_sub(sgrpc_conn *c, size_t n) {
+  c->queued -= n;
+  c->mem_drain -= n;
+  sg_budget_give(c, n);
+}
 
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */

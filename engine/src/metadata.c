@@ -108,11 +108,13 @@ static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
     h->invalid = 1;
     return 0;
   }
-  if ((uint64_t)h->total + nlen + vlen + 32 > c->settings.max_header_list_size) {
-    h->overflow = 1;
+  if ((uint64_t)h->total + nlen + vlen + 32 > c->settings.max_header_list_size ||
+      !sg_budget_fits(c, nlen + vlen + 32)) {
+    h->overflow = 1; /* the call ends RESOURCE_EXHAUSTED */
     return 0;
   }
   h->total += (uint32_t)(nlen + vlen + 32);
+  sg_budget_take(c, nlen + vlen + 32);
   if (h->nfields == h->fields_cap) {
     uint32_t ncap = h->fields_cap ? h->fields_cap * 2 : 16;
     sg_field *nf = sg_realloc(c, h->fields, ncap * sizeof(*nf));
