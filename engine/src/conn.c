@@ -1442,6 +1442,27 @@ int sgrpc_conn_transport_closed(sgrpc_conn *c) {
   return 0;
 }
 
+/* A GOAWAY frame: 9-byte header, last stream id, error code. */
+#define SG_GOAWAY_FRAME_LEN 17
+
+/* Appends GOAWAY INTERNAL_ERROR to the output when its room is there
+ * (prepare_output keeps it after every append). */
+static void out_goaway_by_hand(sgrpc_conn *c) {
+  uint32_t last = (uint32_t)nghttp2_session_get_last_proc_stream_id(c->session);
+  uint8_t *f;
+  if (c->out.cap - c->out.len < SG_GOAWAY_FRAME_LEN) return;
+  f = c->out.p + c->out.len;
+  memset(f, 0, SG_GOAWAY_FRAME_LEN);
+  f[2] = 8;              /* payload length */
+  f[3] = NGHTTP2_GOAWAY; /* type; flags 0, stream 0 */
+  f[9] = (uint8_t)(last >> 24 & 0x7f);
+  f[10] = (uint8_t)(last >> 16);
+  f[11] = (uint8_t)(last >> 8);
+  f[12] = (uint8_t)last;
+  f[16] = NGHTTP2_INTERNAL_ERROR;
+  c->out.len += SG_GOAWAY_FRAME_LEN;
+}
+
 static int prepare_output(sgrpc_conn *c) {
   if (c->out_lost) return c->fatal;
   while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
@@ -1453,14 +1474,20 @@ static int prepare_output(sgrpc_conn *c) {
     }
     if (n == 0) break;
     sg_buf_compact(&c->out);
-    if (sg_buf_append(&c->mem, &c->out, p, (size_t)n) != 0) {
-      /* nghttp2 has handed these bytes over: without them the byte
-       * stream (and the peer's HPACK state) is broken, so nothing after
-       * them may go out either; what is already buffered still can. */
+    /* Room for the bytes and, after them, a GOAWAY should a later
+     * append fail. */
+    if (sg_buf_reserve(&c->mem, &c->out, (size_t)n + SG_GOAWAY_FRAME_LEN) != 0) {
+      /* nghttp2 has handed these bytes over: without them the peer's
+       * HPACK state is broken, so nothing nghttp2 makes may follow. What
+       * is buffered still goes, then a GOAWAY INTERNAL_ERROR written
+       * here, in the room kept for it, so the peer learns why. */
       c->out_lost = 1;
+      out_goaway_by_hand(c);
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
+    memcpy(c->out.p + c->out.len, p, (size_t)n);
+    c->out.len += (size_t)n;
   }
   return 0;
 }
