@@ -182,6 +182,16 @@ void sgrpc_settings_default_versioned(int version, sgrpc_settings *s) {
   s->version = (uint32_t)version;
 }
 
+int sgrpc_settings_copy(sgrpc_settings *dst, const sgrpc_settings *src) {
+  size_t n;
+  if (!dst || !src || (n = settings_size(src->version)) == 0)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  settings_fill(dst);
+  memcpy(dst, src, n);
+  dst->version = SGRPC_SETTINGS_VERSION;
+  return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Request and response semantics                                      */
 /* ------------------------------------------------------------------ */
@@ -411,14 +421,16 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
       return NGHTTP2_PROTOCOL_ERROR; /* pseudo-header after a regular one */
     *slot = f;
   }
-  if (!method || !path || !scheme || path->value_len == 0)
-    return NGHTTP2_PROTOCOL_ERROR;
-  if (end_stream && (call->recv & SG_RF_CLEN) && call->clen_left != 0)
-    return NGHTTP2_PROTOCOL_ERROR; /* announced a body, sent none */
+  /* Over the limit or the budget, fields were dropped (even the
+   * pseudo-headers): the answer is the limit, not a malformed request. */
   if (h->overflow) {
     return sg_call_server_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                                "request header list too large", 0);
   }
+  if (!method || !path || !scheme || path->value_len == 0)
+    return NGHTTP2_PROTOCOL_ERROR;
+  if (end_stream && (call->recv & SG_RF_CLEN) && call->clen_left != 0)
+    return NGHTTP2_PROTOCOL_ERROR; /* announced a body, sent none */
   if (!streq(sg_field_value(h, method), method->value_len, "POST")) {
     return sg_call_server_fail(call, -405, NULL, 0);
   }

@@ -379,6 +379,16 @@ typedef struct sgrpc_settings {
  */
 SGRPC_EXTERN void sgrpc_settings_default_versioned(int version, sgrpc_settings *s);
 
+/**
+ * Copies settings of any version up to SGRPC_SETTINGS_VERSION into dst
+ * (this header's struct): only src's version's fields are read, later
+ * ones get their defaults, dst->version becomes SGRPC_SETTINGS_VERSION.
+ * For layers that keep a caller's settings (an application built against
+ * an older header passes a shorter struct). Returns 0, or
+ * SGRPC_ERR_INVALID_ARGUMENT (NULL, version 0 or newer; dst untouched).
+ */
+SGRPC_EXTERN int sgrpc_settings_copy(sgrpc_settings *dst, const sgrpc_settings *src);
+
 /** Fills s with the defaults for the settings version this header
  *  describes (ngtcp2's pattern: the caller's version travels with it). */
 #define sgrpc_settings_default(S)                                              \
