@@ -293,6 +293,55 @@ static void test_shared_budget(void **state) {
   sgrpc_budget_del(shared);
 }
 
+/* The first call is answered with a 600 KiB message at once (queued
+ * output); later calls get nothing. */
+static void big_reply_app(rawpeer *rp, const sgrpc_event *ev, void *ud) {
+  static uint8_t reply[600u << 10];
+  int *replied = ud;
+  (void)rp;
+  if (ev->type != SGRPC_EV_CALL_NEW || *replied) return;
+  *replied = 1;
+  memset(reply, 'r', sizeof(reply));
+  assert_int_equal(sgrpc_call_send(ev->call, reply, sizeof(reply), 0), 0);
+}
+
+/* Budget 1 MiB: 600 KiB of queued output is more than half of it, so
+ * the 2.5 MiB the peer then sends on another stream (25 messages, each
+ * delivered) bring no connection-level WINDOW_UPDATE (nghttp2 would send
+ * one past 2 MiB of its 4 MiB window); once the output has drained, the
+ * held-back credit goes out. The connection is never closed. */
+static void test_credit_held_while_output_queued(void **state) {
+  sgrpc_settings s;
+  rawpeer rp;
+  int replied = 0, i;
+  int32_t b;
+  size_t wu0;
+  (void)state;
+  settings_for(&s, 1u << 20, NULL);
+  open_peer(&rp, &s, NULL, big_reply_app);
+  rp.ud = &replied;
+  wu0 = rawpeer_count_frames(&rp, 0, NGHTTP2_WINDOW_UPDATE);
+  rawpeer_submit_request(&rp, REQ_NV, NULL, 0, 0);
+  rawpeer_feed(&rp); /* the request in; its answer stays queued */
+  assert_int_equal(replied, 1);
+  b = partial_message(&rp, 100u << 10, (100u << 10) + 5);
+  for (i = 1; i < 25; i++) {
+    uint8_t pfx[5] = {0, 0, 0x01, 0x90, 0x00}; /* 100 KiB */
+    rawpeer_submit_data(&rp, b, pfx, 5, 0);
+    more_body(&rp, b, 100u << 10, 0);
+  }
+  rp.max_split = 16384; /* events pulled (and released) as they come */
+  rawpeer_feed(&rp);
+  assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_MESSAGE, NULL), 25);
+  rawpeer_flush(&rp); /* control frames go out before DATA */
+  assert_int_equal(rawpeer_count_frames(&rp, 0, NGHTTP2_WINDOW_UPDATE), wu0);
+  rawpeer_run(&rp, ROUNDS); /* the reply drains; the credit follows */
+  assert_true(rawpeer_count_frames(&rp, 0, NGHTTP2_WINDOW_UPDATE) > wu0);
+  assert_null(rawpeer_goaway(&rp));
+  assert_int_equal(rp.conn_err, 0);
+  rawpeer_free(&rp);
+}
+
 /* Every allocation of a unary call's processing fails once in turn: the
  * connection goes on (a failure absorbed), or it ends with
  * SGRPC_ERR_CONN_NOMEM, and then a GOAWAY INTERNAL_ERROR reached the
@@ -333,6 +382,7 @@ int main(void) {
       cmocka_unit_test(test_conn_budget_ends_the_call_that_passes),
       cmocka_unit_test(test_conn_budget_header_block),
       cmocka_unit_test(test_shared_budget),
+      cmocka_unit_test(test_credit_held_while_output_queued),
       cmocka_unit_test(test_nomem_sends_goaway),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
