@@ -106,6 +106,7 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
     SG_UNPOISON(call, sizeof(*call));
     c->free_calls = call->next;
     c->nfree_calls--;
+    sg_budget_take(c, call->rbuf.cap + call->spare.cap);
   } else {
     call = c->mem.calloc(1, sizeof(*call), c->mem.user_data);
     if (!call) return NULL;
@@ -129,9 +130,10 @@ void sg_call_free(sgrpc_call *call) {
   if (call->state == SG_CALL_OPEN) c->open_calls--;
   sg_queued_sub(c, sg_buf_avail(&call->sbuf));
   call->sbuf.off = call->sbuf.len = 0;
-  /* what it still counted against the budget: a message being
-   * reassembled, its header blocks */
-  sg_budget_give(c, call->rbuf.len + call->hin.total + call->htr.total);
+  /* what it counts against the budget: its reassembly buffers, its
+   * header blocks (the small buffers a cached call keeps are counted
+   * again when it is reused) */
+  sg_budget_give(c, call->rbuf.cap + call->spare.cap + call->hin.total + call->htr.total);
   call->rbuf.len = 0;
   call->hin.total = call->htr.total = 0;
   sg_call_heap_remove(call);

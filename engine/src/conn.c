@@ -538,11 +538,11 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
 }
 
 /* The call fails on what it received: no more of its DATA is kept, and
- * the message it was reassembling is given back to the budget. */
+ * the buffer it was reassembling into goes back (allocator and budget). */
 static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
   call->recv |= SG_RF_DISCARD;
-  sg_budget_give(c, call->rbuf.len);
-  call->rbuf.len = 0;
+  sg_budget_give(c, call->rbuf.cap);
+  sg_buf_free(&c->mem, &call->rbuf);
   if (c->role == SG_ROLE_SERVER) {
     sg_call_server_fail(call, code, msg, 1);
   } else {
@@ -563,19 +563,20 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
   memset(&dec, 0, sizeof(dec));
   if (call->msg_compressed) {
     int rv;
-    dec = call->spare;
+    size_t had;
+    dec = call->spare; /* counted as the call's */
     memset(&call->spare, 0, sizeof(call->spare));
     dec.len = dec.off = 0;
+    had = dec.cap;
     rv = sg_decompress(c, call->recv_enc, body, call->msg_len,
                        c->settings.max_recv_message_size, &dec);
-    if (rv == 0) {
-      /* the inflated copy replaces the compressed one in the budget */
-      sg_budget_give(c, call->rbuf.len);
-      call->rbuf.len = 0;
-      if (!sg_budget_fits(c, dec.len)) rv = -4;
+    if (rv == 0 && dec.cap > had) {
+      if (sg_budget_fits(c, dec.cap - had)) sg_budget_take(c, dec.cap - had);
+      else rv = -4;
     }
     if (rv != 0) {
       sg_buf_free(&c->mem, &dec);
+      sg_budget_give(c, had);
       if (rv == -1) return -1;
       fail_on_receive(c, call,
                       rv <= -3 ? SGRPC_STATUS_RESOURCE_EXHAUSTED : SGRPC_STATUS_INTERNAL,
@@ -587,27 +588,27 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
   }
   e = sg_event_push(c, SGRPC_EV_MESSAGE, call);
   if (!e) {
+    sg_budget_give(c, dec.cap);
     sg_buf_free(&c->mem, &dec);
     return -1;
   }
+  /* A buffer the event takes stays counted, as the event's, until it is
+   * released (sg_event_retire); it drains without more input. */
   if (call->msg_compressed) {
     e->owned = dec;
     e->ev.u.message.data = dec.p ? dec.p : (const uint8_t *)"";
     e->ev.u.message.len = dec.len;
-    e->counted = dec.len;
-    sg_budget_take(c, dec.len);
-    c->mem_drain += dec.len;
-    /* the compressed copy (len 0 now) stays with the call for reuse */
+    e->counted = dec.cap;
+    c->mem_drain += dec.cap;
+    call->rbuf.len = 0; /* the compressed copy stays with the call for reuse */
   } else {
     if (data) {
       e->ev.u.message.data = data;
     } else {
-      /* the reassembled bytes, counted as they came, now wait for the
-       * application: they drain without more input */
       e->owned = call->rbuf;
       e->ev.u.message.data = e->owned.p;
-      e->counted = call->rbuf.len;
-      c->mem_drain += call->rbuf.len;
+      e->counted = call->rbuf.cap;
+      c->mem_drain += call->rbuf.cap;
       call->rbuf = call->spare;
       memset(&call->spare, 0, sizeof(call->spare));
     }
@@ -626,7 +627,9 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
 /* Makes room in the reassembly buffer for take more bytes of the current
  * message. It grows with the bytes that came, never with the announced
  * length (a peer announcing 4 MiB and sending 5 bytes costs 256), by
- * doubling, capped at the message's length. Returns 0 or -1. */
+ * doubling, capped at the message's length; near the budget's end, to
+ * exactly what is needed. The capacity is what the budget counts.
+ * Returns 0, -1 (no memory) or -2 (it would pass the budget). */
 static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take) {
   sg_buf *b = &call->rbuf;
   size_t need = b->len + take, cap;
@@ -635,8 +638,13 @@ static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take) {
   cap = b->cap < 256 ? 256 : b->cap;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
   if (cap > call->msg_len) cap = call->msg_len; /* need <= msg_len */
+  if (!sg_budget_fits(c, cap - b->cap)) {
+    cap = need;
+    if (!sg_budget_fits(c, cap - b->cap)) return -2;
+  }
   np = sg_realloc(c, b->p, cap);
   if (!np) return -1;
+  sg_budget_take(c, cap - b->cap);
   b->p = np;
   b->cap = cap;
   return 0;
@@ -716,18 +724,18 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     } else {
       size_t take = call->msg_need;
       if (take > len - pos) take = len - pos;
-      if (!sg_budget_fits(c, take)) {
+      rv = rbuf_grow(c, call, take);
+      if (rv == -2) {
         fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                         "connection memory budget exhausted");
         break;
       }
-      if (rbuf_grow(c, call, take) != 0) {
+      if (rv != 0) {
         c->fatal = SGRPC_ERR_CONN_NOMEM;
         return NGHTTP2_ERR_CALLBACK_FAILURE;
       }
       memcpy(call->rbuf.p + call->rbuf.len, data + pos, take);
       call->rbuf.len += take;
-      sg_budget_take(c, take);
       pos += take;
       call->msg_need -= (uint32_t)take;
       if (call->msg_need == 0) {

@@ -43,6 +43,7 @@ void sg_event_retire(sgrpc_conn *c) {
     if (call && !call->spare.p && !(call->flags & SG_CF_RELEASED)) {
       call->spare = c->retired;
       call->spare.len = call->spare.off = 0;
+      sg_budget_take(c, call->spare.cap); /* the call's again */
     } else {
       sg_buf_free(&c->mem, &c->retired);
     }
