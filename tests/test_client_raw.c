@@ -748,6 +748,21 @@ static void test_malformed_response_field(void **state) {
   finish(&rp);
 }
 
+/* Trailers must not carry pseudo-headers (RFC 7540 8.1.2.1): the call
+ * ends INTERNAL whatever grpc-status they claim. */
+static void test_pseudo_header_in_trailers(void **state) {
+  static const char *const trl[] = {"grpc-status", "0", ":status", "200", NULL};
+  rawpeer rp;
+  sgrpc_call *call;
+  const rp_event *e;
+  (void)state;
+  setup(&rp);
+  e = answer_with_trailers(&rp, &call, trl);
+  assert_int_equal(e->code, SGRPC_STATUS_INTERNAL);
+  assert_string_equal(e->message, "malformed trailer field");
+  finish(&rp);
+}
+
 /* A response message far larger than the client's stream window: window
  * credit must flow back before the message is complete. */
 static void test_large_response_small_window(void **state) {
@@ -910,6 +925,7 @@ int main(void) {
       cmocka_unit_test(test_informational_then_response),
       cmocka_unit_test(test_second_headers_without_end),
       cmocka_unit_test(test_malformed_response_field),
+      cmocka_unit_test(test_pseudo_header_in_trailers),
       cmocka_unit_test(test_large_response_small_window),
       cmocka_unit_test(test_response_encodings),
   };

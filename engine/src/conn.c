@@ -330,6 +330,11 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
                        SG_LIT("second header block without END_STREAM"));
   }
   call->recv |= SG_RF_END;
+  if (!h->invalid) { /* a pseudo-header makes trailers malformed (8.1.2.1) */
+    uint32_t i;
+    for (i = 0; i < h->nfields; i++)
+      if (sg_kind_is_pseudo(h->fields[i].kind)) h->invalid = 1;
+  }
   if (h->invalid) {
     return client_end(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed trailer field"));
   }
