@@ -234,20 +234,67 @@ static void test_http_status_mapping(void **state) {
 
 static void test_bad_content_type(void **state) {
   static const char *const html[] = {":status", "200", "content-type", "text/html", NULL};
-  static const char *const none[] = {":status", "200", "grpc-status", "0", NULL};
-  static const char *const grpcfoo[] = {":status", "200", "content-type", "application/grpcx",
-                                        "grpc-status", "0", NULL};
+  static const char *const none[] = {":status", "200", NULL};
   rawpeer rp;
   sgrpc_call *call;
+  const rp_event *e;
   (void)state;
   setup(&rp);
   assert_int_equal(answer_headers_only(&rp, &call, html)->code, SGRPC_STATUS_UNKNOWN);
   finish(&rp);
+  /* trailers-only without grpc-status: nothing to take at its word */
   setup(&rp);
-  assert_int_equal(answer_headers_only(&rp, &call, none)->code, SGRPC_STATUS_UNKNOWN);
+  e = answer_headers_only(&rp, &call, none);
+  assert_int_equal(e->code, SGRPC_STATUS_UNKNOWN);
+  assert_string_equal(e->message, "invalid content-type in response");
+  finish(&rp);
+}
+
+/* A trailers-only response with grpc-status but no (or a wrong)
+ * content-type gives its grpc-status (grpclib answers an unknown method
+ * so; C-core and grpc-js accept it). */
+static void test_trailers_only_sloppy_content_type(void **state) {
+  static const char *const none[] = {":status", "200", "grpc-status", "12", "grpc-message",
+                                     "Method%20not%20found", NULL};
+  static const char *const grpcfoo[] = {":status", "200", "content-type", "application/grpcx",
+                                        "grpc-status", "0", NULL};
+  static const char *const html[] = {":status", "200", "content-type", "text/html",
+                                     "grpc-status", "5", NULL};
+  rawpeer rp;
+  sgrpc_call *call;
+  const rp_event *e;
+  (void)state;
+  setup(&rp);
+  e = answer_headers_only(&rp, &call, none);
+  assert_int_equal(e->code, SGRPC_STATUS_UNIMPLEMENTED);
+  assert_string_equal(e->message, "Method not found");
   finish(&rp);
   setup(&rp);
-  assert_int_equal(answer_headers_only(&rp, &call, grpcfoo)->code, SGRPC_STATUS_UNKNOWN);
+  assert_int_equal(answer_headers_only(&rp, &call, grpcfoo)->code, SGRPC_STATUS_OK);
+  finish(&rp);
+  setup(&rp);
+  assert_int_equal(answer_headers_only(&rp, &call, html)->code, SGRPC_STATUS_NOT_FOUND);
+  finish(&rp);
+}
+
+/* Response headers that go on to messages keep the content-type check,
+ * even when they carry a grpc-status. */
+static void test_headers_without_content_type(void **state) {
+  static const char *const nv[] = {":status", "200", "grpc-status", "0", NULL};
+  rawpeer rp;
+  sgrpc_call *call;
+  const rp_event *e;
+  int32_t sid;
+  (void)state;
+  setup(&rp);
+  call = start(&rp, 1);
+  sid = sgrpc_call_stream_id(call);
+  rawpeer_submit_response(&rp, sid, nv, 0);
+  rawpeer_run(&rp, ROUNDS);
+  e = close_of(&rp, call);
+  assert_int_equal(e->code, SGRPC_STATUS_UNKNOWN);
+  assert_string_equal(e->message, "invalid content-type in response");
+  assert_int_equal(rawpeer_rst_code(&rp, sid), NGHTTP2_CANCEL);
   finish(&rp);
 }
 
@@ -701,6 +748,21 @@ static void test_malformed_response_field(void **state) {
   finish(&rp);
 }
 
+/* Trailers must not carry pseudo-headers (RFC 7540 8.1.2.1): the call
+ * ends INTERNAL whatever grpc-status they claim. */
+static void test_pseudo_header_in_trailers(void **state) {
+  static const char *const trl[] = {"grpc-status", "0", ":status", "200", NULL};
+  rawpeer rp;
+  sgrpc_call *call;
+  const rp_event *e;
+  (void)state;
+  setup(&rp);
+  e = answer_with_trailers(&rp, &call, trl);
+  assert_int_equal(e->code, SGRPC_STATUS_INTERNAL);
+  assert_string_equal(e->message, "malformed trailer field");
+  finish(&rp);
+}
+
 /* A response message far larger than the client's stream window: window
  * credit must flow back before the message is complete. */
 static void test_large_response_small_window(void **state) {
@@ -845,6 +907,8 @@ int main(void) {
       cmocka_unit_test(test_full_response),
       cmocka_unit_test(test_http_status_mapping),
       cmocka_unit_test(test_bad_content_type),
+      cmocka_unit_test(test_trailers_only_sloppy_content_type),
+      cmocka_unit_test(test_headers_without_content_type),
       cmocka_unit_test(test_grpc_status_parsing),
       cmocka_unit_test(test_trailers_only),
       cmocka_unit_test(test_grpc_message_decoding),
@@ -861,6 +925,7 @@ int main(void) {
       cmocka_unit_test(test_informational_then_response),
       cmocka_unit_test(test_second_headers_without_end),
       cmocka_unit_test(test_malformed_response_field),
+      cmocka_unit_test(test_pseudo_header_in_trailers),
       cmocka_unit_test(test_large_response_small_window),
       cmocka_unit_test(test_response_encodings),
   };

@@ -247,6 +247,9 @@ static void run_until(world *w, const int *count, int want) {
 
 /* Listens on fmt (with %d for a port below 32768, or a unix path), trying
  * further ports when one is taken. */
+/* The shared budget world_init gives the server (NULL: none). */
+static sgrpc_budget *world_budget;
+
 static void world_init(world *w, const char *fmt, int tcp) {
   sgrpc_net_listen_opts so;
   sgrpc_net_channel_opts co;
@@ -259,6 +262,7 @@ static void world_init(world *w, const char *fmt, int tcp) {
   so.server.user_data = w;
   /* Far beyond the waits below: graceful closes must not need it. */
   so.server.drain_timeout_ns = 60 * SEC;
+  so.server.budget = world_budget;
   for (attempt = 0; attempt < 20; attempt++) {
     if (tcp) snprintf(addr, sizeof(addr), fmt, 20000 + ((int)getpid() + attempt * 211) % 5000);
     else snprintf(addr, sizeof(addr), fmt, (int)getpid());
@@ -347,6 +351,38 @@ static void test_tcp4(void **state) {
   run_until(&w, &w.srv_closed_deadline, 1);
   assert_int_equal(w.srv_closed, 204);
   world_free(&w);
+}
+
+/* The server's budget reaches every connection through
+ * sgrpc_net_server_opts.budget: with room, calls are served and the
+ * budget is empty again once the connections are gone; with a budget too
+ * small for a request's header block, the call ends RESOURCE_EXHAUSTED. */
+static void test_server_budget(void **state) {
+  sgrpc_budget *b = NULL;
+  world w;
+  ccall echo;
+  (void)state;
+  assert_int_equal(sgrpc_budget_new(&b, 0, NULL), 0);
+  world_budget = b;
+  world_init(&w, "127.0.0.1:%d", 1);
+  world_budget = NULL; /* the next tests run without */
+  start_echo(&w, &echo, 1);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(echo.status, SGRPC_STATUS_OK);
+  world_free(&w);
+  assert_int_equal(sgrpc_budget_used(b), 0);
+  sgrpc_budget_del(b);
+
+  assert_int_equal(sgrpc_budget_new(&b, 64, NULL), 0);
+  world_budget = b;
+  world_init(&w, "127.0.0.1:%d", 1);
+  world_budget = NULL;
+  start_echo(&w, &echo, 2);
+  run_until(&w, &w.cli_done, 1);
+  assert_int_equal(echo.status, SGRPC_STATUS_RESOURCE_EXHAUSTED);
+  world_free(&w);
+  assert_int_equal(sgrpc_budget_used(b), 0);
+  sgrpc_budget_del(b);
 }
 
 static void test_tcp6(void **state) {
@@ -668,6 +704,7 @@ static void test_failing_allocator(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tcp4),
+      cmocka_unit_test(test_server_budget),
       cmocka_unit_test(test_tcp6),
       cmocka_unit_test(test_unix),
       cmocka_unit_test(test_graceful_shutdown),

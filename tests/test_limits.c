@@ -5,6 +5,8 @@
  */
 #include "support.h"
 
+#include <stddef.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,12 +370,14 @@ static void test_settings_versions(void **state) {
   (void)state;
   sgrpc_settings_default(&d);
   assert_int_equal(d.version, SGRPC_SETTINGS_VERSION);
-  assert_int_equal(d.version, SGRPC_SETTINGS_V1);
+  assert_int_equal(d.version, SGRPC_SETTINGS_V2);
   assert_int_equal(d.max_recv_message_size, 4u << 20);
   assert_int_equal(d.max_queued_events, 256);
+  assert_int_equal(d.conn_memory_budget, 64u << 20);
+  assert_null(d.shared_budget);
 
   memset(&s, 0x5a, sizeof(s));
-  sgrpc_settings_default_versioned(SGRPC_SETTINGS_V1, &s);
+  sgrpc_settings_default_versioned(SGRPC_SETTINGS_V2, &s);
   assert_memory_equal(&s, &d, sizeof(s));
 
   memset(&s, 0x5a, sizeof(s));
@@ -389,9 +393,48 @@ static void test_settings_versions(void **state) {
   assert_int_equal(sgrpc_conn_server_new(&c, &s, NULL, NOW), SGRPC_ERR_INVALID_ARGUMENT);
   sgrpc_settings_default_versioned(1, NULL); /* no-op */
 
-  /* a version-1 struct (this header's) is taken */
+  /* a version-2 struct (this header's) is taken */
   assert_int_equal(sgrpc_conn_server_new(&c, &d, NULL, NOW), 0);
   sgrpc_conn_del(c);
+}
+
+/* A caller compiled against version 1 has a struct that ends before
+ * conn_memory_budget: _versioned(V1) fills only its fields, and the
+ * engine reads only those, giving the version-2 fields their defaults.
+ * The bytes after a version-1 struct are garbage here (a shared_budget
+ * read from them would be a wild pointer): both ends run a 1 MiB call
+ * each way and end OK. */
+static void test_settings_version1_caller(void **state) {
+  static uint8_t pat[1u << 20];
+  sgrpc_settings s1;
+  size_t v1_size = offsetof(sgrpc_settings, conn_memory_budget);
+  pair p;
+  world w;
+  sgrpc_call *call;
+  (void)state;
+  memset(&s1, 0x5a, sizeof(s1));
+  sgrpc_settings_default_versioned(SGRPC_SETTINGS_V1, &s1);
+  assert_int_equal(s1.version, SGRPC_SETTINGS_V1);
+  assert_int_equal(s1.max_recv_message_size, 4u << 20);
+  /* the version-2 fields were not touched */
+  assert_true(s1.conn_memory_budget == (size_t)0x5a5a5a5a5a5a5a5aull);
+  assert_true((uintptr_t)s1.shared_budget == (uintptr_t)0x5a5a5a5a5a5a5a5aull);
+  assert_true(v1_size < sizeof(s1));
+
+  fill(pat, sizeof(pat));
+  world_pair(&p, &w, &s1, &s1);
+  w.pattern = pat;
+  w.reply_on_half = 1;
+  w.reply_len = sizeof(pat);
+  call = start(&p, "/t.L/V1");
+  assert_int_equal(sgrpc_call_send(call, pat, sizeof(pat), SGRPC_SEND_END), 0);
+  pair_run(&p, 100000);
+  assert_int_equal(w.s.messages, 1);
+  assert_int_equal(w.c.messages, 1);
+  assert_int_equal(w.c.last_len, sizeof(pat));
+  assert_int_equal(w.c.status, SGRPC_STATUS_OK);
+  assert_int_equal(w.s.status, SGRPC_STATUS_OK);
+  pair_free(&p);
 }
 
 /* Zero means the default in every field: a struct zeroed but for its
@@ -741,6 +784,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_streams_first_flight),
       cmocka_unit_test(test_version),
       cmocka_unit_test(test_settings_versions),
+      cmocka_unit_test(test_settings_version1_caller),
       cmocka_unit_test(test_settings_zero_means_default),
       cmocka_unit_test(test_invalid_settings),
       cmocka_unit_test(test_misuse_codes),

@@ -795,6 +795,108 @@ static void test_early_answer(void **state) {
   rawpeer_free(&rp);
 }
 
+/* h2spec 8.1: a second HEADERS block that does not end the stream is not
+ * trailers: the stream is malformed, reset with PROTOCOL_ERROR. */
+static void test_second_headers_without_end(void **state) {
+  static const char *const nv[] = {REQ_BASE, "te", "trailers", "content-type",
+                                   "application/grpc", NULL};
+  static const char *const more[] = {"x-more", "1", NULL};
+  app a = {APP_NONE, SGRPC_STATUS_OK, NULL, NULL, 0, NULL};
+  rawpeer rp;
+  int32_t sid;
+  const rp_event *e;
+  (void)state;
+  setup(&rp, &a, NULL);
+  sid = rawpeer_submit_request(&rp, nv, NULL, 0, 0);
+  rawpeer_run(&rp, ROUNDS);
+  assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_CALL_NEW, NULL), 1);
+  rawpeer_submit_headers(&rp, sid, more, 0);
+  rawpeer_run(&rp, ROUNDS);
+  assert_int_equal(rawpeer_rst_code(&rp, sid), NGHTTP2_PROTOCOL_ERROR);
+  assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_HALF_CLOSE, NULL), 0);
+  e = rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0);
+  assert_non_null(e);
+  assert_int_equal(e->code, SGRPC_STATUS_INTERNAL);
+  assert_int_equal(e->reset, 1);
+  assert_int_equal(e->http2_error, NGHTTP2_PROTOCOL_ERROR);
+  assert_null(rawpeer_goaway(&rp));
+  assert_clean(&rp);
+  rawpeer_free(&rp);
+}
+
+/* h2spec 8.1.2.1: trailers must not carry pseudo-headers. */
+static void test_pseudo_header_in_trailers(void **state) {
+  static const char *const nv[] = {REQ_BASE, "te", "trailers", "content-type",
+                                   "application/grpc", NULL};
+  static const char *const trl[] = {":path", "/t.S/M", NULL};
+  static const char *const trl_late[] = {"x-t", "1", ":method", "POST", NULL};
+  const char *const *cases[] = {trl, trl_late};
+  size_t i;
+  (void)state;
+  for (i = 0; i < 2; i++) {
+    app a = {APP_ECHO, SGRPC_STATUS_OK, NULL, NULL, 0, NULL};
+    rawpeer rp;
+    int32_t sid;
+    uint8_t body[16];
+    size_t bl = rawpeer_grpc_frame(body, 0, "ping", 4);
+    setup(&rp, &a, NULL);
+    sid = rawpeer_submit_request(&rp, nv, body, bl, 0);
+    rawpeer_submit_trailers(&rp, sid, cases[i]);
+    rawpeer_run(&rp, ROUNDS);
+    assert_int_equal(rawpeer_rst_code(&rp, sid), NGHTTP2_PROTOCOL_ERROR);
+    assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_HALF_CLOSE, NULL), 0);
+    assert_int_equal(rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0)->code, SGRPC_STATUS_INTERNAL);
+    assert_null(rawpeer_goaway(&rp));
+    assert_clean(&rp);
+    rawpeer_free(&rp);
+  }
+}
+
+/* h2spec 8.1.2.6: DATA that does not add up to content-length makes the
+ * request malformed (too little at END_STREAM, too much as it comes);
+ * a matching one is served. */
+static void test_content_length(void **state) {
+  static const char *const cl9[] = {REQ_BASE, "te", "trailers", "content-type",
+                                    "application/grpc", "content-length", "9", NULL};
+  static const char *const cl100[] = {REQ_BASE, "te", "trailers", "content-type",
+                                      "application/grpc", "content-length", "100", NULL};
+  static const char *const cl3[] = {REQ_BASE, "te", "trailers", "content-type",
+                                    "application/grpc", "content-length", "3", NULL};
+  static const char *const clbad[] = {REQ_BASE, "te", "trailers", "content-type",
+                                      "application/grpc", "content-length", "9x", NULL};
+  const char *const *bad[] = {cl100, cl3, clbad};
+  app a = {APP_ECHO, SGRPC_STATUS_OK, NULL, NULL, 0, NULL};
+  rawpeer rp;
+  int32_t sid;
+  size_t i;
+  (void)state;
+  /* matching: a 4-byte message is 9 bytes of DATA */
+  setup(&rp, &a, NULL);
+  sid = send_unary(&rp, cl9);
+  assert_int_equal(rawpeer_rst_code(&rp, sid), -1);
+  assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_MESSAGE, NULL), 1);
+  assert_int_equal(rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0)->code, SGRPC_STATUS_OK);
+  assert_clean(&rp);
+  rawpeer_free(&rp);
+  for (i = 0; i < 3; i++) {
+    setup(&rp, &a, NULL);
+    sid = send_unary(&rp, bad[i]);
+    if (rawpeer_rst_code(&rp, sid) != NGHTTP2_PROTOCOL_ERROR) fail_msg("case %zu not reset", i);
+    assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_HALF_CLOSE, NULL), 0);
+    assert_int_equal(rawpeer_count_frames(&rp, sid, NGHTTP2_HEADERS), 0);
+    assert_null(rawpeer_goaway(&rp));
+    assert_clean(&rp);
+    rawpeer_free(&rp);
+  }
+  /* a body announced, none sent */
+  setup(&rp, &a, NULL);
+  sid = send_headers_only(&rp, cl9);
+  assert_int_equal(rawpeer_rst_code(&rp, sid), NGHTTP2_PROTOCOL_ERROR);
+  assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_CALL_NEW, NULL), 0);
+  assert_clean(&rp);
+  rawpeer_free(&rp);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_valid_unary),
@@ -815,6 +917,9 @@ int main(void) {
       cmocka_unit_test(test_large_request_small_window),
       cmocka_unit_test(test_request_trailers),
       cmocka_unit_test(test_early_answer),
+      cmocka_unit_test(test_second_headers_without_end),
+      cmocka_unit_test(test_pseudo_header_in_trailers),
+      cmocka_unit_test(test_content_length),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

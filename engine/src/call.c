@@ -106,6 +106,7 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
     SG_UNPOISON(call, sizeof(*call));
     c->free_calls = call->next;
     c->nfree_calls--;
+    sg_budget_take(c, call->rbuf.cap + call->spare.cap);
   } else {
     call = c->mem.calloc(1, sizeof(*call), c->mem.user_data);
     if (!call) return NULL;
@@ -127,8 +128,14 @@ void sg_call_free(sgrpc_call *call) {
   if (call->next) call->next->prev = call->prev;
   c->ncalls--;
   if (call->state == SG_CALL_OPEN) c->open_calls--;
-  c->queued -= sg_buf_avail(&call->sbuf);
+  sg_queued_sub(c, sg_buf_avail(&call->sbuf));
   call->sbuf.off = call->sbuf.len = 0;
+  /* what it counts against the budget: its reassembly buffers, its
+   * header blocks (the small buffers a cached call keeps are counted
+   * again when it is reused) */
+  sg_budget_give(c, call->rbuf.cap + call->spare.cap + call->hin.total + call->htr.total);
+  call->rbuf.len = 0;
+  call->hin.total = call->htr.total = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
   if (c->hblock == &call->hin || c->hblock == &call->htr) c->hblock = NULL;
@@ -154,7 +161,7 @@ void sg_call_set_closed(sgrpc_call *call) {
 
 /* Drops whatever the call still had to send from the connection total. */
 static void call_drop_sbuf(sgrpc_call *call) {
-  call->conn->queued -= sg_buf_avail(&call->sbuf);
+  sg_queued_sub(call->conn, sg_buf_avail(&call->sbuf));
   call->sbuf.off = call->sbuf.len = 0;
   sg_unblock_calls(call->conn);
 }
@@ -541,7 +548,7 @@ sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     n = avail < length ? avail : length;
     memcpy(buf, call->sbuf.p + call->sbuf.off, n);
     call->sbuf.off += n;
-    c->queued -= n;
+    sg_queued_sub(c, n);
     avail -= n;
     if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
     if ((call->send & SG_SF_WANT_WRITABLE) && avail < c->settings.max_send_buffer &&
@@ -692,7 +699,7 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
   p[2] = (uint8_t)(body >> 16);
   p[3] = (uint8_t)(body >> 8);
   p[4] = (uint8_t)body;
-  c->queued += 5 + body;
+  sg_queued_add(c, 5 + body);
   c->stats.messages_sent++;
   if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
   return sg_call_resume(call);

@@ -4,6 +4,7 @@
  * life and the timers. Header blocks are in metadata.c, the event queue
  * in event.c, the call API in call.c.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,8 @@ const char *sgrpc_status_name(int code) {
  * of the next version ends its struct. 0 for an unknown version. */
 static size_t settings_size(uint32_t version) {
   switch (version) {
-  case SGRPC_SETTINGS_V1: return sizeof(sgrpc_settings);
+  case SGRPC_SETTINGS_V1: return offsetof(sgrpc_settings, conn_memory_budget);
+  case SGRPC_SETTINGS_V2: return sizeof(sgrpc_settings);
   default: return 0;
   }
 }
@@ -130,6 +132,8 @@ static void settings_fill(sgrpc_settings *s) {
   s->max_send_header_list_size = 16u << 10;
   s->max_outbound_queue = 16u << 20;
   s->settings_timeout = 20 * 1000000000ll;
+  s->conn_memory_budget = 64u << 20;
+  s->shared_budget = NULL;
 }
 
 /* "0 means the default", field by field (keepalive_time's default
@@ -155,6 +159,7 @@ static void settings_resolve(sgrpc_settings *s) {
   SG_DEFAULT(max_send_header_list_size);
   SG_DEFAULT(max_outbound_queue);
   SG_DEFAULT(settings_timeout);
+  SG_DEFAULT(conn_memory_budget);
 #undef SG_DEFAULT
   if (s->out_chunk < 1024) s->out_chunk = 1024;
   if (s->keepalive_timeout <= 0) s->keepalive_timeout = d.keepalive_timeout;
@@ -175,6 +180,16 @@ void sgrpc_settings_default_versioned(int version, sgrpc_settings *s) {
     memcpy(s, &d, n);
   }
   s->version = (uint32_t)version;
+}
+
+int sgrpc_settings_copy(sgrpc_settings *dst, const sgrpc_settings *src) {
+  size_t n;
+  if (!dst || !src || (n = settings_size(src->version)) == 0)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  settings_fill(dst);
+  memcpy(dst, src, n);
+  dst->version = SGRPC_SETTINGS_VERSION;
+  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -221,7 +236,7 @@ static void client_end_stream(sgrpc_conn *c, sgrpc_call *call) {
 static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_hdrs *h = &call->hin;
   uint32_t i;
-  int http = -1, ct_ok = 0;
+  int http = -1, ct_ok = 0, has_status = 0;
   const char *enc = NULL;
   char msg[64];
 
@@ -244,6 +259,8 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
       ct_ok = content_type_ok(v, f->value_len);
     } else if (f->kind == SG_HK_ENCODING) {
       enc = v;
+    } else if (f->kind == SG_HK_GRPC_STATUS) {
+      has_status = 1;
     }
   }
   if (http < 0) {
@@ -251,6 +268,7 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   }
   if (http >= 100 && http < 200) { /* informational: wait for the real one */
     call->recv &= (uint8_t)~SG_RF_HEADERS;
+    sg_budget_give(c, h->total);
     sg_hdrs_reset(h);
     return 0;
   }
@@ -264,7 +282,11 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     msg[n] = 0;
     return client_fail(call, sg_http_to_grpc_status(http), msg, n);
   }
-  if (!ct_ok) {
+  /* A trailers-only response carrying grpc-status is taken at its word
+   * whatever its content-type, as C-core and grpc-js do: some servers
+   * (grpclib) answer an unknown method without one. A response that goes
+   * on to messages keeps the check. */
+  if (!ct_ok && !(end_stream && has_status)) {
     return client_fail(call, SGRPC_STATUS_UNKNOWN, SG_LIT("invalid content-type in response"));
   }
   call->recv_enc = (int8_t)(enc ? sg_enc_parse(enc, strlen(enc)) : SG_ENC_IDENTITY);
@@ -308,6 +330,11 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
                        SG_LIT("second header block without END_STREAM"));
   }
   call->recv |= SG_RF_END;
+  if (!h->invalid) { /* a pseudo-header makes trailers malformed (8.1.2.1) */
+    uint32_t i;
+    for (i = 0; i < h->nfields; i++)
+      if (sg_kind_is_pseudo(h->fields[i].kind)) h->invalid = 1;
+  }
   if (h->invalid) {
     return client_end(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed trailer field"));
   }
@@ -323,6 +350,33 @@ static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_call_set_closed(call);
   sg_call_heap_remove(call);
   client_end_stream(c, call);
+  return 0;
+}
+
+/* Server: the request stream broke HTTP/2's message rules after the
+ * request headers (RFC 7540 8.1.2.6, 8.1): reset it with PROTOCOL_ERROR
+ * and drop what else comes. A surfaced call then gets its CLOSE from
+ * on_stream_close. Returns 0 or NGHTTP2_ERR_CALLBACK_FAILURE. */
+static int server_malformed(sgrpc_conn *c, sgrpc_call *call) {
+  if (call->recv & SG_RF_MALFORMED) return 0;
+  call->recv |= SG_RF_DISCARD | SG_RF_MALFORMED;
+  if (nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+                                NGHTTP2_PROTOCOL_ERROR) != 0)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+/* Server: a content-length value (RFC 9110 8.6: digits only). Returns 0
+ * and sets *n, or -1 when it is not a plain decimal that fits. */
+static int parse_content_length(const char *v, size_t len, uint64_t *n) {
+  uint64_t x = 0;
+  size_t i;
+  if (len == 0 || len > 18) return -1;
+  for (i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    x = x * 10 + (uint64_t)(v[i] - '0');
+  }
+  *n = x;
   return 0;
 }
 
@@ -355,6 +409,14 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
     case SG_HK_USER_AGENT: ua = f; continue;
     case SG_HK_ENCODING: enc = f; continue;
     case SG_HK_ACCEPT_ENCODING: aenc = f; continue;
+    case SG_HK_CONTENT_LENGTH:
+      /* HTTP/2 8.1.2.6: the DATA must add up to it (checked as it comes);
+       * a second or unparsable one makes the request malformed. */
+      if ((call->recv & SG_RF_CLEN) ||
+          parse_content_length(sg_field_value(h, f), f->value_len, &call->clen_left) != 0)
+        return NGHTTP2_PROTOCOL_ERROR;
+      call->recv |= SG_RF_CLEN;
+      continue;
     case SG_HK_CONN_SPECIFIC:
       return NGHTTP2_PROTOCOL_ERROR; /* connection-specific, RFC 7540 8.1.2.2 */
     default: continue;
@@ -364,12 +426,16 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
       return NGHTTP2_PROTOCOL_ERROR; /* pseudo-header after a regular one */
     *slot = f;
   }
-  if (!method || !path || !scheme || path->value_len == 0)
-    return NGHTTP2_PROTOCOL_ERROR;
+  /* Over the limit or the budget, fields were dropped (even the
+   * pseudo-headers): the answer is the limit, not a malformed request. */
   if (h->overflow) {
     return sg_call_server_fail(call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                                "request header list too large", 0);
   }
+  if (!method || !path || !scheme || path->value_len == 0)
+    return NGHTTP2_PROTOCOL_ERROR;
+  if (end_stream && (call->recv & SG_RF_CLEN) && call->clen_left != 0)
+    return NGHTTP2_PROTOCOL_ERROR; /* announced a body, sent none */
   if (!streq(sg_field_value(h, method), method->value_len, "POST")) {
     return sg_call_server_fail(call, -405, NULL, 0);
   }
@@ -478,12 +544,17 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
     c->hblock = &call->htr; /* request trailers: collected, then ignored */
   }
   c->hblock_stream = frame->hd.stream_id;
+  sg_budget_give(c, c->hblock->total);
   sg_hdrs_reset(c->hblock);
   return 0;
 }
 
+/* The call fails on what it received: no more of its DATA is kept, and
+ * the buffer it was reassembling into goes back (allocator and budget). */
 static void fail_on_receive(sgrpc_conn *c, sgrpc_call *call, int code, const char *msg) {
   call->recv |= SG_RF_DISCARD;
+  sg_budget_give(c, call->rbuf.cap);
+  sg_buf_free(&c->mem, &call->rbuf);
   if (c->role == SG_ROLE_SERVER) {
     sg_call_server_fail(call, code, msg, 1);
   } else {
@@ -504,30 +575,43 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
   memset(&dec, 0, sizeof(dec));
   if (call->msg_compressed) {
     int rv;
-    dec = call->spare;
+    size_t had;
+    dec = call->spare; /* counted as the call's */
     memset(&call->spare, 0, sizeof(call->spare));
     dec.len = dec.off = 0;
+    had = dec.cap;
     rv = sg_decompress(c, call->recv_enc, body, call->msg_len,
                        c->settings.max_recv_message_size, &dec);
+    if (rv == 0 && dec.cap > had) {
+      if (sg_budget_fits(c, dec.cap - had)) sg_budget_take(c, dec.cap - had);
+      else rv = -4;
+    }
     if (rv != 0) {
       sg_buf_free(&c->mem, &dec);
+      sg_budget_give(c, had);
       if (rv == -1) return -1;
       fail_on_receive(c, call,
-                      rv == -3 ? SGRPC_STATUS_RESOURCE_EXHAUSTED : SGRPC_STATUS_INTERNAL,
-                      rv == -3 ? "decompressed message larger than max_recv_message_size"
-                               : "message could not be decompressed");
+                      rv <= -3 ? SGRPC_STATUS_RESOURCE_EXHAUSTED : SGRPC_STATUS_INTERNAL,
+                      rv == -3   ? "decompressed message larger than max_recv_message_size"
+                      : rv == -4 ? "connection memory budget exhausted"
+                                 : "message could not be decompressed");
       return 0;
     }
   }
   e = sg_event_push(c, SGRPC_EV_MESSAGE, call);
   if (!e) {
+    sg_budget_give(c, dec.cap);
     sg_buf_free(&c->mem, &dec);
     return -1;
   }
+  /* A buffer the event takes stays counted, as the event's, until it is
+   * released (sg_event_retire); it drains without more input. */
   if (call->msg_compressed) {
     e->owned = dec;
     e->ev.u.message.data = dec.p ? dec.p : (const uint8_t *)"";
     e->ev.u.message.len = dec.len;
+    e->counted = dec.cap;
+    c->mem_drain += dec.cap;
     call->rbuf.len = 0; /* the compressed copy stays with the call for reuse */
   } else {
     if (data) {
@@ -535,6 +619,8 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
     } else {
       e->owned = call->rbuf;
       e->ev.u.message.data = e->owned.p;
+      e->counted = call->rbuf.cap;
+      c->mem_drain += call->rbuf.cap;
       call->rbuf = call->spare;
       memset(&call->spare, 0, sizeof(call->spare));
     }
@@ -550,6 +636,32 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
   return 0;
 }
 
+/* Makes room in the reassembly buffer for take more bytes of the current
+ * message. It grows with the bytes that came, never with the announced
+ * length (a peer announcing 4 MiB and sending 5 bytes costs 256), by
+ * doubling, capped at the message's length; near the budget's end, to
+ * exactly what is needed. The capacity is what the budget counts.
+ * Returns 0, -1 (no memory) or -2 (it would pass the budget). */
+static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take) {
+  sg_buf *b = &call->rbuf;
+  size_t need = b->len + take, cap;
+  uint8_t *np;
+  if (b->cap >= need) return 0;
+  cap = b->cap < 256 ? 256 : b->cap;
+  while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  if (cap > call->msg_len) cap = call->msg_len; /* need <= msg_len */
+  if (!sg_budget_fits(c, cap - b->cap)) {
+    cap = need;
+    if (!sg_budget_fits(c, cap - b->cap)) return -2;
+  }
+  np = sg_realloc(c, b->p, cap);
+  if (!np) return -1;
+  sg_budget_take(c, cap - b->cap);
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
 static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *ud) {
   sgrpc_conn *c = ud;
@@ -558,10 +670,24 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
   int rv;
   (void)s;
   (void)flags;
-  rv = nghttp2_session_consume_connection(c->session, len);
-  if (rv != 0 && nghttp2_is_fatal(rv)) {
-    c->fatal = sg_map_nghttp2_error(rv);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  /* Connection credit goes back as bytes arrive, unless received
+   * messages the application holds and queued output fill half the
+   * budget: then the peer is held until they drain (sg_budget_give). */
+  if (sg_budget_withhold(c)) {
+    c->conn_withheld += len;
+  } else {
+    rv = nghttp2_session_consume_connection(c->session, len);
+    if (rv != 0 && nghttp2_is_fatal(rv)) {
+      c->fatal = sg_map_nghttp2_error(rv);
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  }
+  if (call && (call->recv & SG_RF_CLEN) && !(call->recv & SG_RF_MALFORMED)) {
+    if (len > call->clen_left) { /* more DATA than content-length */
+      sg_credit(c, stream_id, len);
+      return server_malformed(c, call);
+    }
+    call->clen_left -= len;
   }
   if (!call || (call->recv & SG_RF_DISCARD) || call->state == SG_CALL_CLOSED) {
     sg_credit(c, stream_id, len);
@@ -610,11 +736,18 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     } else {
       size_t take = call->msg_need;
       if (take > len - pos) take = len - pos;
-      if (call->rbuf.len == 0 &&
-          sg_buf_reserve(&c->mem, &call->rbuf, call->msg_need) != 0)
+      rv = rbuf_grow(c, call, take);
+      if (rv == -2) {
+        fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "connection memory budget exhausted");
+        break;
+      }
+      if (rv != 0) {
+        c->fatal = SGRPC_ERR_CONN_NOMEM;
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-      if (sg_buf_append(&c->mem, &call->rbuf, data + pos, take) != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      memcpy(call->rbuf.p + call->rbuf.len, data + pos, take);
+      call->rbuf.len += take;
       pos += take;
       call->msg_need -= (uint32_t)take;
       if (call->msg_need == 0) {
@@ -685,6 +818,8 @@ int sg_shutdown_final(sgrpc_conn *c) {
 /* Server: the client ended its side (END_STREAM on DATA, or on a
  * trailer block): HALF_CLOSE, or INTERNAL when a message was cut short. */
 static int server_recv_end(sgrpc_conn *c, sgrpc_call *call) {
+  if ((call->recv & SG_RF_CLEN) && call->clen_left != 0)
+    return server_malformed(c, call); /* less DATA than content-length */
   call->recv |= SG_RF_END;
   if (call->pfx_have || call->msg_need) {
     fail_on_receive(c, call, SGRPC_STATUS_INTERNAL, "request ended inside a message");
@@ -725,8 +860,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         }
         return 0;
       }
-      /* trailers from a client: treat as the end of its messages */
-      if (end && call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
+      /* A later block is trailers: it must end the stream and carry no
+       * pseudo-header (RFC 7540 8.1, 8.1.2.1); otherwise the stream is
+       * malformed. Well-formed trailers end the client's messages. */
+      if (call->recv & SG_RF_MALFORMED) return 0;
+      if (!end || call->htr.invalid) return server_malformed(c, call);
+      {
+        uint32_t i;
+        for (i = 0; i < call->htr.nfields; i++)
+          if (sg_kind_is_pseudo(call->htr.fields[i].kind)) return server_malformed(c, call);
+      }
+      if (call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
         return server_recv_end(c, call);
       return 0;
     }
@@ -737,7 +881,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
   case NGHTTP2_DATA:
     if (!end) return 0;
     call = stream_call(c, frame->hd.stream_id);
-    if (!call || call->state == SG_CALL_CLOSED) return 0;
+    if (!call || (call->recv & SG_RF_MALFORMED)) return 0;
+    if (c->role == SG_ROLE_SERVER && (call->recv & SG_RF_CLEN) && call->clen_left != 0)
+      return server_malformed(c, call); /* less DATA than content-length */
+    if (call->state == SG_CALL_CLOSED) return 0;
     if (c->role == SG_ROLE_SERVER) return server_recv_end(c, call);
     call->recv |= SG_RF_END;
     client_end(call, SGRPC_STATUS_INTERNAL,
@@ -871,6 +1018,12 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
         if (call->send & SG_SF_STATUS_SENT) {
           e->ev.u.close.status.code = call->sent_code;
           e->ev.u.close.status.message = "";
+        } else if (call->recv & SG_RF_MALFORMED) {
+          e->ev.u.close.status.code = SGRPC_STATUS_INTERNAL;
+          e->ev.u.close.status.message = "malformed request stream";
+          e->ev.u.close.status.message_len = SG_LITLEN("malformed request stream");
+          e->ev.u.close.reset = 1;
+          e->ev.u.close.http2_error = error_code;
         } else {
           e->ev.u.close.status.code = SGRPC_STATUS_CANCELLED;
           e->ev.u.close.status.message = "call cancelled by the client";
@@ -997,6 +1150,39 @@ static void *ng_realloc(void *p, size_t n, void *ud) {
 /* ------------------------------------------------------------------ */
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
+
+void sg_budget_give(sgrpc_conn *c, size_t n) {
+  int rv;
+  if (n) {
+    c->mem_used -= n;
+    if (c->settings.shared_budget) c->settings.shared_budget->used -= n;
+  }
+  if (!c->conn_withheld || sg_budget_withhold(c) || !c->session || c->fatal) return;
+  rv = nghttp2_session_consume_connection(c->session, c->conn_withheld);
+  c->conn_withheld = 0;
+  if (rv != 0 && nghttp2_is_fatal(rv)) c->fatal = sg_map_nghttp2_error(rv);
+}
+
+int sgrpc_budget_new(sgrpc_budget **pbudget, size_t limit, const sgrpc_mem *mem) {
+  sgrpc_mem m;
+  sgrpc_budget *b;
+  if (!pbudget) return SGRPC_ERR_INVALID_ARGUMENT;
+  *pbudget = NULL;
+  if (sgrpc_mem_resolve(&m, mem) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  b = m.malloc(sizeof(*b), m.user_data);
+  if (!b) return SGRPC_ERR_NOMEM;
+  b->mem = m;
+  b->limit = limit ? limit : (size_t)256 << 20;
+  b->used = 0;
+  *pbudget = b;
+  return 0;
+}
+
+void sgrpc_budget_del(sgrpc_budget *b) {
+  if (b) b->mem.free(b, b->mem.user_data);
+}
+
+size_t sgrpc_budget_used(const sgrpc_budget *b) { return b ? b->used : 0; }
 
 int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem) {
   static const sgrpc_mem libc_mem = {NULL, libc_malloc, libc_free, libc_calloc,
@@ -1156,6 +1342,9 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   sg_buf_free(&mem, &c->scratch);
   sg_buf_free(&mem, &c->out);
   sg_buf_free(&mem, &c->goaway_debug);
+  /* what the connection still counts (messages in events) leaves the
+   * shared budget with it */
+  if (c->settings.shared_budget) c->settings.shared_budget->used -= c->mem_used;
   mem.free(c, mem.user_data);
 }
 
@@ -1219,9 +1408,25 @@ static void set_fatal(sgrpc_conn *c, int code) {
   c->fatal = code;
   if (code == SGRPC_ERR_PROTOCOL)
     nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
+  else if (code == SGRPC_ERR_CONN_NOMEM && !c->out_lost)
+    /* the peer learns why (when the GOAWAY itself finds memory) instead
+     * of seeing the connection just close */
+    nghttp2_session_terminate_session(c->session, NGHTTP2_INTERNAL_ERROR);
   close_all_calls(c, code == SGRPC_ERR_PROTOCOL ? "connection protocol error"
                                                 : "connection failed");
   sg_conn_closed(c, code, sgrpc_strerror(code));
+}
+
+/* The fatal code of an nghttp2 error from mem_recv or mem_send: the one
+ * a callback recorded, or, for a callback that failed without recording
+ * one, no memory (what every such failure is: an event, a buffer or a
+ * frame that could not be allocated). */
+static int session_error(sgrpc_conn *c, int rv) {
+  int code = c->fatal;
+  c->fatal = 0;
+  if (code) return code;
+  return rv == NGHTTP2_ERR_CALLBACK_FAILURE ? SGRPC_ERR_CONN_NOMEM
+                                            : sg_map_nghttp2_error(rv);
 }
 
 sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
@@ -1235,7 +1440,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
   while (off < len) {
     sg_h2_ssize rv = sg_h2_session_mem_recv(c->session, data + off, len - off);
     if (rv < 0) {
-      set_fatal(c, sg_map_nghttp2_error((int)rv));
+      set_fatal(c, session_error(c, (int)rv));
       return c->fatal;
     }
     off += (size_t)rv;
@@ -1254,7 +1459,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
        * all that is left, and no more input may ever come). */
       if (off == len) {
         rv = sg_h2_session_mem_recv(c->session, data + off, 0);
-        if (rv < 0) set_fatal(c, sg_map_nghttp2_error((int)rv));
+        if (rv < 0) set_fatal(c, session_error(c, (int)rv));
         if (c->fatal) {
           close_all_calls(c, "connection failed");
           return c->fatal;
@@ -1278,25 +1483,52 @@ int sgrpc_conn_transport_closed(sgrpc_conn *c) {
   return 0;
 }
 
+/* A GOAWAY frame: 9-byte header, last stream id, error code. */
+#define SG_GOAWAY_FRAME_LEN 17
+
+/* Appends GOAWAY INTERNAL_ERROR to the output when its room is there
+ * (prepare_output keeps it after every append). */
+static void out_goaway_by_hand(sgrpc_conn *c) {
+  uint32_t last = (uint32_t)nghttp2_session_get_last_proc_stream_id(c->session);
+  uint8_t *f;
+  if (c->out.cap - c->out.len < SG_GOAWAY_FRAME_LEN) return;
+  f = c->out.p + c->out.len;
+  memset(f, 0, SG_GOAWAY_FRAME_LEN);
+  f[2] = 8;              /* payload length */
+  f[3] = NGHTTP2_GOAWAY; /* type; flags 0, stream 0 */
+  f[9] = (uint8_t)(last >> 24 & 0x7f);
+  f[10] = (uint8_t)(last >> 16);
+  f[11] = (uint8_t)(last >> 8);
+  f[12] = (uint8_t)last;
+  f[16] = NGHTTP2_INTERNAL_ERROR;
+  c->out.len += SG_GOAWAY_FRAME_LEN;
+}
+
 static int prepare_output(sgrpc_conn *c) {
   if (c->out_lost) return c->fatal;
   while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
     const uint8_t *p;
     sg_h2_ssize n = sg_h2_session_mem_send(c->session, &p);
     if (n < 0) {
-      set_fatal(c, sg_map_nghttp2_error((int)n));
+      set_fatal(c, session_error(c, (int)n));
       return c->fatal;
     }
     if (n == 0) break;
     sg_buf_compact(&c->out);
-    if (sg_buf_append(&c->mem, &c->out, p, (size_t)n) != 0) {
-      /* nghttp2 has handed these bytes over: without them the byte
-       * stream (and the peer's HPACK state) is broken, so nothing after
-       * them may go out either; what is already buffered still can. */
+    /* Room for the bytes and, after them, a GOAWAY should a later
+     * append fail. */
+    if (sg_buf_reserve(&c->mem, &c->out, (size_t)n + SG_GOAWAY_FRAME_LEN) != 0) {
+      /* nghttp2 has handed these bytes over: without them the peer's
+       * HPACK state is broken, so nothing nghttp2 makes may follow. What
+       * is buffered still goes, then a GOAWAY INTERNAL_ERROR written
+       * here, in the room kept for it, so the peer learns why. */
       c->out_lost = 1;
+      out_goaway_by_hand(c);
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
+    memcpy(c->out.p + c->out.len, p, (size_t)n);
+    c->out.len += (size_t)n;
   }
   return 0;
 }

@@ -57,7 +57,9 @@ enum {
 enum {
   SG_RF_END = 1 << 0,     /* peer sent END_STREAM */
   SG_RF_HEADERS = 1 << 1, /* client: response headers seen */
-  SG_RF_DISCARD = 1 << 2  /* drop further DATA (the call failed while receiving) */
+  SG_RF_DISCARD = 1 << 2, /* drop further DATA (the call failed while receiving) */
+  SG_RF_CLEN = 1 << 3,    /* server: the request had content-length (clen_left counts) */
+  SG_RF_MALFORMED = 1 << 4 /* server: we reset the stream with PROTOCOL_ERROR */
 };
 
 struct sgrpc_call {
@@ -80,6 +82,7 @@ struct sgrpc_call {
   uint32_t msg_need;     /* body bytes still expected for current message */
   uint32_t msg_len;      /* length of current message */
   size_t held;           /* DATA bytes received, not yet credited or owned by an event */
+  uint64_t clen_left;    /* server, SG_RF_CLEN: DATA bytes content-length still announces */
 
   uint32_t ev_refs;      /* queued events that point at this call */
   size_t heap_idx;
@@ -130,6 +133,7 @@ struct sgrpc_conn {
   size_t evq_cap, evq_head, evq_len;
   /* what the last pulled event still owns (released on the next pull) */
   sg_buf retired;
+  size_t retired_counted;  /* its message bytes counted against the budget */
   sgrpc_call *retired_call;
   char *retired_msg;
 
@@ -179,8 +183,16 @@ struct sgrpc_conn {
   uint32_t ping_strikes;
 
   /* back-pressure across calls */
-  size_t queued;             /* bytes in all calls' send buffers */
+  size_t queued;             /* bytes in all calls' send buffers (change it
+                                with sg_queued_add / sg_queued_sub) */
   uint8_t conn_blocked;      /* a send was refused for the connection limit */
+
+  /* memory budget (settings.conn_memory_budget, settings.shared_budget) */
+  size_t mem_used;           /* bytes counted: reassembly, received messages
+                                not released, header blocks, queued output */
+  size_t mem_drain;          /* of mem_used: what drains without more input
+                                (messages in events, queued output) */
+  size_t conn_withheld;      /* connection-level credit held back */
 
   sgrpc_conn_stats stats;
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
@@ -204,6 +216,45 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define SG_POISON(p, n) ((void)(p), (void)(n))
 #define SG_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
+
+/* A budget several connections share (sgrpc_budget_new). */
+struct sgrpc_budget {
+  sgrpc_mem mem;
+  size_t limit;
+  size_t used;
+};
+
+/* Whether n more bytes fit the connection's budget and the shared one. */
+static inline int sg_budget_fits(const sgrpc_conn *c, size_t n) {
+  const sgrpc_budget *b = c->settings.shared_budget;
+  size_t lim = c->settings.conn_memory_budget;
+  if (c->mem_used > lim || n > lim - c->mem_used) return 0;
+  return !b || (b->used <= b->limit && n <= b->limit - b->used);
+}
+/* Counts n bytes against the budgets (the caller checked they fit, or
+ * the bytes are queued output, bounded by max_outbound_queue). */
+static inline void sg_budget_take(sgrpc_conn *c, size_t n) {
+  c->mem_used += n;
+  if (c->settings.shared_budget) c->settings.shared_budget->used += n;
+}
+/* Gives n counted bytes back, and the held-back connection credit once
+ * what drains without input is under half the budget again. */
+void sg_budget_give(sgrpc_conn *c, size_t n);
+/* Whether connection-level credit is held back now. */
+static inline int sg_budget_withhold(const sgrpc_conn *c) {
+  return c->mem_drain >= c->settings.conn_memory_budget / 2;
+}
+/* Bytes entering / leaving the calls' send buffers. */
+static inline void sg_queued_add(sgrpc_conn *c, size_t n) {
+  c->queued += n;
+  c->mem_drain += n;
+  sg_budget_take(c, n);
+}
+static inline void sg_queued_sub(sgrpc_conn *c, size_t n) {
+  c->queued -= n;
+  c->mem_drain -= n;
+  sg_budget_give(c, n);
+}
 
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */

@@ -32,11 +32,18 @@ sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) 
 
 /* Gives back what the previously pulled event owned. */
 void sg_event_retire(sgrpc_conn *c) {
+  if (c->retired_counted) {
+    size_t n = c->retired_counted;
+    c->retired_counted = 0;
+    c->mem_drain -= n;
+    sg_budget_give(c, n);
+  }
   if (c->retired.p) {
     sgrpc_call *call = c->retired_call;
     if (call && !call->spare.p && !(call->flags & SG_CF_RELEASED)) {
       call->spare = c->retired;
       call->spare.len = call->spare.off = 0;
+      sg_budget_take(c, call->spare.cap); /* the call's again */
     } else {
       sg_buf_free(&c->mem, &c->retired);
     }
@@ -80,6 +87,8 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
       call->ev_refs--;
       if (call->flags & SG_CF_RELEASED) { /* the user gave the handle back: drop it */
         sg_buf_free(&c->mem, &e->owned);
+        c->mem_drain -= e->counted;
+        sg_budget_give(c, e->counted);
         sg_call_maybe_free(call);
         continue;
       }
@@ -89,6 +98,7 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
       c->retired_call = call;
     }
     c->retired = e->owned;
+    c->retired_counted = e->counted;
     *ev = e->ev;
     return 1;
   }

@@ -15,6 +15,7 @@ typedef struct sg_event {
   size_t credit;         /* window credit to return on pull */
   int32_t credit_stream;
   char *owned_msg;       /* synthesized status text owned by the event */
+  size_t counted;        /* message bytes counted against the budget */
 } sg_event;
 
 /* Appends an event of type for call (NULL: a connection event), zeroed

@@ -57,6 +57,7 @@ static uint8_t header_kind(const uint8_t *k, size_t n) {
     if (NAME_IS(k, "grpc-message")) return SG_HK_GRPC_MESSAGE;
     return SG_HK_OTHER;
   case 13: return NAME_IS(k, "grpc-encoding") ? SG_HK_ENCODING : SG_HK_OTHER;
+  case 14: return NAME_IS(k, "content-length") ? SG_HK_CONTENT_LENGTH : SG_HK_OTHER;
   case 16: return NAME_IS(k, "proxy-connection") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
   case 17: return NAME_IS(k, "transfer-encoding") ? SG_HK_CONN_SPECIFIC : SG_HK_OTHER;
   case 20: return NAME_IS(k, "grpc-accept-encoding") ? SG_HK_ACCEPT_ENCODING : SG_HK_OTHER;
@@ -107,11 +108,13 @@ static int hdrs_add(sgrpc_conn *c, sg_hdrs *h, const uint8_t *name, size_t nlen,
     h->invalid = 1;
     return 0;
   }
-  if ((uint64_t)h->total + nlen + vlen + 32 > c->settings.max_header_list_size) {
-    h->overflow = 1;
+  if ((uint64_t)h->total + nlen + vlen + 32 > c->settings.max_header_list_size ||
+      !sg_budget_fits(c, nlen + vlen + 32)) {
+    h->overflow = 1; /* the call ends RESOURCE_EXHAUSTED */
     return 0;
   }
   h->total += (uint32_t)(nlen + vlen + 32);
+  sg_budget_take(c, nlen + vlen + 32);
   if (h->nfields == h->fields_cap) {
     uint32_t ncap = h->fields_cap ? h->fields_cap * 2 : 16;
     sg_field *nf = sg_realloc(c, h->fields, ncap * sizeof(*nf));

@@ -30,6 +30,7 @@ enum {
   SG_HK_GRPC_MESSAGE,
   SG_HK_STATUS_DETAILS,
   SG_HK_HOST,
+  SG_HK_CONTENT_LENGTH,  /* HTTP framing, checked against the DATA (server) */
   SG_HK_CONN_SPECIFIC    /* connection, keep-alive, ... (RFC 7540 8.1.2.2) */
 };
 

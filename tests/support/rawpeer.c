@@ -414,7 +414,8 @@ int rawpeer_drain(rawpeer *rp) {
 /* Life                                                                */
 /* ------------------------------------------------------------------ */
 
-static void rp_init(rawpeer *rp, int raw_is_client, const sgrpc_settings *s) {
+static void rp_init(rawpeer *rp, int raw_is_client, const sgrpc_settings *s,
+                    const sgrpc_mem *mem) {
   nghttp2_session_callbacks *cbs;
   nghttp2_option *opt;
   int rv;
@@ -431,9 +432,9 @@ static void rp_init(rawpeer *rp, int raw_is_client, const sgrpc_settings *s) {
     s = &quiet;
   }
   if (raw_is_client)
-    rv = sgrpc_conn_server_new(&rp->conn, s, NULL, rp->now);
+    rv = sgrpc_conn_server_new(&rp->conn, s, mem, rp->now);
   else
-    rv = sgrpc_conn_client_new(&rp->conn, s, NULL, rp->now);
+    rv = sgrpc_conn_client_new(&rp->conn, s, mem, rp->now);
   assert_int_equal(rv, 0);
   assert_int_equal(nghttp2_session_callbacks_new(&cbs), 0);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, cb_begin_headers);
@@ -454,11 +455,16 @@ static void rp_init(rawpeer *rp, int raw_is_client, const sgrpc_settings *s) {
 }
 
 void rawpeer_new_client(rawpeer *rp, const sgrpc_settings *server_settings) {
-  rp_init(rp, 1, server_settings);
+  rp_init(rp, 1, server_settings, NULL);
+}
+
+void rawpeer_new_client_mem(rawpeer *rp, const sgrpc_settings *server_settings,
+                            const sgrpc_mem *mem) {
+  rp_init(rp, 1, server_settings, mem);
 }
 
 void rawpeer_new_server(rawpeer *rp, const sgrpc_settings *client_settings) {
-  rp_init(rp, 0, client_settings);
+  rp_init(rp, 0, client_settings, NULL);
 }
 
 void rawpeer_free(rawpeer *rp) {

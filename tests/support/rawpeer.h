@@ -136,6 +136,9 @@ struct rawpeer {
  * error. The clock starts at 1 s. */
 void rawpeer_new_client(rawpeer *rp, const sgrpc_settings *server_settings);
 void rawpeer_new_server(rawpeer *rp, const sgrpc_settings *client_settings);
+/* rawpeer_new_client with the engine allocating through mem (NULL: libc). */
+void rawpeer_new_client_mem(rawpeer *rp, const sgrpc_settings *server_settings,
+                            const sgrpc_mem *mem);
 void rawpeer_free(rawpeer *rp);
 
 /* Raw client: submits a request. nv is name,value,...,NULL (plain C

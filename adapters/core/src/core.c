@@ -1087,10 +1087,15 @@ int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_n
   s = net_calloc(l, sizeof(*s));
   if (!s) return SGRPC_ERR_NOMEM;
   s->loop = l;
-  if (o->settings) {
-    s->settings = *o->settings;
-    s->has_settings = 1;
+  /* settings of the caller's version; the server's budget goes to every
+   * connection through them */
+  if (o->settings && sgrpc_settings_copy(&s->settings, o->settings) != 0) {
+    net_free(l, s);
+    return SGRPC_ERR_INVALID_ARGUMENT;
   }
+  if (!o->settings && o->budget) sgrpc_settings_default(&s->settings);
+  if (o->budget) s->settings.shared_budget = o->budget;
+  s->has_settings = o->settings || o->budget;
   s->on_event = o->on_event;
   s->user_data = o->user_data;
   s->drain_timeout_ns = o->drain_timeout_ns;
@@ -1259,8 +1264,12 @@ int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
     return SGRPC_ERR_NOMEM;
   }
   memcpy(ch->authority, auth, alen + 1);
-  if (o->settings) {
-    ch->settings = *o->settings;
+  if (o->settings) { /* of the caller's version */
+    if (sgrpc_settings_copy(&ch->settings, o->settings) != 0) {
+      l->mem.free(ch->authority, l->mem.user_data);
+      net_free(l, ch);
+      return SGRPC_ERR_INVALID_ARGUMENT;
+    }
     ch->has_settings = 1;
   }
   ch->on_conn_event = o->on_conn_event;

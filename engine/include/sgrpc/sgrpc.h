@@ -220,11 +220,36 @@ SGRPC_EXTERN int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem);
  * Versions of sgrpc_settings. A new version only appends fields; the
  * engine reads exactly the fields of the version the caller compiled
  * against (settings.version) and gives every later field its default.
- * Version 1: every field below (0.1.0).
+ * Version 1: every field up to settings_timeout (0.1.0).
+ * Version 2: adds conn_memory_budget and shared_budget.
  */
 #define SGRPC_SETTINGS_V1 1
+#define SGRPC_SETTINGS_V2 2
 /** The version this header describes. */
-#define SGRPC_SETTINGS_VERSION SGRPC_SETTINGS_V1
+#define SGRPC_SETTINGS_VERSION SGRPC_SETTINGS_V2
+
+/**
+ * A memory budget several connections share (typically every connection
+ * of one server): the bytes each connection counts against its own
+ * conn_memory_budget are counted here too, and a receive that would pass
+ * the shared limit fails its call (RESOURCE_EXHAUSTED) as the
+ * connection's own budget does. Plain counters, no lock: every connection
+ * using one budget must run on one thread (one event loop).
+ */
+typedef struct sgrpc_budget sgrpc_budget;
+
+/**
+ * Creates a shared budget of limit bytes (0: 256 MiB), allocated through
+ * mem (NULL: libc). Returns 0 and sets *pbudget, or
+ * SGRPC_ERR_INVALID_ARGUMENT (pbudget NULL, a partial mem) or
+ * SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_budget_new(sgrpc_budget **pbudget, size_t limit,
+                                  const sgrpc_mem *mem);
+/** Frees a budget. Every connection given it must be deleted first. */
+SGRPC_EXTERN void sgrpc_budget_del(sgrpc_budget *budget);
+/** Bytes the connections using the budget count now (0 for NULL). */
+SGRPC_EXTERN size_t sgrpc_budget_used(const sgrpc_budget *budget);
 
 /**
  * The one "no time" value: no deadline (SGRPC_EV_CALL_NEW without
@@ -327,6 +352,22 @@ typedef struct sgrpc_settings {
    *  fails (SGRPC_ERR_SETTINGS_TIMEOUT). 0: 20 s; SGRPC_NEVER (or any
    *  negative value) turns it off. */
   int64_t settings_timeout;
+
+  /* --- version 2 --- */
+  /** Memory one connection may hold for the peer: bytes of messages
+   *  being reassembled and of received messages not yet released by the
+   *  application, header blocks received (RFC 7540 size), and bytes
+   *  queued for sending. A received message or header block that would
+   *  pass it ends its call RESOURCE_EXHAUSTED (RST_STREAM; the other
+   *  calls go on); when received messages the application has not
+   *  released plus queued output reach half of it, the connection stops
+   *  returning connection-level flow-control credit (the peer stops
+   *  sending) until they drop again. 0: 64 MiB. */
+  size_t conn_memory_budget;
+  /** A budget shared with other connections (sgrpc_budget_new), counted
+   *  besides conn_memory_budget; it must outlive the connection. NULL:
+   *  none. */
+  sgrpc_budget *shared_budget;
 } sgrpc_settings;
 
 /**
@@ -337,6 +378,16 @@ typedef struct sgrpc_settings {
  * sgrpc_conn_*_new then refuses. Call it through sgrpc_settings_default.
  */
 SGRPC_EXTERN void sgrpc_settings_default_versioned(int version, sgrpc_settings *s);
+
+/**
+ * Copies settings of any version up to SGRPC_SETTINGS_VERSION into dst
+ * (this header's struct): only src's version's fields are read, later
+ * ones get their defaults, dst->version becomes SGRPC_SETTINGS_VERSION.
+ * For layers that keep a caller's settings (an application built against
+ * an older header passes a shorter struct). Returns 0, or
+ * SGRPC_ERR_INVALID_ARGUMENT (NULL, version 0 or newer; dst untouched).
+ */
+SGRPC_EXTERN int sgrpc_settings_copy(sgrpc_settings *dst, const sgrpc_settings *src);
 
 /** Fills s with the defaults for the settings version this header
  *  describes (ngtcp2's pattern: the caller's version travels with it). */

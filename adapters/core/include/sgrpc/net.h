@@ -157,6 +157,10 @@ typedef struct sgrpc_net_server_opts {
    *  sgrpc_tls_openssl_ctx as tls_user_data is the ready one. */
   sgrpc_tls_factory make_tls;
   void *tls_user_data;
+  /** A memory budget every connection of this server counts against
+   *  besides its own conn_memory_budget (sgrpc_budget_new; it replaces
+   *  settings->shared_budget). NULL: none. Must outlive the server. */
+  sgrpc_budget *budget;
 } sgrpc_net_server_opts;
 
 /** What sgrpc_X_listen takes. Zero-initialise. */
