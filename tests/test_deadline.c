@@ -67,12 +67,27 @@ static void test_deadline_in_past(void **state) {
   rawpeer_new_server(&rp, NULL);
   memset(&o, 0, sizeof(o));
   o.path = "/t.S/M";
-  o.deadline = rp.now - 1;
-  assert_int_equal(sgrpc_call_start(rp.conn, &o, rp.now, &call), SGRPC_ERR_INVALID_ARGUMENT);
-  assert_null(call);
-  o.deadline = rp.now;
-  assert_int_equal(sgrpc_call_start(rp.conn, &o, rp.now, &call), SGRPC_ERR_INVALID_ARGUMENT);
-  assert_null(call);
+  /* a deadline at or before now: DEADLINE_EXCEEDED at once, nothing sent */
+  for (int i = 0; i < 2; i++) {
+    sgrpc_event ev;
+    o.deadline = rp.now - 1 + i;
+    o.user_data = &o;
+    assert_int_equal(sgrpc_call_start(rp.conn, &o, rp.now, &call), 0);
+    assert_non_null(call);
+    assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"x", 1, 0), SGRPC_ERR_CALL_CLOSED);
+    assert_int_equal(sgrpc_conn_next_event(rp.conn, &ev), 1);
+    assert_int_equal(ev.type, SGRPC_EV_CLOSE);
+    assert_ptr_equal(ev.call, call);
+    assert_ptr_equal(ev.call_user_data, &o);
+    assert_int_equal(ev.u.close.status.code, SGRPC_STATUS_DEADLINE_EXCEEDED);
+    assert_string_equal(ev.u.close.status.message, "deadline exceeded before the call started");
+    assert_int_equal(ev.u.close.reset, 0);
+    assert_int_equal(sgrpc_conn_next_event(rp.conn, &ev), 0);
+    assert_int_equal(sgrpc_conn_call_count(rp.conn), 1);
+    sgrpc_call_release(call);
+    call = NULL;
+  }
+  o.user_data = NULL;
   assert_int_equal(sgrpc_conn_call_count(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_run(&rp, ROUNDS);

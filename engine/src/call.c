@@ -375,7 +375,7 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   char tmo[16], ct[64];
   size_t n = 0, space_len, ctlen, plen, alen = 0;
   char *space;
-  int tmolen = -1, rv, enc;
+  int tmolen = -1, rv, enc, expired = 0;
   int32_t sid;
   sgrpc_call *call;
   sg_h2_data_provider prd;
@@ -402,9 +402,10 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
     enc = c->default_enc;
   }
   if (o->deadline != 0 && o->deadline != SGRPC_NEVER) {
-    if (o->deadline <= now) return SGRPC_ERR_INVALID_ARGUMENT;
-    tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo));
-    if (tmolen < 0) return SGRPC_ERR_INVALID_ARGUMENT;
+    if (o->deadline <= now)
+      expired = 1;
+    else if ((tmolen = sgrpc_timeout_encode(o->deadline - now, tmo, sizeof(tmo))) < 0)
+      return SGRPC_ERR_INVALID_ARGUMENT;
   }
   memcpy(ct, SG_LIT("application/grpc"));
   ctlen = SG_LITLEN("application/grpc");
@@ -426,6 +427,19 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
   if (!call) return SGRPC_ERR_NOMEM;
   call->user_data = o->user_data;
   call->on_event = o->on_event;
+  if (expired) {
+    /* gRPC's outcome for a deadline already past: the call exists and
+     * ends DEADLINE_EXCEEDED at once, without a stream or a byte sent. */
+    sg_close_info ci = {SGRPC_STATUS_DEADLINE_EXCEEDED,
+                        SG_LIT("deadline exceeded before the call started"), .reset = 0};
+    if (sg_call_client_finish(call, &ci) != 0) {
+      call->flags |= SG_CF_RELEASED;
+      sg_call_free(call);
+      return c->fatal;
+    }
+    *pcall = call;
+    return 0;
+  }
 
   NV_LIT(&c->nv[n++], ":method", "POST");
   nv_set(&c->nv[n++], SG_LIT(":scheme"), c->settings.scheme, strlen(c->settings.scheme));

@@ -782,7 +782,9 @@ typedef struct sgrpc_call_opts {
  * Returns 0 and sets *pcall, or SGRPC_ERR_INVALID_ARGUMENT,
  * SGRPC_ERR_BAD_METADATA, SGRPC_ERR_INVALID_STATE (server connection),
  * SGRPC_ERR_GOING_AWAY, SGRPC_ERR_NOMEM, or a fatal code. A deadline at
- * or before now starts nothing and returns SGRPC_ERR_INVALID_ARGUMENT.
+ * or before now sends nothing: the call is made and its SGRPC_EV_CLOSE,
+ * DEADLINE_EXCEEDED ("deadline exceeded before the call started"), is
+ * queued at once (gRPC's outcome; the handle is the user's as usual).
  */
 SGRPC_EXTERN int sgrpc_call_start(sgrpc_conn *conn, const sgrpc_call_opts *opts,
                                   int64_t now, sgrpc_call **pcall);
