@@ -11,7 +11,8 @@
 
 #include "google/protobuf/compiler/plugin.pb-c.h"
 
-int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len);
+int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len,
+                     FILE *diag);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -19,13 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t out_len = 0;
   Google__Protobuf__Compiler__CodeGeneratorResponse *resp;
   int rc;
-  /* the plugin reports unusable input on stderr; keep fuzzing output quiet */
-  static int quiet;
-  if (!quiet) {
-    quiet = 1;
-    if (getenv("SGRPC_FUZZ_TRACE") == NULL && freopen("/dev/null", "w", stderr) == NULL) abort();
-  }
-  rc = sgrpc_plugin_run(data, size, &out, &out_len);
+  /* no diagnostics stream: the error is in the response, checked below */
+  rc = sgrpc_plugin_run(data, size, &out, &out_len, NULL);
   resp = google__protobuf__compiler__code_generator_response__unpack(NULL, out_len, out);
   if (!resp) abort(); /* the plugin wrote a response protoc cannot read */
   if (rc != 0 && !resp->error) abort(); /* a failure must say why */

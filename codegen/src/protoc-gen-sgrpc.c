@@ -883,11 +883,14 @@ static int gen_file(gen *g, const FileProto *f, Response *resp) {
  * the caller frees it) and *out_len to the serialized
  * CodeGeneratorResponse, which carries the generated files or the error.
  * Returns 0, or 1 when the input is not a usable request at all (the
- * response then holds that error and the message went to stderr too).
+ * response then holds that error, and the message also goes to diag
+ * when diag is not NULL).
  * Kept apart from main so that fuzz/fuzz_protoc.c can run it on a buffer
  * (built with SGRPC_PLUGIN_NO_MAIN). */
-int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len);
-int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len) {
+int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len,
+                     FILE *diag);
+int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len,
+                     FILE *diag) {
   Response resp;
   gen g;
   size_t i;
@@ -933,7 +936,7 @@ int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *ou
     }
     resp.n_file = 0;
     resp.error = g.error;
-    if (exit_code) fprintf(stderr, "%s\n", g.error);
+    if (exit_code && diag) fprintf(diag, "%s\n", g.error);
   }
   *out_len = protobuf_c_message_get_packed_size(&resp.base);
   *out = xmalloc(*out_len);
@@ -988,7 +991,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   input = read_all(stdin, &len);
-  exit_code = sgrpc_plugin_run(input, len, &out, &out_len);
+  exit_code = sgrpc_plugin_run(input, len, &out, &out_len, stderr);
   if (fwrite(out, 1, out_len, stdout) != out_len || fflush(stdout) != 0) exit_code = 1;
   free(out);
   free(input);
