@@ -21,6 +21,13 @@
  *                     call, bit2 closes the channel
  *   7 connected tx    the channel's pending transport connected
  *   8 shutdown        the server's graceful shutdown
+ *   9 pair            a channel transport wired to a new server transport:
+ *                     what one writes the other reads (delivered after
+ *                     every op, within the write cap)
+ * fuzz_net_tls is the same harness built with -DFZ_NET_TLS: the server
+ * and the channel use OpenSSL sessions (certificates made at build time
+ * by tests/tls/make_certs.sh), so paired transports run real handshakes
+ * and raw bytes meet a TLS server.
  * B is a length byte (255: two more length bytes) and the bytes. After
  * every op the loop is serviced. A harness finding aborts: a write on a
  * closed transport, a transport closed twice, a call event after its
@@ -32,6 +39,9 @@
 #include <string.h>
 
 #include <sgrpc/net_adapter.h>
+#ifdef FZ_NET_TLS
+#include <sgrpc/tls_openssl.h>
+#endif
 
 #define FZ_MS 1000000LL
 #define FZ_TX 6
@@ -45,7 +55,12 @@ typedef struct fz_tx {
   sgrpc_net_conn *c;
   int used, open, connecting, client;
   int want_write;
+  struct fz_tx *peer; /* paired: its reads are our writes */
+  uint8_t *buf;       /* written, not yet delivered to peer */
+  size_t len;
 } fz_tx;
+
+#define FZ_PAIR_BUF (256 * 1024)
 
 typedef struct fz_state {
   fz_tx tx[FZ_TX];
@@ -78,6 +93,13 @@ static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
   fz_tx *t = p;
   size_t n = len < S.cap ? len : S.cap, i;
   if (!t->open) fz_fail("write on a closed transport");
+  if (t->peer) {
+    if (n > FZ_PAIR_BUF - t->len) n = FZ_PAIR_BUF - t->len;
+    memcpy(t->buf + t->len, data, n);
+    t->len += n;
+    t->want_write = n < len;
+    return (sgrpc_ssize)n;
+  }
   for (i = 0; i < n; i++) S.sink += data[i];
   /* SGRPC_FUZZ_NET_DUMP=FILE keeps what server transports wrote: the
    * corpus generator uses it to make a channel's input from a server's
@@ -94,6 +116,12 @@ static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
 static void op_close(void *p) {
   fz_tx *t = p;
   if (!t->open) fz_fail("transport closed twice");
+  /* the peer sees EOF at the next delivery */
+  if (t->peer) t->peer->peer = NULL;
+  t->peer = NULL;
+  free(t->buf);
+  t->buf = NULL;
+  t->len = 0;
   t->open = 0;
   t->used = 0;
   t->c = NULL;
@@ -148,6 +176,10 @@ static void on_client_event(const sgrpc_event *ev, void *ud, int64_t now) {
     for (i = 0; i < ev->u.message.len; i++) S.sink += ev->u.message.data[i];
   if (ev->type == SGRPC_EV_CLOSE) {
     if (!ev->u.close.status.message) fz_fail("NULL status message");
+    /* SGRPC_FUZZ_TRACE=1 shows what a seed reaches */
+    if (getenv("SGRPC_FUZZ_TRACE"))
+      fprintf(stderr, "channel call: status %d \"%s\"\n", ev->u.close.status.code,
+              ev->u.close.status.message);
     S.ccall = NULL;
     S.client_calls--;
   }
@@ -170,6 +202,78 @@ static fz_tx *fz_pick(const uint8_t **p, size_t *n) {
   return t->used && t->open && t->c ? t : NULL;
 }
 
+/* A channel call, its connect answered by a new server transport wired
+ * to the channel's. */
+static void fz_call(int flags);
+
+static void fz_pair(void) {
+  fz_tx *ct, *st;
+  sgrpc_net_conn *sc = NULL;
+  int i;
+  fz_call(1);
+  ct = NULL;
+  for (i = 0; i < FZ_TX; i++)
+    if (S.tx[i].used && S.tx[i].open && S.tx[i].connecting && !S.tx[i].peer) ct = &S.tx[i];
+  if (!ct || (st = fz_new_tx()) == NULL) return;
+  /* wired before accept: the server's first bytes (SETTINGS, or the TLS
+   * session's) may be written from inside it */
+  st->buf = malloc(FZ_PAIR_BUF);
+  if (!ct->buf) ct->buf = malloc(FZ_PAIR_BUF);
+  if (!st->buf || !ct->buf) fz_fail("oom");
+  st->peer = ct;
+  ct->peer = st;
+  if (sgrpc_net_server_accept(S.server, st, "fuzz-pair:", S.now, &sc) != 0) {
+    /* refused: the transport stays ours, the channel's sees EOF */
+    ct->peer = NULL;
+    free(st->buf);
+    memset(st, 0, sizeof(*st));
+    S.open_tx--;
+    return;
+  }
+  st->c = sc;
+  ct->connecting = 0;
+  sgrpc_net_conn_connected(ct->c, S.now);
+}
+
+/* Moves what paired transports wrote to their peers (each within the
+ * write cap per round), and EOF to a transport whose peer closed. */
+static void fz_deliver(void) {
+  int round, i, moved = 1;
+  for (round = 0; round < 64 && moved; round++) {
+    moved = 0;
+    for (i = 0; i < FZ_TX; i++) {
+      fz_tx *t = &S.tx[i];
+      size_t n;
+      if (!t->used || !t->open || !t->buf) continue;
+      if (!t->peer) {
+        /* the peer closed: EOF here, once */
+        free(t->buf);
+        t->buf = NULL;
+        t->len = 0;
+        if (t->c) sgrpc_net_conn_closed(t->c, S.now);
+        moved = 1;
+        continue;
+      }
+      if (t->len == 0 || !t->peer->c) continue;
+      n = t->len < S.cap ? t->len : S.cap;
+      if (n == 0) continue;
+      sgrpc_net_conn_read(t->peer->c, t->buf, n, S.now);
+      if (!t->open || !t->buf) {
+        moved = 1;
+        continue;
+      }
+      memmove(t->buf, t->buf + n, t->len - n);
+      t->len -= n;
+      moved = 1;
+      if (t->want_write && t->c) {
+        t->want_write = 0;
+        sgrpc_net_conn_writable(t->c, S.now);
+      }
+    }
+    sgrpc_net_loop_service(S.loop, S.now);
+  }
+}
+
 static void fz_call(int flags) {
   sgrpc_call_opts o;
   if ((flags & 2) && S.ccall) (void)sgrpc_call_cancel(S.ccall);
@@ -189,6 +293,26 @@ static void fz_call(int flags) {
   if (flags & 1)
     (void)sgrpc_call_send(S.ccall, (const uint8_t *)"ping", 4, SGRPC_SEND_END);
 }
+
+#ifdef FZ_NET_TLS
+static sgrpc_tls_openssl_ctx *fz_srv_ctx, *fz_cli_ctx;
+
+/* made once: loading PEM files each run would dominate */
+static void fz_tls_init(void) {
+  sgrpc_tls_openssl_options o;
+  char err[256];
+  if (fz_srv_ctx) return;
+  sgrpc_tls_openssl_options_default(&o);
+  o.is_server = 1;
+  o.cert_file = FZ_TLS_DIR "/server.pem";
+  o.key_file = FZ_TLS_DIR "/server.key";
+  if (sgrpc_tls_openssl_ctx_new(&fz_srv_ctx, &o, err, sizeof(err)) != 0) fz_fail(err);
+  sgrpc_tls_openssl_options_default(&o);
+  o.ca_file = FZ_TLS_DIR "/ca.pem";
+  o.server_name = "localhost";
+  if (sgrpc_tls_openssl_ctx_new(&fz_cli_ctx, &o, err, sizeof(err)) != 0) fz_fail(err);
+}
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -210,14 +334,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&so, 0, sizeof(so));
   so.on_event = on_server_event;
   so.drain_timeout_ns = 50 * FZ_MS;
+#ifdef FZ_NET_TLS
+  fz_tls_init();
+  so.make_tls = sgrpc_tls_openssl_factory;
+  so.tls_user_data = fz_srv_ctx;
+#endif
   if (sgrpc_net_server_new(&S.server, S.loop, &so) != 0) fz_fail("server_new");
   memset(&co, 0, sizeof(co));
   co.target = "127.0.0.1:1"; /* op_connect ignores it */
+#ifdef FZ_NET_TLS
+  co.make_tls = sgrpc_tls_openssl_factory;
+  co.tls_user_data = fz_cli_ctx;
+#endif
   if (sgrpc_net_channel_new(&S.channel, S.loop, &co) != 0) fz_fail("channel_new");
 
   while ((op = fz_byte(&data, &size)) >= 0 && steps++ < 512) {
     fz_tx *t;
-    switch (op % 9) {
+    switch (op % 10) {
     case 0:
       if ((t = fz_new_tx()) != NULL) {
         sgrpc_net_conn *c = NULL;
@@ -274,11 +407,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sgrpc_net_conn_connected(t->c, S.now);
       }
       break;
-    default:
+    case 8:
       sgrpc_net_server_shutdown(S.server, S.now);
+      break;
+    default:
+      fz_pair();
       break;
     }
     sgrpc_net_loop_service(S.loop, S.now);
+    fz_deliver();
   }
   sgrpc_net_loop_del(S.loop);
   if (S.open_tx != 0) fz_fail("a transport left open after loop_del");
