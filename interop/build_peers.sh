@@ -20,12 +20,10 @@ peers=$here/peers
 mkdir -p "$out/bin"
 step() { echo "build_peers: $*"; }
 
-pkgs="python3-grpcio python3-grpc-tools golang-go golang-google-grpc-dev
-  golang-goprotobuf-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
-  grpc-proto pkg-config make g++ openssl ruby ruby-grpc iproute2 dpkg-dev"
+. "$repo/scripts/packages.sh"
 . "$here/official/lib.sh"
 # shellcheck disable=SC2086 # one word per package
-need_packages build_peers $pkgs
+need_packages build_peers $SGRPC_PKGS_INTEROP
 command -v node >/dev/null && command -v npm >/dev/null ||
   { echo "build_peers: node and npm are needed for the grpc-js peer" >&2; exit 1; }
 

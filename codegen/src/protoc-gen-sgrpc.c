@@ -878,53 +878,29 @@ static int gen_file(gen *g, const FileProto *f, Response *resp) {
 /* main                                                                */
 /* ------------------------------------------------------------------ */
 
-static int write_response(const Response *resp) {
-  size_t len = protobuf_c_message_get_packed_size(&resp->base);
-  uint8_t *buf = xmalloc(len);
-  int ok;
-  protobuf_c_message_pack(&resp->base, buf);
-  ok = fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0;
-  free(buf);
-  return ok ? 0 : -1;
-}
-
-static uint8_t *read_all(FILE *in, size_t *plen) {
-  size_t cap = 65536, len = 0;
-  uint8_t *buf = xmalloc(cap);
-  for (;;) {
-    size_t n;
-    if (len == cap) {
-      cap *= 2;
-      buf = xrealloc(buf, cap);
-    }
-    n = fread(buf + len, 1, cap - len, in);
-    len += n;
-    if (n == 0) break;
-  }
-  *plen = len;
-  return buf;
-}
-
-int main(int argc, char **argv) {
+/* The plugin without its stdin/stdout: takes a serialized
+ * CodeGeneratorRequest (input, len; borrowed) and sets *out (malloc'd,
+ * the caller frees it) and *out_len to the serialized
+ * CodeGeneratorResponse, which carries the generated files or the error.
+ * Returns 0, or 1 when the input is not a usable request at all (the
+ * response then holds that error, and the message also goes to diag
+ * when diag is not NULL).
+ * Kept apart from main so that fuzz/fuzz_protoc.c can run it on a buffer
+ * (built with SGRPC_PLUGIN_NO_MAIN). */
+int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len,
+                     FILE *diag);
+int sgrpc_plugin_run(const uint8_t *input, size_t len, uint8_t **out, size_t *out_len,
+                     FILE *diag) {
   Response resp;
   gen g;
-  size_t len, i;
-  uint8_t *input;
+  size_t i;
   int exit_code = 0;
-  (void)argv;
-  if (argc > 1) {
-    fputs("protoc-gen-sgrpc: a protoc plugin; run it through protoc:\n"
-          "  protoc --c_out=OUT --sgrpc_out=OUT foo.proto\n",
-          stderr);
-    return 1;
-  }
   google__protobuf__compiler__code_generator_response__init(&resp);
   resp.has_supported_features = 1;
   resp.supported_features =
       GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__FEATURE__FEATURE_PROTO3_OPTIONAL;
   memset(&g, 0, sizeof(g));
 
-  input = read_all(stdin, &len);
   if (len == 0) {
     set_error(&g, "protoc-gen-sgrpc: empty CodeGeneratorRequest on stdin");
     exit_code = 1;
@@ -960,9 +936,11 @@ int main(int argc, char **argv) {
     }
     resp.n_file = 0;
     resp.error = g.error;
-    if (exit_code) fprintf(stderr, "%s\n", g.error);
+    if (exit_code && diag) fprintf(diag, "%s\n", g.error);
   }
-  if (write_response(&resp) < 0) exit_code = 1;
+  *out_len = protobuf_c_message_get_packed_size(&resp.base);
+  *out = xmalloc(*out_len);
+  protobuf_c_message_pack(&resp.base, *out);
 
   for (i = 0; i < resp.n_file; i++) {
     free(resp.file[i]->name);
@@ -980,6 +958,43 @@ int main(int argc, char **argv) {
   set_free(&g.seeds);
   if (g.req)
     google__protobuf__compiler__code_generator_request__free_unpacked((Request *)g.req, NULL);
+  return exit_code;
+}
+
+#ifndef SGRPC_PLUGIN_NO_MAIN
+static uint8_t *read_all(FILE *in, size_t *plen) {
+  size_t cap = 65536, len = 0;
+  uint8_t *buf = xmalloc(cap);
+  for (;;) {
+    size_t n;
+    if (len == cap) {
+      cap *= 2;
+      buf = xrealloc(buf, cap);
+    }
+    n = fread(buf + len, 1, cap - len, in);
+    len += n;
+    if (n == 0) break;
+  }
+  *plen = len;
+  return buf;
+}
+
+int main(int argc, char **argv) {
+  size_t len, out_len;
+  uint8_t *input, *out;
+  int exit_code;
+  (void)argv;
+  if (argc > 1) {
+    fputs("protoc-gen-sgrpc: a protoc plugin; run it through protoc:\n"
+          "  protoc --c_out=OUT --sgrpc_out=OUT foo.proto\n",
+          stderr);
+    return 1;
+  }
+  input = read_all(stdin, &len);
+  exit_code = sgrpc_plugin_run(input, len, &out, &out_len, stderr);
+  if (fwrite(out, 1, out_len, stdout) != out_len || fflush(stdout) != 0) exit_code = 1;
+  free(out);
   free(input);
   return exit_code;
 }
+#endif
