@@ -1007,7 +1007,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
     if (c->role == SG_ROLE_CLIENT) {
       int code = sg_rst_to_grpc_status(error_code);
       const char *msg = "stream reset by peer";
-      int retry = error_code == NGHTTP2_REFUSED_STREAM;
+      uint8_t retry = error_code == NGHTTP2_REFUSED_STREAM;
       if (error_code == NGHTTP2_REFUSED_STREAM) msg = "stream refused by server";
       sg_close_info ci = {code, msg, strlen(msg), .reset = 1, .h2err = error_code,
                           .retry_safe = retry};
