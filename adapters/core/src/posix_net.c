@@ -108,7 +108,7 @@ static int bound_port(int fd) {
 int pn_listen(const sgrpc_net_listen_opts *o, pn_listener *l) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
-  int one = 1, rv, saved;
+  int one = 1, rv;
   memset(l, 0, sizeof(*l));
   l->fd = -1;
   if (o->use_fd) {
@@ -144,14 +144,12 @@ int pn_listen(const sgrpc_net_listen_opts *o, pn_listener *l) {
   if (!l->is_unix) l->port = bound_port(l->fd);
   return 0;
 fail:
-  rv = pn_err();
-  saved = errno;
+  rv = pn_err(); /* carries errno: nothing below needs to keep it */
   if (!o->use_fd) {
     close(l->fd);
     if (l->unix_path[0]) unlink(l->unix_path);
   }
   l->fd = -1;
-  errno = saved;
   return rv;
 }
 

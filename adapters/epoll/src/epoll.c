@@ -275,13 +275,11 @@ int sgrpc_epoll_listen(sgrpc_epoll *e, const sgrpc_net_listen_opts *o, sgrpc_net
   if (rv == 0 && ep_add(e, l->l.fd, EPOLLIN, &l->h) != 0) rv = pn_err();
   if (rv == 0) rv = sgrpc_net_server_new(&l->s, e->net, &o->server);
   if (rv != 0) {
-    int saved = errno;
     if (l->l.fd >= 0) {
       epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->l.fd, NULL);
       if (!o->use_fd) pn_listener_close(&l->l);
     }
     ep_free(e, l);
-    errno = saved;
     return rv;
   }
   l->h.fd = l->l.fd;

@@ -249,10 +249,8 @@ int sgrpc_kqueue_listen(sgrpc_kqueue *k, const sgrpc_net_listen_opts *o, sgrpc_n
     sgrpc_net_server_del(l->s);
   }
   if (rv != 0) {
-    int saved = errno;
     if (l->l.fd >= 0 && !o->use_fd) pn_listener_close(&l->l);
     kq_free(k, l);
-    errno = saved;
     return rv;
   }
   l->h.fd = l->l.fd;
