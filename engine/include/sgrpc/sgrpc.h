@@ -771,6 +771,12 @@ typedef struct sgrpc_call_opts {
   /** Compression for this call's messages: NULL for the connection's
    *  settings.encoding, "identity", "gzip" or "deflate". */
   const char *encoding;
+  /** Wait for ready (doc/wait-for-ready.md in grpc/grpc), for channels
+   *  (the engine itself ignores it): 0 takes the channel's default, 1
+   *  keeps the call queued while the channel is CONNECTING or in
+   *  TRANSIENT_FAILURE (until its deadline), -1 fails it UNAVAILABLE at
+   *  once then ("fail fast"). */
+  int wait_for_ready;
 } sgrpc_call_opts;
 
 /**
