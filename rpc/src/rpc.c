@@ -1099,6 +1099,21 @@ static void on_client_message(sgrpc_client_call *cc, const sgrpc_event *ev) {
 enum { RETRY_NONE, RETRY_NOW, RETRY_LATER };
 
 /* gRFC A6: may the attempt that ended with ev be retried, and when? */
+/* gRFC A6 throttling: every attempt of a call with a retry policy that
+ * ends OK adds tokenRatio; one that fails with a retryable code, or whose
+ * server pushback forbids retrying, takes a token. */
+static void cc_throttle_account(sgrpc_client_call *cc, const sgrpc_event *ev) {
+  int code = ev->u.close.status.code;
+  int64_t ms;
+  if (!cc->policy || cc->fail_code || cc->cancelled || cc->silent) return;
+  if (code == SGRPC_STATUS_OK) {
+    rt_throttle_success(cc->client);
+  } else if ((code > 0 && code <= 31 && (cc->policy->retryable_codes & (1u << code))) ||
+             rt_pushback(ev->u.close.status.md, ev->u.close.status.md_count, &ms) < 0) {
+    rt_throttle_failure(cc->client);
+  }
+}
+
 static int cc_retry_decision(sgrpc_client_call *cc, const sgrpc_event *ev, int64_t now,
                              int64_t *delay) {
   const sgrpc_retry_policy *p = cc->policy;
@@ -1114,12 +1129,7 @@ static int cc_retry_decision(sgrpc_client_call *cc, const sgrpc_event *ev, int64
     return RETRY_NOW;
   }
   if (!p) return RETRY_NONE;
-  if (code == SGRPC_STATUS_OK) {
-    rt_throttle_success(cl);
-    return RETRY_NONE;
-  }
-  if (code < 0 || code > 31 || !(p->retryable_codes & (1u << code))) return RETRY_NONE;
-  rt_throttle_failure(cl);
+  if (code <= 0 || code > 31 || !(p->retryable_codes & (1u << code))) return RETRY_NONE;
   pb = rt_pushback(ev->u.close.status.md, ev->u.close.status.md_count, &ms);
   if (pb < 0) return RETRY_NONE; /* the server said: do not retry */
   if (cc->attempts - cc->transparent >= p->max_attempts) return RETRY_NONE;
@@ -1149,6 +1159,7 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev, int64_
   sgrpc_status_info st = ev->u.close.status;
   const void *reply = NULL;
   int64_t delay = 0;
+  cc_throttle_account(cc, ev);
   switch (cc_retry_decision(cc, ev, now, &delay)) {
   case RETRY_NOW:
     cc_detach(cc);
