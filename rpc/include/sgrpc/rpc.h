@@ -505,6 +505,13 @@ typedef struct sgrpc_client_callbacks {
  * (settings.max_outbound_queue) is full and the request cannot be
  * taken (start it again once the connection drained). On error no
  * callback runs.
+ *
+ * Retries (docs/channel-retries.md): the call may be made of several
+ * attempts, each an engine call started like the first (through
+ * client->start or on client->conn), with the method's service config
+ * applied (sgrpc_rpc_client_set_service_config). The client must outlive
+ * the call. sgrpc_client_call_handle returns the open attempt's handle,
+ * NULL while the call waits for its next attempt.
  */
 SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
                                       const sgrpc_method *method,
@@ -519,6 +526,12 @@ SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
  * same codes: SGRPC_ERR_WOULDBLOCK when the buffer is full (nothing
  * kept; send it again from on_writable), SGRPC_ERR_INVALID_STATE after
  * close_send or for a method without a request stream.
+ * SGRPC_ERR_MESSAGE_TOO_LARGE for a message above the method config's
+ * maxRequestMessageBytes (the call then ends RESOURCE_EXHAUSTED).
+ * Between retry attempts (or while a new attempt replays the earlier
+ * requests) the message is kept for the replay and 0 returned, or
+ * SGRPC_ERR_WOULDBLOCK when it does not fit the retry buffer: on_writable
+ * follows once the next attempt has its requests.
  */
 SGRPC_EXTERN int sgrpc_client_call_send(sgrpc_client_call *call, const void *msg);
 /** Half-closes: the engine sends END_STREAM after the requests it still
@@ -526,7 +539,9 @@ SGRPC_EXTERN int sgrpc_client_call_send(sgrpc_client_call *call, const void *msg
  *  blocked. Returns 0, SGRPC_ERR_INVALID_STATE when already half-closed,
  *  or an error of sgrpc_call_close_send. */
 SGRPC_EXTERN int sgrpc_client_call_close_send(sgrpc_client_call *call);
-/** Cancels the call; on_close follows with CANCELLED. */
+/** Cancels the call; on_close follows with CANCELLED. While the call
+ *  waits out a retry backoff (no attempt open) on_close runs inside this
+ *  function and the call is freed when it returns. */
 SGRPC_EXTERN int sgrpc_client_call_cancel(sgrpc_client_call *call);
 /** Sets the call's on_writable (the slot of sgrpc_client_callbacks; NULL
  *  clears it): how a caller of a generated stub gets one. Set it before
