@@ -40,6 +40,7 @@ typedef struct script {
   const char *pushback[MAX_ARRIVALS]; /* grpc-retry-pushback-ms to send, or NULL */
   int headers_first;                 /* send initial metadata before failing */
   int early;                         /* streams: fail at the first request */
+  int headers_on_first;              /* streams: headers at the first request */
   int arrivals;
   int prev[MAX_ARRIVALS];            /* grpc-previous-rpc-attempts seen (-1: none) */
   size_t up_msgs[MAX_ARRIVALS];      /* requests received per arrival (streams) */
@@ -98,6 +99,8 @@ static void h_up(sgrpc_server_call *call, const void *msg, void *ud) {
     S.up_msgs[a - 1]++;
     S.up_bytes[a - 1] += ((const sgrpc_bytes *)msg)->len;
     if (S.early && S.code[a - 1] && S.up_msgs[a - 1] == 1) answer(call, (int)a - 1, NULL);
+    if (S.headers_on_first && !S.code[a - 1] && S.up_msgs[a - 1] == 1)
+      (void)sgrpc_server_call_send_headers(call, NULL, 0);
     return;
   }
   snprintf(text, sizeof(text), "%zu/%zu", S.up_msgs[a - 1], S.up_bytes[a - 1]);
@@ -762,7 +765,7 @@ static void up_close(sgrpc_client_call *call, const sgrpc_status_info *st, const
   c_close(call, st, reply, &u->r);
 }
 
-static void test_replay_under_pushback(void **state) {
+static void replay_under_pushback(int headers_on_first) {
   world w;
   up_state u;
   sgrpc_settings cs;
@@ -770,9 +773,9 @@ static void test_replay_under_pushback(void **state) {
   sgrpc_rpc_opts o;
   sgrpc_client_callbacks cb;
   int i;
-  (void)state;
   cfg_reset();
   S.code[0] = SGRPC_STATUS_UNAVAILABLE;
+  S.headers_on_first = headers_on_first;
   sgrpc_settings_default(&cs);
   cs.max_send_buffer = 16 * 1024;
   memset(&to, 0, sizeof(to));
@@ -792,13 +795,24 @@ static void test_replay_under_pushback(void **state) {
   assert_int_equal(u.sent, 100);
   assert_int_equal(S.arrivals, 1);
   assert_int_equal(S.up_msgs[0], 100);
+  u.r.writable = 0;
   for (i = 0; i < 10 && !u.r.done; i++) assert_int_equal(sgrpc_test_channel_advance(w.ch, 100 * MS), 0);
   assert_int_equal(u.r.done, 1);
   assert_int_equal(u.r.code, SGRPC_STATUS_OK);
+  /* every request once, in order of the count, though the headers (with
+   * headers_on_first) committed the call halfway through the replay */
   assert_string_equal(u.r.reply, "100/100000");
   assert_int_equal(S.arrivals, 2);
   assert_int_equal(S.prev[1], 1);
+  assert_int_equal(u.r.writable, 0); /* the replay's pushback is not the user's */
+  assert_int_equal(w.client->retry.buffer_used, 0);
   world_del(&w);
+}
+
+static void test_replay_under_pushback(void **state) {
+  (void)state;
+  replay_under_pushback(0);
+  replay_under_pushback(1);
 }
 
 static void test_find(void **state) {

@@ -711,10 +711,17 @@ int64_t sgrpc_rpc_client_retry_tokens(const sgrpc_rpc_client *c) {
   return c->retry.tokens_milli;
 }
 
-/* Drops the retry buffer: this call will not be retried any more. */
+/* Nonzero while the open attempt has not been given every buffered
+ * request yet: new requests must queue behind them. */
+static int cc_replaying(const sgrpc_client_call *cc) {
+  return cc->h && cc->replay_off < cc->buf.len;
+}
+
+/* This call will not be retried any more: drops the retry buffer, or
+ * leaves that to the end of a replay still in progress. */
 static void cc_commit(sgrpc_client_call *cc) {
-  if (cc->committed) return;
   cc->committed = 1;
+  if (cc_replaying(cc)) return;
   rt_buf_free(cc->client, &cc->mem, &cc->buf);
   cc->replay_off = 0;
 }
@@ -770,10 +777,12 @@ static int cc_replay(sgrpc_client_call *cc) {
     if (rv == SGRPC_ERR_WOULDBLOCK) return 1;
     if (rv < 0) return rv;
     cc->replay_off = off;
-    if (flags) return 0;
+    if (flags) break;
   }
-  if (cc->send_closed && cc->buf.len == 0) return sgrpc_call_close_send(cc->h);
-  return 0;
+  if (cc->send_closed && cc->buf.len == 0) rv = sgrpc_call_close_send(cc->h);
+  else rv = 0;
+  if (cc->committed) cc_commit(cc); /* committed during the replay */
+  return rv;
 }
 
 /* Starts the next attempt (not the first). Returns 0 or the code of the
@@ -958,7 +967,7 @@ int sgrpc_client_call_send(sgrpc_client_call *cc, const void *msg) {
   m = cc->method;
   if (!m->client_streaming || cc->send_closed) return SGRPC_ERR_INVALID_STATE;
   if (cc->fail_code) return SGRPC_ERR_CALL_CLOSED;
-  if (!cc->committed && (!cc->h || cc->replay_off < cc->buf.len)) {
+  if ((!cc->committed && !cc->h) || cc_replaying(cc)) {
     /* between attempts, or the open attempt still replays: the message
      * joins the buffer and the replay sends it */
     if (!msg || !m->codec->check(m->request_type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -1002,7 +1011,7 @@ int sgrpc_client_call_close_send(sgrpc_client_call *cc) {
   int rv;
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
   if (cc->send_closed) return SGRPC_ERR_INVALID_STATE;
-  if (!cc->committed && (!cc->h || cc->replay_off < cc->buf.len)) {
+  if ((!cc->committed && !cc->h) || cc_replaying(cc)) {
     cc->send_closed = 1; /* the replay half-closes after the last request */
     return 0;
   }
@@ -1105,7 +1114,11 @@ enum { RETRY_NONE, RETRY_NOW, RETRY_LATER };
 static void cc_throttle_account(sgrpc_client_call *cc, const sgrpc_event *ev) {
   int code = ev->u.close.status.code;
   int64_t ms;
-  if (!cc->policy || cc->fail_code || cc->cancelled || cc->silent) return;
+  /* a transparent retry's attempt never reached the server: not counted */
+  if (!cc->policy || cc->fail_code || cc->cancelled || cc->silent ||
+      (ev->u.close.retry_safe && !cc->client->retry.transparent_off &&
+       cc->transparent < SGRPC_RPC_MAX_TRANSPARENT_RETRIES && !cc->committed))
+    return;
   if (code == SGRPC_STATUS_OK) {
     rt_throttle_success(cc->client);
   } else if ((code > 0 && code <= 31 && (cc->policy->retryable_codes & (1u << code))) ||
@@ -1254,7 +1267,7 @@ static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now) {
     on_client_message(cc, ev);
     break;
   case SGRPC_EV_WRITABLE:
-    if (!cc->committed && cc->replay_off < cc->buf.len) {
+    if (cc_replaying(cc)) {
       /* a retry attempt's replay was pushed back: go on with it */
       int rv = cc_replay(cc);
       if (rv < 0) cc_fail(cc, SGRPC_STATUS_INTERNAL,
