@@ -729,6 +729,25 @@ static void test_cancel_while_waiting(void **state) {
   assert_int_equal(sgrpc_test_channel_next_timer(w.ch), SGRPC_NEVER);
   assert_int_equal(sgrpc_test_channel_advance(w.ch, 1000 * MS), 0);
   assert_int_equal(S.arrivals, 1);
+  /* two waiting calls ended by the client at once */
+  {
+    result r2;
+    memset(&S, 0, sizeof(S));
+    S.code[0] = S.code[1] = SGRPC_STATUS_UNAVAILABLE;
+    assert_int_equal(unary(&w, &m_unary, "c", 0, &r, NULL), 0);
+    assert_int_equal(unary(&w, &m_unary, "d", 0, &r2, NULL), 0);
+    assert_int_equal(sgrpc_test_channel_run(w.ch, 0), 0);
+    assert_int_equal(S.arrivals, 2);
+    assert_non_null(w.client->retry.waiting);
+    sgrpc_rpc_client_cancel_waiting(w.client);
+    assert_null(w.client->retry.waiting);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.code, SGRPC_STATUS_CANCELLED);
+    assert_int_equal(r2.done, 1);
+    assert_int_equal(r2.code, SGRPC_STATUS_CANCELLED);
+    assert_int_equal(sgrpc_test_channel_next_timer(w.ch), SGRPC_NEVER);
+    sgrpc_rpc_client_cancel_waiting(w.client); /* none left: no-op */
+  }
   world_del(&w);
 }
 

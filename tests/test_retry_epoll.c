@@ -161,6 +161,20 @@ static void test_policy_over_epoll(void **state) {
   assert_int_equal(prev_seen[2], 2);
   /* two backoffs of at most 20 and 40 ms were waited on the loop */
   assert_true(sgrpc_epoll_now() - t0 < 10 * SEC);
+  /* a call waiting out a long backoff when the loop goes: ended first
+   * (a jitter below 10 s stays inside the call's 20 s deadline) */
+  rp.initial_backoff = 10 * SEC;
+  rp.max_backoff = 10 * SEC;
+  arrivals = 0;
+  start(&client, "slow", &r, NULL);
+  while (arrivals < 1 && sgrpc_epoll_now() - t0 < 20 * SEC)
+    assert_true(sgrpc_epoll_run_once(loop, 20) >= 0);
+  while (!client.retry.waiting && !r.done && sgrpc_epoll_now() - t0 < 20 * SEC)
+    assert_true(sgrpc_epoll_run_once(loop, 20) >= 0);
+  assert_non_null(client.retry.waiting);
+  sgrpc_rpc_client_cancel_waiting(&client);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.code, SGRPC_STATUS_CANCELLED);
   sgrpc_epoll_del(loop);
   sgrpc_router_del(router);
 }

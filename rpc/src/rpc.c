@@ -624,7 +624,24 @@ struct sgrpc_client_call {
   int last_code;            /* status of the last attempt (while waiting) */
   char *last_message;
   char prev[12];            /* grpc-previous-rpc-attempts value */
+  sgrpc_client_call *wnext, *wprev; /* the client's waiting list */
 };
+
+static void cc_wait_link(sgrpc_client_call *cc) {
+  sgrpc_rpc_retry_state *rs = &cc->client->retry;
+  cc->wprev = NULL;
+  cc->wnext = rs->waiting;
+  if (rs->waiting) rs->waiting->wprev = cc;
+  rs->waiting = cc;
+}
+
+static void cc_wait_unlink(sgrpc_client_call *cc) {
+  sgrpc_rpc_retry_state *rs = &cc->client->retry;
+  if (cc->wprev) cc->wprev->wnext = cc->wnext;
+  else if (rs->waiting == cc) rs->waiting = cc->wnext;
+  if (cc->wnext) cc->wnext->wprev = cc->wprev;
+  cc->wnext = cc->wprev = NULL;
+}
 
 void sgrpc_rpc_client_set_events(sgrpc_rpc_client *c, sgrpc_events *events) {
   if (c) c->events = events;
@@ -1047,6 +1064,7 @@ int sgrpc_client_call_cancel(sgrpc_client_call *cc) {
     /* waiting out a backoff: no attempt to cancel, end the call here */
     cc->client->retry.timer_cancel(cc->client->retry.timer_ctx, cc->timer);
     cc->timer = NULL;
+    cc_wait_unlink(cc);
     cc_end_detached(cc, SGRPC_STATUS_CANCELLED, "Cancelled");
     return 0;
   }
@@ -1192,6 +1210,7 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev, int64_
     cc->last_message = m;
     cc->last_code = st.code;
     cc_detach(cc);
+    cc_wait_link(cc);
     return;
   }
   default:
@@ -1233,6 +1252,7 @@ void sgrpc_rpc_timer_fire(void *arg, int64_t now) {
   int rv;
   if (!cc) return;
   cc->timer = NULL;
+  cc_wait_unlink(cc);
   cc->now = now;
   rv = cc_start_attempt(cc, now);
   if (rv < 0) {
@@ -1243,6 +1263,13 @@ void sgrpc_rpc_timer_fire(void *arg, int64_t now) {
     cc->want_writable = 0;
     if (cc->cb.on_writable && !cc->send_closed) cc->cb.on_writable(cc, cc->user_data);
   }
+}
+
+void sgrpc_rpc_client_cancel_waiting(sgrpc_rpc_client *c) {
+  int n = 0;
+  if (!c) return;
+  /* each cancel unlinks its call; the bound only guards a broken list */
+  while (c->retry.waiting && n++ < 1000000) (void)sgrpc_client_call_cancel(c->retry.waiting);
 }
 
 /* The per-call callback (the engine's dispatcher) of a client call. */

@@ -347,6 +347,8 @@ typedef struct sgrpc_rpc_retry_state {
   size_t buffer_used;
   /** Nonzero: no transparent retries. */
   int transparent_off;
+  /** Calls waiting out a backoff (a list through the calls). */
+  struct sgrpc_client_call *waiting;
 } sgrpc_rpc_retry_state;
 
 /**
@@ -426,6 +428,16 @@ SGRPC_EXTERN void sgrpc_rpc_client_set_retry_limits(sgrpc_rpc_client *client, si
 /** The client's throttling tokens (retryThrottling), in thousandths of a
  *  token; -1 before the first call that used them or without throttling. */
 SGRPC_EXTERN int64_t sgrpc_rpc_client_retry_tokens(const sgrpc_rpc_client *client);
+
+/**
+ * Ends every call of client that waits out a retry backoff (no attempt
+ * open): its timer is cancelled and its on_close runs, from inside this
+ * function, with CANCELLED. Call it before deleting the loop whose timers
+ * the client uses (a loop cancels its pending timers when deleted, which
+ * would leave such calls without their on_close). Calls with an attempt
+ * open end through their transport as usual.
+ */
+SGRPC_EXTERN void sgrpc_rpc_client_cancel_waiting(sgrpc_rpc_client *client);
 
 /**
  * What a timer hook calls when a timer armed by sgrpc_rpc_timer_start_fn

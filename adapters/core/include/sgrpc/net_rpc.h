@@ -83,7 +83,8 @@ static inline void sgrpc_net_rpc_timer_cancel(void *loop, void *timer) {
  * the loop its channel runs on, so that retry policies wait their backoff
  * and server pushback on it (<sgrpc/rpc.h>, sgrpc_rpc_client_set_timer).
  * A call waiting for its next attempt holds a pending timer, which keeps
- * the loop running.
+ * the loop running; before deleting the loop, end such calls with
+ * sgrpc_rpc_client_cancel_waiting(client).
  */
 static inline void sgrpc_net_rpc_client_set_loop(sgrpc_rpc_client *client, sgrpc_net_loop *loop) {
   sgrpc_rpc_client_set_timer(client, sgrpc_net_rpc_timer_start, sgrpc_net_rpc_timer_cancel, loop);
