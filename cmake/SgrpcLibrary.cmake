@@ -43,6 +43,8 @@ set(_sgrpc_pc_OpenSSL::SSL "libssl")
 set(_sgrpc_find_OpenSSL::SSL "_sgrpc_find_dep(OpenSSL 1.1.1)")
 set(_sgrpc_pc_OpenSSL::Crypto "libcrypto")
 set(_sgrpc_find_OpenSSL::Crypto "_sgrpc_find_dep(OpenSSL 1.1.1)")
+set(_sgrpc_pc_PkgConfig::JANSSON "jansson >= 2.12")
+set(_sgrpc_find_PkgConfig::JANSSON "_sgrpc_pkg_dep(JANSSON jansson>=2.12)")
 
 include(CMakePackageConfigHelpers)
 # configured public headers (<sgrpc/version.h>) of every library, in the build tree

@@ -13,7 +13,8 @@
 
 SGRPC_PKGS_BUILD="build-essential cmake ninja-build pkg-config libnghttp2-dev
   libcmocka-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotoc-dev
-  libprotobuf-dev grpc-proto libssl-dev openssl libuv1-dev zlib1g-dev"
+  libprotobuf-dev grpc-proto libssl-dev openssl libuv1-dev zlib1g-dev
+  libjansson-dev"
 
 SGRPC_PKGS_TEST="gcc clang valgrind libfuzzer-14-dev libclang-rt-14-dev
   python3-grpcio python3-grpc-tools nghttp2-client python3-h2

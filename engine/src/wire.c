@@ -350,8 +350,13 @@ int sg_key_valid(const char *k, size_t n) {
 int sg_key_reserved(const char *k, size_t n) {
   if (n == 0)
     return 0;
-  if (k[0] == ':' || (n >= 5 && KEY_IS(k, "grpc-")))
+  if (k[0] == ':')
     return 1;
+  if (n >= 5 && KEY_IS(k, "grpc-"))
+    /* gRFC A6's two retry keys are metadata the rpc layer (client) and
+     * servers (pushback) send like any other */
+    return !((n == 26 && KEY_IS(k, "grpc-previous-rpc-attempts")) ||
+             (n == 22 && KEY_IS(k, "grpc-retry-pushback-ms")));
   switch (n) {
   case 2:
     return KEY_IS(k, "te");

@@ -6,10 +6,12 @@
  */
 #include <sgrpc/rpc.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "events_internal.h"
+#include "retry_internal.h"
 #include "rpc_mem.h"
 
 /* Hook points test one pointer; with no registry that is the whole cost. */
@@ -607,8 +609,16 @@ int sgrpc_router_dispatch(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A client call is one user-visible call made of attempts (gRFC A6): each
+ * attempt is one engine call started through the client's transport, and
+ * only one is open at a time. Until the call is committed (response
+ * headers or a message arrived, the retry buffer overflowed, or retries
+ * are off for it) the packed requests are kept in `buf` and replayed into
+ * the next attempt.
+ */
 struct sgrpc_client_call {
-  sgrpc_call *h;
+  sgrpc_call *h;            /* the open attempt; NULL between attempts */
   const sgrpc_method *method;
   sgrpc_client_callbacks cb;
   void *user_data;
@@ -622,7 +632,43 @@ struct sgrpc_client_call {
   int64_t now;              /* now of the event being handled */
   sgrpc_events *ev;         /* the client's hooks at start, or NULL */
   sgrpc_conn *conn;
+  /* limits from the method config (0: none) */
+  size_t max_request, max_response;
+  /* retries */
+  sgrpc_rpc_client *client;
+  const sgrpc_retry_policy *policy; /* NULL: no policy retries */
+  int committed;            /* no more attempts */
+  int cancelled;            /* the user cancelled */
+  int attempts;             /* attempts started */
+  int transparent;          /* transparent retries made */
+  int64_t backoff;          /* current backoff cap (ns) */
+  sgrpc_call_opts co;       /* options of every attempt (copied strings) */
+  uint8_t *copy;            /* co's metadata and strings */
+  rt_buf buf;               /* packed requests for replay */
+  size_t replay_off;        /* bytes of buf the open attempt has */
+  int want_writable;        /* a send was refused while replaying/waiting */
+  void *timer;              /* armed backoff timer */
+  int last_code;            /* status of the last attempt (while waiting) */
+  char *last_message;
+  char prev[12];            /* grpc-previous-rpc-attempts value */
+  sgrpc_client_call *wnext, *wprev; /* the client's waiting list */
 };
+
+static void cc_wait_link(sgrpc_client_call *cc) {
+  sgrpc_rpc_retry_state *rs = &cc->client->retry;
+  cc->wprev = NULL;
+  cc->wnext = rs->waiting;
+  if (rs->waiting) rs->waiting->wprev = cc;
+  rs->waiting = cc;
+}
+
+static void cc_wait_unlink(sgrpc_client_call *cc) {
+  sgrpc_rpc_retry_state *rs = &cc->client->retry;
+  if (cc->wprev) cc->wprev->wnext = cc->wnext;
+  else if (rs->waiting == cc) rs->waiting = cc->wnext;
+  if (cc->wnext) cc->wnext->wprev = cc->wprev;
+  cc->wnext = cc->wprev = NULL;
+}
 
 void sgrpc_rpc_client_set_events(sgrpc_rpc_client *c, sgrpc_events *events) {
   if (c) c->events = events;
@@ -646,6 +692,15 @@ static void cc_hook_message(sgrpc_client_call *cc, sgrpc_hook_type type, const v
   hook_fire(cc->ev, &hev, NULL);
 }
 
+static void retry_state_init(sgrpc_rpc_retry_state *rs, const void *seed) {
+  memset(rs, 0, sizeof(*rs));
+  rs->tokens_milli = -1;
+  rs->buffer_per_call = SGRPC_RPC_RETRY_BUFFER_PER_CALL;
+  rs->buffer_per_client = SGRPC_RPC_RETRY_BUFFER_PER_CLIENT;
+  /* a per-client seed without reading a clock: the client's address */
+  rs->rng = (uint64_t)(uintptr_t)seed * 0x9e3779b97f4a7c15ull | 1;
+}
+
 void sgrpc_rpc_client_init(sgrpc_rpc_client *c, sgrpc_conn *conn, const sgrpc_mem *mem) {
   if (!c) return;
   c->conn = conn;
@@ -653,6 +708,7 @@ void sgrpc_rpc_client_init(sgrpc_rpc_client *c, sgrpc_conn *conn, const sgrpc_me
   c->start = NULL;
   c->start_ctx = NULL;
   c->events = NULL;
+  retry_state_init(&c->retry, c);
 }
 
 void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn start, void *ctx,
@@ -663,21 +719,159 @@ void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *c, sgrpc_rpc_start_fn sta
   c->start = start;
   c->start_ctx = ctx;
   c->events = NULL;
+  retry_state_init(&c->retry, c);
+}
+
+void sgrpc_rpc_client_set_service_config(sgrpc_rpc_client *c, const sgrpc_service_config *cfg) {
+  if (!c) return;
+  c->retry.service_config = cfg;
+  c->retry.tokens_milli = -1;
+}
+
+void sgrpc_rpc_client_set_timer(sgrpc_rpc_client *c, sgrpc_rpc_timer_start_fn start,
+                                sgrpc_rpc_timer_cancel_fn cancel, void *ctx) {
+  if (!c) return;
+  c->retry.timer_start = start && cancel ? start : NULL;
+  c->retry.timer_cancel = start && cancel ? cancel : NULL;
+  c->retry.timer_ctx = ctx;
+}
+
+void sgrpc_rpc_client_set_random(sgrpc_rpc_client *c, sgrpc_rpc_random_fn random, void *ctx) {
+  if (!c) return;
+  c->retry.random = random;
+  c->retry.random_ctx = ctx;
+}
+
+void sgrpc_rpc_client_set_retry_limits(sgrpc_rpc_client *c, size_t per_call, size_t per_client,
+                                       int transparent) {
+  if (!c) return;
+  if (per_call) c->retry.buffer_per_call = per_call;
+  if (per_client) c->retry.buffer_per_client = per_client;
+  c->retry.transparent_off = !transparent;
+}
+
+int64_t sgrpc_rpc_client_retry_tokens(const sgrpc_rpc_client *c) {
+  if (!c || !c->retry.service_config || !c->retry.service_config->retry_throttling) return -1;
+  return c->retry.tokens_milli;
+}
+
+/* Nonzero while the open attempt has not been given every buffered
+ * request yet: new requests must queue behind them. */
+static int cc_replaying(const sgrpc_client_call *cc) {
+  return cc->h && cc->replay_off < cc->buf.len;
+}
+
+/* This call will not be retried any more: drops the retry buffer, or
+ * leaves that to the end of a replay still in progress. */
+static void cc_commit(sgrpc_client_call *cc) {
+  cc->committed = 1;
+  if (cc_replaying(cc)) return;
+  rt_buf_free(cc->client, &cc->mem, &cc->buf);
+  cc->replay_off = 0;
 }
 
 static void cc_free(sgrpc_client_call *cc) {
   sgrpc_mem mem = cc->mem;
   if (cc->reply) cc->method->codec->free_msg(cc->method->response_type, cc->reply, &mem);
+  if (cc->client) rt_buf_free(cc->client, &mem, &cc->buf);
+  rpc_free(&mem, cc->copy);
+  rpc_free(&mem, cc->last_message);
   rpc_free(&mem, cc);
 }
 
 static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now);
+static void cc_fail(sgrpc_client_call *cc, int code, const char *msg);
+
+/* Copies the strings and metadata of co into one block owned by the
+ * call: [spare slot][metadata array][metadata strings][authority]
+ * [encoding]. Retries send the spare slot (grpc-previous-rpc-attempts)
+ * in front of the user's metadata, so the array stays contiguous. */
+static int cc_copy_opts(sgrpc_client_call *cc, const sgrpc_call_opts *co) {
+  size_t au = co->authority ? strlen(co->authority) + 1 : 0;
+  size_t en = co->encoding ? strlen(co->encoding) + 1 : 0;
+  size_t mdsz = sizeof(sgrpc_md) + md_copy_size(co->md, co->md_count);
+  uint8_t *p = rpc_malloc(&cc->mem, mdsz + au + en);
+  if (!p) return SGRPC_ERR_NOMEM;
+  cc->copy = p;
+  cc->co = *co;
+  cc->co.md = md_copy_into(p + sizeof(sgrpc_md), co->md, co->md_count);
+  if (au) {
+    char *a = (char *)p + mdsz;
+    memcpy(a, co->authority, au);
+    cc->co.authority = a;
+  }
+  if (en) {
+    char *e = (char *)p + mdsz + au;
+    memcpy(e, co->encoding, en);
+    cc->co.encoding = e;
+  }
+  return 0;
+}
+
+/* Sends buffered requests the open attempt does not have yet. Returns 0
+ * when it has them all (half-closed too if the user did), 1 when the
+ * engine pushed back (EV_WRITABLE continues), or an engine error. */
+static int cc_replay(sgrpc_client_call *cc) {
+  const uint8_t *data;
+  size_t n, off = cc->replay_off;
+  int rv;
+  while (rt_buf_next(&cc->buf, &off, &data, &n)) {
+    unsigned flags = off >= cc->buf.len && cc->send_closed ? SGRPC_SEND_END : 0;
+    rv = sgrpc_call_send(cc->h, data, n, flags);
+    if (rv == SGRPC_ERR_WOULDBLOCK) return 1;
+    if (rv < 0) return rv;
+    cc->replay_off = off;
+    if (flags) break;
+  }
+  if (cc->send_closed && cc->buf.len == 0) rv = sgrpc_call_close_send(cc->h);
+  else rv = 0;
+  if (cc->committed) cc_commit(cc); /* committed during the replay */
+  return rv;
+}
+
+/* Starts the next attempt (not the first). Returns 0 or the code of the
+ * transport / engine; on error no attempt is open. */
+static int cc_start_attempt(sgrpc_client_call *cc, int64_t now) {
+  sgrpc_rpc_client *cl = cc->client;
+  sgrpc_call_opts co = cc->co;
+  sgrpc_md *md = (sgrpc_md *)(void *)cc->copy;
+  int rv;
+  snprintf(cc->prev, sizeof(cc->prev), "%d", cc->attempts);
+  md->key = "grpc-previous-rpc-attempts";
+  md->key_len = strlen(md->key);
+  md->value = (const uint8_t *)cc->prev;
+  md->value_len = strlen(cc->prev);
+  co.md = md;
+  co.md_count++;
+  cc->h = NULL;
+  if (cl->start) {
+    rv = cl->start(cl->start_ctx, &co, now, &cc->h);
+    if (rv == 0 && !cc->h) rv = SGRPC_ERR_INVALID_STATE;
+  } else {
+    rv = sgrpc_call_start(cl->conn, &co, now, &cc->h);
+  }
+  if (rv < 0) {
+    cc->h = NULL;
+    return rv;
+  }
+  cc->attempts++;
+  cc->replay_off = 0;
+  rv = cc_replay(cc);
+  if (rv < 0) {
+    /* the attempt exists: its CLOSE (CANCELLED) ends the call */
+    cc->fail_code = SGRPC_STATUS_INTERNAL;
+    cc->fail_message = "Replaying the requests into a retry attempt failed";
+    (void)sgrpc_call_cancel(cc->h);
+  }
+  return 0;
+}
 
 int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
                          const void *request, const sgrpc_rpc_opts *opts, int64_t now,
                          const sgrpc_client_callbacks *cb, sgrpc_client_call **pcall) {
   sgrpc_call_opts co;
   sgrpc_client_call *cc;
+  const sgrpc_method_config *mc;
   hook_md_edit ed;
   int hooked = 0;
   int rv;
@@ -695,6 +889,7 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
   cc->now = now;
   cc->cb = *cb;
   cc->mem = client->mem;
+  cc->client = client;
   memset(&co, 0, sizeof(co));
   co.path = method->path;
   co.content_subtype = method->codec->content_subtype;
@@ -707,7 +902,26 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     co.md_count = opts->md_count;
     cc->user_data = opts->user_data;
     co.encoding = opts->encoding;
+    co.wait_for_ready = opts->wait_for_ready;
   }
+  mc = client->retry.service_config
+           ? sgrpc_service_config_find(client->retry.service_config, method->path)
+           : NULL;
+  if (mc) {
+    /* the method's timeout applies unless the call set an earlier deadline */
+    if (mc->timeout > 0 && now <= INT64_MAX - mc->timeout &&
+        (co.deadline <= 0 || co.deadline == SGRPC_NEVER || now + mc->timeout < co.deadline))
+      co.deadline = now + mc->timeout;
+    if (!co.wait_for_ready) co.wait_for_ready = mc->wait_for_ready;
+    cc->max_request = mc->max_request_message_bytes;
+    cc->max_response = mc->max_response_message_bytes;
+    if (mc->retry_policy && client->retry.timer_start && mc->retry_policy->max_attempts >= 2) {
+      cc->policy = mc->retry_policy;
+      cc->backoff = mc->retry_policy->initial_backoff;
+    }
+  }
+  cc->committed = !cc->policy && client->retry.transparent_off;
+  if (!cc->policy) cc->buf.limit = SGRPC_RPC_TRANSPARENT_BUFFER_PER_CALL;
   cc->conn = client->conn;
   if (HOOKED(client->events)) {
     cc->ev = client->events;
@@ -723,10 +937,13 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
       co.md_count = hev.md_count;
     }
   }
-  if (client->start) {
+  /* a call that may be retried keeps its options for later attempts */
+  rv = cc->committed ? 0 : cc_copy_opts(cc, &co);
+  if (rv == 0 && !cc->committed) co = cc->co;
+  if (rv == 0 && client->start) {
     rv = client->start(client->start_ctx, &co, now, &cc->h);
     if (rv == 0 && !cc->h) rv = SGRPC_ERR_INVALID_STATE; /* a broken hook */
-  } else {
+  } else if (rv == 0) {
     rv = sgrpc_call_start(client->conn, &co, now, &cc->h);
   }
   if (hooked) hook_md_done(&ed); /* the engine copied the metadata */
@@ -734,16 +951,40 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
     cc_free(cc);
     return rv;
   }
+  cc->attempts = 1;
   if (request) {
-    uint8_t *frame;
+    uint8_t *frame, *keep;
     size_t len;
     /* A fresh call's buffer is empty: only a full connection-wide
      * outbound queue (settings.max_outbound_queue) can push back here. */
+    if (cc->max_request &&
+        method->codec->packed_size(method->request_type, request) > cc->max_request) {
+      /* grpc-go: a request above the limit ends the call RESOURCE_EXHAUSTED */
+      cc->fail_code = SGRPC_STATUS_RESOURCE_EXHAUSTED;
+      cc->fail_message = "Request message larger than the method's maxRequestMessageBytes";
+      cc_commit(cc);
+      (void)sgrpc_call_cancel(cc->h);
+      cc->send_closed = 1;
+      if (pcall) *pcall = cc;
+      return 0;
+    }
     rv = msg_reserve(cc->h, method->codec, method->request_type, request, &frame, &len);
     if (rv == 0) {
       if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, request);
-      rv = msg_commit(cc->h, method->codec, method->request_type, request, frame, len,
-                      SGRPC_SEND_END);
+      if (method->codec->pack(method->request_type, request, frame) != len) {
+        rv = msg_commit(cc->h, method->codec, method->request_type, request, frame, len, 0);
+      } else {
+        if (!cc->committed) {
+          int br = rt_buf_reserve(client, &cc->mem, &cc->buf, len, &keep);
+          if (br == 0) {
+            memcpy(keep, frame, len);
+            cc->replay_off = cc->buf.len;
+          } else {
+            cc_commit(cc); /* too large, or no memory, to keep: no retries */
+          }
+        }
+        rv = sgrpc_call_send_commit(cc->h, SGRPC_SEND_END);
+      }
     }
     if (rv < 0) {
       /* The engine call exists and its puller will deliver a CLOSE and
@@ -763,30 +1004,97 @@ int sgrpc_rpc_call_start(sgrpc_rpc_client *client, const sgrpc_method *method,
 
 int sgrpc_client_call_send(sgrpc_client_call *cc, const void *msg) {
   const sgrpc_method *m;
-  uint8_t *frame;
+  uint8_t *frame, *keep;
   size_t len;
   int rv;
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
   m = cc->method;
   if (!m->client_streaming || cc->send_closed) return SGRPC_ERR_INVALID_STATE;
+  if (cc->fail_code) return SGRPC_ERR_CALL_CLOSED;
+  if ((!cc->committed && !cc->h) || cc_replaying(cc)) {
+    /* between attempts, or the open attempt still replays: the message
+     * joins the buffer and the replay sends it */
+    if (!msg || !m->codec->check(m->request_type, msg)) return SGRPC_ERR_INVALID_ARGUMENT;
+    len = m->codec->packed_size(m->request_type, msg);
+    if (cc->max_request && len > cc->max_request) return SGRPC_ERR_MESSAGE_TOO_LARGE;
+    rv = rt_buf_reserve(cc->client, &cc->mem, &cc->buf, len, &keep);
+    if (rv == 1) {
+      cc->want_writable = 1;
+      return SGRPC_ERR_WOULDBLOCK;
+    }
+    if (rv < 0) return rv;
+    if (m->codec->pack(m->request_type, msg, keep) != len) {
+      rt_buf_unreserve(cc->client, &cc->buf, len);
+      return SGRPC_ERR_INVALID_ARGUMENT;
+    }
+    if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, msg);
+    return 0;
+  }
+  if (cc->max_request && msg && m->codec->check(m->request_type, msg) &&
+      m->codec->packed_size(m->request_type, msg) > cc->max_request) {
+    cc_fail(cc, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+            "Request message larger than the method's maxRequestMessageBytes");
+    return SGRPC_ERR_MESSAGE_TOO_LARGE;
+  }
   rv = msg_reserve(cc->h, m->codec, m->request_type, msg, &frame, &len);
   if (rv < 0) return rv;
   if (HOOKED(cc->ev)) cc_hook_message(cc, SGRPC_HOOK_CLIENT_SEND_MESSAGE, msg);
-  return msg_commit(cc->h, m->codec, m->request_type, msg, frame, len, 0);
+  if (cc->committed) return msg_commit(cc->h, m->codec, m->request_type, msg, frame, len, 0);
+  if (m->codec->pack(m->request_type, msg, frame) != len)
+    return msg_commit(cc->h, m->codec, m->request_type, msg, frame, len, 0);
+  rv = rt_buf_reserve(cc->client, &cc->mem, &cc->buf, len, &keep);
+  if (rv == 0) memcpy(keep, frame, len);
+  else cc_commit(cc); /* past the buffer limit (or no memory): committed */
+  rv = sgrpc_call_send_commit(cc->h, 0);
+  if (rv < 0 && !cc->committed) rt_buf_unreserve(cc->client, &cc->buf, len);
+  if (rv == 0 && !cc->committed) cc->replay_off = cc->buf.len;
+  return rv;
 }
 
 int sgrpc_client_call_close_send(sgrpc_client_call *cc) {
   int rv;
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
   if (cc->send_closed) return SGRPC_ERR_INVALID_STATE;
+  if ((!cc->committed && !cc->h) || cc_replaying(cc)) {
+    cc->send_closed = 1; /* the replay half-closes after the last request */
+    return 0;
+  }
   /* the engine sends END_STREAM after the messages it still buffers */
   rv = sgrpc_call_close_send(cc->h);
   if (rv == 0) cc->send_closed = 1;
   return rv;
 }
 
+/* Reports the end of a call that has no open attempt (a retry that could
+ * not start, a cancel between attempts) and frees it. */
+static void cc_end_detached(sgrpc_client_call *cc, int code, const char *message) {
+  sgrpc_status_info st;
+  memset(&st, 0, sizeof(st));
+  st.code = code;
+  st.message = message ? message : "";
+  st.message_len = strlen(st.message);
+  if (HOOKED(cc->ev) && hook_wanted(cc->ev, SGRPC_HOOK_RECV_TRAILING_METADATA)) {
+    sgrpc_hook_event hev;
+    cc_hook_event_init(cc, &hev, SGRPC_HOOK_RECV_TRAILING_METADATA);
+    hev.status_code = st.code;
+    hev.status_message = st.message;
+    hook_fire(cc->ev, &hev, NULL);
+  }
+  cc->cb.on_close(cc, &st, NULL, cc->user_data);
+  cc_free(cc);
+}
+
 int sgrpc_client_call_cancel(sgrpc_client_call *cc) {
   if (!cc) return SGRPC_ERR_INVALID_ARGUMENT;
+  cc->cancelled = 1;
+  if (!cc->h) {
+    /* waiting out a backoff: no attempt to cancel, end the call here */
+    cc->client->retry.timer_cancel(cc->client->retry.timer_ctx, cc->timer);
+    cc->timer = NULL;
+    cc_wait_unlink(cc);
+    cc_end_detached(cc, SGRPC_STATUS_CANCELLED, "Cancelled");
+    return 0;
+  }
   return sgrpc_call_cancel(cc->h);
 }
 
@@ -817,6 +1125,12 @@ static void on_client_message(sgrpc_client_call *cc, const sgrpc_event *ev) {
   const sgrpc_method *m = cc->method;
   void *msg;
   if (cc->fail_code) return;
+  cc_commit(cc);
+  if (cc->max_response && ev->u.message.len > cc->max_response) {
+    cc_fail(cc, SGRPC_STATUS_RESOURCE_EXHAUSTED,
+            "Response message larger than the method's maxResponseMessageBytes");
+    return;
+  }
   msg = m->codec->unpack(m->response_type, ev->u.message.data, ev->u.message.len, &cc->mem);
   if (!msg) {
     cc_fail(cc, SGRPC_STATUS_INTERNAL, "Failed to decode the response message");
@@ -836,9 +1150,99 @@ static void on_client_message(sgrpc_client_call *cc, const sgrpc_event *ev) {
   cc->reply = msg;
 }
 
-static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
+enum { RETRY_NONE, RETRY_NOW, RETRY_LATER };
+
+/* gRFC A6: may the attempt that ended with ev be retried, and when? */
+/* gRFC A6 throttling: every attempt of a call with a retry policy that
+ * ends OK adds tokenRatio; one that fails with a retryable code, or whose
+ * server pushback forbids retrying, takes a token. */
+static void cc_throttle_account(sgrpc_client_call *cc, const sgrpc_event *ev) {
+  int code = ev->u.close.status.code;
+  int64_t ms;
+  /* a transparent retry's attempt never reached the server: not counted */
+  if (!cc->policy || cc->fail_code || cc->cancelled || cc->silent ||
+      (ev->u.close.retry_safe && !cc->client->retry.transparent_off &&
+       cc->transparent < SGRPC_RPC_MAX_TRANSPARENT_RETRIES && !cc->committed))
+    return;
+  if (code == SGRPC_STATUS_OK) {
+    rt_throttle_success(cc->client);
+  } else if ((code > 0 && code <= 31 && (cc->policy->retryable_codes & (1u << code))) ||
+             rt_pushback(ev->u.close.status.md, ev->u.close.status.md_count, &ms) < 0) {
+    rt_throttle_failure(cc->client);
+  }
+}
+
+static int cc_retry_decision(sgrpc_client_call *cc, const sgrpc_event *ev, int64_t now,
+                             int64_t *delay) {
+  const sgrpc_retry_policy *p = cc->policy;
+  sgrpc_rpc_client *cl = cc->client;
+  int code = ev->u.close.status.code;
+  int64_t ms = 0;
+  int pb;
+  if (cc->committed || cc->fail_code || cc->cancelled || cc->silent) return RETRY_NONE;
+  /* the server never saw it: at once, outside the policy's count */
+  if (ev->u.close.retry_safe && !cl->retry.transparent_off &&
+      cc->transparent < SGRPC_RPC_MAX_TRANSPARENT_RETRIES) {
+    cc->transparent++;
+    return RETRY_NOW;
+  }
+  if (!p) return RETRY_NONE;
+  if (code <= 0 || code > 31 || !(p->retryable_codes & (1u << code))) return RETRY_NONE;
+  pb = rt_pushback(ev->u.close.status.md, ev->u.close.status.md_count, &ms);
+  if (pb < 0) return RETRY_NONE; /* the server said: do not retry */
+  if (cc->attempts - cc->transparent >= p->max_attempts) return RETRY_NONE;
+  if (!rt_throttle_allows(cl)) return RETRY_NONE;
+  if (pb > 0) {
+    *delay = ms * 1000000;
+    cc->backoff = p->initial_backoff; /* pushback restarts the sequence */
+  } else {
+    double next = (double)cc->backoff * p->backoff_multiplier;
+    *delay = rt_jitter(cl, cc->backoff);
+    cc->backoff = next > (double)p->max_backoff ? p->max_backoff : (int64_t)next;
+  }
+  /* a retry that could only start after the deadline is not made */
+  if (cc->co.deadline > 0 && cc->co.deadline != SGRPC_NEVER && now + *delay >= cc->co.deadline)
+    return RETRY_NONE;
+  return RETRY_LATER;
+}
+
+/* The open attempt ended with ev and another will follow: forget it (the
+ * puller releases its handle after this CLOSE). */
+static void cc_detach(sgrpc_client_call *cc) {
+  sgrpc_call_set_callback(cc->h, NULL, NULL);
+  cc->h = NULL;
+}
+
+static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev, int64_t now) {
   sgrpc_status_info st = ev->u.close.status;
   const void *reply = NULL;
+  int64_t delay = 0;
+  cc_throttle_account(cc, ev);
+  switch (cc_retry_decision(cc, ev, now, &delay)) {
+  case RETRY_NOW:
+    cc_detach(cc);
+    if (cc_start_attempt(cc, now) == 0) return;
+    break; /* the retry could not start: report this attempt's status */
+  case RETRY_LATER: {
+    sgrpc_rpc_retry_state *rs = &cc->client->retry;
+    char *m = rpc_malloc(&cc->mem, st.message_len + 1);
+    if (!m) break; /* cannot keep the status: report it now instead */
+    memcpy(m, st.message, st.message_len);
+    m[st.message_len] = 0;
+    if (rs->timer_start(rs->timer_ctx, now + delay, cc, &cc->timer) < 0) {
+      rpc_free(&cc->mem, m);
+      break;
+    }
+    rpc_free(&cc->mem, cc->last_message);
+    cc->last_message = m;
+    cc->last_code = st.code;
+    cc_detach(cc);
+    cc_wait_link(cc);
+    return;
+  }
+  default:
+    break;
+  }
   if (cc->fail_code) {
     st.code = cc->fail_code;
     st.message = cc->fail_message;
@@ -866,8 +1270,33 @@ static void on_client_close(sgrpc_client_call *cc, const sgrpc_event *ev) {
   }
   if (!cc->silent) cc->cb.on_close(cc, &st, reply, cc->user_data);
   /* The handle is the event puller's to release, after this CLOSE. */
-  sgrpc_call_set_callback(cc->h, NULL, NULL);
+  if (cc->h) sgrpc_call_set_callback(cc->h, NULL, NULL);
   cc_free(cc);
+}
+
+void sgrpc_rpc_timer_fire(void *arg, int64_t now) {
+  sgrpc_client_call *cc = arg;
+  int rv;
+  if (!cc) return;
+  cc->timer = NULL;
+  cc_wait_unlink(cc);
+  cc->now = now;
+  rv = cc_start_attempt(cc, now);
+  if (rv < 0) {
+    cc_end_detached(cc, cc->last_code, cc->last_message);
+    return;
+  }
+  if (cc->want_writable && cc->replay_off >= cc->buf.len && !cc->fail_code) {
+    cc->want_writable = 0;
+    if (cc->cb.on_writable && !cc->send_closed) cc->cb.on_writable(cc, cc->user_data);
+  }
+}
+
+void sgrpc_rpc_client_cancel_waiting(sgrpc_rpc_client *c) {
+  int n = 0;
+  if (!c) return;
+  /* each cancel unlinks its call; the bound only guards a broken list */
+  while (c->retry.waiting && n++ < 1000000) (void)sgrpc_client_call_cancel(c->retry.waiting);
 }
 
 /* The per-call callback (the engine's dispatcher) of a client call. */
@@ -876,6 +1305,7 @@ static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now) {
   cc->now = now;
   switch (ev->type) {
   case SGRPC_EV_HEADERS:
+    cc_commit(cc); /* gRFC A6: response headers commit the call */
     if (HOOKED(cc->ev) && !cc->fail_code &&
         hook_wanted(cc->ev, SGRPC_HOOK_RECV_INITIAL_METADATA)) {
       sgrpc_hook_event hev;
@@ -891,13 +1321,22 @@ static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now) {
     on_client_message(cc, ev);
     break;
   case SGRPC_EV_WRITABLE:
+    if (cc_replaying(cc)) {
+      /* a retry attempt's replay was pushed back: go on with it */
+      int rv = cc_replay(cc);
+      if (rv < 0) cc_fail(cc, SGRPC_STATUS_INTERNAL,
+                          "Replaying the requests into a retry attempt failed");
+      if (rv != 0) break;
+      if (!cc->want_writable) break;
+      cc->want_writable = 0;
+    }
     /* a send of this call returned SGRPC_ERR_WOULDBLOCK and the engine
      * has room again; after close_send or a local failure nobody waits */
     if (cc->cb.on_writable && !cc->send_closed && !cc->fail_code)
       cc->cb.on_writable(cc, cc->user_data);
     break;
   case SGRPC_EV_CLOSE:
-    on_client_close(cc, ev);
+    on_client_close(cc, ev, now);
     break;
   default:
     break;

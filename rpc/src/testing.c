@@ -12,6 +12,13 @@
 #define DEFAULT_ROUNDS 10000
 #define DEFAULT_START 1000000000LL
 
+/* A pending retry timer of the client (sgrpc_rpc_client_set_timer). */
+typedef struct tc_timer {
+  struct tc_timer *next;
+  int64_t when;
+  void *arg;
+} tc_timer;
+
 struct sgrpc_test_channel {
   sgrpc_mem mem;
   sgrpc_conn *cli, *srv;
@@ -22,6 +29,7 @@ struct sgrpc_test_channel {
   int closing;  /* del: only drain, never send */
   uint8_t *buf; /* copy of one side's output: dispatch may call into it */
   size_t buf_cap;
+  tc_timer *timers; /* the client's retry timers, unordered */
 };
 
 static void note_err(sgrpc_test_channel *ch, int rv) {
@@ -88,6 +96,61 @@ static size_t pump(sgrpc_test_channel *ch, sgrpc_conn *from, sgrpc_conn *to) {
   return (size_t)n;
 }
 
+static int tc_timer_start(void *ctx, int64_t when, void *arg, void **ptimer) {
+  sgrpc_test_channel *ch = ctx;
+  tc_timer *t;
+  if (ch->closing) return SGRPC_ERR_INVALID_STATE;
+  t = rpc_malloc(&ch->mem, sizeof(*t));
+  if (!t) return SGRPC_ERR_NOMEM;
+  t->when = when;
+  t->arg = arg;
+  t->next = ch->timers;
+  ch->timers = t;
+  *ptimer = t;
+  return 0;
+}
+
+static void tc_timer_cancel(void *ctx, void *timer) {
+  sgrpc_test_channel *ch = ctx;
+  tc_timer **pp;
+  for (pp = &ch->timers; *pp; pp = &(*pp)->next) {
+    if (*pp == timer) {
+      *pp = ((tc_timer *)timer)->next;
+      rpc_free(&ch->mem, timer);
+      return;
+    }
+  }
+}
+
+/* Fires the timers due at now (all of them when every is set), earliest
+ * first. Returns how many fired. */
+static size_t fire_timers(sgrpc_test_channel *ch, int every) {
+  size_t n = 0;
+  while (n < DEFAULT_ROUNDS) {
+    tc_timer **pp, **best = NULL, *t;
+    void *arg;
+    for (pp = &ch->timers; *pp; pp = &(*pp)->next)
+      if ((every || (*pp)->when <= ch->now) && (!best || (*pp)->when < (*best)->when)) best = pp;
+    if (!best) break;
+    t = *best;
+    *best = t->next;
+    arg = t->arg;
+    rpc_free(&ch->mem, t);
+    sgrpc_rpc_timer_fire(arg, ch->now);
+    n++;
+  }
+  return n;
+}
+
+int64_t sgrpc_test_channel_next_timer(const sgrpc_test_channel *ch) {
+  const tc_timer *t;
+  int64_t when = SGRPC_NEVER;
+  if (!ch) return SGRPC_NEVER;
+  for (t = ch->timers; t; t = t->next)
+    if (t->when < when) when = t->when;
+  return when;
+}
+
 int sgrpc_test_channel_run(sgrpc_test_channel *ch, size_t max_rounds) {
   size_t i;
   if (!ch) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -95,7 +158,8 @@ int sgrpc_test_channel_run(sgrpc_test_channel *ch, size_t max_rounds) {
   drain(ch, ch->cli);
   drain(ch, ch->srv);
   for (i = 0; i < max_rounds && !ch->err; i++) {
-    size_t moved = pump(ch, ch->cli, ch->srv);
+    size_t moved = fire_timers(ch, 0);
+    moved += pump(ch, ch->cli, ch->srv);
     moved += pump(ch, ch->srv, ch->cli);
     if (!moved && !sgrpc_conn_want_write(ch->cli) && !sgrpc_conn_want_write(ch->srv))
       return ch->err;
@@ -126,6 +190,7 @@ int sgrpc_test_channel_new(sgrpc_test_channel **pch, sgrpc_router *router,
   }
   if (rv == 0) {
     sgrpc_rpc_client_init(&ch->client, ch->cli, &ch->mem);
+    sgrpc_rpc_client_set_timer(&ch->client, tc_timer_start, tc_timer_cancel, ch);
     rv = sgrpc_test_channel_run(ch, 0);
   }
   if (rv < 0) {
@@ -142,7 +207,11 @@ int sgrpc_test_channel_new(sgrpc_test_channel **pch, sgrpc_router *router,
 void sgrpc_test_channel_del(sgrpc_test_channel *ch) {
   sgrpc_mem m;
   if (!ch) return;
+  /* Calls waiting out a retry backoff start their attempt now, so that
+   * they end below like every open call (no new timer is armed while
+   * closing: such a retry ends with its last status). */
   ch->closing = 1;
+  (void)fire_timers(ch, 1);
   /* Every open call ends with its CLOSE event, so the router and the
    * client free their per-call state before the engines go. */
   drain(ch, ch->cli);

@@ -11,5 +11,7 @@ int consumer_loop(void);
 int consumer_tls(void);
 /* rpc.c: a router with one method, then freed */
 int consumer_rpc(void);
+/* config.c: a service config parsed from JSON, then freed */
+int consumer_config(void);
 
 #endif

@@ -22,5 +22,8 @@ int main(void) {
 #ifdef CONSUMER_RPC
   if (consumer_rpc() != 0) return 1;
 #endif
+#ifdef CONSUMER_CONFIG
+  if (consumer_config() != 0) return 1;
+#endif
   return 0;
 }

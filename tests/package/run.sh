@@ -2,7 +2,8 @@
 # The installed-package test (scripts/test runs it on its -Werror build):
 # installs BUILD_DIR into a temporary prefix and builds, from that prefix
 # alone, one consumer (this folder) per installed adapter, each without and
-# with TLS (OpenSSL), plus the engine alone and the rpc layer, four ways:
+# with TLS (OpenSSL), plus the engine alone, the rpc layer and the service
+# config parser, four ways:
 # find_package shared and static, pkg-config shared and static. Every
 # program is run; static ones must not load any libsgrpc*.so. A component
 # that was not installed must fail find_package with its reason.
@@ -59,9 +60,9 @@ run_checked() {
   fi
 }
 
-# consumer NAME LOOP TLS RPC
+# consumer NAME LOOP TLS RPC [CONFIG]
 consumer() {
-  local name=$1 loop=$2 tls=$3 rpc=$4 dir=$work/$1 mods=libsgrpc srcs=$here/main.c defs=
+  local name=$1 loop=$2 tls=$3 rpc=$4 config=${5:-OFF} dir=$work/$1 mods=libsgrpc srcs=$here/main.c defs=
   mkdir -p "$dir"
   if [ -n "$loop" ]; then
     mods="$mods libsgrpc-$loop" srcs="$srcs $here/loop_$loop.c" defs="$defs -DCONSUMER_LOOP"
@@ -72,11 +73,14 @@ consumer() {
   if [ "$rpc" = ON ]; then
     mods="$mods libsgrpc-rpc" srcs="$srcs $here/rpc.c" defs="$defs -DCONSUMER_RPC"
   fi
+  if [ "$config" = ON ]; then
+    mods="$mods libsgrpc-config" srcs="$srcs $here/config.c" defs="$defs -DCONSUMER_CONFIG"
+  fi
 
   # find_package
   local log=$dir/cmake.log st=0
   cmake -S "$here" -B "$dir/b" -G Ninja -DCMAKE_PREFIX_PATH="$inst" -DCONSUMER_LOOP="$loop" \
-    -DCONSUMER_TLS="$tls" -DCONSUMER_RPC="$rpc" -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $flags" \
+    -DCONSUMER_TLS="$tls" -DCONSUMER_RPC="$rpc" -DCONSUMER_CONFIG="$config" -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" > "$log" 2>&1 && ninja -C "$dir/b" >> "$log" 2>&1 || st=1
   [ $st = 0 ] && { run_checked "$name" "$dir/b/consumer_shared" shared "$log" || st=1; }
   result "$name find_package shared" $st "$log"
@@ -103,6 +107,7 @@ consumer() {
 
 consumer engine "" OFF OFF
 has rpc && consumer rpc "" OFF ON
+has config && consumer config "" OFF OFF ON
 for loop in epoll uv kqueue; do
   has $loop || continue
   consumer "$loop" "$loop" OFF OFF

@@ -438,7 +438,8 @@ static inline sgrpc_md sgrpc_md_str(const char *k, const char *v) {
  * Checks a metadata entry the way sgrpc_call_* functions will before
  * sending it. Returns 0, or SGRPC_ERR_BAD_METADATA when the key is empty,
  * has a character outside [0-9a-z-_.], is reserved (":"-prefixed,
- * "grpc-"-prefixed, content-type, te, user-agent, host, connection,
+ * "grpc-"-prefixed but for gRFC A6's grpc-previous-rpc-attempts and
+ * grpc-retry-pushback-ms, which retries send as metadata; content-type, te, user-agent, host, connection,
  * keep-alive, proxy-connection, transfer-encoding, upgrade), or when a
  * non-binary value has a byte outside 0x20-0x7E.
  */

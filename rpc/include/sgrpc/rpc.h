@@ -28,6 +28,7 @@
 #define SGRPC_RPC_H
 
 #include <sgrpc/sgrpc.h>
+#include <sgrpc/service_config.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -319,20 +320,93 @@ typedef int (*sgrpc_rpc_start_fn)(void *ctx, const sgrpc_call_opts *opts, int64_
                                   sgrpc_call **pcall);
 
 /**
+ * Timer hook of a client's transport, used to wait out retry backoff and
+ * server pushback (the rpc layer reads no clock). It must arm a one-shot
+ * timer that, at the transport's time `when` (the clock of every now
+ * given to the client) or on its next turn when that has passed, calls
+ * sgrpc_rpc_timer_fire(arg, now) from the loop, never from inside this
+ * function; it stores a handle for sgrpc_rpc_timer_cancel_fn in *ptimer
+ * and returns 0, or a negative SGRPC_ERR_* code (the retry is then not
+ * made and the call ends with the status of its last attempt).
+ */
+typedef int (*sgrpc_rpc_timer_start_fn)(void *ctx, int64_t when, void *arg, void **ptimer);
+/** Cancels a timer armed by sgrpc_rpc_timer_start_fn that has not fired:
+ *  sgrpc_rpc_timer_fire must then not be called for it. */
+typedef void (*sgrpc_rpc_timer_cancel_fn)(void *ctx, void *timer);
+/** The random source of retry jitter: returns a uniformly distributed
+ *  64-bit value. */
+typedef uint64_t (*sgrpc_rpc_random_fn)(void *ctx);
+
+/** Default per-call retry buffer limit (C-core's
+ *  GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE default): 256 KiB. */
+#define SGRPC_RPC_RETRY_BUFFER_PER_CALL (256u * 1024u)
+/** Default limit of all retry buffers of one client: 16 MiB. */
+#define SGRPC_RPC_RETRY_BUFFER_PER_CLIENT (16u * 1024u * 1024u)
+/** Retry buffer limit of a call without a retry policy, kept only for
+ *  transparent retries: 32 KiB, so that a long request stream, which
+ *  streams refused before any processing rarely are, does not hold up to
+ *  SGRPC_RPC_RETRY_BUFFER_PER_CALL bytes on every call (past it the call
+ *  is committed and no longer retried transparently). */
+#define SGRPC_RPC_TRANSPARENT_BUFFER_PER_CALL (32u * 1024u)
+/** Transparent retries of one call at most (attempts the server never
+ *  processed, retried at once and not counted against maxAttempts). */
+#define SGRPC_RPC_MAX_TRANSPARENT_RETRIES 5
+
+/**
+ * Retry state of a client: set through the sgrpc_rpc_client_set_*
+ * functions below, never directly; the init functions reset it to the
+ * defaults (no service config, transparent retries on, no timer hook,
+ * the built-in random source, the default buffer limits).
+ */
+typedef struct sgrpc_rpc_retry_state {
+  /** Borrowed service config, or NULL. */
+  const sgrpc_service_config *service_config;
+  /** Timer hook (NULL: no policy retries, transparent ones still run). */
+  sgrpc_rpc_timer_start_fn timer_start;
+  /** Cancels a timer of timer_start. */
+  sgrpc_rpc_timer_cancel_fn timer_cancel;
+  /** Context of the timer hooks. */
+  void *timer_ctx;
+  /** Jitter source (NULL: a per-client xorshift generator). */
+  sgrpc_rpc_random_fn random;
+  /** Context of random. */
+  void *random_ctx;
+  /** State of the built-in generator. */
+  uint64_t rng;
+  /** Throttling tokens in thousandths (gRFC A6 keeps 3 decimals);
+   *  -1: not started yet (full bucket at the first use). */
+  int64_t tokens_milli;
+  /** Retry buffer limits (bytes). */
+  size_t buffer_per_call;
+  /** Limit over every call of the client. */
+  size_t buffer_per_client;
+  /** Bytes held by the buffers of the client's calls now. */
+  size_t buffer_used;
+  /** Nonzero: no transparent retries. */
+  int transparent_off;
+  /** Calls waiting out a backoff (a list through the calls). */
+  struct sgrpc_client_call *waiting;
+} sgrpc_rpc_retry_state;
+
+/**
  * Where client calls go: a connection (whose puller passes its events to
  * sgrpc_event_dispatch), or a transport hook. Fill it with
  * sgrpc_rpc_client_init or sgrpc_rpc_client_init_transport.
  */
 typedef struct sgrpc_rpc_client {
+  /** The connection calls start on (NULL with a transport hook). */
   sgrpc_conn *conn;
   /** The allocator replies are unpacked with. */
   sgrpc_mem mem;
   /** Transport hook (NULL: sgrpc_call_start on conn) and its context. */
   sgrpc_rpc_start_fn start;
+  /** Context of start. */
   void *start_ctx;
   /** Hook registry (<sgrpc/events.h>) for calls started from now on;
    *  NULL (set by the init functions) for none. */
   struct sgrpc_events *events;
+  /** Service config, retries and throttling (see sgrpc_rpc_retry_state). */
+  sgrpc_rpc_retry_state retry;
 } sgrpc_rpc_client;
 
 /** Fills client for calls on conn. mem is copied (NULL, or a struct
@@ -348,6 +422,76 @@ SGRPC_EXTERN void sgrpc_rpc_client_init(sgrpc_rpc_client *client, sgrpc_conn *co
 SGRPC_EXTERN void sgrpc_rpc_client_init_transport(sgrpc_rpc_client *client,
                                                   sgrpc_rpc_start_fn start, void *ctx,
                                                   const sgrpc_mem *mem);
+
+/**
+ * Gives the client a service config (borrowed: it must outlive every call
+ * started while it is set; NULL removes it). Calls started from now on
+ * take their method's config (sgrpc_service_config_find): its timeout
+ * (when the call sets no earlier deadline), waitForReady (when the call
+ * sets none), message size limits (a larger request or response ends the
+ * call RESOURCE_EXHAUSTED, as in grpc-go) and retry policy (gRFC A6:
+ * needs a timer hook, see sgrpc_rpc_client_set_timer). retryThrottling
+ * starts a full token bucket for the client at its first use.
+ */
+SGRPC_EXTERN void sgrpc_rpc_client_set_service_config(sgrpc_rpc_client *client,
+                                                      const sgrpc_service_config *cfg);
+
+/**
+ * Sets the timer hook that delays retries (ctx is given to both
+ * functions). Without one, a retry policy cannot wait its backoff and
+ * calls are not retried by policy; transparent retries need no timer.
+ * <sgrpc/net_rpc.h> sets it for adapter channels; the test channel
+ * (<sgrpc/testing.h>) sets its own.
+ */
+SGRPC_EXTERN void sgrpc_rpc_client_set_timer(sgrpc_rpc_client *client,
+                                             sgrpc_rpc_timer_start_fn start,
+                                             sgrpc_rpc_timer_cancel_fn cancel, void *ctx);
+
+/** Replaces the jitter source (tests make backoff exact with it); NULL
+ *  restores the built-in generator. */
+SGRPC_EXTERN void sgrpc_rpc_client_set_random(sgrpc_rpc_client *client,
+                                              sgrpc_rpc_random_fn random, void *ctx);
+
+/**
+ * Sets the retry buffer limits: per_call bytes of requests kept for
+ * replay by one call, per_client over all its calls (0 keeps a limit's
+ * current value). A call whose requests do not fit is committed: it is
+ * not retried any more. transparent nonzero enables transparent retries
+ * (the default), 0 disables them.
+ */
+SGRPC_EXTERN void sgrpc_rpc_client_set_retry_limits(sgrpc_rpc_client *client, size_t per_call,
+                                                    size_t per_client, int transparent);
+
+/** The client's throttling tokens (retryThrottling), in thousandths of a
+ *  token; -1 before the first call that used them or without throttling. */
+SGRPC_EXTERN int64_t sgrpc_rpc_client_retry_tokens(const sgrpc_rpc_client *client);
+
+/**
+ * Ends every call of client that waits out a retry backoff (no attempt
+ * open): its timer is cancelled and its on_close runs, from inside this
+ * function, with CANCELLED. Call it before deleting the loop whose timers
+ * the client uses (a loop cancels its pending timers when deleted, which
+ * would leave such calls without their on_close). Calls with an attempt
+ * open end through their transport as usual.
+ */
+SGRPC_EXTERN void sgrpc_rpc_client_cancel_waiting(sgrpc_rpc_client *client);
+
+/**
+ * What a timer hook calls when a timer armed by sgrpc_rpc_timer_start_fn
+ * expires: arg is the value it was given, now the loop's clock. Starts the
+ * waiting call's next attempt (or ends the call with its last status when
+ * the attempt cannot start).
+ */
+SGRPC_EXTERN void sgrpc_rpc_timer_fire(void *arg, int64_t now);
+
+/**
+ * The method config for path ("/package.Service/Method") by gRPC's rules:
+ * an entry naming the service and method, else one naming the service
+ * alone (method NULL or ""), else the default entry (service ""). Returns
+ * NULL when cfg or path is NULL or nothing matches. Needs no JSON library.
+ */
+SGRPC_EXTERN const sgrpc_method_config *sgrpc_service_config_find(const sgrpc_service_config *cfg,
+                                                                  const char *path);
 
 typedef struct sgrpc_client_call sgrpc_client_call;
 
@@ -365,6 +509,10 @@ typedef struct sgrpc_rpc_opts {
   const char *authority;
   /** Passed to every callback of the call. */
   void *user_data;
+  /** Wait for ready, passed as sgrpc_call_opts.wait_for_ready: 0 takes
+   *  the method config's waitForReady (else the channel's default), 1
+   *  waits, -1 fails fast. */
+  int wait_for_ready;
 } sgrpc_rpc_opts;
 
 /**
@@ -406,6 +554,13 @@ typedef struct sgrpc_client_callbacks {
  * (settings.max_outbound_queue) is full and the request cannot be
  * taken (start it again once the connection drained). On error no
  * callback runs.
+ *
+ * Retries (docs/channel-retries.md): the call may be made of several
+ * attempts, each an engine call started like the first (through
+ * client->start or on client->conn), with the method's service config
+ * applied (sgrpc_rpc_client_set_service_config). The client must outlive
+ * the call. sgrpc_client_call_handle returns the open attempt's handle,
+ * NULL while the call waits for its next attempt.
  */
 SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
                                       const sgrpc_method *method,
@@ -420,6 +575,12 @@ SGRPC_EXTERN int sgrpc_rpc_call_start(sgrpc_rpc_client *client,
  * same codes: SGRPC_ERR_WOULDBLOCK when the buffer is full (nothing
  * kept; send it again from on_writable), SGRPC_ERR_INVALID_STATE after
  * close_send or for a method without a request stream.
+ * SGRPC_ERR_MESSAGE_TOO_LARGE for a message above the method config's
+ * maxRequestMessageBytes (the call then ends RESOURCE_EXHAUSTED).
+ * Between retry attempts (or while a new attempt replays the earlier
+ * requests) the message is kept for the replay and 0 returned, or
+ * SGRPC_ERR_WOULDBLOCK when it does not fit the retry buffer: on_writable
+ * follows once the next attempt has its requests.
  */
 SGRPC_EXTERN int sgrpc_client_call_send(sgrpc_client_call *call, const void *msg);
 /** Half-closes: the engine sends END_STREAM after the requests it still
@@ -427,7 +588,9 @@ SGRPC_EXTERN int sgrpc_client_call_send(sgrpc_client_call *call, const void *msg
  *  blocked. Returns 0, SGRPC_ERR_INVALID_STATE when already half-closed,
  *  or an error of sgrpc_call_close_send. */
 SGRPC_EXTERN int sgrpc_client_call_close_send(sgrpc_client_call *call);
-/** Cancels the call; on_close follows with CANCELLED. */
+/** Cancels the call; on_close follows with CANCELLED. While the call
+ *  waits out a retry backoff (no attempt open) on_close runs inside this
+ *  function and the call is freed when it returns. */
 SGRPC_EXTERN int sgrpc_client_call_cancel(sgrpc_client_call *call);
 /** Sets the call's on_writable (the slot of sgrpc_client_callbacks; NULL
  *  clears it): how a caller of a generated stub gets one. Set it before

@@ -52,7 +52,8 @@ SGRPC_EXTERN int sgrpc_test_channel_new(sgrpc_test_channel **pch, sgrpc_router *
                                         const sgrpc_test_channel_opts *opts);
 
 /**
- * Ends the channel: both connections see their transport close, so every
+ * Ends the channel: calls waiting out a retry backoff start their next
+ * attempt at once, then both connections see their transport close, so every
  * call still open ends (client on_close with UNAVAILABLE, server on_close)
  * before the connections are freed. NULL is a no-op. Not from inside a
  * handler or callback.
@@ -82,6 +83,12 @@ SGRPC_EXTERN int64_t sgrpc_test_channel_now(const sgrpc_test_channel *ch);
  * SGRPC_ERR_INVALID_ARGUMENT for a negative ns.
  */
 SGRPC_EXTERN int sgrpc_test_channel_advance(sgrpc_test_channel *ch, int64_t ns);
+
+/** When the earliest pending retry timer of the channel's client is due
+ *  (the channel's clock), or SGRPC_NEVER when none is. The channel's
+ *  client has a timer hook: retry policies wait their backoff on the
+ *  channel's clock, and timers due fire while the channel runs. */
+SGRPC_EXTERN int64_t sgrpc_test_channel_next_timer(const sgrpc_test_channel *ch);
 
 /** The engine connections, for tests that look at them (stats, call
  *  counts). Do not feed, drain or free them. */

@@ -57,6 +57,39 @@ static inline void sgrpc_net_rpc_client_init(sgrpc_rpc_client *client, sgrpc_net
   sgrpc_rpc_client_init_transport(client, sgrpc_net_rpc_start, ch, mem);
 }
 
+/** The net layer's timer for an rpc client's retry backoff (an
+ *  sgrpc_net_timer_cb): hands the expiry to the rpc layer. */
+static inline void sgrpc_net_rpc_timer_cb(sgrpc_net_loop *loop, void *arg, int64_t now) {
+  (void)loop;
+  sgrpc_rpc_timer_fire(arg, now);
+}
+
+/** The sgrpc_rpc_timer_start_fn of a net loop (ctx): sgrpc_net_timer_start. */
+static inline int sgrpc_net_rpc_timer_start(void *loop, int64_t when, void *arg, void **ptimer) {
+  sgrpc_net_timer *t = NULL;
+  int rv = sgrpc_net_timer_start((sgrpc_net_loop *)loop, when, sgrpc_net_rpc_timer_cb, arg, &t);
+  *ptimer = t;
+  return rv;
+}
+
+/** The sgrpc_rpc_timer_cancel_fn of a net loop: sgrpc_net_timer_cancel. */
+static inline void sgrpc_net_rpc_timer_cancel(void *loop, void *timer) {
+  (void)loop;
+  sgrpc_net_timer_cancel((sgrpc_net_timer *)timer);
+}
+
+/**
+ * Gives client (bound with sgrpc_net_rpc_client_init) the timers of loop,
+ * the loop its channel runs on, so that retry policies wait their backoff
+ * and server pushback on it (<sgrpc/rpc.h>, sgrpc_rpc_client_set_timer).
+ * A call waiting for its next attempt holds a pending timer, which keeps
+ * the loop running; before deleting the loop, end such calls with
+ * sgrpc_rpc_client_cancel_waiting(client).
+ */
+static inline void sgrpc_net_rpc_client_set_loop(sgrpc_rpc_client *client, sgrpc_net_loop *loop) {
+  sgrpc_rpc_client_set_timer(client, sgrpc_net_rpc_timer_start, sgrpc_net_rpc_timer_cancel, loop);
+}
+
 #ifdef __cplusplus
 }
 #endif
