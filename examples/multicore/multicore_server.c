@@ -2,7 +2,7 @@
  * sgrpc-multicore-server: one epoll loop per core, each with its own
  * SO_REUSEPORT listener on the same port (docs/multicore.md).
  *
- *   sgrpc-multicore-server [--loops=N] [--host=ADDR] [--port=P]
+ *   sgrpc-multicore-server [--loops=N] [--host=ADDR] [--port=P] [--work-us=U]
  *
  * N loops (default: one per online CPU), each in its own thread with its
  * own sgrpc_epoll, listener, connections and counters. The kernel spreads
@@ -15,6 +15,9 @@
  * The service is the benchmark's echo (bench/proto/echo.proto):
  * /bench.Echo/Unary sends its request back, unchanged, with the trailer
  * "sgrpc-loop: I" naming the loop that served it; sgrpc-loadgen drives it.
+ * --work-us=U makes each call spend U microseconds of CPU first, standing
+ * in for a handler that computes something (bench/run --multicore uses it
+ * to show a server whose handlers, not the load, are the limit).
  *
  * SIGINT/SIGTERM: the main thread waits for the signal (it is blocked in
  * every thread, so no loop catches it) and wakes each loop through its own
@@ -44,6 +47,7 @@
 typedef struct loop {
   int index;
   char index_text[8]; /* the "sgrpc-loop" trailer value */
+  int64_t work_ns;    /* --work-us */
   sgrpc_epoll *epoll;
   sgrpc_net_server *server;
   int wake[2]; /* main writes one byte: shut down */
@@ -76,7 +80,13 @@ static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int6
     break;
   case SGRPC_EV_MESSAGE:
     if (state == CALL_UNARY) {
-      int rv = sgrpc_call_send(ev->call, ev->u.message.data, ev->u.message.len, 0);
+      int rv;
+      if (l->work_ns > 0) { /* the stand-in for a handler's computation */
+        int64_t until = sgrpc_epoll_now() + l->work_ns;
+        while (sgrpc_epoll_now() < until) {
+        }
+      }
+      rv = sgrpc_call_send(ev->call, ev->u.message.data, ev->u.message.len, 0);
       sgrpc_call_set_user_data(ev->call, (void *)(uintptr_t)CALL_ANSWERED);
       if (rv == 0) {
         l->calls++;
@@ -146,20 +156,23 @@ int main(int argc, char **argv) {
   int n = ncpu > 0 && ncpu <= MAX_LOOPS ? (int)ncpu : 1, port = 50051, i, started = 0, sig = 0;
   const char *host = "127.0.0.1";
   uint64_t total = 0;
-  int failed = 0;
+  int failed = 0, work_us = 0;
   sigset_t set;
 
   for (i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--loops=", 8) == 0) n = atoi(argv[i] + 8);
     else if (strncmp(argv[i], "--port=", 7) == 0) port = atoi(argv[i] + 7);
     else if (strncmp(argv[i], "--host=", 7) == 0) host = argv[i] + 7;
+    else if (strncmp(argv[i], "--work-us=", 10) == 0) work_us = atoi(argv[i] + 10);
     else {
-      fprintf(stderr, "usage: %s [--loops=N] [--host=ADDR] [--port=P]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--loops=N] [--host=ADDR] [--port=P] [--work-us=U]\n",
+              argv[0]);
       return 2;
     }
   }
-  if (n < 1 || n > MAX_LOOPS || port < 0 || port > 65535) {
-    fprintf(stderr, "%s: --loops must be 1..%d, --port 0..65535\n", argv[0], MAX_LOOPS);
+  if (n < 1 || n > MAX_LOOPS || port < 0 || port > 65535 || work_us < 0 || work_us > 1000000) {
+    fprintf(stderr, "%s: --loops must be 1..%d, --port 0..65535, --work-us 0..1000000\n",
+            argv[0], MAX_LOOPS);
     return 2;
   }
   /* Blocked before any thread exists, so blocked in all of them: only
@@ -177,6 +190,7 @@ int main(int argc, char **argv) {
     int rv;
     loops[i].index = i;
     loops[i].wake[0] = loops[i].wake[1] = -1;
+    loops[i].work_ns = (int64_t)work_us * 1000;
     snprintf(loops[i].index_text, sizeof(loops[i].index_text), "%d", i);
     rv = listen_loop(&loops[i], host, port);
     if (rv == 0 && pipe(loops[i].wake) != 0) rv = SGRPC_ERR_SYSTEM(errno);
