@@ -28,7 +28,7 @@ if [ -z "$port" ]; then
   cat "$out"
   exit 1
 fi
-result=$(timeout 120 "$loadgen" --target=127.0.0.1:$port --mode=unary --connections=32 \
+result=$(timeout 120 "$loadgen" --target="127.0.0.1:$port" --mode=unary --connections=32 \
   --concurrency=64 --requests=$requests --payload=128 --quiet)
 echo "$result"
 rc=0

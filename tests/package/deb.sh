@@ -26,7 +26,7 @@ finish() {
   [ "$failed" = 0 ]
   exit
 }
-pkgs="libsgrpc0 libsgrpc-dev sgrpc-tools"
+pkgs=(libsgrpc0 libsgrpc-dev sgrpc-tools)
 
 if [ "$(id -u)" != 0 ]; then
   bad "needs root (dpkg -i)"
@@ -47,10 +47,10 @@ else
   bad "dpkg-buildpackage" "$log"
   finish
 fi
-for p in $pkgs; do
-  ls "$work"/${p}_*.deb > /dev/null 2>&1 || bad "package $p not built"
+for p in "${pkgs[@]}"; do
+  ls "$work/${p}"_*.deb > /dev/null 2>&1 || bad "package $p not built"
 done
-changes=$(ls "$work"/sgrpc_*.changes | head -n 1)
+changes=$(find "$work" -maxdepth 1 -name "sgrpc_*.changes" | head -n 1)
 
 log=$work/lintian.log
 lintian --tag-display-limit 0 "$changes" > "$log" 2>&1
@@ -62,12 +62,13 @@ else
 fi
 
 log=$work/dpkg.log
-# shellcheck disable=SC2046 # one word per file
-if dpkg -i $(for p in $pkgs; do ls "$work"/${p}_*.deb; done) > "$log" 2>&1; then
+debs=()
+for p in "${pkgs[@]}"; do debs+=("$work/${p}"_*.deb); done
+if dpkg -i "${debs[@]}" > "$log" 2>&1; then
   ok "dpkg -i"
 else
   bad "dpkg -i" "$log"
-  dpkg -r $pkgs > /dev/null 2>&1
+  dpkg -r "${pkgs[@]}" > /dev/null 2>&1
   finish
 fi
 # the tools work from the installed files: the plugin generates stubs
@@ -77,7 +78,7 @@ if protoc --plugin=protoc-gen-sgrpc=/usr/bin/protoc-gen-sgrpc --sgrpc_out="$work
      -I"$root/examples/helloworld" helloworld.proto > "$work/tools.log" 2>&1 &&
    ls "$work"/gen/helloworld*.h > /dev/null 2>&1 &&
    { /usr/bin/sgrpc-loadgen --help 2>&1 | grep -q '^usage:'; }; then
-  ok "tools run (protoc-gen-sgrpc made $(ls "$work/gen" | tr '\n' ' '))"
+  ok "tools run (protoc-gen-sgrpc made $(cd "$work/gen" && echo *))"
 else
   bad "tools run" "$work/tools.log"
 fi
@@ -88,7 +89,7 @@ else
   grep -E 'FAILED|^package consumers:' "$log"
   bad "consumers against the installed packages" "$log"
 fi
-if dpkg -r $pkgs > "$work/remove.log" 2>&1 && [ ! -e /usr/include/sgrpc/sgrpc.h ]; then
+if dpkg -r "${pkgs[@]}" > "$work/remove.log" 2>&1 && [ ! -e /usr/include/sgrpc/sgrpc.h ]; then
   ok "dpkg -r"
 else
   bad "dpkg -r" "$work/remove.log"

@@ -52,8 +52,10 @@ awk -v dir="$proj" -v work="$work" '
 for f in greeter.proto CMakeLists.txt server.c client.c embed.c server_uv.c; do
   [ -s "$proj/$f" ] || { echo "check_guide: the guide has no $f"; exit 1; }
 done
-[ -s "$work/commands.sh" ] && [ -s "$work/expected.txt" ] ||
-  { echo "check_guide: no commands or no expected output"; exit 1; }
+if [ ! -s "$work/commands.sh" ] || [ ! -s "$work/expected.txt" ]; then
+  echo "check_guide: no commands or no expected output"
+  exit 1
+fi
 
 # this build instead of a fresh one; the port
 sed -i -e '/^cmake -S sgrpc -B sgrpc\/build/d' -e "s|sgrpc/build|$build|g" \
@@ -77,12 +79,12 @@ done < "$work/expected.txt"
 # the snippets the project does not build: compiled against the install
 inc=$work/home/sgrpc/include
 gen=$(dirname "$(find "$proj/build" -name greeter.sgrpc.h | head -n 1)")
-flags="-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I$inc -I$gen"
-"$cc" $flags -c "$proj/embed.c" -o "$work/embed.o" ||
+flags=(-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror "-I$inc" "-I$gen")
+"$cc" "${flags[@]}" -c "$proj/embed.c" -o "$work/embed.o" ||
   { echo "check_guide: embed.c does not compile"; exit 1; }
 if [ -f "$inc/sgrpc/uv.h" ]; then
-  uvflags=$(pkg-config --cflags libuv 2>/dev/null)
-  "$cc" $flags $uvflags -c "$proj/server_uv.c" -o "$work/server_uv.o" ||
+  # shellcheck disable=SC2046 # one word per flag
+  "$cc" "${flags[@]}" $(pkg-config --cflags libuv 2>/dev/null) -c "$proj/server_uv.c" -o "$work/server_uv.o" ||
     { echo "check_guide: server_uv.c does not compile"; exit 1; }
   echo "check_guide: server_uv.c compiles"
 fi
