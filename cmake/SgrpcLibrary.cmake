@@ -124,6 +124,11 @@ function(sgrpc_add_library)
   install(EXPORT sgrpc-${L_NAME}-targets NAMESPACE sgrpc:: DESTINATION ${SGRPC_CMAKE_DIR})
   if(L_HEADERS)
     install(FILES ${L_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sgrpc)
+    # the API reference (docs/CMakeLists.txt) covers every installed header
+    foreach(h ${L_HEADERS})
+      get_filename_component(h ${h} ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+      set_property(GLOBAL APPEND PROPERTY SGRPC_PUBLIC_HEADERS ${h})
+    endforeach()
   endif()
 
   # pkg-config: the sgrpc libraries below it are Requires (their headers are

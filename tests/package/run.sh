@@ -8,10 +8,16 @@
 # program is run; static ones must not load any libsgrpc*.so. A component
 # that was not installed must fail find_package with its reason.
 #   run.sh BUILD_DIR WORK_DIR [extra C flags, e.g. -fsanitize=...]
+#   run.sh --installed WORK_DIR [flags]: the same consumers against what is
+#     installed under /usr (the Debian packages, tests/package/deb.sh)
 # Prints "ok"/"FAILED" per check and ends with
 # "package consumers: N passed, M failed"; exits 1 when one failed.
 set -u
-build=$(cd "$1" && pwd)
+if [ "$1" = --installed ]; then
+  build=
+else
+  build=$(cd "$1" && pwd)
+fi
 work=$2
 shift 2
 flags="$*"
@@ -23,13 +29,18 @@ inst=$work/prefix
 passed=0
 failed=0
 
-if ! cmake --install "$build" --prefix "$inst" > "$work/install.log" 2>&1; then
+if [ -z "$build" ]; then
+  inst=/usr
+  cmdir=$(dirname "$(find /usr/lib -path '*/cmake/sgrpc/sgrpcConfig.cmake' | head -n 1)")
+  pcdir=$(dirname "$(find /usr/lib -path '*/pkgconfig/libsgrpc.pc' | head -n 1)")
+elif ! cmake --install "$build" --prefix "$inst" > "$work/install.log" 2>&1; then
   tail -n 20 "$work/install.log"
   echo "package consumers: 0 passed, 1 failed"
   exit 1
+else
+  cmdir=$(dirname "$(find "$inst" -name sgrpcConfig.cmake | head -n 1)")
+  pcdir=$(dirname "$(find "$inst" -name libsgrpc.pc | head -n 1)")
 fi
-cmdir=$(dirname "$(find "$inst" -name sgrpcConfig.cmake | head -n 1)")
-pcdir=$(dirname "$(find "$inst" -name libsgrpc.pc | head -n 1)")
 libdir=$(dirname "$pcdir")
 has() { [ -f "$cmdir/sgrpc-$1-targets.cmake" ]; }
 # the .pc files name the configured prefix; point them at the temporary one
@@ -55,8 +66,12 @@ run_checked() {
   if [ "$kind" = static ]; then
     ! ldd "$prog" | grep -q libsgrpc || { echo "$name loads a shared libsgrpc" >> "$log"; return 1; }
   else
-    ldd "$prog" | grep -q "libsgrpc.so.0 => $libdir/" ||
-      { echo "$name does not load $libdir/libsgrpc.so.0" >> "$log"; return 1; }
+    # (compared as real paths: with merged /usr the loader may name
+    # /lib/<triplet> for /usr/lib/<triplet>)
+    local got
+    got=$(ldd "$prog" | sed -n 's/^[[:space:]]*libsgrpc\.so\.0 => \([^ ]*\) .*/\1/p')
+    [ -n "$got" ] && [ "$(readlink -f "$(dirname "$got")")" = "$(readlink -f "$libdir")" ] ||
+      { echo "$name does not load $libdir/libsgrpc.so.0 (${got:-none})" >> "$log"; return 1; }
   fi
 }
 

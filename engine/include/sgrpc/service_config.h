@@ -1,4 +1,4 @@
-/*
+/** @file
  * Service config (doc/service_config.md in grpc/grpc) as plain C data.
  *
  * This header only describes the data: a channel (<sgrpc/net.h>) takes
@@ -41,8 +41,8 @@ typedef struct sgrpc_retry_policy {
 
 /** One methodConfig entry. */
 typedef struct sgrpc_method_config {
-  const sgrpc_method_name *names;
-  size_t names_count;
+  const sgrpc_method_name *names; /**< the names this config applies to */
+  size_t names_count; /**< number of entries in names */
   int64_t timeout;                   /**< ns; 0: none */
   int wait_for_ready;                /**< 0: unset, 1: true, -1: false */
   size_t max_request_message_bytes;  /**< 0: unset */
@@ -61,8 +61,8 @@ typedef struct sgrpc_service_config {
   /** The first policy of loadBalancingConfig that sgrpc knows:
    *  "pick_first" or "round_robin"; NULL: the channel's own choice. */
   const char *lb_policy;
-  const sgrpc_method_config *methods;
-  size_t methods_count;
+  const sgrpc_method_config *methods; /**< the per-method configs */
+  size_t methods_count; /**< number of entries in methods */
   /** NULL: no throttling. */
   const sgrpc_retry_throttling *retry_throttling;
 } sgrpc_service_config;

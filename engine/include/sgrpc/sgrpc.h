@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc — a sans-IO gRPC engine.
  *
  * This is the umbrella header and the reference documentation of the
@@ -29,6 +29,10 @@ extern "C" {
 #endif
 
 #if defined(SGRPC_STATICLIB)
+/**
+ * Marks a public function or object: exported from the shared libraries (default visibility),
+ * empty with SGRPC_STATICLIB.
+ */
 #define SGRPC_EXTERN
 #elif defined(_WIN32)
 #ifdef BUILDING_SGRPC
@@ -135,6 +139,7 @@ typedef enum {
  * that reported them (the connection or listener is gone).
  */
 #define SGRPC_ERR_SYSTEM_BASE (-200)
+/** The library code of system error e (an errno value 1..399). */
 #define SGRPC_ERR_SYSTEM(e) (SGRPC_ERR_SYSTEM_BASE - (e))
 /** The lowest system code, SGRPC_ERR_SYSTEM(399). */
 #define SGRPC_ERR_SYSTEM_LAST (SGRPC_ERR_SYSTEM_BASE - 399)
@@ -161,24 +166,28 @@ SGRPC_EXTERN int sgrpc_is_fatal(int code);
 /* gRPC status codes (doc/statuscodes.md of grpc/grpc)                 */
 /* ------------------------------------------------------------------ */
 
+/**
+ * gRPC status codes, as carried in grpc-status (doc/statuscodes.md of grpc/grpc);
+ * sgrpc_status_name gives their names.
+ */
 typedef enum {
-  SGRPC_STATUS_OK = 0,
-  SGRPC_STATUS_CANCELLED = 1,
-  SGRPC_STATUS_UNKNOWN = 2,
-  SGRPC_STATUS_INVALID_ARGUMENT = 3,
-  SGRPC_STATUS_DEADLINE_EXCEEDED = 4,
-  SGRPC_STATUS_NOT_FOUND = 5,
-  SGRPC_STATUS_ALREADY_EXISTS = 6,
-  SGRPC_STATUS_PERMISSION_DENIED = 7,
-  SGRPC_STATUS_RESOURCE_EXHAUSTED = 8,
-  SGRPC_STATUS_FAILED_PRECONDITION = 9,
-  SGRPC_STATUS_ABORTED = 10,
-  SGRPC_STATUS_OUT_OF_RANGE = 11,
-  SGRPC_STATUS_UNIMPLEMENTED = 12,
-  SGRPC_STATUS_INTERNAL = 13,
-  SGRPC_STATUS_UNAVAILABLE = 14,
-  SGRPC_STATUS_DATA_LOSS = 15,
-  SGRPC_STATUS_UNAUTHENTICATED = 16
+  SGRPC_STATUS_OK = 0, /**< success */
+  SGRPC_STATUS_CANCELLED = 1, /**< the call was cancelled, usually by the caller */
+  SGRPC_STATUS_UNKNOWN = 2, /**< an unknown error (also: a status from another error space) */
+  SGRPC_STATUS_INVALID_ARGUMENT = 3, /**< the client gave an invalid argument */
+  SGRPC_STATUS_DEADLINE_EXCEEDED = 4, /**< the deadline passed before the call finished */
+  SGRPC_STATUS_NOT_FOUND = 5, /**< a requested entity was not found */
+  SGRPC_STATUS_ALREADY_EXISTS = 6, /**< the entity the client tried to create exists */
+  SGRPC_STATUS_PERMISSION_DENIED = 7, /**< the caller may not do this */
+  SGRPC_STATUS_RESOURCE_EXHAUSTED = 8, /**< a resource (quota, memory, space) ran out */
+  SGRPC_STATUS_FAILED_PRECONDITION = 9, /**< the system is not in the state the operation needs */
+  SGRPC_STATUS_ABORTED = 10, /**< aborted, typically by a concurrency conflict */
+  SGRPC_STATUS_OUT_OF_RANGE = 11, /**< past the valid range */
+  SGRPC_STATUS_UNIMPLEMENTED = 12, /**< the method is not implemented or not known */
+  SGRPC_STATUS_INTERNAL = 13, /**< an invariant broke inside the system */
+  SGRPC_STATUS_UNAVAILABLE = 14, /**< the service is unavailable for now; retrying may work */
+  SGRPC_STATUS_DATA_LOSS = 15, /**< unrecoverable data loss or corruption */
+  SGRPC_STATUS_UNAUTHENTICATED = 16 /**< no valid credentials for the operation */
 } sgrpc_status_code;
 
 /** Returns the canonical name ("OK", "CANCELLED", ...) or "UNKNOWN"
@@ -195,10 +204,12 @@ SGRPC_EXTERN const char *sgrpc_status_name(int code);
  * sgrpc_conn_*_new and never kept by pointer. NULL means libc.
  */
 typedef struct sgrpc_mem {
-  void *user_data;
-  void *(*malloc)(size_t size, void *user_data);
-  void (*free)(void *ptr, void *user_data);
+  void *user_data; /**< passed unchanged to every function below */
+  void *(*malloc)(size_t size, void *user_data); /**< allocates size bytes, or returns NULL */
+  void (*free)(void *ptr, void *user_data); /**< frees ptr (NULL allowed) */
+  /** allocates nmemb zeroed objects of size bytes, or returns NULL */
   void *(*calloc)(size_t nmemb, size_t size, void *user_data);
+  /** resizes ptr (NULL: allocates), or returns NULL and leaves ptr alone */
   void *(*realloc)(void *ptr, size_t size, void *user_data);
 } sgrpc_mem;
 
@@ -224,7 +235,7 @@ SGRPC_EXTERN int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem);
  * Version 2: adds conn_memory_budget and shared_budget.
  */
 #define SGRPC_SETTINGS_V1 1
-#define SGRPC_SETTINGS_V2 2
+#define SGRPC_SETTINGS_V2 2 /**< adds conn_memory_budget and shared_budget */
 /** The version this header describes. */
 #define SGRPC_SETTINGS_VERSION SGRPC_SETTINGS_V2
 
@@ -408,10 +419,10 @@ SGRPC_EXTERN int sgrpc_settings_copy(sgrpc_settings *dst, const sgrpc_settings *
  * is NUL-terminated too (the NUL is not counted in value_len).
  */
 typedef struct sgrpc_md {
-  const char *key;
-  size_t key_len;
-  const uint8_t *value;
-  size_t value_len;
+  const char *key; /**< the key, lowercase; NUL-terminated in events */
+  size_t key_len; /**< key length in bytes, without a NUL */
+  const uint8_t *value; /**< the value bytes (binary for keys ending in "-bin") */
+  size_t value_len; /**< value length in bytes, without a NUL */
 } sgrpc_md;
 
 /**
@@ -449,7 +460,12 @@ SGRPC_EXTERN int sgrpc_md_check(const sgrpc_md *md);
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
 
+/**
+ * One HTTP/2 connection, client or server role, and its calls (opaque; sgrpc_conn_client_new,
+ * sgrpc_conn_server_new).
+ */
 typedef struct sgrpc_conn sgrpc_conn;
+/** One call (stream) of a connection (opaque; the handle is valid until sgrpc_call_release). */
 typedef struct sgrpc_call sgrpc_call;
 
 /**
@@ -591,22 +607,24 @@ SGRPC_EXTERN int64_t sgrpc_conn_keepalive_time(const sgrpc_conn *conn);
 
 /** Counters of a connection, for metrics and channelz. */
 typedef struct sgrpc_conn_stats {
-  uint64_t calls_started;
-  uint64_t calls_succeeded; /* ended with status OK */
-  uint64_t calls_failed;    /* ended with any other status */
-  uint64_t messages_sent;
-  uint64_t messages_received;
-  uint64_t bytes_sent;      /* transport bytes taken with out_consume/copy */
-  uint64_t bytes_received;  /* transport bytes consumed by recv */
-  int64_t last_activity;    /* now of the last recv that consumed bytes */
+  uint64_t calls_started; /**< calls started (client) or accepted (server) */
+  uint64_t calls_succeeded; /**< ended with status OK */
+  uint64_t calls_failed;    /**< ended with any other status */
+  uint64_t messages_sent; /**< messages queued with sgrpc_call_send or sgrpc_call_send_commit */
+  uint64_t messages_received; /**< complete messages delivered as SGRPC_EV_MESSAGE */
+  uint64_t bytes_sent;      /**< transport bytes taken with out_consume/copy */
+  uint64_t bytes_received;  /**< transport bytes consumed by recv */
+  int64_t last_activity;    /**< now of the last recv that consumed bytes */
 } sgrpc_conn_stats;
 
+/** Copies the counters of conn into *st (both must be non-NULL). */
 SGRPC_EXTERN void sgrpc_conn_get_stats(const sgrpc_conn *conn, sgrpc_conn_stats *st);
 
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
+/** The kinds of event sgrpc_conn_next_event returns (sgrpc_event.type). */
 typedef enum {
   /** No event queued. */
   SGRPC_EV_NONE = 0,
@@ -652,17 +670,21 @@ typedef struct sgrpc_status_info {
   /** grpc-message, percent-decoded, UTF-8 (invalid sequences replaced
    *  with U+FFFD). NUL-terminated; never NULL (may be ""). */
   const char *message;
-  size_t message_len;
+  size_t message_len; /**< length of message in bytes, without the NUL */
   /** grpc-status-details-bin, base64-decoded (NULL/0 when absent). */
   const uint8_t *details;
-  size_t details_len;
+  size_t details_len; /**< length of details in bytes */
   /** Trailing metadata (reserved keys removed). */
   const sgrpc_md *md;
-  size_t md_count;
+  size_t md_count; /**< number of entries in md */
 } sgrpc_status_info;
 
+/**
+ * One event pulled with sgrpc_conn_next_event: its type, its call, and the member of u that the
+ * type names. Borrowed data stays valid until the next call into the connection.
+ */
 typedef struct sgrpc_event {
-  sgrpc_event_type type;
+  sgrpc_event_type type; /**< what happened; selects the member of u */
   /** The call the event belongs to; NULL for connection events. */
   sgrpc_call *call;
   /** The call's user_data at the time the event was pulled. */
@@ -724,7 +746,7 @@ typedef struct sgrpc_event {
       int reason;
       const char *message; /* static text */
     } conn_closed;
-  } u;
+  } u; /**< the type's data; only the member the type names is set */
 } sgrpc_event;
 
 /**
@@ -761,7 +783,7 @@ typedef struct sgrpc_call_opts {
   int64_t deadline;
   /** Custom metadata, checked with sgrpc_md_check. */
   const sgrpc_md *md;
-  size_t md_count;
+  size_t md_count; /**< number of entries in md */
   /** Content subtype: NULL for "application/grpc", "proto" for
    *  "application/grpc+proto", "json" for "application/grpc+json". */
   const char *content_subtype;
@@ -834,6 +856,10 @@ SGRPC_EXTERN int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding)
  * compresses at commit.
  */
 SGRPC_EXTERN int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf);
+/**
+ * Sends the message reserved with sgrpc_call_send_reserve; flags as for sgrpc_call_send. Returns
+ * 0, SGRPC_ERR_INVALID_STATE (nothing reserved) or a code of sgrpc_call_send.
+ */
 SGRPC_EXTERN int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags);
 
 /** Client: half-closes (END_STREAM after buffered messages). */
@@ -848,16 +874,16 @@ SGRPC_EXTERN int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md,
 
 /** The status a server sends with sgrpc_call_send_status. */
 typedef struct sgrpc_status {
-  int code;
+  int code; /**< gRPC status code (SGRPC_STATUS_OK ... SGRPC_STATUS_UNAUTHENTICATED) */
   /** UTF-8 text, percent-encoded on the wire. NULL for none. */
   const char *message;
   /** grpc-status-details-bin bytes (e.g. a serialized google.rpc.Status);
    *  NULL/0 for none. */
   const uint8_t *details;
-  size_t details_len;
+  size_t details_len; /**< length of details in bytes */
   /** Trailing metadata. */
   const sgrpc_md *md;
-  size_t md_count;
+  size_t md_count; /**< number of entries in md */
 } sgrpc_status;
 
 /**
@@ -881,7 +907,12 @@ SGRPC_EXTERN int sgrpc_call_cancel(sgrpc_call *call);
  */
 SGRPC_EXTERN void sgrpc_call_release(sgrpc_call *call);
 
+/**
+ * Sets the pointer the call's events carry as call_user_data (the call's owner's state; sgrpc
+ * never reads it).
+ */
 SGRPC_EXTERN void sgrpc_call_set_user_data(sgrpc_call *call, void *user_data);
+/** The pointer set with sgrpc_call_set_user_data or sgrpc_call_set_callback (NULL when none). */
 SGRPC_EXTERN void *sgrpc_call_get_user_data(const sgrpc_call *call);
 
 /* ------------------------------------------------------------------ */

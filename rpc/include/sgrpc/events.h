@@ -1,4 +1,4 @@
-/*
+/** @file
  * Event hooks of the RPC layer (grpclib's events): functions called at
  * fixed points of every call that a router serves or an sgrpc_rpc_client
  * starts, to observe it or to change its metadata (authentication,
@@ -76,24 +76,25 @@
 extern "C" {
 #endif
 
+/** The points of a call where hooks run: server side first, then client side. */
 typedef enum sgrpc_hook_type {
-  SGRPC_HOOK_RECV_REQUEST = 0,
-  SGRPC_HOOK_SERVER_RECV_MESSAGE,
-  SGRPC_HOOK_SEND_INITIAL_METADATA,
-  SGRPC_HOOK_SERVER_SEND_MESSAGE,
-  SGRPC_HOOK_SEND_TRAILING_METADATA,
-  SGRPC_HOOK_SEND_REQUEST,
-  SGRPC_HOOK_CLIENT_SEND_MESSAGE,
-  SGRPC_HOOK_CLIENT_RECV_MESSAGE,
-  SGRPC_HOOK_RECV_INITIAL_METADATA,
-  SGRPC_HOOK_RECV_TRAILING_METADATA,
-  SGRPC_HOOK_TYPE_COUNT
+  SGRPC_HOOK_RECV_REQUEST = 0, /**< server: request headers arrived (may refuse the call) */
+  SGRPC_HOOK_SERVER_RECV_MESSAGE, /**< server: a request message was decoded */
+  SGRPC_HOOK_SEND_INITIAL_METADATA, /**< server: initial metadata is about to be sent */
+  SGRPC_HOOK_SERVER_SEND_MESSAGE, /**< server: a response message is about to be sent */
+  SGRPC_HOOK_SEND_TRAILING_METADATA, /**< server: the status and trailers are about to be sent */
+  SGRPC_HOOK_SEND_REQUEST, /**< client: a call is about to start (headers editable) */
+  SGRPC_HOOK_CLIENT_SEND_MESSAGE, /**< client: a request message is about to be sent */
+  SGRPC_HOOK_CLIENT_RECV_MESSAGE, /**< client: a response message was decoded */
+  SGRPC_HOOK_RECV_INITIAL_METADATA, /**< client: the server's initial metadata arrived */
+  SGRPC_HOOK_RECV_TRAILING_METADATA, /**< client: the status and trailers arrived */
+  SGRPC_HOOK_TYPE_COUNT /**< the number of hook types (not a hook) */
 } sgrpc_hook_type;
 
 /** What a hook receives. Fields not listed for a type are zero/NULL. */
 typedef struct sgrpc_hook_event {
-  sgrpc_hook_type type;
-  const sgrpc_method *method;
+  sgrpc_hook_type type; /**< which hook point this is */
+  const sgrpc_method *method; /**< the routed or called method */
   /** The method's path (NUL-terminated). */
   const char *path;
   /** Server hooks: the call and its connection. */
@@ -104,34 +105,35 @@ typedef struct sgrpc_hook_event {
   sgrpc_conn *conn;
   /** Metadata of the event (headers, initial metadata or trailers). */
   const sgrpc_md *md;
-  size_t md_count;
+  size_t md_count; /**< number of entries in md */
   /** Nonzero when md may be changed with sgrpc_hook_md_add / _remove. */
   int md_editable;
   /** RECV_REQUEST / SEND_REQUEST: absolute deadline, or SGRPC_NEVER. */
   int64_t deadline;
   /** RECV_REQUEST: request header values ("" when absent). */
   const char *content_type;
-  const char *authority;
-  const char *user_agent;
+  const char *authority; /**< the :authority header */
+  const char *user_agent; /**< the user-agent header */
   /** Message events: the decoded message (codec's type). */
   const void *message;
   /** SEND_TRAILING_METADATA / RECV_TRAILING_METADATA: the status. */
   int status_code;
-  const char *status_message; /* never NULL ("" for none) */
-  const uint8_t *status_details;
-  size_t status_details_len;
+  const char *status_message; /**< never NULL ("" for none) */
+  const uint8_t *status_details; /**< grpc-status-details-bin bytes (NULL when none) */
+  size_t status_details_len; /**< length of status_details in bytes */
   /** RECV_REQUEST only: set end_code to a non-zero gRPC status to refuse
    *  the call; end_message (may be NULL; a literal or hook-owned text that
    *  outlives the hook) goes with it. */
   int end_code;
-  const char *end_message;
+  const char *end_message; /**< the status message sent with end_code */
   /** Library-private. */
   void *internal_;
 } sgrpc_hook_event;
 
+/** A hook: called with the event and the user_data it was registered with. */
 typedef void (*sgrpc_hook_fn)(sgrpc_hook_event *ev, void *user_data);
 
-typedef struct sgrpc_events sgrpc_events; /* also named in <sgrpc/rpc.h> */
+typedef struct sgrpc_events sgrpc_events; /**< also named in <sgrpc/rpc.h> */
 
 /** Creates an empty registry. mem is copied (NULL: libc); it also backs
  *  the metadata edits made by hooks. Returns 0, SGRPC_ERR_INVALID_ARGUMENT

@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc health service: grpc.health.v1.Health (Check and Watch) as a
  * library object, the C counterpart of grpclib.health.
  *
@@ -43,14 +43,15 @@ extern "C" {
 /** Serving status; the values are those of
  *  grpc.health.v1.HealthCheckResponse.ServingStatus. */
 typedef enum sgrpc_health_status {
-  SGRPC_HEALTH_UNKNOWN = 0,
-  SGRPC_HEALTH_SERVING = 1,
-  SGRPC_HEALTH_NOT_SERVING = 2,
+  SGRPC_HEALTH_UNKNOWN = 0, /**< status not known */
+  SGRPC_HEALTH_SERVING = 1, /**< the service answers calls */
+  SGRPC_HEALTH_NOT_SERVING = 2, /**< the service does not answer calls */
   /** Only seen on Watch streams; as an argument of sgrpc_health_set it
    *  removes the service (Check answers NOT_FOUND again). */
   SGRPC_HEALTH_SERVICE_UNKNOWN = 3
 } sgrpc_health_status;
 
+/** A health service: per-service statuses and their Watch subscribers (opaque). */
 typedef struct sgrpc_health sgrpc_health;
 
 /**

@@ -1,4 +1,4 @@
-/*
+/** @file
  * protobuf-c glue for the sgrpc RPC layer: the codec used by the method
  * tables protoc-gen-sgrpc emits, and an allocator adapter so unpacked
  * messages come from the connection's sgrpc_mem.

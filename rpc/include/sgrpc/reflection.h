@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc server reflection: grpc.reflection.v1.ServerReflection and
  * grpc.reflection.v1alpha.ServerReflection (the one grpcurl and grpc_cli
  * ask first), the C counterpart of grpclib.reflection.
@@ -47,6 +47,7 @@
 extern "C" {
 #endif
 
+/** A reflection service: the file descriptors it answers from (opaque). */
 typedef struct sgrpc_reflection sgrpc_reflection;
 
 /** Creates an empty reflection object; mem is copied (NULL: libc).

@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc RPC layer: method tables, a server router and callback client
  * calls over the engine's pull API. Loop-agnostic like the engine: no IO,
  * no clock reads; "now" is passed in where a call needs it.
@@ -63,8 +63,8 @@ typedef struct sgrpc_codec {
 
 /** A raw message for sgrpc_codec_raw: the bytes are sent unchanged. */
 typedef struct sgrpc_bytes {
-  const uint8_t *data;
-  size_t len;
+  const uint8_t *data; /**< the message bytes */
+  size_t len; /**< length of data */
 } sgrpc_bytes;
 
 /**
@@ -84,11 +84,11 @@ typedef struct sgrpc_method {
   const char *path;
   /** Codec type handles of the request and response messages. */
   const void *request_type;
-  const void *response_type;
+  const void *response_type; /**< response type handle */
   /** Nonzero when the client / the server sends a stream of messages. */
   int client_streaming;
-  int server_streaming;
-  const sgrpc_codec *codec;
+  int server_streaming; /**< nonzero when the server sends a stream */
+  const sgrpc_codec *codec; /**< packs and unpacks this method's messages */
 } sgrpc_method;
 
 /** One serialized google.protobuf.FileDescriptorProto and its file name. */
@@ -129,7 +129,9 @@ typedef struct sgrpc_service_desc {
 /* Server                                                              */
 /* ------------------------------------------------------------------ */
 
+/** Routes server calls by :path to registered handlers (opaque). */
 typedef struct sgrpc_router sgrpc_router;
+/** A server call as a handler sees it (opaque; valid until the handler's on_close returned). */
 typedef struct sgrpc_server_call sgrpc_server_call;
 
 /**
@@ -159,11 +161,14 @@ typedef struct sgrpc_server_call sgrpc_server_call;
  * generated on_request trampoline calls).
  */
 typedef struct sgrpc_handler {
+  /** a request message arrived (unary: the one request) */
   void (*on_request)(sgrpc_server_call *call, const void *msg, void *user_data);
+  /** the call ended with status */
   void (*on_close)(sgrpc_server_call *call, const sgrpc_status_info *status,
                    void *user_data);
-  void (*typed)(void);
-  void *user_data;
+  void (*typed)(void); /**< opaque slot for generated code */
+  void *user_data; /**< passed to every callback */
+  /** the call can take messages again */
   void (*on_writable)(sgrpc_server_call *call, void *user_data);
 } sgrpc_handler;
 
@@ -278,7 +283,9 @@ SGRPC_EXTERN int sgrpc_server_call_reply(sgrpc_server_call *call, const void *ms
 SGRPC_EXTERN int sgrpc_server_call_fail(sgrpc_server_call *call, int code,
                                         const char *message);
 
+/** Sets the handler's per-call pointer (sgrpc never reads it). */
 SGRPC_EXTERN void sgrpc_server_call_set_user_data(sgrpc_server_call *call, void *ud);
+/** The pointer set with sgrpc_server_call_set_user_data (NULL when none). */
 SGRPC_EXTERN void *sgrpc_server_call_get_user_data(const sgrpc_server_call *call);
 /** The routed method (NULL only for unknown paths, never seen by handlers). */
 SGRPC_EXTERN const sgrpc_method *sgrpc_server_call_method(const sgrpc_server_call *call);
@@ -493,6 +500,7 @@ SGRPC_EXTERN void sgrpc_rpc_timer_fire(void *arg, int64_t now);
 SGRPC_EXTERN const sgrpc_method_config *sgrpc_service_config_find(const sgrpc_service_config *cfg,
                                                                   const char *path);
 
+/** A client call started with sgrpc_rpc_call_start (opaque; freed after its on_close returned). */
 typedef struct sgrpc_client_call sgrpc_client_call;
 
 /** Per-call options. Zero-initialise, then set what you need. */
@@ -501,7 +509,7 @@ typedef struct sgrpc_rpc_opts {
   int64_t deadline;
   /** Custom metadata (copied by the engine). */
   const sgrpc_md *md;
-  size_t md_count;
+  size_t md_count; /**< number of entries in md */
   /** grpc-encoding to compress requests with (e.g. "gzip"), NULL for
    *  none (the connection's default). */
   const char *encoding;
@@ -532,12 +540,16 @@ typedef struct sgrpc_rpc_opts {
  *    sgrpc_client_call_set_on_writable.
  */
 typedef struct sgrpc_client_callbacks {
+  /** the server's initial metadata arrived */
   void (*on_headers)(sgrpc_client_call *call, const sgrpc_md *md,
                      size_t md_count, void *user_data);
+  /** a response message arrived (streaming responses) */
   void (*on_message)(sgrpc_client_call *call, const void *msg, void *user_data);
+  /** the call ended; reply is the unary response or NULL */
   void (*on_close)(sgrpc_client_call *call, const sgrpc_status_info *status,
                    const void *reply, void *user_data);
-  void (*typed[2])(void);
+  void (*typed[2])(void); /**< opaque slots for generated code */
+  /** the call can take requests again */
   void (*on_writable)(sgrpc_client_call *call, void *user_data);
 } sgrpc_client_callbacks;
 
@@ -597,9 +609,12 @@ SGRPC_EXTERN int sgrpc_client_call_cancel(sgrpc_client_call *call);
  *  the first send that may return SGRPC_ERR_WOULDBLOCK. */
 SGRPC_EXTERN void sgrpc_client_call_set_on_writable(
     sgrpc_client_call *call, void (*on_writable)(sgrpc_client_call *call, void *user_data));
+/** The callbacks the call was started with. */
 SGRPC_EXTERN const sgrpc_client_callbacks *
 sgrpc_client_call_callbacks(const sgrpc_client_call *call);
+/** The method the call was started with. */
 SGRPC_EXTERN const sgrpc_method *sgrpc_client_call_method(const sgrpc_client_call *call);
+/** The engine call under the client call (for metadata and the like). */
 SGRPC_EXTERN sgrpc_call *sgrpc_client_call_handle(const sgrpc_client_call *call);
 
 /** The now given with the event being handled (the puller's clock), or

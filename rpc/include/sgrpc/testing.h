@@ -1,4 +1,4 @@
-/*
+/** @file
  * In-memory test channel (grpclib's ChannelFor): an sgrpc_rpc_client
  * wired to an sgrpc_router through two engine connections that hand their
  * bytes to each other. No sockets, no threads, no clock reads: the caller
@@ -28,12 +28,14 @@
 extern "C" {
 #endif
 
+/** An in-memory client and server pair (opaque; sgrpc_test_channel_new). */
 typedef struct sgrpc_test_channel sgrpc_test_channel;
 
 /** Options; zero-initialise. NULL options mean all defaults. */
 typedef struct sgrpc_test_channel_opts {
   /** Engine settings of each side (NULL: defaults). */
   const sgrpc_settings *client_settings;
+  /** settings of the server's connection; NULL for defaults */
   const sgrpc_settings *server_settings;
   /** Allocator of the engines, the client and the channel (copied; NULL:
    *  libc). Give the router the same one. */
@@ -93,6 +95,7 @@ SGRPC_EXTERN int64_t sgrpc_test_channel_next_timer(const sgrpc_test_channel *ch)
 /** The engine connections, for tests that look at them (stats, call
  *  counts). Do not feed, drain or free them. */
 SGRPC_EXTERN sgrpc_conn *sgrpc_test_channel_client_conn(const sgrpc_test_channel *ch);
+/** The engine connection of the server side. */
 SGRPC_EXTERN sgrpc_conn *sgrpc_test_channel_server_conn(const sgrpc_test_channel *ch);
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc net layer, application half (libsgrpc-net): servers, channels and
  * connections over any event loop. An adapter (<sgrpc/epoll.h>,
  * <sgrpc/uv.h>, <sgrpc/kqueue.h>) creates the loop and hands out the
@@ -45,27 +45,39 @@
 extern "C" {
 #endif
 
+/**
+ * An adapter's loop as the net layer sees it (opaque; made by sgrpc_epoll_new, sgrpc_uv_new or
+ * sgrpc_kqueue_new).
+ */
 typedef struct sgrpc_net_loop sgrpc_net_loop;
+/** One connection, accepted by a server or opened by a channel (opaque; owned by the net layer). */
 typedef struct sgrpc_net_conn sgrpc_net_conn;
+/** A listener and the connections it accepted (opaque; made by an adapter's listen call). */
 typedef struct sgrpc_net_server sgrpc_net_server;
+/** A client channel: one target, connected lazily, reconnected with backoff (opaque). */
 typedef struct sgrpc_net_channel sgrpc_net_channel;
+/** A user timer on a loop (opaque). */
 typedef struct sgrpc_net_timer sgrpc_net_timer;
 
 /* ------------------------------------------------------------------ */
 /* Targets                                                             */
 /* ------------------------------------------------------------------ */
 
-enum { SGRPC_NET_TARGET_TCP = 1, SGRPC_NET_TARGET_UNIX = 2 };
+/** Kinds of sgrpc_net_target. */
+enum {
+  SGRPC_NET_TARGET_TCP = 1, /**< a host and a port */
+  SGRPC_NET_TARGET_UNIX = 2 /**< a Unix domain socket path */
+};
 
 /** A parsed address string. */
 typedef struct sgrpc_net_target {
-  int kind; /* SGRPC_NET_TARGET_TCP or SGRPC_NET_TARGET_UNIX */
+  int kind; /**< SGRPC_NET_TARGET_TCP or SGRPC_NET_TARGET_UNIX */
   /** TCP: host without brackets ("127.0.0.1", "::1", "localhost"); ""
    *  for the wildcard address (servers only). */
   char host[256];
   /** TCP: the port as text and as a number. */
   char port[8];
-  int port_num;
+  int port_num; /**< TCP: the port as a number */
   /** UNIX: the socket path. */
   char path[108];
 } sgrpc_net_target;
@@ -80,11 +92,11 @@ SGRPC_EXTERN int sgrpc_net_target_parse(const char *s, int passive, sgrpc_net_ta
 /** Reconnection backoff (gRPC doc/connection-backoff.md). Zero fields
  *  take the defaults shown. */
 typedef struct sgrpc_net_backoff_opts {
-  int64_t initial;             /* 1 s */
-  double multiplier;           /* 1.6 */
-  double jitter;               /* 0.2; negative: none */
-  int64_t max;                 /* 120 s */
-  int64_t min_connect_timeout; /* 20 s */
+  int64_t initial;             /**< 1 s */
+  double multiplier;           /**< 1.6 */
+  double jitter;               /**< 0.2; negative: none */
+  int64_t max;                 /**< 120 s */
+  int64_t min_connect_timeout; /**< 20 s */
 } sgrpc_net_backoff_opts;
 
 /* ------------------------------------------------------------------ */
@@ -112,6 +124,7 @@ SGRPC_EXTERN sgrpc_conn *sgrpc_net_conn_engine(const sgrpc_net_conn *c);
 SGRPC_EXTERN sgrpc_net_server *sgrpc_net_conn_server(const sgrpc_net_conn *c);
 /** The channel c belongs to, or NULL on a server connection. */
 SGRPC_EXTERN sgrpc_net_channel *sgrpc_net_conn_channel(const sgrpc_net_conn *c);
+/** The loop c runs on. */
 SGRPC_EXTERN sgrpc_net_loop *sgrpc_net_conn_loop(const sgrpc_net_conn *c);
 /** Peer address text ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000",
  *  "unix:/path"), "" when unknown. */
@@ -132,6 +145,9 @@ SGRPC_EXTERN int sgrpc_net_conn_peer_cert(const sgrpc_net_conn *c, sgrpc_tls_pee
 /* Servers                                                             */
 /* ------------------------------------------------------------------ */
 
+/**
+ * The server half of sgrpc_net_listen_opts: what every accepted connection gets. Zero-initialise.
+ */
 typedef struct sgrpc_net_server_opts {
   /** Engine settings of each connection; NULL for defaults. Copied. */
   const sgrpc_settings *settings;
@@ -140,7 +156,7 @@ typedef struct sgrpc_net_server_opts {
    *  or keep state with sgrpc_call_set_user_data), later call events of
    *  calls without a callback, connection events. Required. */
   sgrpc_net_event_cb on_event;
-  void *user_data;
+  void *user_data; /**< passed to on_event; sgrpc_net_server_user_data returns it */
   /** After shutdown, calls still running this long are reset
    *  (RST_STREAM CANCEL: the client sees CANCELLED); a connection still
    *  open a second later is closed. 0: wait for ever. Shutdown always
@@ -156,7 +172,7 @@ typedef struct sgrpc_net_server_opts {
    *  plain connections. sgrpc_tls_openssl_factory with an
    *  sgrpc_tls_openssl_ctx as tls_user_data is the ready one. */
   sgrpc_tls_factory make_tls;
-  void *tls_user_data;
+  void *tls_user_data; /**< passed to make_tls */
   /** A memory budget every connection of this server counts against
    *  besides its own conn_memory_budget (sgrpc_budget_new; it replaces
    *  settings->shared_budget). NULL: none. Must outlive the server. */
@@ -174,8 +190,8 @@ typedef struct sgrpc_net_listen_opts {
    *  after a failure it is still the user's, open). fd_is_unix says
    *  whether it is a Unix domain socket. */
   int use_fd;
-  int fd;
-  int fd_is_unix;
+  int fd; /**< the socket, when use_fd is set */
+  int fd_is_unix; /**< nonzero when fd is a Unix domain socket */
   /** listen() backlog; 0 for 128. */
   int backlog;
   /** Sets SO_REUSEPORT (one listener per loop and core). SO_REUSEADDR is
@@ -196,6 +212,7 @@ SGRPC_EXTERN void *sgrpc_net_server_user_data(const sgrpc_net_server *s);
  * gracefully (see linger_ns). Idempotent; callable from callbacks.
  */
 SGRPC_EXTERN void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now);
+/** Nonzero once sgrpc_net_server_shutdown was called (or a signal started it). */
 SGRPC_EXTERN int sgrpc_net_server_is_shutting_down(const sgrpc_net_server *s);
 /** Number of open connections (lingering ones included). */
 SGRPC_EXTERN size_t sgrpc_net_server_conn_count(const sgrpc_net_server *s);
@@ -213,6 +230,7 @@ SGRPC_EXTERN void sgrpc_net_server_del(sgrpc_net_server *s);
 /* Channels (client)                                                   */
 /* ------------------------------------------------------------------ */
 
+/** What sgrpc_X_channel_new takes. Zero-initialise. */
 typedef struct sgrpc_net_channel_opts {
   /** "host:port", "[v6]:port" or "unix:/path". Required. */
   const char *target;
@@ -224,7 +242,7 @@ typedef struct sgrpc_net_channel_opts {
   /** Connection-level events (READY, GOAWAY, PING_ACK, CONN_CLOSED);
    *  NULL to ignore them. */
   sgrpc_net_event_cb on_conn_event;
-  void *user_data;
+  void *user_data; /**< passed to on_conn_event */
   /**
    * 0 (gRPC's default, "fail fast"): a failed connection attempt ends the
    * calls queued on it UNAVAILABLE, and calls started while the channel
@@ -241,7 +259,7 @@ typedef struct sgrpc_net_channel_opts {
    *  server_name = the target's host ("" for a Unix socket); NULL for
    *  plain connections. A refusal (<0) ends the calls UNAVAILABLE. */
   sgrpc_tls_factory make_tls;
-  void *tls_user_data;
+  void *tls_user_data; /**< passed to make_tls */
 } sgrpc_net_channel_opts;
 
 /**

@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc net layer, adapter-author half (libsgrpc-net). An adapter binds
  * the net layer (<sgrpc/net.h>) to an event loop: it supplies a few
  * operations (write, connect, close, arm the loop's one timer) and calls
@@ -57,7 +57,9 @@ typedef struct sgrpc_net_ops {
    * channels.
    */
   int (*connect)(void *loop_ud, sgrpc_net_conn *c, const sgrpc_net_target *target);
+  /** zero-copy write (epoll, kqueue): see "write" above */
   sgrpc_ssize (*write)(void *tx, const uint8_t *data, size_t len);
+  /** write into the adapter's own buffer (libuv): see "write_owned" above */
   sgrpc_ssize (*write_owned)(void *tx, sgrpc_ssize (*fill)(void *fill_ctx, uint8_t *buf, size_t cap),
                          void *fill_ctx);
   /** Closes and frees the transport. Called once per transport; the
@@ -125,6 +127,8 @@ SGRPC_EXTERN int sgrpc_net_loop_signal(sgrpc_net_loop *loop, int signo, int64_t 
  * sees a would-block. 0: no limit.
  */
 SGRPC_EXTERN void sgrpc_net_loop_set_io_limit(sgrpc_net_loop *loop, size_t n);
+/** The limit set with sgrpc_net_loop_set_io_limit (0: none); adapters
+ *  read it before each transport read and write. */
 SGRPC_EXTERN size_t sgrpc_net_loop_io_limit(const sgrpc_net_loop *loop);
 
 /* ------------------------------------------------------------------ */
@@ -144,6 +148,7 @@ SGRPC_EXTERN void sgrpc_net_conn_connected(sgrpc_net_conn *c, int64_t now);
 SGRPC_EXTERN void sgrpc_net_conn_closed(sgrpc_net_conn *c, int64_t now);
 /** Attaches the adapter's transport object (client: inside ops->connect). */
 SGRPC_EXTERN void sgrpc_net_conn_set_transport(sgrpc_net_conn *c, void *tx);
+/** The transport attached with sgrpc_net_conn_set_transport (NULL before). */
 SGRPC_EXTERN void *sgrpc_net_conn_transport(const sgrpc_net_conn *c);
 
 /* ------------------------------------------------------------------ */
@@ -158,6 +163,7 @@ SGRPC_EXTERN int sgrpc_net_server_new(sgrpc_net_server **pserver, sgrpc_net_loop
 /** Records the adapter's listener (given back to ops->listener_close) and
  *  the bound TCP port (0 for Unix sockets). */
 SGRPC_EXTERN void sgrpc_net_server_set_listener(sgrpc_net_server *s, void *listener, int port);
+/** The listener recorded with sgrpc_net_server_set_listener (NULL before). */
 SGRPC_EXTERN void *sgrpc_net_server_listener(const sgrpc_net_server *s);
 /**
  * A transport was accepted. Creates its engine connection (and TLS
@@ -185,11 +191,14 @@ SGRPC_EXTERN int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *
 /* Connection backoff, exposed for adapters and tests                  */
 /* ------------------------------------------------------------------ */
 
+/** Reconnection backoff state (gRPC doc/connection-backoff.md): what a
+ *  channel keeps between attempts. Exposed for adapters and tests; use it
+ *  through the sgrpc_net_backoff_* functions below. */
 typedef struct sgrpc_net_backoff {
-  sgrpc_net_backoff_opts opts;
-  int64_t cur;  /* backoff of the attempt in progress */
-  int attempts; /* failed attempts since the last success */
-  uint64_t rng;
+  sgrpc_net_backoff_opts opts; /**< the options, defaults filled in */
+  int64_t cur;  /**< backoff of the attempt in progress */
+  int attempts; /**< failed attempts since the last success */
+  uint64_t rng; /**< state of the jitter's pseudo-random generator */
 } sgrpc_net_backoff;
 
 /** Fills defaults into opts (NULL: all defaults) and resets. seed feeds

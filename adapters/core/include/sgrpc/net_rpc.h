@@ -1,4 +1,4 @@
-/*
+/** @file
  * The rpc layer (<sgrpc/rpc.h>: generated services and client stubs) on
  * the net layer (<sgrpc/net.h>), once for every loop: epoll, libuv and
  * kqueue alike. Header-only: a program that includes it links the rpc

@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc epoll adapter (libsgrpc-epoll, Linux): the net layer
  * (<sgrpc/net.h>) over non-blocking sockets (TCP v4/v6, Unix), epoll, one
  * timerfd for every timer and a signalfd for SIGINT/SIGTERM. Output is
@@ -26,6 +26,7 @@
 extern "C" {
 #endif
 
+/** An epoll loop with its timerfd and signalfd (opaque; sgrpc_epoll_new, sgrpc_epoll_del). */
 typedef struct sgrpc_epoll sgrpc_epoll;
 
 /** CLOCK_MONOTONIC in nanoseconds: the `now` of every callback. Build

@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc kqueue adapter (libsgrpc-kqueue, BSD and macOS): the net layer
  * (<sgrpc/net.h>) over non-blocking sockets (TCP v4/v6, Unix), kqueue
  * with EVFILT_READ/EVFILT_WRITE, one EVFILT_TIMER for every timer and
@@ -23,6 +23,7 @@
 extern "C" {
 #endif
 
+/** A kqueue loop (opaque; sgrpc_kqueue_new, sgrpc_kqueue_del). */
 typedef struct sgrpc_kqueue sgrpc_kqueue;
 
 /** CLOCK_MONOTONIC in ns: the `now` of every callback; build deadlines

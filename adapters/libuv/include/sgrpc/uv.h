@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc libuv adapter (libsgrpc-uv): the net layer (<sgrpc/net.h>) on a
  * uv_loop_t the user owns and runs (uv_run). TCP (IPv4, IPv6, names
  * through uv_getaddrinfo) with uv_tcp_t, Unix sockets with uv_pipe_t, one
@@ -26,6 +26,7 @@
 extern "C" {
 #endif
 
+/** The adapter's state on a user's uv_loop_t (opaque; sgrpc_uv_new, sgrpc_uv_del). */
 typedef struct sgrpc_uv sgrpc_uv;
 
 /** uv_hrtime(): the `now` of every callback. Build call deadlines on it

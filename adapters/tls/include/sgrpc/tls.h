@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc TLS seam: a byte filter that sits between a transport and an
  * sgrpc engine, and that any TLS library can implement.
  *
@@ -38,6 +38,7 @@ extern "C" {
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
+/** Error codes of the TLS seam (range -699..-600, beside the engine's SGRPC_ERR_* codes). */
 typedef enum {
   /** Options are invalid, or a certificate, key or CA file could not be
    *  loaded (or the key does not match the certificate). Only returned
@@ -78,7 +79,7 @@ typedef enum {
 
 /** Lowest and highest code of the TLS range (for range checks). */
 #define SGRPC_ERR_TLS_FIRST (-699)
-#define SGRPC_ERR_TLS_LAST (-600)
+#define SGRPC_ERR_TLS_LAST (-600) /**< the highest code of the TLS range */
 
 /** Returns a static string for any SGRPC_ERR_TLS_* code, and
  *  sgrpc_strerror(code) for every other code. Per-session detail (which
@@ -100,14 +101,15 @@ SGRPC_EXTERN int sgrpc_tls_is_tls_error(int code);
 
 /** Kinds of subject alternative names. */
 typedef enum {
-  SGRPC_TLS_SAN_DNS = 1,
+  SGRPC_TLS_SAN_DNS = 1, /**< a DNS name */
   SGRPC_TLS_SAN_IP = 2,    /**< printed as dotted IPv4 or RFC 5952 IPv6 */
-  SGRPC_TLS_SAN_URI = 3,
-  SGRPC_TLS_SAN_EMAIL = 4
+  SGRPC_TLS_SAN_URI = 3, /**< a URI */
+  SGRPC_TLS_SAN_EMAIL = 4 /**< an e-mail address */
 } sgrpc_tls_san_type;
 
+/** One subject alternative name of a peer certificate. */
 typedef struct sgrpc_tls_san {
-  sgrpc_tls_san_type type;
+  sgrpc_tls_san_type type; /**< the kind of name */
   const char *value; /**< NUL-terminated */
 } sgrpc_tls_san;
 
@@ -118,15 +120,15 @@ typedef struct sgrpc_tls_san {
 typedef struct sgrpc_tls_peer {
   /** DER encoding of the certificate. */
   const uint8_t *der;
-  size_t der_len;
+  size_t der_len; /**< length of der in bytes */
   /** Subject and issuer distinguished names, RFC 2253 form
    *  ("CN=client,O=sgrpc test"). Never NULL. */
   const char *subject;
-  const char *issuer;
+  const char *issuer; /**< issuer DN, same form as subject */
   /** Subject alternative names in certificate order (DNS, IP, URI,
    *  email; other kinds are left out). */
   const sgrpc_tls_san *sans;
-  size_t san_count;
+  size_t san_count; /**< number of entries in sans */
   /** Nonzero when the chain was verified against the configured CAs
    *  (always the case once the handshake is done, unless verification
    *  was turned off by the implementation's options). */
@@ -156,8 +158,12 @@ typedef struct sgrpc_tls_info {
 /* The filter interface                                                */
 /* ------------------------------------------------------------------ */
 
+/** The version of sgrpc_tls_vtable this header describes. */
 #define SGRPC_TLS_VTABLE_VERSION 1
 
+/**
+ * One TLS session (one connection's filter); an implementation embeds it first in its own struct.
+ */
 typedef struct sgrpc_tls sgrpc_tls;
 
 /**
@@ -183,21 +189,21 @@ typedef struct sgrpc_tls_vtable {
   uint32_t version;
   /** Implementation name, e.g. "openssl". */
   const char *name;
-  void (*del)(sgrpc_tls *tls);
-  sgrpc_ssize (*feed)(sgrpc_tls *tls, const uint8_t *data, size_t len);
-  sgrpc_ssize (*plain_peek)(sgrpc_tls *tls, const uint8_t **data);
-  int (*plain_consume)(sgrpc_tls *tls, size_t n);
-  sgrpc_ssize (*write)(sgrpc_tls *tls, const uint8_t *data, size_t len);
-  sgrpc_ssize (*out_peek)(sgrpc_tls *tls, const uint8_t **data);
-  int (*out_consume)(sgrpc_tls *tls, size_t n);
-  int (*want_read)(sgrpc_tls *tls);
-  int (*want_write)(sgrpc_tls *tls);
-  int (*state)(sgrpc_tls *tls);
-  int (*close)(sgrpc_tls *tls);
-  int (*transport_closed)(sgrpc_tls *tls);
-  int (*peer_cert)(sgrpc_tls *tls, sgrpc_tls_peer *peer);
-  int (*info)(sgrpc_tls *tls, sgrpc_tls_info *info);
-  const char *(*error_string)(sgrpc_tls *tls);
+  void (*del)(sgrpc_tls *tls); /**< sgrpc_tls_del */
+  sgrpc_ssize (*feed)(sgrpc_tls *tls, const uint8_t *data, size_t len); /**< sgrpc_tls_feed */
+  sgrpc_ssize (*plain_peek)(sgrpc_tls *tls, const uint8_t **data); /**< sgrpc_tls_plain_peek */
+  int (*plain_consume)(sgrpc_tls *tls, size_t n); /**< sgrpc_tls_plain_consume */
+  sgrpc_ssize (*write)(sgrpc_tls *tls, const uint8_t *data, size_t len); /**< sgrpc_tls_write */
+  sgrpc_ssize (*out_peek)(sgrpc_tls *tls, const uint8_t **data); /**< sgrpc_tls_out_peek */
+  int (*out_consume)(sgrpc_tls *tls, size_t n); /**< sgrpc_tls_out_consume */
+  int (*want_read)(sgrpc_tls *tls); /**< sgrpc_tls_want_read */
+  int (*want_write)(sgrpc_tls *tls); /**< sgrpc_tls_want_write */
+  int (*state)(sgrpc_tls *tls); /**< sgrpc_tls_state */
+  int (*close)(sgrpc_tls *tls); /**< sgrpc_tls_close */
+  int (*transport_closed)(sgrpc_tls *tls); /**< sgrpc_tls_transport_closed */
+  int (*peer_cert)(sgrpc_tls *tls, sgrpc_tls_peer *peer); /**< sgrpc_tls_peer_cert */
+  int (*info)(sgrpc_tls *tls, sgrpc_tls_info *info); /**< sgrpc_tls_info */
+  const char *(*error_string)(sgrpc_tls *tls); /**< sgrpc_tls_error_string */
 } sgrpc_tls_vtable;
 
 /**
@@ -205,7 +211,7 @@ typedef struct sgrpc_tls_vtable {
  * struct, sets vt, and hands out a pointer to it; callers see only this.
  */
 struct sgrpc_tls {
-  const sgrpc_tls_vtable *vt;
+  const sgrpc_tls_vtable *vt; /**< the implementation's functions */
 };
 
 /** Frees the session and everything borrowed from it. NULL is a no-op.

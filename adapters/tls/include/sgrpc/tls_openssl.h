@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc TLS over OpenSSL (libsgrpc-tls-openssl, target sgrpc_tls_openssl).
  *
  * An implementation of the <sgrpc/tls.h> filter on OpenSSL 1.1.1 or 3.x
@@ -26,6 +26,7 @@
 extern "C" {
 #endif
 
+/** The version of sgrpc_tls_openssl_options this header describes. */
 #define SGRPC_TLS_OPENSSL_OPTIONS_VERSION 1
 
 /** Server policy for client certificates. */
@@ -81,6 +82,7 @@ typedef struct sgrpc_tls_openssl_options {
   int skip_hostname_check;
 
   /* --- server only --- */
+  /** whether a client certificate is asked for and required */
   sgrpc_tls_client_cert_mode client_cert;
 
   /* --- protocol --- */
@@ -88,7 +90,7 @@ typedef struct sgrpc_tls_openssl_options {
    *  0 for defaults (TLS 1.2 and the library's highest). A minimum below
    *  TLS 1.2 is an error (SGRPC_ERR_TLS_CONFIG). */
   int min_version;
-  int max_version;
+  int max_version; /**< highest version, as min_version */
   /** ALPN protocol offered (client) or accepted (server). Default "h2".
    *  sgrpc speaks only h2: this exists so tests can show that a peer
    *  that does not negotiate h2 is refused. */
@@ -109,6 +111,7 @@ typedef struct sgrpc_tls_openssl_options {
 /** Fills o with the defaults described above (a client, ALPN "h2"). */
 SGRPC_EXTERN void sgrpc_tls_openssl_options_default(sgrpc_tls_openssl_options *o);
 
+/** A configured OpenSSL context shared by the sessions it makes (opaque). */
 typedef struct sgrpc_tls_openssl_ctx sgrpc_tls_openssl_ctx;
 
 /**
