@@ -1,4 +1,4 @@
-/*
+/** @file
  * Service config JSON (doc/service_config.md in grpc/grpc, gRFC A6) parsed
  * into the plain C data of <sgrpc/service_config.h>. Library component
  * "config" (libsgrpc-config), built on libjansson.
