@@ -1041,7 +1041,9 @@ static sgrpc_call *find_call(runner *r, int32_t stream) {
   return NULL;
 }
 
-static void drain(runner *r) {
+/* Pulls every queued event; returns how many lines it wrote. */
+static size_t drain(runner *r) {
+  size_t before = r->actual->n;
   sgrpc_event ev;
   vbuf l = {0};
   int rc;
@@ -1134,17 +1136,23 @@ static void drain(runner *r) {
     sl_push(r->actual, (char *)l.p);
   }
   vb_free(&l);
+  return r->actual->n - before;
 }
 
-static void take_output(runner *r) {
+/* Takes all output and prints its complete frames; returns how many
+ * bytes were taken. */
+static size_t take_output(runner *r) {
+  size_t taken = 0;
   const uint8_t *d;
   sgrpc_ssize n;
   int guard = 0;
   while ((n = sgrpc_conn_out_peek(r->conn, &d)) > 0 && guard++ < 100000) {
     vb_add(&r->op.pending, d, (size_t)n);
     sgrpc_conn_out_consume(r->conn, (size_t)n);
+    taken += (size_t)n;
   }
   print_output(&r->op, r->actual);
+  return taken;
 }
 
 static void after_step(runner *r, int rc) {
@@ -1155,8 +1163,13 @@ static void after_step(runner *r, int rc) {
     sl_push(r->actual, (char *)l.p);
     vb_free(&l);
   }
-  drain(r);
-  take_output(r);
+  /* as an adapter's loop does: until neither produces anything (taking
+   * output can end a stream, which queues its CLOSE) */
+  for (int round = 0; round < 1000; round++) {
+    size_t ev = drain(r);
+    size_t out = take_output(r);
+    if (!ev && !out) break;
+  }
 }
 
 /* Collects metadata continuation lines i+1.. into an array (values are
