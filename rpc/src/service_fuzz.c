@@ -9,8 +9,10 @@
  *   0, 1  start: method byte (index over all services' methods; one more
  *         value names a path no service has), flags byte (bit0: one
  *         metadata entry, bit1: a deadline of 1 + byte ms, bit2: gzip
- *         requests, bit3: corrupt the request), then for methods with a
- *         single request the request (below)
+ *         requests, bit3: corrupt the request, bit4: fail the allocation
+ *         1 + byte % 64 from now, through the harness's allocator: in
+ *         the engines, the router, the channel or a request's decoding),
+ *         then for methods with a single request the request (below)
  *   2     send: slot byte, then a request for that call's method
  *   3     close_send: slot byte          4  cancel: slot byte
  *   5     run the channel                6  advance the clock: byte ms
@@ -61,11 +63,28 @@ typedef union sf_hdr {
 typedef struct sf_counter {
   size_t blocks;
   size_t bytes;
+  /* allocations left before the one that fails (0: none fails) */
+  unsigned fail_in;
+  unsigned failed;
 } sf_counter;
+
+/* One-shot failure injection: returns nonzero when this allocation is
+ * the one the script chose to fail. */
+static int sf_trace_on;
+
+static int sf_inject(sf_counter *c) {
+  if (!c->fail_in) return 0;
+  if (--c->fail_in) return 0;
+  c->failed++;
+  if (sf_trace_on) fprintf(stderr, "  (an allocation fails here)\n");
+  return 1;
+}
 
 static void *sf_malloc(size_t n, void *ud) {
   sf_counter *c = ud;
-  sf_hdr *h = malloc(sizeof(sf_hdr) + n);
+  sf_hdr *h;
+  if (sf_inject(c)) return NULL;
+  h = malloc(sizeof(sf_hdr) + n);
   if (!h) return NULL;
   h->size = n;
   c->blocks++;
@@ -95,6 +114,7 @@ static void *sf_realloc(void *p, size_t n, void *ud) {
   sf_counter *c = ud;
   sf_hdr *h, *nh;
   if (!p) return sf_malloc(n, ud);
+  if (sf_inject(c)) return NULL;
   h = (sf_hdr *)p - 1;
   nh = realloc(h, sizeof(sf_hdr) + n);
   if (!nh) return NULL;
@@ -519,6 +539,7 @@ static void sf_start(sgrpc_test_channel *ch, sf_buf *req) {
   }
   if (flags & 2) opts.deadline = sgrpc_test_channel_now(ch) + (1 + (int64_t)sf_byte()) * SF_MS;
   if (flags & 4) opts.encoding = "gzip";
+  if (flags & 16) sf.counter.fail_in = 1 + sf_byte() % 64;
   if (!wire->client_streaming) sf_request(req, m, (flags & 8) != 0);
   for (i = 0; i < SF_SLOTS; i++)
     if (!sf.slots[i].open) {
@@ -534,8 +555,9 @@ static void sf_start(sgrpc_test_channel *ch, sf_buf *req) {
   rc = sgrpc_rpc_call_start(sgrpc_test_channel_client(ch), wire,
                             wire->client_streaming ? NULL : &body, &opts,
                             sgrpc_test_channel_now(ch), &sf_cbs, &s->call);
-  sf_trace("start %s%s%s%s: %d\n", m->path, (flags & 2) ? " deadline" : "",
-           (flags & 4) ? " gzip" : "", (flags & 8) ? " corrupt" : "", rc);
+  sf_trace("start %s%s%s%s%s: %d\n", m->path, (flags & 2) ? " deadline" : "",
+           (flags & 4) ? " gzip" : "", (flags & 8) ? " corrupt" : "",
+           (flags & 16) ? " fail-alloc" : "", rc);
   if (rc == 0) s->open = 1;
 }
 
@@ -586,6 +608,7 @@ int sgrpc_service_fuzz_run(const sgrpc_service_fuzz_target *t, const uint8_t *da
   sf.p = data;
   sf.len = size;
   sf.trace = getenv("SGRPC_FUZZ_TRACE") != NULL;
+  sf_trace_on = sf.trace;
   sf.mem.user_data = &sf.counter;
   sf.mem.malloc = sf_malloc;
   sf.mem.free = sf_free;
@@ -658,6 +681,7 @@ int sgrpc_service_fuzz_run(const sgrpc_service_fuzz_target *t, const uint8_t *da
       break;
     }
   }
+  sf.counter.fail_in = 0;
   sf_run(ch);
   /* past every deadline the script could set: deadline-bound calls end */
   (void)sgrpc_test_channel_advance(ch, 300 * 1000 * SF_MS);
