@@ -10,7 +10,8 @@
  * handlers. Requests are built from the methods' protobuf-c descriptors
  * (ProtobufCMessageDescriptor fields), so most of them are valid
  * messages with fields set from the input; a flag in the script corrupts
- * one now and then. After every input the harness checks:
+ * one now and then, another makes one allocation of the harness's
+ * allocator fail. After every input the harness checks:
  *  - every client call ended with exactly one status (a code in 0..16);
  *  - every server call's on_close ran exactly once, and no handler
  *    (on_request, on_writable) ran for a call after its on_close;
