@@ -870,6 +870,23 @@ static void print_data_payload(const uint8_t *p, size_t n, strlist *lines) {
   vb_free(&l);
 }
 
+/* A header block fragment of HEADERS, PUSH_PROMISE (first: a new block)
+ * or CONTINUATION: the frame line, then the decoded fields once the
+ * block ends (END_HEADERS), or the fragment's size until then. */
+static void print_block(outparse *op, vbuf *l, int first, uint8_t flags, const uint8_t *p,
+                        size_t plen, strlist *lines) {
+  if (first) op->block.len = 0;
+  vb_add(&op->block, p, plen);
+  if (flags & 0x4) {
+    sl_push(lines, (char *)l->p);
+    inflate_block(op, op->block.p, op->block.len, lines);
+    op->block.len = 0;
+  } else {
+    vb_printf(l, " len=%zu", plen);
+    sl_push(lines, (char *)l->p);
+  }
+}
+
 /* Prints every complete frame in op->pending. */
 static void print_output(outparse *op, strlist *lines) {
   vbuf l = {0};
@@ -899,7 +916,7 @@ static void print_output(outparse *op, strlist *lines) {
     print_flags(&l, type, flags);
     size_t plen = len;
     /* strip padding and priority of DATA/HEADERS */
-    if ((type == 0 || type == 1) && (flags & 0x8) && plen >= 1 && p[0] < plen) {
+    if ((type == 0 || type == 1 || type == 5) && (flags & 0x8) && plen >= 1 && p[0] < plen) {
       plen -= 1u + p[0];
       p += 1;
     }
@@ -912,18 +929,19 @@ static void print_output(outparse *op, strlist *lines) {
       sl_push(lines, (char *)l.p);
       print_data_payload(p, plen, lines);
       break;
+    case 5:
+      if (plen < 4) {
+        vb_printf(&l, " payload=");
+        print_hex(&l, p, len);
+        sl_push(lines, (char *)l.p);
+        break;
+      }
+      vb_printf(&l, " promised=%" PRIu32, get32(p) & 0x7fffffff);
+      print_block(op, &l, 1, flags, p + 4, plen - 4, lines);
+      break;
     case 1:
     case 9:
-      if (type == 1) op->block.len = 0;
-      vb_add(&op->block, p, plen);
-      if (flags & 0x4) {
-        sl_push(lines, (char *)l.p);
-        inflate_block(op, op->block.p, op->block.len, lines);
-        op->block.len = 0;
-      } else {
-        vb_printf(&l, " len=%zu", plen);
-        sl_push(lines, (char *)l.p);
-      }
+      print_block(op, &l, type == 9 ? 0 : 1, flags, p, plen, lines);
       break;
     case 2:
       if (len == 5) {
