@@ -13,6 +13,7 @@
 #include "events_internal.h"
 #include "retry_internal.h"
 #include "rpc_mem.h"
+#include "router_internal.h"
 
 /* Hook points test one pointer; with no registry that is the whole cost. */
 #if defined(__GNUC__)
@@ -193,6 +194,14 @@ const sgrpc_method *sgrpc_router_find(const sgrpc_router *r, const char *path,
   if (!r || !path) return NULL;
   rt = router_lookup(r, path, len);
   return rt ? rt->method : NULL;
+}
+
+void sg_router_each_handler(sgrpc_router *r,
+                            void (*fn)(const sgrpc_method *method, sgrpc_handler *handler,
+                                       void *ctx),
+                            void *ctx) {
+  size_t i;
+  for (i = 0; i < r->n; i++) fn(r->routes[i].method, &r->routes[i].handler, ctx);
 }
 
 static void index_put(uint32_t *index, size_t cap, const route *routes, size_t k) {
