@@ -1,4 +1,4 @@
-/*
+/** @file
  * Fuzz your own service: a libFuzzer harness for generated service tables
  * and the application's handlers.
  *
@@ -33,7 +33,7 @@ extern "C" {
 
 /**
  * Registers the application's handlers on router (typically by calling
- * the generated <package>__<service>__sgrpc_register with the
+ * the generated PACKAGE__SERVICE__sgrpc_register with the
  * application's server struct). Called once per input on a fresh router
  * that uses the harness's counting allocator. ctx is
  * sgrpc_service_fuzz_target.ctx. Returns 0, or a negative code, which
@@ -43,7 +43,7 @@ typedef int (*sgrpc_service_fuzz_register_fn)(sgrpc_router *router, void *ctx);
 
 /** What a service fuzzer drives. Zero-initialise, then fill. */
 typedef struct sgrpc_service_fuzz_target {
-  /** The generated service descriptors (<package>__<service>__sgrpc_service)
+  /** The generated service descriptors (PACKAGE__SERVICE__sgrpc_service)
    *  whose methods the script calls. Methods with the protobuf-c codec
    *  get structure-aware requests; others get raw bytes. Required. */
   const sgrpc_service_desc *const *services;
