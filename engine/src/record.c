@@ -496,7 +496,10 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
   put_call(r, call);
   put_u(r, flags);
   put_s(r, rv);
-  put_bytes(r, data, data ? len : 0);
+  /* A refused send queued nothing (WOULDBLOCK above all, which a busy
+   * sender meets often): its length decides the outcome, not its bytes. */
+  if (rv == 0) put_bytes(r, data, data ? len : 0);
+  else put_u(r, len);
   finish(r, SGRPC_REC_CALL_SEND, call->conn->now);
   return rv;
 }
@@ -1056,12 +1059,24 @@ static int rp_step(replay *rp, const sgrpc_record *rec) {
     uint64_t flags;
     size_t n;
     const uint8_t *d;
+    int64_t res;
+    uint8_t *zeros = NULL;
     call = rp_call_of(rp, &c);
     flags = get_u(&c);
-    (void)get_s(&c);
-    d = get_bytes(&c, &n);
+    res = get_s(&c);
+    if (res == 0) {
+      d = get_bytes(&c, &n);
+    } else { /* refused live: only the length was kept */
+      uint64_t len = get_u(&c);
+      if (c.bad || len > SIZE_MAX - 1) return SGRPC_ERR_INVALID_ARGUMENT;
+      n = (size_t)len;
+      zeros = rp->mem.calloc(1, n ? n : 1, rp->mem.user_data);
+      if (!zeros) return SGRPC_ERR_NOMEM;
+      d = zeros;
+    }
     if (c.bad) return SGRPC_ERR_INVALID_ARGUMENT;
     if (call) sgrpc_call_send(call, d ? d : (const uint8_t *)"", n, (unsigned)flags);
+    if (zeros) rp->mem.free(zeros, rp->mem.user_data);
     return 0;
   }
   case SGRPC_REC_CALL_RESERVE: {

@@ -939,6 +939,13 @@ static void p_record(printer *pr, const sgrpc_record *rec) {
     sid = stream_of(pr, &c);
     flags = cu(&c);
     if (rec->type == SGRPC_REC_CALL_SEND) rv = cs(&c);
+    if (rec->type == SGRPC_REC_CALL_SEND && rv != 0) { /* refused: only the length */
+      printf("! send stream=%u", sid);
+      p_send_flags(flags);
+      printf(" data=00{%llu}\n# (the bytes of a refused send are not recorded)\n",
+             (unsigned long long)cu(&c));
+      break;
+    }
     s = cb(&c, &n);
     if (rec->type == SGRPC_REC_CALL_COMMIT) rv = cs(&c);
     printf("! send stream=%u", sid);
