@@ -50,8 +50,10 @@ static void pair_event(pair *p, sgrpc_conn *conn, const sgrpc_event *ev, void *u
   }
 }
 
-/* Records one unary call of a pair into cli_file / srv_file. */
-static void record_unary(sgrpc_recorder *rc, sgrpc_recorder *rs) {
+/* Records one unary call of a pair (path, one request message, echoed
+ * back) with recorders rc and rs (either may be NULL). */
+static void record_call(sgrpc_recorder *rc, sgrpc_recorder *rs, const char *path,
+                        const uint8_t *msg, size_t len) {
   pair p;
   sgrpc_call_opts o;
   sgrpc_call *call;
@@ -62,13 +64,17 @@ static void record_unary(sgrpc_recorder *rc, sgrpc_recorder *rs) {
   p.on_event = pair_event;
   p.ud = &closes;
   memset(&o, 0, sizeof(o));
-  o.path = "/t.S/Unary";
+  o.path = path;
   o.authority = "h";
   assert_int_equal(sgrpc_call_start(p.cli, &o, p.now, &call), 0);
-  assert_int_equal(sgrpc_call_send(call, (const uint8_t *)"\x0a\x01x", 3, SGRPC_SEND_END), 0);
+  assert_int_equal(sgrpc_call_send(call, msg, len, SGRPC_SEND_END), 0);
   pair_run(&p, 50);
   assert_int_equal(closes, 1);
   pair_free(&p);
+}
+
+static void record_unary(sgrpc_recorder *rc, sgrpc_recorder *rs) {
+  record_call(rc, rs, "/t.S/Unary", (const uint8_t *)"\x0a\x01x", 3);
 }
 
 static char *make_tmpdir(void) {
@@ -453,11 +459,68 @@ static void test_trace_tool(void **state) {
   free(dir);
 }
 
+/* print --descriptor-set: messages decoded with examples/demo's types
+ * (the set is built by protoc for this test, SGRPC_DEMO_DESC). */
+static void test_trace_descriptor_set(void **state) {
+#ifdef SGRPC_DEMO_DESC
+  static char out[1 << 16];
+  /* demo.Hello{name: "world", sleep_ms: 7}, echoed back as a demo.Reply
+   * (whose field 2 is unknown to Reply) */
+  static const uint8_t hello[] = {0x0a, 5, 'w', 'o', 'r', 'l', 'd', 0x10, 7};
+  static const uint8_t broken[] = {0x0a, 9, 'a', 'b'};
+  char *dir = make_tmpdir(), args[2048], spath[512], cpath[512];
+  sgrpc_record_file *fs, *fc;
+  (void)state;
+  if (!trace_bin) skip();
+  assert_int_equal(sgrpc_record_file_open(&fs, dir, "server", 0, 0, NULL), 0);
+  snprintf(spath, sizeof(spath), "%s", sgrpc_record_file_path(fs));
+  assert_int_equal(sgrpc_record_file_open(&fc, dir, "client", 0, 0, NULL), 0);
+  snprintf(cpath, sizeof(cpath), "%s", sgrpc_record_file_path(fc));
+  record_call(sgrpc_record_file_recorder(fc), sgrpc_record_file_recorder(fs), "/demo.Demo/Say",
+              hello, sizeof(hello));
+  sgrpc_record_file_close(fs);
+  sgrpc_record_file_close(fc);
+  snprintf(args, sizeof(args), "print --descriptor-set %s %s", SGRPC_DEMO_DESC, spath);
+  assert_int_equal(run_trace(out, sizeof(out), args), 0);
+  expect_line(out, "= MESSAGE stream=1 compressed=0 len=9 data=0a05776f726c641007");
+  expect_line(out, "#   demo.Hello {");
+  expect_line(out, "#     name: \"world\"");
+  expect_line(out, "#     sleep_ms: 7");
+  expect_line(out, "#   demo.Reply {");
+  expect_line(out, "#     text: \"world\"");
+  expect_line(out, "#     2: 7");
+  /* the client sends a Hello and receives a Reply */
+  snprintf(args, sizeof(args), "print --descriptor-set %s %s", SGRPC_DEMO_DESC, cpath);
+  assert_int_equal(run_trace(out, sizeof(out), args), 0);
+  assert_true(strstr(out, "#   demo.Hello {") < strstr(out, "#   demo.Reply {"));
+  assert_non_null(strstr(out, "#   demo.Reply {"));
+
+  /* a message that is not valid protobuf: said so, no crash */
+  assert_int_equal(sgrpc_record_file_open(&fs, dir, "server", 0, 0, NULL), 0);
+  snprintf(spath, sizeof(spath), "%s", sgrpc_record_file_path(fs));
+  record_call(NULL, sgrpc_record_file_recorder(fs), "/demo.Demo/Say", broken, sizeof(broken));
+  sgrpc_record_file_close(fs);
+  snprintf(args, sizeof(args), "print --descriptor-set %s %s", SGRPC_DEMO_DESC, spath);
+  assert_int_equal(run_trace(out, sizeof(out), args), 0);
+  expect_line(out, "#     name: ?");
+  expect_line(out, "#     (the rest is not a valid demo.Hello)");
+  /* a file that is not a descriptor set */
+  snprintf(args, sizeof(args), "print --descriptor-set %s %s", spath, spath);
+  assert_int_equal(run_trace(out, sizeof(out), args), 2);
+  assert_non_null(strstr(out, "not a FileDescriptorSet"));
+  rm_tree(dir);
+  free(dir);
+#else
+  (void)state;
+  skip();
+#endif
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_file_sink),     cmocka_unit_test(test_file_errors_and_cap),
       cmocka_unit_test(test_env),           cmocka_unit_test(test_net_options),
-      cmocka_unit_test(test_trace_tool),
+      cmocka_unit_test(test_trace_tool),    cmocka_unit_test(test_trace_descriptor_set),
   };
   trace_bin = argc > 1 ? argv[1] : NULL;
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,11 @@
 /*
  * sgrpc-trace: reads connection recordings (docs/record-replay.md).
  *
- *   sgrpc-trace print FILE...      frames and events, in the golden-vector
- *                                  line syntax (tests/vectors/README.md)
+ *   sgrpc-trace print [--descriptor-set FDS] FILE...
+ *                                  frames and events, in the golden-vector
+ *                                  line syntax (tests/vectors/README.md);
+ *                                  with a FileDescriptorSet, messages are
+ *                                  also decoded as protobuf (comments)
  *   sgrpc-trace replay FILE...     replays into a fresh engine; exit 1 at
  *                                  the first difference, naming it
  *   sgrpc-trace records FILE...    one line per record (index, offset,
@@ -25,6 +28,10 @@
 
 #include <nghttp2/nghttp2.h>
 #include <sgrpc/net_record.h>
+
+#ifdef SGRPC_TRACE_PROTOBUF
+#include "pbdecode.h"
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -532,28 +539,69 @@ typedef struct printer {
   /* call number -> the stream id it ends up with (0: never had one) */
   uint32_t *streams;
   size_t nstreams;
+  /* call number -> its :path (borrowed from the recording), for decoding */
+  const uint8_t **paths;
+  size_t *path_lens;
+#ifdef SGRPC_TRACE_PROTOBUF
+  pb_types *pb;
+#endif
 } printer;
 
-static void note_stream(printer *pr, uint64_t id, uint64_t sid) {
-  if (id == 0 || id > 10000000 || sid == 0) return;
+/* Makes room for call number id in the per-call tables. */
+static int call_slot(printer *pr, uint64_t id) {
+  if (id == 0 || id > 10000000) return 0;
   if (id >= pr->nstreams) {
     size_t n = pr->nstreams ? pr->nstreams : 64;
     while (n <= id) n *= 2;
     pr->streams = realloc(pr->streams, n * sizeof(*pr->streams));
-    if (!pr->streams) exit(2);
+    pr->paths = realloc(pr->paths, n * sizeof(*pr->paths));
+    pr->path_lens = realloc(pr->path_lens, n * sizeof(*pr->path_lens));
+    if (!pr->streams || !pr->paths || !pr->path_lens) exit(2);
     memset(pr->streams + pr->nstreams, 0, (n - pr->nstreams) * sizeof(*pr->streams));
+    memset(pr->paths + pr->nstreams, 0, (n - pr->nstreams) * sizeof(*pr->paths));
+    memset(pr->path_lens + pr->nstreams, 0, (n - pr->nstreams) * sizeof(*pr->path_lens));
     pr->nstreams = n;
   }
-  pr->streams[id] = (uint32_t)sid;
+  return 1;
+}
+
+static void note_stream(printer *pr, uint64_t id, uint64_t sid) {
+  if (sid && call_slot(pr, id)) pr->streams[id] = (uint32_t)sid;
+}
+
+static void note_path(printer *pr, uint64_t id, const uint8_t *path, size_t len) {
+  if (path && call_slot(pr, id)) {
+    pr->paths[id] = path;
+    pr->path_lens[id] = len;
+  }
+}
+
+/* With a descriptor set: a message of call number id, decoded under the
+ * line that showed it. request: the message is the method's input. */
+static void p_decoded(printer *pr, uint64_t id, int request, const uint8_t *d, size_t n) {
+#ifdef SGRPC_TRACE_PROTOBUF
+  const char *type;
+  if (!pr->pb || id == 0 || id >= pr->nstreams || !pr->paths[id]) return;
+  type = pb_method_type(pr->pb, (const char *)pr->paths[id], pr->path_lens[id], request);
+  if (type) pb_print(pr->pb, type, d, n, "#   ");
+#else
+  (void)pr;
+  (void)id;
+  (void)request;
+  (void)d;
+  (void)n;
+#endif
 }
 
 /* The stream of a call as the vector names it: its stream id (learned
  * from any record), 0 for a call that never had one. */
-static uint32_t stream_of(printer *pr, cur *c) {
+static uint32_t stream_of_id(printer *pr, cur *c, uint64_t *pid) {
   uint64_t id = cu(c), sid = cu(c);
+  if (pid) *pid = id;
   if (sid) return (uint32_t)sid;
   return id < pr->nstreams ? pr->streams[id] : 0;
 }
+static uint32_t stream_of(printer *pr, cur *c) { return stream_of_id(pr, c, NULL); }
 
 /* First pass: every record that names a call with its stream id. */
 static void learn_streams(printer *pr, const uint8_t *data, size_t len) {
@@ -564,10 +612,31 @@ static void learn_streams(printer *pr, const uint8_t *data, size_t len) {
     cur c = {rec.payload, rec.payload_len, 0, 0};
     uint64_t id, sid;
     switch (rec.type) {
-    case SGRPC_REC_EVENT:
+    case SGRPC_REC_EVENT: {
+      uint64_t type;
       if (cs(&c) != 1) continue;
-      (void)cu(&c);
-      break;
+      type = cu(&c);
+      id = cu(&c);
+      sid = cu(&c);
+      if (c.bad) continue;
+      note_stream(pr, id, sid);
+      if (type == SGRPC_EV_CALL_NEW) {
+        size_t n;
+        const uint8_t *path = cb(&c, &n);
+        if (!c.bad) note_path(pr, id, path, n);
+      }
+      continue;
+    }
+    case SGRPC_REC_CALL_START: {
+      size_t n;
+      int isnull;
+      const uint8_t *path;
+      (void)cs(&c);
+      id = cu(&c);
+      path = cstr(&c, &n, &isnull);
+      if (!c.bad && !isnull) note_path(pr, id, path, n);
+      continue;
+    }
     case SGRPC_REC_CALL_SEND:
     case SGRPC_REC_CALL_RESERVE:
     case SGRPC_REC_CALL_COMMIT:
@@ -684,8 +753,8 @@ static void p_event(printer *pr, cur *c) {
   static const char *names[] = {"NONE",     "CALL_NEW", "HEADERS",  "MESSAGE",
                                 "HALF_CLOSE", "CLOSE",  "WRITABLE", "GOAWAY",
                                 "PING_ACK", "READY",    "CONN_CLOSED"};
-  uint64_t type = cu(c);
-  uint32_t sid = stream_of(pr, c);
+  uint64_t type = cu(c), id;
+  uint32_t sid = stream_of_id(pr, c, &id);
   size_t n;
   int isnull;
   const uint8_t *s;
@@ -733,6 +802,10 @@ static void p_event(printer *pr, cur *c) {
       s = cb(c, &n);
       printf(" len=%zu data=", n);
       p_hex(s, n);
+      putchar('\n');
+      /* received messages are requests on a server, responses on a client */
+      if (!c->bad) p_decoded(pr, id, pr->server, s, n);
+      return;
     }
     putchar('\n');
     return;
@@ -935,8 +1008,8 @@ static void p_record(printer *pr, const sgrpc_record *rec) {
   }
   case SGRPC_REC_CALL_SEND:
   case SGRPC_REC_CALL_COMMIT: {
-    uint64_t flags;
-    sid = stream_of(pr, &c);
+    uint64_t flags, id;
+    sid = stream_of_id(pr, &c, &id);
     flags = cu(&c);
     if (rec->type == SGRPC_REC_CALL_SEND) rv = cs(&c);
     if (rec->type == SGRPC_REC_CALL_SEND && rv != 0) { /* refused: only the length */
@@ -954,6 +1027,7 @@ static void p_record(printer *pr, const sgrpc_record *rec) {
     p_hex(s, n);
     putchar('\n');
     if (rec->type == SGRPC_REC_CALL_COMMIT) printf("# (sgrpc_call_send_reserve + commit)\n");
+    if (!c.bad && !(flags & SGRPC_SEND_COMPRESSED)) p_decoded(pr, id, !pr->server, s, n);
     break;
   }
   case SGRPC_REC_CALL_RESERVE:
@@ -1022,7 +1096,7 @@ static void p_record(printer *pr, const sgrpc_record *rec) {
   else if (rv < 0) p_error_line(rv);
 }
 
-static int cmd_print(const char *path) {
+static int cmd_print(const char *path, void *pb) {
   size_t len;
   uint8_t *data = read_file(path, &len);
   sgrpc_record_reader rd;
@@ -1036,6 +1110,11 @@ static int cmd_print(const char *path) {
     return 2;
   }
   memset(&pr, 0, sizeof(pr));
+#ifdef SGRPC_TRACE_PROTOBUF
+  pr.pb = pb;
+#else
+  (void)pb;
+#endif
   pr.in.mark = '<';
   pr.out.mark = '>';
   pr.digest = (rd.flags & SGRPC_RECORD_DIGEST) != 0;
@@ -1045,6 +1124,8 @@ static int cmd_print(const char *path) {
   while ((rv = sgrpc_record_next(&rd, &rec)) == 1) p_record(&pr, &rec);
   if (rv < 0) printf("# the recording ends in a cut record at offset %zu\n", rd.off);
   free(pr.streams);
+  free(pr.paths);
+  free(pr.path_lens);
   free(pr.in.part);
   free(pr.out.part);
   free(pr.in.block);
@@ -1259,7 +1340,7 @@ static int cmd_to_corpus(const char *outdir, const char *path) {
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: sgrpc-trace print FILE...\n"
+          "usage: sgrpc-trace print [--descriptor-set FDS] FILE...\n"
           "       sgrpc-trace replay FILE...\n"
           "       sgrpc-trace records FILE...\n"
           "       sgrpc-trace to-corpus [-o DIR] FILE...   (DIR: default \"corpus\")\n"
@@ -1271,6 +1352,7 @@ static int usage(void) {
 int main(int argc, char **argv) {
   const char *cmd, *outdir = "corpus";
   int i = 2, worst = 0;
+  void *pb = NULL;
   if (argc < 2) return usage();
   cmd = argv[1];
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
@@ -1281,10 +1363,27 @@ int main(int argc, char **argv) {
     outdir = argv[3];
     i = 4;
   }
+  if (strcmp(cmd, "print") == 0 && argc > 3 && strcmp(argv[2], "--descriptor-set") == 0) {
+#ifdef SGRPC_TRACE_PROTOBUF
+    size_t len;
+    uint8_t *d = read_file(argv[3], &len);
+    if (!d) return 2;
+    pb = pb_types_load(d, len);
+    free(d);
+    if (!pb) {
+      fprintf(stderr, "sgrpc-trace: %s: not a FileDescriptorSet\n", argv[3]);
+      return 2;
+    }
+    i = 4;
+#else
+    fprintf(stderr, "sgrpc-trace: built without protobuf-c: --descriptor-set is not available\n");
+    return 2;
+#endif
+  }
   if (i >= argc) return usage();
   for (; i < argc; i++) {
     int rv;
-    if (strcmp(cmd, "print") == 0) rv = cmd_print(argv[i]);
+    if (strcmp(cmd, "print") == 0) rv = cmd_print(argv[i], pb);
     else if (strcmp(cmd, "replay") == 0) rv = cmd_replay(argv[i]);
     else if (strcmp(cmd, "records") == 0) rv = cmd_records(argv[i]);
     else if (strcmp(cmd, "to-corpus") == 0) rv = cmd_to_corpus(outdir, argv[i]);
@@ -1293,5 +1392,8 @@ int main(int argc, char **argv) {
     if (rv == 2) worst = 2;
     else if (rv > worst) worst = rv;
   }
+#ifdef SGRPC_TRACE_PROTOBUF
+  pb_types_free(pb);
+#endif
   return worst;
 }
