@@ -154,8 +154,13 @@ typedef struct sgrpc_record {
 
 /** A cursor over a recording held in memory. */
 typedef struct sgrpc_record_reader {
+  /** The recording (borrowed). */
   const uint8_t *data;
-  size_t len, off;
+  /** Its size. */
+  size_t len;
+  /** Where the next record starts. */
+  size_t off;
+  /** The now of the record read last (0 before the first). */
   int64_t now;
   /** The header's flags (SGRPC_RECORD_*). */
   unsigned flags;
