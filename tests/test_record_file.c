@@ -191,6 +191,43 @@ static void test_file_errors_and_cap(void **state) {
   free(dir);
 }
 
+/* Allocation failure at each allocation of sgrpc_record_file_open: a
+ * documented code, nothing leaked, no file left behind. */
+static void test_file_alloc_failures(void **state) {
+  char *dir = make_tmpdir();
+  long n;
+  int ok = 0;
+  (void)state;
+  for (n = 1; n < 50 && !ok; n++) {
+    failmem fm;
+    sgrpc_mem mem;
+    sgrpc_record_file *f = NULL;
+    int rv;
+    failmem_init(&fm, &mem);
+    fm.fail_at = n;
+    rv = sgrpc_record_file_open(&f, dir, "server", 0, 0, &mem);
+    if (rv == 0) {
+      record_unary(NULL, sgrpc_record_file_recorder(f));
+      assert_int_equal(sgrpc_record_file_close(f), 0);
+      ok = fm.failures == 0;
+      if (!ok) { /* a failure while recording: the file says where it stopped */
+        char path[512];
+        assert_int_equal(list_files(dir, "sgrpc-server-", path, sizeof(path)), 1);
+        unlink(path);
+      }
+    } else {
+      assert_int_equal(rv, SGRPC_ERR_NOMEM);
+      assert_null(f);
+      assert_int_equal(list_files(dir, "sgrpc-", NULL, 0), 0);
+    }
+    assert_int_equal(fm.live, 0);
+  }
+  assert_true(ok);
+  assert_true(n > 3);
+  rm_tree(dir);
+  free(dir);
+}
+
 static void test_env(void **state) {
   uint64_t cap = 1;
   (void)state;
@@ -519,6 +556,7 @@ static void test_trace_descriptor_set(void **state) {
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_file_sink),     cmocka_unit_test(test_file_errors_and_cap),
+      cmocka_unit_test(test_file_alloc_failures),
       cmocka_unit_test(test_env),           cmocka_unit_test(test_net_options),
       cmocka_unit_test(test_trace_tool),    cmocka_unit_test(test_trace_descriptor_set),
   };
