@@ -27,7 +27,7 @@ struct sgrpc_record_file {
 };
 
 /* Numbers of the files this process made: the next name to try. */
-static atomic_uint_fast64_t rf_seq;
+static atomic_uint rf_seq;
 
 static int rf_write(const uint8_t *d, size_t n, void *ud) {
   sgrpc_record_file *f = ud;
@@ -68,7 +68,7 @@ int sgrpc_record_file_open(sgrpc_record_file **pf, const char *dir, const char *
     return SGRPC_ERR_NOMEM;
   }
   for (tries = 0; tries < RF_NAME_TRIES; tries++) {
-    unsigned long long n = (unsigned long long)atomic_fetch_add(&rf_seq, 1);
+    unsigned long long n = (unsigned long long)atomic_fetch_add(&rf_seq, 1u);
     snprintf(f->path, plen, "%s/sgrpc-%s-%ld-%llu.sgrec", dir, tag, (long)getpid(), n);
     fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0 || errno != EEXIST) break;
