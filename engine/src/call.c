@@ -112,6 +112,7 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
     if (!call) return NULL;
   }
   call->conn = c;
+  call->rec_id = ++c->rec_call_seq;
   call->deadline = SGRPC_NEVER;
   call->prev = NULL;
   call->next = c->calls;
@@ -370,7 +371,7 @@ static int conn_usable(const sgrpc_conn *c) {
 /* Client                                                              */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
+int sg_api_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now,
                      sgrpc_call **pcall) {
   char tmo[16], ct[64];
   size_t n = 0, space_len, ctlen, plen, alen = 0;
@@ -516,7 +517,7 @@ nomem:
   return -1;
 }
 
-int sgrpc_call_close_send(sgrpc_call *call) {
+int sg_api_call_close_send(sgrpc_call *call) {
   int rv;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_CLIENT) return SGRPC_ERR_INVALID_STATE;
@@ -719,14 +720,14 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
   return sg_call_resume(call);
 }
 
-int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
+int sg_api_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
   int rv;
   if (!call || (!data && len) || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
   if ((rv = send_prepare(call, len)) != 0) return rv;
   return send_finish(call, data, len, flags);
 }
 
-int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
+int sg_api_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   int rv;
   if (!call || !buf) return SGRPC_ERR_INVALID_ARGUMENT;
   *buf = NULL;
@@ -738,7 +739,7 @@ int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   return 0;
 }
 
-int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
+int sg_api_call_send_commit(sgrpc_call *call, unsigned flags) {
   sgrpc_conn *c;
   const uint8_t *raw;
   size_t len;
@@ -765,7 +766,7 @@ int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
 /* Server                                                              */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding) {
+int sg_api_call_set_encoding(sgrpc_call *call, const char *encoding) {
   int enc;
   if (!call || !encoding) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
@@ -777,7 +778,7 @@ int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding) {
   return 0;
 }
 
-int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
+int sg_api_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
   int rv;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   if (call->conn->role != SG_ROLE_SERVER) return SGRPC_ERR_INVALID_STATE;
@@ -931,7 +932,7 @@ static int server_end(sgrpc_call *call, int http_status, int code, const char *m
   return 0;
 }
 
-int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
+int sg_api_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
   int rv;
   if (!call || !st || st->code < 0 || st->code > 16 || (st->details_len && !st->details))
     return SGRPC_ERR_INVALID_ARGUMENT;
@@ -989,7 +990,7 @@ int sg_call_server_fail(sgrpc_call *call, int code, const char *msg, int notify_
 /* Both sides                                                          */
 /* ------------------------------------------------------------------ */
 
-int sgrpc_call_cancel(sgrpc_call *call) {
+int sg_api_call_cancel(sgrpc_call *call) {
   sgrpc_conn *c;
   if (!call) return SGRPC_ERR_INVALID_ARGUMENT;
   c = call->conn;
@@ -1024,11 +1025,11 @@ int sgrpc_call_cancel(sgrpc_call *call) {
   return 0;
 }
 
-void sgrpc_call_release(sgrpc_call *call) {
+void sg_api_call_release(sgrpc_call *call) {
   if (!call || (call->flags & SG_CF_RELEASED)) return;
   call->flags |= SG_CF_RELEASED;
   if (call->state != SG_CALL_CLOSED) {
-    sgrpc_call_cancel(call);
+    sg_api_call_cancel(call);
   } else if (call->conn->role == SG_ROLE_CLIENT && (call->flags & SG_CF_STREAM_OPEN) &&
              !call->conn->fatal && !call->conn->transport_closed &&
              nghttp2_session_get_stream_local_close(call->conn->session,

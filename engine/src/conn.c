@@ -1429,7 +1429,7 @@ static int session_error(sgrpc_conn *c, int rv) {
                                             : sg_map_nghttp2_error(rv);
 }
 
-sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
+sgrpc_ssize sg_api_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now) {
   size_t off = 0;
   if (!c || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;
@@ -1473,7 +1473,7 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
   return (sgrpc_ssize)off;
 }
 
-int sgrpc_conn_transport_closed(sgrpc_conn *c) {
+int sg_api_conn_transport_closed(sgrpc_conn *c) {
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
   if (!c->transport_closed) {
     close_all_calls(c, "connection closed by transport");
@@ -1533,7 +1533,7 @@ static int prepare_output(sgrpc_conn *c) {
   return 0;
 }
 
-sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
+sgrpc_ssize sg_api_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   if (!c || !data) return SGRPC_ERR_INVALID_ARGUMENT;
   *data = NULL;
   if (!c->transport_closed || sg_buf_avail(&c->out)) {
@@ -1547,7 +1547,7 @@ sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   return (sgrpc_ssize)sg_buf_avail(&c->out);
 }
 
-int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
+int sg_api_conn_out_consume(sgrpc_conn *c, size_t n) {
   if (!c || n > sg_buf_avail(&c->out)) return SGRPC_ERR_INVALID_ARGUMENT;
   c->out.off += n;
   c->stats.bytes_sent += n;
@@ -1555,15 +1555,15 @@ int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
   return 0;
 }
 
-sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
+sgrpc_ssize sg_api_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
   const uint8_t *p;
   sgrpc_ssize n;
   if (!c || (!buf && cap)) return SGRPC_ERR_INVALID_ARGUMENT;
-  n = sgrpc_conn_out_peek(c, &p);
+  n = sg_api_conn_out_peek(c, &p);
   if (n <= 0) return n;
   if ((size_t)n > cap) n = (sgrpc_ssize)cap;
   memcpy(buf, p, (size_t)n);
-  sgrpc_conn_out_consume(c, (size_t)n);
+  sg_api_conn_out_consume(c, (size_t)n);
   return n;
 }
 
@@ -1579,7 +1579,7 @@ int sgrpc_conn_is_alive(const sgrpc_conn *c) {
   return nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session);
 }
 
-int sgrpc_conn_ping(sgrpc_conn *c, uint64_t opaque) {
+int sg_api_conn_ping(sgrpc_conn *c, uint64_t opaque) {
   uint8_t d[8];
   int i, rv;
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -1593,7 +1593,7 @@ int sgrpc_conn_ping(sgrpc_conn *c, uint64_t opaque) {
   return rv == 0 ? 0 : rv == NGHTTP2_ERR_NOMEM ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
 }
 
-int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug,
+int sg_api_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug,
                       size_t debug_len) {
   int rv;
   if (!c || (!debug && debug_len)) return SGRPC_ERR_INVALID_ARGUMENT;
@@ -1661,7 +1661,7 @@ static void drain_expired(sgrpc_conn *c) {
   if (c->shutdown == 1) sg_shutdown_final(c);
 }
 
-int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
+int sg_api_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;
   if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
@@ -1705,7 +1705,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
   return c->fatal;
 }
 
-int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
+int sg_api_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
   int rv;
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;

@@ -106,6 +106,7 @@ struct sgrpc_call {
   uint32_t reserved_len;
   size_t reserved_at;    /* where the reservation's prefix slot starts */
 
+  uint32_t rec_id;       /* the call's number in a recording (record.c) */
   sgrpc_call *prev, *next;
 };
 
@@ -196,6 +197,10 @@ struct sgrpc_conn {
 
   sgrpc_conn_stats stats;
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
+
+  /* recording (record.c): the recorder, or NULL; calls made so far */
+  struct sgrpc_recorder *rec;
+  uint32_t rec_call_seq;
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -317,5 +322,28 @@ int sg_shutdown_final(sgrpc_conn *c);
 void sg_call_opened(sgrpc_call *call);
 void sg_call_set_closed(sgrpc_call *call);
 void sg_unblock_calls(sgrpc_conn *c);
+
+/* The public functions a recorder sees, wrapped in record.c: these are
+ * their bodies (same contracts as in <sgrpc/sgrpc.h>). */
+sgrpc_ssize sg_api_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int64_t now);
+int sg_api_conn_transport_closed(sgrpc_conn *c);
+sgrpc_ssize sg_api_conn_out_peek(sgrpc_conn *c, const uint8_t **data);
+int sg_api_conn_out_consume(sgrpc_conn *c, size_t n);
+sgrpc_ssize sg_api_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap);
+int sg_api_conn_handle_expiry(sgrpc_conn *c, int64_t now);
+int sg_api_conn_ping(sgrpc_conn *c, uint64_t opaque);
+int sg_api_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug, size_t debug_len);
+int sg_api_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now);
+int sg_api_conn_next_event(sgrpc_conn *c, sgrpc_event *ev);
+int sg_api_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now, sgrpc_call **pcall);
+int sg_api_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags);
+int sg_api_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf);
+int sg_api_call_send_commit(sgrpc_call *call, unsigned flags);
+int sg_api_call_set_encoding(sgrpc_call *call, const char *encoding);
+int sg_api_call_close_send(sgrpc_call *call);
+int sg_api_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count);
+int sg_api_call_send_status(sgrpc_call *call, const sgrpc_status *st);
+int sg_api_call_cancel(sgrpc_call *call);
+void sg_api_call_release(sgrpc_call *call);
 
 #endif

@@ -69,7 +69,7 @@ void sg_credit(sgrpc_conn *c, int32_t stream_id, size_t n) {
   if (rv != 0 && nghttp2_is_fatal(rv)) c->fatal = sg_map_nghttp2_error(rv);
 }
 
-int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
+int sg_api_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
   if (!c || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
   sg_event_retire(c);
   while (c->evq_len) {

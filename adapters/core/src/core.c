@@ -5,6 +5,7 @@
  * on every entry point. Memory comes from the loop's allocator.
  */
 #include <sgrpc/net_adapter.h>
+#include <sgrpc/net_record.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ struct sgrpc_net_conn {
   int fill_called;
   sgrpc_ssize fill_got;
   char peer[128];
+  sgrpc_record_file *rec; /* the connection's recording, or NULL */
   sgrpc_net_conn *prev, *next;
 };
 
@@ -74,6 +76,8 @@ struct sgrpc_net_server {
   int port;
   size_t nconns;
   int shutting_down;
+  char *record_dir; /* recording directory, or NULL */
+  uint64_t record_max;
   sgrpc_net_server *prev, *next;
 };
 
@@ -94,6 +98,8 @@ struct sgrpc_net_channel {
   sgrpc_net_conn *cur;
   size_t nconns;
   int closing;
+  char *record_dir; /* recording directory, or NULL */
+  uint64_t record_max;
   sgrpc_net_channel *prev, *next;
 };
 
@@ -263,9 +269,39 @@ static void free_graveyard(sgrpc_net_loop *l) {
     sgrpc_net_conn *c = l->graveyard;
     l->graveyard = c->next;
     sgrpc_conn_del(c->engine);
+    sgrpc_record_file_close(c->rec);
     sgrpc_tls_del(c->tls);
     net_free(l, c->pend);
     net_free(l, c);
+  }
+}
+
+/* The recording directory of a server or channel: the option, else the
+ * environment's; "" means none. Returns 0 or SGRPC_ERR_NOMEM. */
+static int record_setup(sgrpc_net_loop *l, const char *dir, uint64_t max, char **pdir,
+                        uint64_t *pmax) {
+  uint64_t env_max = 0;
+  const char *env = sgrpc_record_env(&env_max);
+  size_t n;
+  *pdir = NULL;
+  *pmax = max ? max : env_max;
+  if (!dir) dir = env;
+  if (!dir || !*dir) return 0;
+  n = strlen(dir);
+  *pdir = l->mem.malloc(n + 1, l->mem.user_data);
+  if (!*pdir) return SGRPC_ERR_NOMEM;
+  memcpy(*pdir, dir, n + 1);
+  return 0;
+}
+
+/* Starts recording a new connection when its owner records. A file that
+ * cannot be made leaves the connection unrecorded. */
+static void conn_record(sgrpc_net_conn *c, const char *dir, uint64_t max, const char *tag) {
+  if (!dir) return;
+  if (sgrpc_record_file_open(&c->rec, dir, tag, max, 0, &c->loop->mem) != 0) return;
+  if (sgrpc_conn_set_recorder(c->engine, sgrpc_record_file_recorder(c->rec)) != 0) {
+    sgrpc_record_file_close(c->rec);
+    c->rec = NULL;
   }
 }
 
@@ -1104,6 +1140,10 @@ int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_n
   s->accept_resume_at = SGRPC_NEVER;
   s->make_tls = o->make_tls;
   s->tls_ud = o->tls_user_data;
+  if (record_setup(l, o->record_dir, o->record_max_bytes, &s->record_dir, &s->record_max) != 0) {
+    net_free(l, s);
+    return SGRPC_ERR_NOMEM;
+  }
   s->next = l->servers;
   if (l->servers) l->servers->prev = s;
   l->servers = s;
@@ -1140,6 +1180,7 @@ int sgrpc_net_server_accept(sgrpc_net_server *s, void *tx, const char *peer, int
     return SGRPC_ERR_NOMEM;
   }
   c->server = s;
+  conn_record(c, s->record_dir, s->record_max, "server");
   c->linger_ns = s->linger_ns;
   c->state = NET_OPEN;
   c->ever_connected = 1;
@@ -1226,6 +1267,7 @@ void sgrpc_net_server_del(sgrpc_net_server *s) {
   else l->servers = s->next;
   if (s->next) s->next->prev = s->prev;
   if (l->depth == 0) free_graveyard(l);
+  net_free(l, s->record_dir);
   net_free(l, s);
 }
 
@@ -1278,6 +1320,12 @@ int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
   ch->linger_ns = o->linger_ns;
   ch->make_tls = o->make_tls;
   ch->tls_ud = o->tls_user_data;
+  if (record_setup(l, o->record_dir, o->record_max_bytes, &ch->record_dir, &ch->record_max) !=
+      0) {
+    net_free(l, ch->authority);
+    net_free(l, ch);
+    return SGRPC_ERR_NOMEM;
+  }
   /* The jitter only has to differ between channels, not be secret. */
   sgrpc_net_backoff_init(&ch->backoff, &o->backoff,
                          (uint64_t)(uintptr_t)ch ^ (++l->seeds * 0x9e3779b97f4a7c15ULL));
@@ -1300,6 +1348,7 @@ static sgrpc_net_conn *channel_new_conn(sgrpc_net_channel *ch, int64_t now) {
     return NULL;
   }
   c->channel = ch;
+  conn_record(c, ch->record_dir, ch->record_max, "client");
   c->linger_ns = ch->linger_ns;
   c->state = NET_IDLE;
   c->retry_at = SGRPC_NEVER;
@@ -1405,5 +1454,6 @@ void sgrpc_net_channel_del(sgrpc_net_channel *ch) {
   if (ch->next) ch->next->prev = ch->prev;
   if (l->depth == 0) free_graveyard(l);
   net_free(l, ch->authority);
+  net_free(l, ch->record_dir);
   net_free(l, ch);
 }

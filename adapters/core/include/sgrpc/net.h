@@ -177,6 +177,15 @@ typedef struct sgrpc_net_server_opts {
    *  besides its own conn_memory_budget (sgrpc_budget_new; it replaces
    *  settings->shared_budget). NULL: none. Must outlive the server. */
   sgrpc_budget *budget;
+  /** Records every accepted connection into its own file in this
+   *  directory (<sgrpc/net_record.h>, docs/record-replay.md). NULL: the
+   *  directory in the SGRPC_RECORD_DIR environment variable, if any; ""
+   *  never records. Copied. A file that cannot be created leaves its
+   *  connection unrecorded (nothing else changes). */
+  const char *record_dir;
+  /** Size cap of each recording file in bytes; 0: SGRPC_RECORD_MAX_BYTES
+   *  from the environment, else 64 MiB. */
+  uint64_t record_max_bytes;
 } sgrpc_net_server_opts;
 
 /** What sgrpc_X_listen takes. Zero-initialise. */
@@ -260,6 +269,12 @@ typedef struct sgrpc_net_channel_opts {
    *  plain connections. A refusal (<0) ends the calls UNAVAILABLE. */
   sgrpc_tls_factory make_tls;
   void *tls_user_data; /**< passed to make_tls */
+  /** Records every connection of the channel into its own file in this
+   *  directory, as sgrpc_net_server_opts.record_dir (NULL: the
+   *  SGRPC_RECORD_DIR environment variable; "": never). Copied. */
+  const char *record_dir;
+  /** As sgrpc_net_server_opts.record_max_bytes. */
+  uint64_t record_max_bytes;
 } sgrpc_net_channel_opts;
 
 /**
