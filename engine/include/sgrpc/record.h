@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc recording and replay of one connection (docs/record-replay.md).
  *
  * The engine's only inputs are bytes, time and the application's calls,
@@ -145,10 +145,13 @@ typedef struct sgrpc_record {
   int64_t now;
   /** The payload (after type, now delta and length). */
   const uint8_t *payload;
+  /** Length of payload. */
   size_t payload_len;
-  /** The whole encoded record and where it starts in the recording. */
+  /** The whole encoded record. */
   const uint8_t *raw;
+  /** Length of raw. */
   size_t raw_len;
+  /** Where raw starts in the recording (bytes from its start). */
   size_t offset;
 } sgrpc_record;
 
@@ -204,12 +207,17 @@ typedef struct sgrpc_replay_report {
   /** Offset of the first differing byte inside the record (the type byte
    *  is offset 0). */
   size_t diff_offset;
-  /** The recorded byte and the replayed byte at diff_offset; -1 when that
-   *  side's record ended before it (or the replay produced no record). */
-  int expected, got;
-  /** What the replayed engine returned for the differing call (when the
-   *  record carries a result), and what the recording says. */
-  int64_t expected_result, got_result;
+  /** The recorded byte at diff_offset; -1 when the recorded record ended
+   *  before it. */
+  int expected;
+  /** The replayed byte at diff_offset; -1 when the replayed record ended
+   *  before it (or the replay produced no record). */
+  int got;
+  /** What the recording says the differing call returned (when the record
+   *  carries a result). */
+  int64_t expected_result;
+  /** What the replayed engine returned for that call. */
+  int64_t got_result;
   /** Nonzero when expected_result / got_result are set. */
   int has_result;
 } sgrpc_replay_report;

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Recording connections to files, and replaying recording files
  * (libsgrpc-net). The recorder and the format are the engine's
  * (<sgrpc/record.h>, docs/record-replay.md); this is the IO around them.
@@ -10,7 +10,7 @@
  *   SGRPC_RECORD_DIR        directory for the recordings (must exist)
  *   SGRPC_RECORD_MAX_BYTES  size cap per file (bytes; 0 or unset: 64 MiB)
  *
- * One file per connection, named sgrpc-<server|client>-<pid>-<n>.sgrec,
+ * One file per connection, named sgrpc-ROLE-PID-N.sgrec,
  * created exclusively (never overwriting). A file that reaches its cap
  * ends with a TRUNCATED record.
  */
@@ -30,8 +30,8 @@ extern "C" {
 typedef struct sgrpc_record_file sgrpc_record_file;
 
 /**
- * Creates a new recording file in dir, named sgrpc-<tag>-<pid>-<n>.sgrec
- * (n: the first number not taken), and a recorder writing into it with
+ * Creates a new recording file in dir, named sgrpc-TAG-PID-N.sgrec
+ * (N: the first number not taken), and a recorder writing into it with
  * max_bytes (0: SGRPC_RECORD_DEFAULT_MAX_BYTES) and flags
  * (SGRPC_RECORD_*). mem (NULL: libc) allocates the recorder and the
  * file object. Set the recorder on a connection with
