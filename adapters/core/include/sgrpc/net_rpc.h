@@ -23,6 +23,7 @@
 #ifndef SGRPC_NET_RPC_H
 #define SGRPC_NET_RPC_H
 
+#include <sgrpc/health.h>
 #include <sgrpc/net.h>
 #include <sgrpc/rpc.h>
 
@@ -55,6 +56,40 @@ static inline int sgrpc_net_rpc_start(void *channel, const sgrpc_call_opts *opts
 static inline void sgrpc_net_rpc_client_init(sgrpc_rpc_client *client, sgrpc_net_channel *ch,
                                              const sgrpc_mem *mem) {
   sgrpc_rpc_client_init_transport(client, sgrpc_net_rpc_start, ch, mem);
+}
+
+/** sgrpc_net_health_use_loop's timer callback (not for direct use). */
+static inline void sgrpc_net_health_fire_(sgrpc_net_loop *loop, void *arg, int64_t now) {
+  (void)loop;
+  sgrpc_health_timer_fire(arg, now);
+}
+
+/** sgrpc_health_timers.start on a net loop (not for direct use). */
+static inline int sgrpc_net_health_start_(void *loop, int64_t when, void *arg, void **ptimer) {
+  sgrpc_net_timer *t = NULL;
+  int rv = sgrpc_net_timer_start((sgrpc_net_loop *)loop, when, sgrpc_net_health_fire_, arg, &t);
+  *ptimer = t;
+  return rv;
+}
+
+/** sgrpc_health_timers.cancel on a net loop (not for direct use). */
+static inline void sgrpc_net_health_cancel_(void *loop, void *timer) {
+  (void)loop;
+  sgrpc_net_timer_cancel((sgrpc_net_timer *)timer);
+}
+
+/**
+ * Runs health's checks (sgrpc_health_check_add) on loop's timers
+ * (sgrpc_epoll_net(e), sgrpc_uv_net(u), ...). Returns what
+ * sgrpc_health_set_timers returns. Stop the checks (sgrpc_health_del or
+ * sgrpc_health_checks_stop) before the loop is deleted.
+ */
+static inline int sgrpc_net_health_use_loop(sgrpc_health *health, sgrpc_net_loop *loop) {
+  sgrpc_health_timers t;
+  t.start = sgrpc_net_health_start_;
+  t.cancel = sgrpc_net_health_cancel_;
+  t.ctx = loop;
+  return sgrpc_health_set_timers(health, &t);
 }
 
 #ifdef __cplusplus
