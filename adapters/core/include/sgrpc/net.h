@@ -328,6 +328,12 @@ SGRPC_EXTERN sgrpc_net_channel *sgrpc_net_loop_channel_next(const sgrpc_net_loop
 /** The open connection with that id on loop, or NULL. */
 SGRPC_EXTERN sgrpc_net_conn *sgrpc_net_loop_conn_find(const sgrpc_net_loop *loop, uint64_t id);
 
+/** A time on the adapters' clock (CLOCK_MONOTONIC ns, what every
+ *  callback's now is) as ns since the Unix epoch, by the wall clock's
+ *  current offset; 0 for t <= 0 ("never"). For reports such as channelz's
+ *  timestamps. */
+SGRPC_EXTERN int64_t sgrpc_net_to_unix_ns(int64_t t);
+
 /** A user timer's callback. It runs inside the loop like any sgrpc
  *  callback (the same re-entrancy rules). */
 typedef void (*sgrpc_net_timer_cb)(sgrpc_net_loop *loop, void *user_data, int64_t now);
