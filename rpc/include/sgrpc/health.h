@@ -155,7 +155,8 @@ typedef struct sgrpc_health_probe {
  * A check: finds out whether service works (a query to a database, a
  * look at a queue) and reports it with sgrpc_health_probe_done(probe,
  * SGRPC_HEALTH_SERVING or _NOT_SERVING). now is the loop's clock.
- * service is borrowed for the call.
+ * service is borrowed for the call. The check may add and remove checks
+ * (itself included) but must not delete the health object.
  */
 typedef void (*sgrpc_health_check_fn)(sgrpc_health_probe probe, const char *service,
                                       void *user_data, int64_t now);
