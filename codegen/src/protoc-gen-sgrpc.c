@@ -706,8 +706,19 @@ static void emit_header_service(sb *h, const sgen *sv) {
   }
 }
 
+/* Appends s as the inside of a C string literal. */
+static void sb_cstring(sb *c, const char *s) {
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') sb_printf(c, "\\%c", ch);
+    else if (ch < 0x20 || ch >= 0x7f) sb_printf(c, "\\%03o", ch);
+    else sb_printf(c, "%c", ch);
+  }
+}
+
 static void emit_source_service(sb *c, const sgen *sv, const char *fd_var,
-                                const char *fd_len_var, const char *file_name) {
+                                const char *fd_len_var, const char *file_name,
+                                const char *deps_var, size_t n_deps) {
   size_t i;
   if (sv->n) {
     sb_printf(c, "const sgrpc_method %s[%zu] = {\n", sv->methods_var, sv->n);
@@ -720,10 +731,11 @@ static void emit_source_service(sb *c, const sgen *sv, const char *fd_var,
     }
     sb_puts(c, "};\n\n");
   }
-  sb_printf(c, "const sgrpc_service_desc %s = {\"%s\", %s, %zu, \"%s\", %s, %s};\n\n",
-            sv->service_var, sv->full, sv->n ? sv->methods_var : "NULL", sv->n, file_name,
-            fd_var, fd_len_var);
-  (void)fd_len_var;
+  sb_printf(c, "const sgrpc_service_desc %s = {\"%s\", %s, %zu, \"", sv->service_var, sv->full,
+            sv->n ? sv->methods_var : "NULL", sv->n);
+  sb_cstring(c, file_name);
+  sb_printf(c, "\", %s, %s, %s, %zu};\n\n", fd_var, fd_len_var, n_deps ? deps_var : "NULL",
+            n_deps);
 
   for (i = 0; i < sv->n; i++) {
     const mgen *m = &sv->methods[i];
@@ -752,7 +764,8 @@ static void emit_source_service(sb *c, const sgen *sv, const char *fd_var,
               "    rv = sgrpc_router_add(router, &%s[%s], &h);\n    if (rv < 0) return rv;\n  }\n",
               m->field, m->serve_fn, m->field, sv->methods_var, m->enum_name);
   }
-  sb_puts(c, "  return 0;\n}\n\n");
+  /* Recorded last: a router lists only services whose methods it routes. */
+  sb_printf(c, "  return sgrpc_router_add_service(router, &%s);\n}\n\n", sv->service_var);
 
   for (i = 0; i < sv->n; i++) {
     const mgen *m = &sv->methods[i];
@@ -797,9 +810,82 @@ static void emit_bytes(sb *c, const uint8_t *d, size_t n) {
   sb_puts(c, "\n");
 }
 
+/* The files f imports, directly or not, each after its own imports
+ * (post-order), without repeats: what reflection needs to describe f. */
+typedef struct deplist {
+  const FileProto **v;
+  size_t n, cap;
+} deplist;
+
+static int dep_has(const deplist *l, const FileProto *f) {
+  size_t k;
+  for (k = 0; k < l->n; k++)
+    if (l->v[k] == f) return 1;
+  return 0;
+}
+
+static void dep_push(deplist *l, const FileProto *f) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 8;
+    l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+  }
+  l->v[l->n++] = f;
+}
+
+/* entered holds every file visited so far, so a request with an import
+ * cycle (protoc refuses them, a fuzzer does not) ends too. */
+static void collect_deps(const gen *g, const FileProto *f, deplist *out, deplist *entered) {
+  size_t i;
+  for (i = 0; i < f->n_dependency; i++) {
+    const FileProto *d = f->dependency[i] ? find_file(g, f->dependency[i]) : NULL;
+    if (!d || dep_has(entered, d)) continue;
+    dep_push(entered, d);
+    collect_deps(g, d, out, entered);
+    dep_push(out, d);
+  }
+}
+
+/* Emits one static byte array per imported file and the table of them;
+ * returns how many. Source info is dropped as for the file itself. */
+static size_t emit_deps(sb *c, const gen *g, const FileProto *f, const char *deps_var) {
+  deplist dl = {0}, entered = {0};
+  size_t i;
+  dep_push(&entered, f);
+  collect_deps(g, f, &dl, &entered);
+  free(entered.v);
+  for (i = 0; i < dl.n; i++) {
+    FileProto copy = *dl.v[i];
+    size_t len;
+    uint8_t *fd;
+    copy.source_code_info = NULL;
+    len = protobuf_c_message_get_packed_size(&copy.base);
+    fd = xmalloc(len ? len : 1);
+    protobuf_c_message_pack(&copy.base, fd);
+    sb_printf(c, "static const uint8_t %s_%zu[%zu] = {\n", deps_var, i, len ? len : 1);
+    emit_bytes(c, fd, len);
+    sb_puts(c, "};\n");
+    free(fd);
+  }
+  if (dl.n) {
+    sb_printf(c, "static const sgrpc_file_desc %s[%zu] = {\n", deps_var, dl.n);
+    for (i = 0; i < dl.n; i++) {
+      FileProto copy = *dl.v[i];
+      copy.source_code_info = NULL;
+      sb_puts(c, "  {\"");
+      sb_cstring(c, dl.v[i]->name ? dl.v[i]->name : "");
+      sb_printf(c, "\", %s_%zu, %zu},\n", deps_var, i,
+                protobuf_c_message_get_packed_size(&copy.base));
+    }
+    sb_puts(c, "};\n\n");
+  }
+  free(dl.v);
+  return dl.n;
+}
+
 static int gen_file(gen *g, const FileProto *f, Response *resp) {
   const char *pkg = f->package ? f->package : "";
-  char *base, *ident, *ident_lower, *fd_var, *fd_len_var;
+  char *base, *ident, *ident_lower, *fd_var, *fd_len_var, *deps_var;
+  size_t n_deps;
   strset names = {0};
   sgen *svcs;
   sb h = {0}, c = {0};
@@ -817,6 +903,7 @@ static int gen_file(gen *g, const FileProto *f, Response *resp) {
   for (i = 0; i < g->seeds.n; i++) set_add(&names, g->seeds.v[i]);
   fd_var = fmt_name(&names, "%s__sgrpc_file_descriptor", ident_lower);
   fd_len_var = fmt_name(&names, "%s__sgrpc_file_descriptor_len", ident_lower);
+  deps_var = fmt_name(&names, "%s__sgrpc_file_deps", ident_lower);
 
   svcs = calloc(f->n_service, sizeof(sgen));
   if (!svcs) exit(1);
@@ -850,8 +937,9 @@ static int gen_file(gen *g, const FileProto *f, Response *resp) {
     emit_bytes(&c, fd, len);
     sb_printf(&c, "};\nconst size_t %s = %zu;\n\n", fd_len_var, len);
     free(fd);
+    n_deps = emit_deps(&c, g, f, deps_var);
     for (i = 0; i < f->n_service; i++)
-      emit_source_service(&c, &svcs[i], fd_var, fd_len_var, f->name);
+      emit_source_service(&c, &svcs[i], fd_var, fd_len_var, f->name, deps_var, n_deps);
 
     for (i = 0; i < 2; i++) {
       sb name = {0};
@@ -870,7 +958,7 @@ static int gen_file(gen *g, const FileProto *f, Response *resp) {
   free(h.s);
   free(c.s);
   set_free(&names);
-  free(base), free(ident), free(ident_lower), free(fd_var), free(fd_len_var);
+  free(base), free(ident), free(ident_lower), free(fd_var), free(fd_len_var), free(deps_var);
   return g->error ? -1 : 0;
 }
 

@@ -5,7 +5,10 @@
  * packed and unpacked with protobuf-c.
  *
  *   sgrpc-demo-server --listen 127.0.0.1:PORT   (or [::1]:PORT, unix:/path)
- *                     [--loop epoll|libuv|kqueue]
+ *                     [--loop epoll|libuv|kqueue] [--no-health-reflection]
+ *
+ * Also serves grpc.health.v1.Health and server reflection (grpcurl,
+ * grpc_health_probe) unless --no-health-reflection.
  *
  * SIGINT/SIGTERM: the first shuts down gracefully (GOAWAY, in-flight calls
  * finish), the second exits at once. Logs one line per finished call on
@@ -18,7 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sgrpc/health.h>
+#include <sgrpc/net_rpc.h>
+#include <sgrpc/reflection.h>
+
 #include "demo.pb-c.h"
+#include "demo.sgrpc.h"
 #include "demo_loop.h"
 
 enum { M_SAY, M_COUNT, M_SUM, M_CHAT, M_SLEEP, M_FAIL, M_COUNT_ };
@@ -361,12 +369,49 @@ static void on_half_close(scall *sc) {
   }
 }
 
+
+/* ---- health and server reflection (off with --no-health-reflection) ----
+ * The service itself is routed by hand (above); the two standard services
+ * sit on an rpc router of their own, which takes the calls whose path it
+ * knows. Reflection describes the router's services and the Demo service (its generated description). */
+static sgrpc_router *std_router;
+static sgrpc_health *std_health;
+static sgrpc_reflection *std_refl;
+
+static int std_services_new(void) {
+  if (sgrpc_router_new(&std_router, NULL) != 0 || sgrpc_health_new(&std_health, NULL) != 0 ||
+      sgrpc_health_set(std_health, "demo.Demo", SGRPC_HEALTH_SERVING) != 0 ||
+      sgrpc_health_register(std_health, std_router) != 0 ||
+      sgrpc_reflection_new(&std_refl, NULL) != 0 ||
+      sgrpc_reflection_add_service(std_refl, &demo__demo__sgrpc_service) != 0 ||
+      sgrpc_reflection_register(std_refl, std_router) != 0)
+    return -1;
+  return 0;
+}
+
+/* After the loop is gone: no call reaches them any more. */
+static void std_services_del(void) {
+  sgrpc_reflection_del(std_refl);
+  sgrpc_health_del(std_health);
+  sgrpc_router_del(std_router);
+}
+
+/* A new call for health or reflection goes to their router, which takes
+ * the call over (its later events go to the router's per-call callback). */
+static int std_services_take(sgrpc_net_conn *conn, const sgrpc_event *ev, int64_t now) {
+  if (!std_router ||
+      !sgrpc_router_find(std_router, ev->u.call_new.path, ev->u.call_new.path_len))
+    return 0;
+  sgrpc_net_router_event(conn, ev, std_router, now);
+  return 1;
+}
+
 static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   scall *sc = ev->call_user_data;
   (void)ud;
-  (void)now;
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW:
+    if (std_services_take(conn, ev, now)) break;
     if (verbose) {
       /* Under mutual TLS the handler knows who is calling. */
       sgrpc_tls_peer peer;
@@ -415,18 +460,20 @@ int main(int argc, char **argv) {
   sgrpc_net_listen_opts lo;
   const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
   sgrpc_tls_openssl_ctx *tls = NULL;
-  int i, rv;
+  int i, rv, std_services = 1;
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_addr = argv[++i];
     else if (strcmp(argv[i], "--loop") == 0 && i + 1 < argc) loop_kind = argv[++i];
     else if (strncmp(argv[i], "--loop=", 7) == 0) loop_kind = argv[i] + 7;
     else if (strcmp(argv[i], "--quiet") == 0) verbose = 0;
+    else if (strcmp(argv[i], "--no-health-reflection") == 0) std_services = 0;
     else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) tls_cert = argv[++i];
     else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) tls_key = argv[++i];
     else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) tls_ca = argv[++i];
     else {
       fprintf(stderr,
               "usage: %s [--listen HOST:PORT|unix:/path] [--loop %s] [--quiet]\n"
+              "          [--no-health-reflection]\n"
               "          [--tls-cert PEM --tls-key PEM [--tls-ca PEM (require client certs)]]\n",
               argv[0], demo_loop_kinds());
       return 2;
@@ -449,12 +496,19 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  if (std_services && std_services_new() != 0) {
+    fprintf(stderr, "demo-server: cannot set up health and reflection\n");
+    std_services_del();
+    sgrpc_tls_openssl_ctx_del(tls);
+    return 1;
+  }
   setvbuf(stdout, NULL, _IOLBF, 0);
   setvbuf(stderr, NULL, _IOLBF, 0);
   if (demo_loop_new(&loop, loop_kind) != 0) {
     fprintf(stderr, "demo-server: no loop \"%s\" in this build (have: %s)\n", loop_kind,
             demo_loop_kinds());
     sgrpc_tls_openssl_ctx_del(tls);
+    std_services_del();
     return 2;
   }
   if (loop.a->catch_signals(loop.x, on_signal, NULL) != 0) return 1;
@@ -472,6 +526,7 @@ int main(int argc, char **argv) {
             sgrpc_strerror(rv), rv);
     loop.a->del(loop.x);
     sgrpc_tls_openssl_ctx_del(tls);
+    std_services_del();
     return 1;
   }
   printf("demo-server: listening on %s%s (%s loop)\n", listen_addr,
@@ -479,6 +534,7 @@ int main(int argc, char **argv) {
   rv = loop.a->run(loop.x);
   loop.a->del(loop.x);
   sgrpc_tls_openssl_ctx_del(tls);
+  std_services_del();
   fprintf(stderr, "demo-server: stopped\n");
   return rv == 0 ? 0 : 1;
 }

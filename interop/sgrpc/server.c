@@ -21,10 +21,17 @@
  * ResponseParameters.interval_us. Everything else (UnimplementedCall,
  * other services) ends UNIMPLEMENTED.
  *
+ * Also serves grpc.health.v1.Health and server reflection unless
+ * --no-health-reflection.
+ *
  * Prints "sgrpc-interop-server: listening on port N" on stdout once ready.
  */
 #define _GNU_SOURCE
 #include "common.h"
+
+#include <sgrpc/health.h>
+#include <sgrpc/net_rpc.h>
+#include <sgrpc/reflection.h>
 
 enum { M_EMPTY, M_UNARY, M_STREAM_OUT, M_STREAM_IN, M_FULL_DUPLEX, M_HALF_DUPLEX, M_COUNT_ };
 static const int method_index[M_COUNT_] = {
@@ -402,12 +409,49 @@ static void on_call_new(sgrpc_net_conn *conn, const sgrpc_event *ev) {
   }
 }
 
+
+/* ---- health and server reflection (off with --no-health-reflection) ----
+ * The service itself is routed by hand (above); the two standard services
+ * sit on an rpc router of their own, which takes the calls whose path it
+ * knows. Reflection describes the router's services and grpc.testing.TestService (its generated description). */
+static sgrpc_router *std_router;
+static sgrpc_health *std_health;
+static sgrpc_reflection *std_refl;
+
+static int std_services_new(void) {
+  if (sgrpc_router_new(&std_router, NULL) != 0 || sgrpc_health_new(&std_health, NULL) != 0 ||
+      sgrpc_health_set(std_health, "grpc.testing.TestService", SGRPC_HEALTH_SERVING) != 0 ||
+      sgrpc_health_register(std_health, std_router) != 0 ||
+      sgrpc_reflection_new(&std_refl, NULL) != 0 ||
+      sgrpc_reflection_add_service(std_refl, &grpc__testing__test_service__sgrpc_service) != 0 ||
+      sgrpc_reflection_register(std_refl, std_router) != 0)
+    return -1;
+  return 0;
+}
+
+/* After the loop is gone: no call reaches them any more. */
+static void std_services_del(void) {
+  sgrpc_reflection_del(std_refl);
+  sgrpc_health_del(std_health);
+  sgrpc_router_del(std_router);
+}
+
+/* A new call for health or reflection goes to their router, which takes
+ * the call over (its later events go to the router's per-call callback). */
+static int std_services_take(sgrpc_net_conn *conn, const sgrpc_event *ev, int64_t now) {
+  if (!std_router ||
+      !sgrpc_router_find(std_router, ev->u.call_new.path, ev->u.call_new.path_len))
+    return 0;
+  sgrpc_net_router_event(conn, ev, std_router, now);
+  return 1;
+}
+
 static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int64_t now) {
   scall *sc = ev->call_user_data;
   (void)ud;
-  (void)now;
   switch (ev->type) {
   case SGRPC_EV_CALL_NEW:
+    if (std_services_take(conn, ev, now)) break;
     on_call_new(conn, ev);
     break;
   case SGRPC_EV_MESSAGE:
@@ -437,14 +481,14 @@ static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int6
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s --port=PORT [--use_tls=false] [--tls_cert_file=F --tls_key_file=F]"
-          " [--host=ADDR] [--verbose]\n",
+          " [--host=ADDR] [--verbose] [--no-health-reflection]\n",
           argv0);
 }
 
 int main(int argc, char **argv) {
   const char *port = NULL, *host = "127.0.0.1", *v;
   const char *cert = NULL, *key = NULL;
-  int use_tls = 0, i, rv;
+  int use_tls = 0, i, rv, std_services = 1;
   char listen_addr[300];
   sgrpc_epoll *loop;
   sgrpc_net_server *server;
@@ -462,6 +506,7 @@ int main(int argc, char **argv) {
     } else if (iop_flag(argc, argv, &i, "tls_cert_file", 0, &v)) cert = v;
     else if (iop_flag(argc, argv, &i, "tls_key_file", 0, &v)) key = v;
     else if (strcmp(argv[i], "--verbose") == 0) verbose = 1;
+    else if (strcmp(argv[i], "--no-health-reflection") == 0) std_services = 0;
     else if (strncmp(argv[i], "--", 2) == 0 && strchr(argv[i], '=')) {
       /* flags of other stacks' tooling we do not use (--max_send_message_size=...) */
       fprintf(stderr, "sgrpc-interop-server: ignoring %s\n", argv[i]);
@@ -495,6 +540,12 @@ int main(int argc, char **argv) {
   if (strchr(host, ':') && host[0] != '[')
     snprintf(listen_addr, sizeof(listen_addr), "[%s]:%s", host, port);
   else snprintf(listen_addr, sizeof(listen_addr), "%s:%s", host, port);
+  if (std_services && std_services_new() != 0) {
+    fprintf(stderr, "sgrpc-interop-server: cannot set up health and reflection\n");
+    std_services_del();
+    sgrpc_tls_openssl_ctx_del(tls);
+    return 1;
+  }
   if (sgrpc_epoll_new(&loop, NULL) != 0) return 1;
   if (sgrpc_epoll_catch_signals(loop, NULL, NULL) != 0) return 1;
   memset(&opts, 0, sizeof(opts));
@@ -511,11 +562,13 @@ int main(int argc, char **argv) {
             sgrpc_strerror(rv));
     sgrpc_epoll_del(loop);
     sgrpc_tls_openssl_ctx_del(tls);
+    std_services_del();
     return 1;
   }
   printf("sgrpc-interop-server: listening on port %d\n", sgrpc_net_server_port(server));
   rv = sgrpc_epoll_run(loop);
   sgrpc_epoll_del(loop);
   sgrpc_tls_openssl_ctx_del(tls);
+  std_services_del();
   return rv == 0 ? 0 : 1;
 }

@@ -10,6 +10,7 @@
  */
 #include <sgrpc/reflection.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,17 @@ struct sgrpc_reflection {
   size_t n_services, cap_services;
   refl_ext *exts;
   size_t n_exts, cap_exts;
+  /* Routers reflection is registered on, and how many of each one's
+   * services it has taken in: their services are listed with no call of
+   * sgrpc_reflection_add_service (reflection_sync). */
+  struct {
+    const sgrpc_router *router;
+    size_t synced;
+  } routers[SGRPC_REFLECTION_MAX_ROUTERS];
+  size_t n_routers;
+  sgrpc_reflection_warn_cb warn;
+  void *warn_ud;
+  int warn_set;
 };
 
 /* Makes room for one more element in *arr (count n, capacity *cap). */
@@ -370,6 +382,23 @@ void sgrpc_reflection_del(sgrpc_reflection *r) {
   rpc_free(&r->mem, r);
 }
 
+void sgrpc_reflection_set_warn(sgrpc_reflection *r, sgrpc_reflection_warn_cb cb, void *user_data) {
+  if (!r) return;
+  r->warn = cb;
+  r->warn_ud = user_data;
+  r->warn_set = 1;
+}
+
+static void refl_warn(sgrpc_reflection *r, const char *fmt, const char *a, const char *b) {
+  char msg[512];
+  snprintf(msg, sizeof(msg), fmt, a, b);
+  if (!r->warn_set) {
+    fprintf(stderr, "sgrpc reflection: %s\n", msg);
+    return;
+  }
+  if (r->warn) r->warn(msg, r->warn_ud);
+}
+
 static int service_list(sgrpc_reflection *r, const char *name) {
   size_t i;
   for (i = 0; i < r->n_services; i++)
@@ -382,13 +411,74 @@ static int service_list(sgrpc_reflection *r, const char *name) {
 }
 
 int sgrpc_reflection_add_service(sgrpc_reflection *r, const sgrpc_service_desc *svc) {
+  size_t i;
   int rv;
-  if (!r || !svc || !svc->name || !svc->name[0]) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!r || !svc || !svc->name || !svc->name[0] || (svc->n_deps && !svc->deps))
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  /* Imports first, so a failure leaves no file that needs them. A name
+   * already known is kept: two protoc runs may encode the same import
+   * differently, and either describes it. */
+  for (i = 0; i < svc->n_deps; i++) {
+    const sgrpc_file_desc *d = &svc->deps[i];
+    if (!d->name || !d->data) return SGRPC_ERR_INVALID_ARGUMENT;
+    if (file_find(r, d->name, strlen(d->name)) >= 0) continue;
+    rv = file_add(r, d->data, d->len, 0);
+    if (rv < 0) return rv;
+  }
   if (svc->file_descriptor) {
     rv = file_add(r, svc->file_descriptor, svc->file_descriptor_len, 0);
     if (rv < 0) return rv;
   }
   return service_list(r, svc->name);
+}
+
+/* Names of the files f imports that reflection lacks go to the warning. */
+static void warn_missing_imports(sgrpc_reflection *r, const sgrpc_service_desc *svc) {
+  wire w;
+  uint32_t f;
+  const uint8_t *v;
+  size_t vl;
+  char dep[256];
+  w.p = svc->file_descriptor;
+  w.end = svc->file_descriptor + svc->file_descriptor_len;
+  while (wire_next(&w, &f, &v, &vl) > 0) {
+    if (f != 3) continue; /* FileDescriptorProto.dependency */
+    if (file_find(r, (const char *)v, vl) >= 0) continue;
+    if (vl >= sizeof(dep)) vl = sizeof(dep) - 1;
+    memcpy(dep, v, vl);
+    dep[vl] = 0;
+    refl_warn(r,
+              "service %s: its file imports %s, which reflection does not have (add it with "
+              "sgrpc_reflection_add_file_set, or regenerate with this protoc-gen-sgrpc)",
+              svc->name, dep);
+  }
+}
+
+/* Takes in the services routers recorded since the last call. Returns 0
+ * or SGRPC_ERR_NOMEM (what was taken stays; the rest is retried). */
+static int reflection_sync(sgrpc_reflection *r) {
+  size_t k;
+  for (k = 0; k < r->n_routers; k++) {
+    const sgrpc_router *router = r->routers[k].router;
+    while (r->routers[k].synced < sgrpc_router_service_count(router)) {
+      const sgrpc_service_desc *svc = sgrpc_router_service(router, r->routers[k].synced);
+      int rv = sgrpc_reflection_add_service(r, svc);
+      if (rv == SGRPC_ERR_NOMEM) return rv;
+      r->routers[k].synced++;
+      if (rv < 0) {
+        refl_warn(r, "service %s: its file descriptor is not a valid FileDescriptorProto%s",
+                  svc->name, "; reflection cannot describe it");
+        continue;
+      }
+      if (!svc->file_descriptor)
+        refl_warn(r, "service %s has no file descriptor%s", svc->name,
+                  ": reflection lists it but cannot describe it (generate it with "
+                  "protoc-gen-sgrpc, or add its file with sgrpc_reflection_add_file)");
+      else
+        warn_missing_imports(r, svc);
+    }
+  }
+  return 0;
 }
 
 int sgrpc_reflection_add_file(sgrpc_reflection *r, const uint8_t *data, size_t len) {
@@ -484,7 +574,10 @@ static int is_message(const sgrpc_reflection *r, const char *name) {
 static int refl_answer_query(sgrpc_reflection *r, int q, const char *arg, int32_t number,
                              refl_answer *a) {
   size_t i;
+  int rv;
   memset(a, 0, sizeof(*a));
+  rv = reflection_sync(r);
+  if (rv < 0) return rv;
   switch (q) {
   case Q_LIST:
     a->kind = A_LIST;
@@ -633,6 +726,7 @@ static void refl_on_close(sgrpc_server_call *call, const sgrpc_status_info *stat
 #undef RN
 
 int sgrpc_reflection_register(sgrpc_reflection *r, sgrpc_router *router) {
+  size_t k;
   int rv;
   if (!r || !router) return SGRPC_ERR_INVALID_ARGUMENT;
   rv = sgrpc_reflection_add_service(r, &grpc__reflection__v1__server_reflection__sgrpc_service);
@@ -641,5 +735,14 @@ int sgrpc_reflection_register(sgrpc_reflection *r, sgrpc_router *router) {
                                       &grpc__reflection__v1alpha__server_reflection__sgrpc_service);
   if (rv == 0) rv = register_v1(r, router);
   if (rv == 0) rv = register_v1alpha(r, router);
-  return rv;
+  if (rv != 0) return rv;
+  for (k = 0; k < r->n_routers; k++)
+    if (r->routers[k].router == router) return reflection_sync(r);
+  if (r->n_routers == SGRPC_REFLECTION_MAX_ROUTERS) return 0;
+  r->routers[r->n_routers].router = router;
+  r->routers[r->n_routers].synced = 0;
+  r->n_routers++;
+  /* Now, so that warnings come at start-up; later services come in with
+   * the first request after they were registered. */
+  return reflection_sync(r);
 }

@@ -103,6 +103,8 @@ struct sgrpc_router {
   uint32_t *index; /* open addressing: route number + 1, 0 = empty */
   size_t index_cap; /* power of two, >= 2 * n */
   sgrpc_events *events;   /* hooks for calls created from now on, or NULL */
+  const sgrpc_service_desc **services; /* what reflection lists */
+  size_t n_services, cap_services;
 };
 
 struct sgrpc_server_call {
@@ -146,7 +148,32 @@ void sgrpc_router_del(sgrpc_router *r) {
   if (!r) return;
   rpc_free(&r->mem, r->routes);
   rpc_free(&r->mem, r->index);
+  rpc_free(&r->mem, (void *)r->services);
   rpc_free(&r->mem, r);
+}
+
+int sgrpc_router_add_service(sgrpc_router *r, const sgrpc_service_desc *svc) {
+  size_t i;
+  if (!r || !svc || !svc->name || !svc->name[0]) return SGRPC_ERR_INVALID_ARGUMENT;
+  for (i = 0; i < r->n_services; i++)
+    if (r->services[i] == svc || strcmp(r->services[i]->name, svc->name) == 0) return 0;
+  if (r->n_services == r->cap_services) {
+    size_t cap = r->cap_services ? r->cap_services * 2 : 4;
+    const sgrpc_service_desc **ns = rpc_malloc(&r->mem, cap * sizeof(*ns));
+    if (!ns) return SGRPC_ERR_NOMEM;
+    if (r->n_services) memcpy((void *)ns, (const void *)r->services, r->n_services * sizeof(*ns));
+    rpc_free(&r->mem, (void *)r->services);
+    r->services = ns;
+    r->cap_services = cap;
+  }
+  r->services[r->n_services++] = svc;
+  return 0;
+}
+
+size_t sgrpc_router_service_count(const sgrpc_router *r) { return r ? r->n_services : 0; }
+
+const sgrpc_service_desc *sgrpc_router_service(const sgrpc_router *r, size_t i) {
+  return r && i < r->n_services ? r->services[i] : NULL;
 }
 
 static const route *router_lookup(const sgrpc_router *r, const char *path, size_t len) {

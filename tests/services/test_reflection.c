@@ -692,6 +692,176 @@ static void test_damaged_descriptors(void **state) {
   free(set);
 }
 
+
+/* ---- reflection follows its router: no add_service, imports included ---- */
+
+static void empty_call(sgrpc_server_call *call, const Grpc__Testing__Empty *req, void *ud) {
+  (void)req, (void)ud;
+  sgrpc_server_call_fail(call, SGRPC_STATUS_UNIMPLEMENTED, "not here");
+}
+
+typedef struct warnings {
+  int n;
+  char text[8][512];
+} warnings;
+
+static void on_warn(const char *msg, void *ud) {
+  warnings *ws = ud;
+  if (ws->n < 8) snprintf(ws->text[ws->n], sizeof(ws->text[0]), "%s", msg);
+  ws->n++;
+}
+
+/* A world whose reflection was given nothing but the router: the
+ * generated register function records grpc.testing.TestService, and its
+ * description carries the two files test.proto imports. */
+static void world_init_router_only(world *w, warnings *ws) {
+  Grpc__Testing__TestService_SgrpcServer impl;
+  memset(w, 0, sizeof(*w));
+  assert_int_equal(pair_init(&w->p, NULL, NULL, NULL), 0);
+  w->p.on_event = on_event;
+  w->p.ud = w;
+  assert_int_equal(sgrpc_router_new(&w->router, NULL), 0);
+  memset(&impl, 0, sizeof(impl));
+  impl.empty_call = empty_call;
+  assert_int_equal(grpc__testing__test_service__sgrpc_register(w->router, &impl, NULL), 0);
+  assert_int_equal(sgrpc_reflection_new(&w->refl, NULL), 0);
+  sgrpc_reflection_set_warn(w->refl, on_warn, ws);
+  assert_int_equal(sgrpc_reflection_register(w->refl, w->router), 0);
+  sgrpc_rpc_client_init(&w->client, w->p.cli, NULL);
+}
+
+static void test_follows_router(void **state) {
+  world w;
+  answers a;
+  warnings ws;
+  const q qs[] = {{LIST, NULL, 0},
+                  {SYMBOL, "grpc.testing.TestService", 0},
+                  {SYMBOL, "grpc.testing.SimpleRequest", 0},
+                  {FILE_, EMPTYP, 0},
+                  {LIST, NULL, 0}};
+  (void)state;
+  memset(&ws, 0, sizeof(ws));
+  world_init_router_only(&w, &ws);
+  assert_int_equal(sgrpc_router_service_count(w.router), 3); /* TestService + v1 + v1alpha */
+  assert_string_equal(sgrpc_router_service(w.router, 0)->name, "grpc.testing.TestService");
+  assert_null(sgrpc_router_service(w.router, 3));
+  ask_v1alpha(&w, qs, 4, &a);
+  assert_non_null(strstr(a.text[0], "grpc.testing.TestService"));
+  assert_non_null(strstr(a.text[0], "grpc.reflection.v1.ServerReflection"));
+  assert_string_equal(a.text[1], TEST_FILES);
+  assert_string_equal(a.methods, TEST_METHODS);
+  assert_string_equal(a.text[2], "F:" MSGP);
+  assert_string_equal(a.text[3], "F:" EMPTYP);
+  assert_int_equal(ws.n, 0); /* everything describable */
+
+  /* a service recorded after registration is listed at the next request */
+  assert_int_equal(sgrpc_router_add_service(w.router, sgrpc_health_service()), 0);
+  assert_int_equal(sgrpc_router_add_service(w.router, sgrpc_health_service()), 0); /* no-op */
+  assert_int_equal(sgrpc_router_service_count(w.router), 4);
+  ask_v1alpha(&w, qs, 1, &a);
+  assert_non_null(strstr(a.text[0], "grpc.health.v1.Health"));
+  assert_int_equal(ws.n, 0);
+  world_free(&w);
+}
+
+/* What reflection cannot describe is reported, once, naming the service
+ * and what is missing. */
+static void test_warnings(void **state) {
+  world w;
+  answers a;
+  warnings ws;
+  const q qs[] = {{LIST, NULL, 0}, {SYMBOL, "grpc.testing.TestService", 0}};
+  static const sgrpc_service_desc bare = {"demo.NoDescriptor", NULL, 0, "demo.proto", NULL, 0,
+                                          NULL, 0};
+  sgrpc_service_desc no_imports = grpc__testing__test_service__sgrpc_service;
+  static const uint8_t junk[] = {0xff, 0xff, 0xff};
+  sgrpc_service_desc damaged_desc = {"demo.Damaged", NULL, 0, "d.proto", junk, sizeof(junk),
+                                     NULL, 0};
+  (void)state;
+  memset(&ws, 0, sizeof(ws));
+  no_imports.name = "grpc.testing.TestServiceNoImports";
+  no_imports.deps = NULL;
+  no_imports.n_deps = 0;
+  memset(&w, 0, sizeof(w));
+  assert_int_equal(pair_init(&w.p, NULL, NULL, NULL), 0);
+  w.p.on_event = on_event;
+  w.p.ud = &w;
+  assert_int_equal(sgrpc_router_new(&w.router, NULL), 0);
+  assert_int_equal(sgrpc_router_add_service(w.router, &bare), 0);
+  assert_int_equal(sgrpc_router_add_service(w.router, &no_imports), 0);
+  assert_int_equal(sgrpc_router_add_service(w.router, &damaged_desc), 0);
+  assert_int_equal(sgrpc_router_add_service(NULL, &bare), SGRPC_ERR_INVALID_ARGUMENT);
+  assert_int_equal(sgrpc_reflection_new(&w.refl, NULL), 0);
+  sgrpc_reflection_set_warn(w.refl, on_warn, &ws);
+  assert_int_equal(sgrpc_reflection_register(w.refl, w.router), 0);
+  assert_int_equal(ws.n, 4); /* bare, two imports of no_imports, damaged */
+  assert_non_null(strstr(ws.text[0], "demo.NoDescriptor has no file descriptor"));
+  assert_non_null(strstr(ws.text[1], "grpc.testing.TestServiceNoImports"));
+  assert_non_null(strstr(ws.text[1], "imports grpc/testing/"));
+  assert_non_null(strstr(ws.text[2], "imports grpc/testing/"));
+  assert_non_null(strstr(ws.text[3], "demo.Damaged"));
+  sgrpc_rpc_client_init(&w.client, w.p.cli, NULL);
+  ask_v1alpha(&w, qs, 2, &a);
+  assert_int_equal(ws.n, 4); /* reported once */
+  /* listed anyway; the file is served without the imports it lacks */
+  assert_non_null(strstr(a.text[0], "demo.NoDescriptor"));
+  assert_string_equal(a.text[1], "F:" TESTP);
+  world_free(&w);
+}
+
+/* Silenced: set_warn with NULL. */
+static void test_warnings_silenced(void **state) {
+  sgrpc_router *router;
+  sgrpc_reflection *refl;
+  static const sgrpc_service_desc bare = {"demo.NoDescriptor", NULL, 0, "demo.proto", NULL, 0,
+                                          NULL, 0};
+  (void)state;
+  assert_int_equal(sgrpc_router_new(&router, NULL), 0);
+  assert_int_equal(sgrpc_router_add_service(router, &bare), 0);
+  assert_int_equal(sgrpc_reflection_new(&refl, NULL), 0);
+  sgrpc_reflection_set_warn(refl, NULL, NULL);
+  assert_int_equal(sgrpc_reflection_register(refl, router), 0);
+  sgrpc_reflection_del(refl);
+  sgrpc_router_del(router);
+}
+
+
+/* The router's service list and reflection's taking it in, under every
+ * allocation failure: NOMEM or success, nothing leaks, and after a NOMEM
+ * in the take-in the next attempt completes it. */
+static void test_follow_alloc_failures(void **state) {
+  long n;
+  Grpc__Testing__TestService_SgrpcServer impl;
+  (void)state;
+  memset(&impl, 0, sizeof(impl));
+  impl.empty_call = empty_call;
+  for (n = 1; n < 10000; n++) {
+    failmem fm;
+    sgrpc_mem mem;
+    sgrpc_reflection *r = NULL;
+    sgrpc_router *router = NULL;
+    int rv;
+    failmem_init(&fm, &mem);
+    fm.fail_at = n;
+    rv = sgrpc_router_new(&router, &mem);
+    if (rv == 0) rv = grpc__testing__test_service__sgrpc_register(router, &impl, NULL);
+    if (rv == 0) rv = sgrpc_router_add_service(router, sgrpc_health_service());
+    if (rv == 0) rv = sgrpc_reflection_new(&r, &mem);
+    if (rv == 0) {
+      sgrpc_reflection_set_warn(r, NULL, NULL);
+      rv = sgrpc_reflection_register(r, router);
+    }
+    assert_true(rv == 0 || rv == SGRPC_ERR_NOMEM);
+    assert_true(rv == 0 || fm.failures == 1);
+    if (rv == 0) assert_int_equal(sgrpc_router_service_count(router), 4);
+    sgrpc_reflection_del(r);
+    sgrpc_router_del(router);
+    assert_int_equal(fm.live, 0);
+    if (!fm.failures) break;
+  }
+  assert_true(n > 10 && n < 10000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_v1alpha),
@@ -703,6 +873,10 @@ int main(void) {
       cmocka_unit_test(test_add_errors),
       cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_damaged_descriptors),
+      cmocka_unit_test(test_follows_router),
+      cmocka_unit_test(test_warnings),
+      cmocka_unit_test(test_warnings_silenced),
+      cmocka_unit_test(test_follow_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,9 +59,10 @@ SGRPC_EXTERN void sgrpc_reflection_del(sgrpc_reflection *refl);
 
 /**
  * Lists service->name and adds its file (service->file_descriptor, when
- * not NULL). The description and its bytes are borrowed: they must outlive
- * the object (generated descriptions are static). Adding a service twice
- * is a no-op. Returns 0, SGRPC_ERR_INVALID_ARGUMENT (NULL, or descriptor
+ * not NULL) and the files it imports (service->deps; an import whose
+ * name is already known is skipped). The description and its bytes are
+ * borrowed: they must outlive the object (generated descriptions are
+ * static). Adding a service twice is a no-op. Returns 0, SGRPC_ERR_INVALID_ARGUMENT (NULL, or descriptor
  * bytes that are not a FileDescriptorProto with a name, or a file of the same
  * name with other bytes) or SGRPC_ERR_NOMEM.
  */
@@ -88,12 +89,37 @@ SGRPC_EXTERN int sgrpc_reflection_add_file(sgrpc_reflection *refl, const uint8_t
 SGRPC_EXTERN int sgrpc_reflection_add_file_set(sgrpc_reflection *refl, const uint8_t *data,
                                                size_t len);
 
+/** How many routers one reflection object follows (see
+ *  sgrpc_reflection_register). */
+#define SGRPC_REFLECTION_MAX_ROUTERS 8
+
+/** Receives a warning of the reflection object (msg is borrowed for the
+ *  call). */
+typedef void (*sgrpc_reflection_warn_cb)(const char *msg, void *user_data);
+
+/**
+ * Where warnings go: a service of a router reflection follows that it
+ * cannot describe (no file descriptor, a malformed one, or a file whose
+ * imports are missing). By default, before any call of this function,
+ * each warning is one line on stderr ("sgrpc reflection: ..."); cb NULL
+ * silences them. Each problem is reported once, when reflection takes the
+ * service in.
+ */
+SGRPC_EXTERN void sgrpc_reflection_set_warn(sgrpc_reflection *refl, sgrpc_reflection_warn_cb cb,
+                                            void *user_data);
+
 /**
  * Routes /grpc.reflection.v1.ServerReflection/ServerReflectionInfo and
  * /grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo on router
- * to refl, and adds both services to the listing. Returns 0,
- * SGRPC_ERR_INVALID_ARGUMENT (NULL, or a path already routed) or
- * SGRPC_ERR_NOMEM.
+ * to refl, and adds both services to the listing. From then on refl
+ * lists and describes every service recorded on the router
+ * (sgrpc_router_add_service, which generated register functions call),
+ * with the files they import (sgrpc_service_desc.deps): those registered
+ * before this call at once, later ones at the next request. The router
+ * must outlive refl's use; refl follows up to
+ * SGRPC_REFLECTION_MAX_ROUTERS routers (more are served but not
+ * followed). Returns 0, SGRPC_ERR_INVALID_ARGUMENT (NULL, or a path
+ * already routed) or SGRPC_ERR_NOMEM.
  */
 SGRPC_EXTERN int sgrpc_reflection_register(sgrpc_reflection *refl, sgrpc_router *router);
 

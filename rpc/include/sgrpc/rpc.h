@@ -90,17 +90,38 @@ typedef struct sgrpc_method {
   const sgrpc_codec *codec;
 } sgrpc_method;
 
+/** One serialized google.protobuf.FileDescriptorProto and its file name. */
+typedef struct sgrpc_file_desc {
+  /** The .proto file's name as protoc saw it ("google/protobuf/empty.proto"). */
+  const char *name;
+  /** The FileDescriptorProto bytes. */
+  const uint8_t *data;
+  /** Length of data. */
+  size_t len;
+} sgrpc_file_desc;
+
 /** A service: its methods and the serialized FileDescriptorProto of the
- *  .proto file that defines it (for reflection). */
+ *  .proto file that defines it, with every file that file imports,
+ *  directly or not (for reflection). */
 typedef struct sgrpc_service_desc {
   /** Full name "package.Service". */
   const char *name;
+  /** The method table, n_methods entries. */
   const sgrpc_method *methods;
+  /** Number of methods. */
   size_t n_methods;
-  /** Name of the .proto file and its FileDescriptorProto bytes. */
+  /** Name of the .proto file. */
   const char *file_name;
+  /** Its FileDescriptorProto bytes (NULL: unknown; reflection cannot
+   *  describe the service then). */
   const uint8_t *file_descriptor;
+  /** Length of file_descriptor. */
   size_t file_descriptor_len;
+  /** The files file_name imports, transitively, each before the files
+   *  that import it (protoc-gen-sgrpc fills this in; NULL: none known). */
+  const sgrpc_file_desc *deps;
+  /** Number of deps. */
+  size_t n_deps;
 } sgrpc_service_desc;
 
 /* ------------------------------------------------------------------ */
@@ -166,6 +187,22 @@ SGRPC_EXTERN void sgrpc_router_del(sgrpc_router *router);
 SGRPC_EXTERN int sgrpc_router_add(sgrpc_router *router,
                                   const sgrpc_method *method,
                                   const sgrpc_handler *handler);
+
+/**
+ * Records that router serves service (generated register functions call
+ * this after routing the service's methods), so the server reflection
+ * registered on the router lists and describes it with no further call.
+ * service must outlive the router. Adding it again is a no-op. Returns 0,
+ * SGRPC_ERR_INVALID_ARGUMENT (NULL, or no name) or SGRPC_ERR_NOMEM.
+ */
+SGRPC_EXTERN int sgrpc_router_add_service(sgrpc_router *router, const sgrpc_service_desc *service);
+
+/** Number of services recorded with sgrpc_router_add_service. */
+SGRPC_EXTERN size_t sgrpc_router_service_count(const sgrpc_router *router);
+
+/** The i-th recorded service (in the order they were added), or NULL
+ *  when i is out of range. */
+SGRPC_EXTERN const sgrpc_service_desc *sgrpc_router_service(const sgrpc_router *router, size_t i);
 
 /** Returns the method routed at path (not NUL-terminated), or NULL. */
 SGRPC_EXTERN const sgrpc_method *sgrpc_router_find(const sgrpc_router *router,

@@ -51,7 +51,7 @@ const sgrpc_method clash__calc__sgrpc_methods_2[7] = {
    &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc clash__calc__sgrpc_service = {"clash.Calc", clash__calc__sgrpc_methods_2, 7, "clashes.proto", clashes_2eproto__sgrpc_file_descriptor, clashes_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc clash__calc__sgrpc_service = {"clash.Calc", clash__calc__sgrpc_methods_2, 7, "clashes.proto", clashes_2eproto__sgrpc_file_descriptor, clashes_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 static void clash__calc__sgrpc_register__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Clash__Msg *, void *) =
@@ -145,7 +145,7 @@ int clash__calc__sgrpc_register_2(sgrpc_router *router, const Clash__Calc_SgrpcS
     rv = sgrpc_router_add(router, &clash__calc__sgrpc_methods_2[CLASH__CALC__SGRPC_ON_WRITABLE], &h);
     if (rv < 0) return rv;
   }
-  return 0;
+  return sgrpc_router_add_service(router, &clash__calc__sgrpc_service);
 }
 
 static void clash__calc__sgrpc_register__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,

@@ -29,7 +29,7 @@ const sgrpc_method helloworld__greeter__sgrpc_methods[1] = {
    &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc helloworld__greeter__sgrpc_service = {"helloworld.Greeter", helloworld__greeter__sgrpc_methods, 1, "helloworld.proto", helloworld_2eproto__sgrpc_file_descriptor, helloworld_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc helloworld__greeter__sgrpc_service = {"helloworld.Greeter", helloworld__greeter__sgrpc_methods, 1, "helloworld.proto", helloworld_2eproto__sgrpc_file_descriptor, helloworld_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 static void helloworld__greeter__say_hello__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Helloworld__HelloRequest *, void *) =
@@ -51,7 +51,7 @@ int helloworld__greeter__sgrpc_register(sgrpc_router *router, const Helloworld__
     rv = sgrpc_router_add(router, &helloworld__greeter__sgrpc_methods[HELLOWORLD__GREETER__SGRPC_SAY_HELLO], &h);
     if (rv < 0) return rv;
   }
-  return 0;
+  return sgrpc_router_add_service(router, &helloworld__greeter__sgrpc_service);
 }
 
 static void helloworld__greeter__say_hello__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,

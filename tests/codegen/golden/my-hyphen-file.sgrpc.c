@@ -27,12 +27,12 @@ const uint8_t my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor[217] = {
 };
 const size_t my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len = 217;
 
-const sgrpc_service_desc hyphen__v1__empty__sgrpc_service = {"hyphen.v1.Empty", NULL, 0, "my-hyphen-file.proto", my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor, my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc hyphen__v1__empty__sgrpc_service = {"hyphen.v1.Empty", NULL, 0, "my-hyphen-file.proto", my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor, my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 int hyphen__v1__empty__sgrpc_register(sgrpc_router *router, const Hyphen__V1__Empty_SgrpcServer *impl, void *user_data) {
   if (!router || !impl) return SGRPC_ERR_INVALID_ARGUMENT;
   (void)user_data;
-  return 0;
+  return sgrpc_router_add_service(router, &hyphen__v1__empty__sgrpc_service);
 }
 
 const sgrpc_method hyphen__v1__pinger__sgrpc_methods[1] = {
@@ -40,7 +40,7 @@ const sgrpc_method hyphen__v1__pinger__sgrpc_methods[1] = {
    &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc hyphen__v1__pinger__sgrpc_service = {"hyphen.v1.Pinger", hyphen__v1__pinger__sgrpc_methods, 1, "my-hyphen-file.proto", my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor, my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc hyphen__v1__pinger__sgrpc_service = {"hyphen.v1.Pinger", hyphen__v1__pinger__sgrpc_methods, 1, "my-hyphen-file.proto", my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor, my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 static void hyphen__v1__pinger__ping__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Hyphen__V1__PingMsg *, void *) =
@@ -62,7 +62,7 @@ int hyphen__v1__pinger__sgrpc_register(sgrpc_router *router, const Hyphen__V1__P
     rv = sgrpc_router_add(router, &hyphen__v1__pinger__sgrpc_methods[HYPHEN__V1__PINGER__SGRPC_PING], &h);
     if (rv < 0) return rv;
   }
-  return 0;
+  return sgrpc_router_add_service(router, &hyphen__v1__pinger__sgrpc_service);
 }
 
 static void hyphen__v1__pinger__ping__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,
@@ -87,7 +87,7 @@ const sgrpc_method hyphen__v1__pinger_stream__sgrpc_methods[1] = {
    &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc hyphen__v1__pinger_stream__sgrpc_service = {"hyphen.v1.PingerStream", hyphen__v1__pinger_stream__sgrpc_methods, 1, "my-hyphen-file.proto", my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor, my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc hyphen__v1__pinger_stream__sgrpc_service = {"hyphen.v1.PingerStream", hyphen__v1__pinger_stream__sgrpc_methods, 1, "my-hyphen-file.proto", my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor, my_2dhyphen_2dfile_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 static void hyphen__v1__pinger_stream__ping_many__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Hyphen__V1__PingMsg *, void *) =
@@ -109,7 +109,7 @@ int hyphen__v1__pinger_stream__sgrpc_register(sgrpc_router *router, const Hyphen
     rv = sgrpc_router_add(router, &hyphen__v1__pinger_stream__sgrpc_methods[HYPHEN__V1__PINGER_STREAM__SGRPC_PING_MANY], &h);
     if (rv < 0) return rv;
   }
-  return 0;
+  return sgrpc_router_add_service(router, &hyphen__v1__pinger_stream__sgrpc_service);
 }
 
 static void hyphen__v1__pinger_stream__ping_many__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,

@@ -21,7 +21,7 @@ const sgrpc_method bare_service__sgrpc_methods[1] = {
    &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc bare_service__sgrpc_service = {"BareService", bare_service__sgrpc_methods, 1, "no_package.proto", no_5fpackage_2eproto__sgrpc_file_descriptor, no_5fpackage_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc bare_service__sgrpc_service = {"BareService", bare_service__sgrpc_methods, 1, "no_package.proto", no_5fpackage_2eproto__sgrpc_file_descriptor, no_5fpackage_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 static void bare_service__echo__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Bare *, void *) =
@@ -43,7 +43,7 @@ int bare_service__sgrpc_register(sgrpc_router *router, const BareService_SgrpcSe
     rv = sgrpc_router_add(router, &bare_service__sgrpc_methods[BARE_SERVICE__SGRPC_ECHO], &h);
     if (rv < 0) return rv;
   }
-  return 0;
+  return sgrpc_router_add_service(router, &bare_service__sgrpc_service);
 }
 
 static void bare_service__echo__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,

@@ -27,7 +27,7 @@ const sgrpc_method opt__optional__sgrpc_methods[1] = {
    &sgrpc_codec_protobuf},
 };
 
-const sgrpc_service_desc opt__optional__sgrpc_service = {"opt.Optional", opt__optional__sgrpc_methods, 1, "proto3_optional.proto", proto3_5foptional_2eproto__sgrpc_file_descriptor, proto3_5foptional_2eproto__sgrpc_file_descriptor_len};
+const sgrpc_service_desc opt__optional__sgrpc_service = {"opt.Optional", opt__optional__sgrpc_methods, 1, "proto3_optional.proto", proto3_5foptional_2eproto__sgrpc_file_descriptor, proto3_5foptional_2eproto__sgrpc_file_descriptor_len, NULL, 0};
 
 static void opt__optional__get__sgrpc_serve(sgrpc_server_call *call, const void *msg, void *user_data) {
   void (*fn)(sgrpc_server_call *, const Opt__Maybe *, void *) =
@@ -49,7 +49,7 @@ int opt__optional__sgrpc_register(sgrpc_router *router, const Opt__Optional_Sgrp
     rv = sgrpc_router_add(router, &opt__optional__sgrpc_methods[OPT__OPTIONAL__SGRPC_GET], &h);
     if (rv < 0) return rv;
   }
-  return 0;
+  return sgrpc_router_add_service(router, &opt__optional__sgrpc_service);
 }
 
 static void opt__optional__get__sgrpc_done(sgrpc_client_call *call, const sgrpc_status_info *status,
