@@ -13,6 +13,8 @@
  *    before the handler runs, a client without a certificate never gets
  *    past the handshake (UNAVAILABLE);
  *  - the engine seam alone: no source, a failing source, PEM sizing;
+ *  - the in-memory test channel with a fake peer source: the same hook
+ *    authorizes and refuses without any socket or TLS;
  *  - the net layer's SAN copy failing for lack of memory.
  */
 #include <errno.h>
@@ -31,6 +33,7 @@
 #include <sgrpc/epoll.h>
 #include <sgrpc/events.h>
 #include <sgrpc/net_rpc.h>
+#include <sgrpc/testing.h>
 #include <sgrpc/tls_openssl.h>
 
 #ifndef SGRPC_TLS_CERT_SCRIPT
@@ -414,6 +417,58 @@ static void test_engine_seam(void **state) {
   assert_string_equal(buf, "-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n");
 }
 
+/* ---- the in-memory test channel with a fake identity ---- */
+
+/* ctx: 0 plaintext, 1 the allowed client certificate, 2 another one */
+static int fake_peer(void *ctx, sgrpc_peer *p) {
+  static const sgrpc_peer_san ok = {SGRPC_PEER_SAN_URI, "spiffe://sgrpc.test/client"};
+  static const sgrpc_peer_san other = {SGRPC_PEER_SAN_URI, "spiffe://sgrpc.test/other"};
+  int mode = *(const int *)ctx;
+  p->address = "ipv4:192.0.2.7:4242";
+  if (mode == 0) return 0;
+  p->secure = 1;
+  p->has_cert = 1;
+  p->cert_verified = 1;
+  p->cert_subject = "CN=fake";
+  p->sans = mode == 1 ? &ok : &other;
+  p->san_count = 1;
+  return 0;
+}
+
+/* Handlers and hooks unit-tested without sockets: the test channel's
+ * server connection takes a fake peer source. */
+static void test_in_memory_fake_peer(void **state) {
+  static const sgrpc_client_callbacks cbs = {NULL, NULL, c_close, {NULL, NULL}, NULL};
+  static const int want[3] = {SGRPC_STATUS_OK, SGRPC_STATUS_OK, SGRPC_STATUS_PERMISSION_DENIED};
+  sgrpc_bytes req = {(const uint8_t *)"\x0a\x02me", 4};
+  sgrpc_test_channel *ch = NULL;
+  int mode;
+  (void)state;
+  assert_int_equal(sgrpc_test_channel_new(&ch, W.router, NULL), 0);
+  sgrpc_conn_set_peer_source(sgrpc_test_channel_server_conn(ch), fake_peer, &mode);
+  for (mode = 0; mode < 3; mode++) {
+    result r = {0, -1};
+    sgrpc_rpc_opts o;
+    memset(&S, 0, sizeof(S));
+    memset(&o, 0, sizeof(o));
+    o.user_data = &r;
+    assert_int_equal(sgrpc_rpc_call_start(sgrpc_test_channel_client(ch), &m_hello, &req, &o,
+                                          sgrpc_test_channel_now(ch), &cbs, NULL),
+                     0);
+    assert_int_equal(sgrpc_test_channel_run(ch, 0), 0);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.code, want[mode]);
+    assert_string_equal(S.hook_address, "ipv4:192.0.2.7:4242");
+    assert_int_equal(S.handler_runs, mode == 2 ? 0 : 1);
+    if (mode == 1) {
+      assert_int_equal(S.secure, 1);
+      assert_string_equal(S.subject, "CN=fake");
+      assert_string_equal(S.issuer, ""); /* unset fields read as "" */
+    }
+  }
+  sgrpc_test_channel_del(ch);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_engine_seam),
@@ -421,6 +476,7 @@ int main(void) {
       cmocka_unit_test(test_mtls_allowed_client),
       cmocka_unit_test(test_mtls_denied_client),
       cmocka_unit_test(test_peer_nomem),
+      cmocka_unit_test(test_in_memory_fake_peer),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
