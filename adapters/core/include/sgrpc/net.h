@@ -20,7 +20,8 @@
  *
  * Time: every callback gets `now` (monotonic ns, the adapter's clock,
  * sgrpc_X_now()); every entry point that can start or end work takes
- * `now`. The net layer reads no clock itself.
+ * `now`. The net layer reads no clock itself (sgrpc_net_to_unix_ns, a
+ * conversion for reports, is the one call that does).
  *
  * Threads: a loop and everything on it belong to one thread.
  *
