@@ -5,8 +5,8 @@
  *
  *   fuzz_rpc       the route_guide example service (generated stubs,
  *                  protobuf-c codecs, all four RPC kinds) on a router
- *   fuzz_services  health (Check, Watch) and reflection (v1, v1alpha)
- *                  built with -DFZ_SERVICES
+ *   fuzz_services  health (Check, Watch), reflection (v1, v1alpha) and
+ *                  channelz (over a fixed source) built with -DFZ_SERVICES
  *
  * The client declares every method with the raw codec, so request bytes
  * reach the server's decoders unchanged. The input is a script; each op
@@ -29,6 +29,7 @@
 #include <sgrpc/testing.h>
 
 #ifdef FZ_SERVICES
+#include <sgrpc/channelz.h>
 #include <sgrpc/health.h>
 #include <sgrpc/reflection.h>
 #else
@@ -60,6 +61,15 @@ static const char *const fz_paths[] = {
     "/x",
     "no-slash",
     "/routeguide.RouteGuide/",
+#ifdef FZ_SERVICES
+    "/grpc.channelz.v1.Channelz/GetTopChannels",
+    "/grpc.channelz.v1.Channelz/GetServers",
+    "/grpc.channelz.v1.Channelz/GetServer",
+    "/grpc.channelz.v1.Channelz/GetServerSockets",
+    "/grpc.channelz.v1.Channelz/GetChannel",
+    "/grpc.channelz.v1.Channelz/GetSubchannel",
+    "/grpc.channelz.v1.Channelz/GetSocket",
+#endif
 };
 #define FZ_NPATHS (sizeof(fz_paths) / sizeof(fz_paths[0]))
 
@@ -186,7 +196,42 @@ static void fz_run(sgrpc_test_channel *ch) {
 typedef struct fz_server {
   sgrpc_health *health;
   sgrpc_reflection *refl;
+  sgrpc_channelz *cz;
 } fz_server;
+
+/* channelz's source: ids 1..12, kinds by id % 3 (server, channel,
+ * socket), sockets owned by the id before theirs, with addresses of
+ * every shape and a TLS socket, so requests with any ids page through
+ * real entries. */
+static int fz_cz_find(void *ctx, sgrpc_channelz_kind kind, uint64_t parent, uint64_t from,
+                      sgrpc_channelz_entity *e) {
+  static const char *const addrs[] = {"ipv4:1.2.3.4:5", "ipv6:[::1]:6", "unix:/s", "x",
+                                      "ipv4:bad:1", "ipv6:[zz]:1"};
+  static const uint8_t der[2] = {0x30, 0x00};
+  uint64_t id;
+  (void)ctx;
+  for (id = from ? from : 1; id <= 12; id++) {
+    sgrpc_channelz_kind k = (sgrpc_channelz_kind)(id % 3 + 1);
+    if (k != kind || (parent && (k != SGRPC_CHANNELZ_SOCKET || id - 1 != parent))) continue;
+    e->kind = k;
+    e->id = id;
+    e->parent = k == SGRPC_CHANNELZ_SOCKET ? id - 1 : 0;
+    e->name = addrs[id % 6];
+    e->stats.calls_started = id;
+    e->last_call_started_unix_ns = (int64_t)id * 1000000007;
+    e->state = (int)(id % 7);
+    e->has_flow = (int)(id & 1);
+    e->peer.address = addrs[id % 6];
+    e->peer.secure = id % 4 == 0;
+    e->peer.has_cert = id % 4 == 0;
+    e->peer.cert_der = der;
+    e->peer.cert_der_len = sizeof(der);
+    e->peer.tls_cipher = id % 8 == 0 ? "C" : NULL;
+    e->is_server_side = (int)(id & 2);
+    return 1;
+  }
+  return 0;
+}
 
 static int fz_server_init(fz_server *sv, sgrpc_router *router) {
   memset(sv, 0, sizeof(*sv));
@@ -197,6 +242,12 @@ static int fz_server_init(fz_server *sv, sgrpc_router *router) {
     return -1;
   if (sgrpc_health_register(sv->health, router) != 0) return -1;
   if (sgrpc_reflection_add_service(sv->refl, sgrpc_health_service()) != 0) return -1;
+  {
+    sgrpc_channelz_source src = {fz_cz_find, NULL};
+    if (sgrpc_channelz_new(&sv->cz, NULL) != 0 || sgrpc_channelz_set_source(sv->cz, &src) != 0 ||
+        sgrpc_channelz_register(sv->cz, router) != 0)
+      return -1;
+  }
   return sgrpc_reflection_register(sv->refl, router);
 }
 
@@ -209,6 +260,7 @@ static void fz_server_poke(fz_server *sv, int b) {
 static void fz_server_fini(fz_server *sv) {
   sgrpc_reflection_del(sv->refl);
   sgrpc_health_del(sv->health);
+  sgrpc_channelz_del(sv->cz);
 }
 #else
 typedef struct fz_server {

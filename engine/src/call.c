@@ -153,6 +153,7 @@ void sg_call_opened(sgrpc_call *call) {
   call->state = SG_CALL_OPEN;
   call->conn->open_calls++;
   call->conn->stats.calls_started++;
+  call->conn->stats.last_call_started = call->conn->now;
 }
 
 void sg_call_set_closed(sgrpc_call *call) {

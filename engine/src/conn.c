@@ -5,6 +5,7 @@
  * in event.c, the call API in call.c.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1741,4 +1742,80 @@ void sgrpc_conn_get_stats(const sgrpc_conn *c, sgrpc_conn_stats *st) {
     return;
   }
   *st = c->stats;
+}
+
+int sgrpc_conn_get_flow(const sgrpc_conn *c, sgrpc_conn_flow *flow) {
+  if (!c || !flow) return SGRPC_ERR_INVALID_ARGUMENT;
+  memset(flow, 0, sizeof(*flow));
+  if (!c->session) return SGRPC_ERR_INVALID_STATE;
+  flow->local_window = nghttp2_session_get_local_window_size(c->session);
+  flow->remote_window = nghttp2_session_get_remote_window_size(c->session);
+  return 0;
+}
+
+void sgrpc_conn_set_peer_source(sgrpc_conn *c, sgrpc_peer_fn fn, void *ctx) {
+  if (!c) return;
+  c->peer_fn = fn;
+  c->peer_ctx = fn ? ctx : NULL;
+}
+
+int sgrpc_conn_peer(const sgrpc_conn *c, sgrpc_peer *peer) {
+  int rv;
+  if (!c || !peer) return SGRPC_ERR_INVALID_ARGUMENT;
+  memset(peer, 0, sizeof(*peer));
+  peer->address = "";
+  if (!c->peer_fn) return 0;
+  rv = c->peer_fn(c->peer_ctx, peer);
+  if (rv < 0) {
+    /* a failed source must not leave half an identity to authorize on */
+    memset(peer, 0, sizeof(*peer));
+    peer->address = "";
+    return rv;
+  }
+  if (!peer->address) peer->address = "";
+  if (!peer->cert_subject) peer->cert_subject = "";
+  if (!peer->cert_issuer) peer->cert_issuer = "";
+  return 0;
+}
+
+sgrpc_ssize sgrpc_peer_cert_pem(const sgrpc_peer *peer, char *buf, size_t cap) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char head[] = "-----BEGIN CERTIFICATE-----\n";
+  static const char tail[] = "-----END CERTIFICATE-----\n";
+  size_t n, enc, need, i, col = 0, o;
+  const uint8_t *d;
+  if (!peer || !peer->has_cert || !peer->cert_der || peer->cert_der_len == 0)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  n = peer->cert_der_len;
+  if (n > ((size_t)PTRDIFF_MAX / 2)) return SGRPC_ERR_INVALID_ARGUMENT;
+  enc = (n + 2) / 3 * 4;
+  need = (sizeof(head) - 1) + enc + (enc + 63) / 64 + (sizeof(tail) - 1) + 1;
+  if (!buf || cap < need) return (sgrpc_ssize)need;
+  d = peer->cert_der;
+  memcpy(buf, head, sizeof(head) - 1);
+  o = sizeof(head) - 1;
+  for (i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)d[i] << 16;
+    size_t left = n - i;
+    char q[4];
+    size_t k;
+    if (left > 1) v |= (uint32_t)d[i + 1] << 8;
+    if (left > 2) v |= d[i + 2];
+    q[0] = b64[(v >> 18) & 63];
+    q[1] = b64[(v >> 12) & 63];
+    q[2] = left > 1 ? b64[(v >> 6) & 63] : '=';
+    q[3] = left > 2 ? b64[v & 63] : '=';
+    for (k = 0; k < 4; k++) {
+      buf[o++] = q[k];
+      if (++col == 64) {
+        buf[o++] = '\n';
+        col = 0;
+      }
+    }
+  }
+  if (col) buf[o++] = '\n';
+  memcpy(buf + o, tail, sizeof(tail) - 1);
+  o += sizeof(tail) - 1;
+  buf[o] = '\0';
+  return (sgrpc_ssize)o;
 }

@@ -196,6 +196,9 @@ struct sgrpc_conn {
   size_t conn_withheld;      /* connection-level credit held back */
 
   sgrpc_conn_stats stats;
+  /* who is on the other end: the transport's callback (sgrpc_conn_peer) */
+  sgrpc_peer_fn peer_fn;
+  void *peer_ctx;
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
 
   /* recording (record.c): the recorder, or NULL; calls made so far */

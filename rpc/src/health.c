@@ -25,11 +25,39 @@ typedef struct health_watch {
   char name[];
 } health_watch;
 
+struct health_check;
+
+/* What a timer fires: a check's run or its timeout. */
+typedef struct health_tick {
+  struct health_check *check;
+  int is_timeout;
+} health_tick;
+
+/* One self-running check (sgrpc_health_check_add). */
+typedef struct health_check {
+  struct health_check *next;
+  sgrpc_health *h;
+  sgrpc_health_check_fn fn;
+  void *ud;
+  int64_t interval, timeout;
+  health_tick run, expire;
+  void *run_timer, *expire_timer; /* armed timers, NULL when none */
+  uint64_t pending;               /* the run waited for, 0: none */
+  int firing;                     /* inside fn: free after it returns */
+  int removed;
+  char name[];
+} health_check;
+
 struct sgrpc_health {
   sgrpc_mem mem;
   health_entry *entries;
   health_watch *watches;
   size_t n_watches;
+  sgrpc_health_timers timers;
+  int has_timers;
+  health_check *checks;
+  size_t n_checks;
+  uint64_t probe_seq;
 };
 
 static health_entry *entry_find(const sgrpc_health *h, const char *name, health_entry ***link) {
@@ -95,6 +123,7 @@ int sgrpc_health_new(sgrpc_health **ph, const sgrpc_mem *mem) {
 
 void sgrpc_health_del(sgrpc_health *h) {
   if (!h) return;
+  sgrpc_health_checks_stop(h);
   while (h->watches) {
     health_watch *w = h->watches;
     watch_unlink(h, w);
@@ -236,4 +265,154 @@ int sgrpc_health_register(sgrpc_health *h, sgrpc_router *router) {
   impl.on_close = on_close;
   impl.on_writable = on_writable;
   return grpc__health__v1__health__sgrpc_register(router, &impl, h);
+}
+
+/* ---- self-running checks ---- */
+
+int sgrpc_health_set_timers(sgrpc_health *h, const sgrpc_health_timers *t) {
+  if (!h || !t || !t->start || !t->cancel) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (h->checks) return SGRPC_ERR_INVALID_STATE;
+  h->timers = *t;
+  h->has_timers = 1;
+  return 0;
+}
+
+size_t sgrpc_health_check_count(const sgrpc_health *h) { return h ? h->n_checks : 0; }
+
+static health_check *check_find(const sgrpc_health *h, const char *name) {
+  health_check *c;
+  for (c = h->checks; c; c = c->next)
+    if (strcmp(c->name, name) == 0) return c;
+  return NULL;
+}
+
+static void check_disarm(health_check *c) {
+  sgrpc_health *h = c->h;
+  if (c->run_timer) h->timers.cancel(h->timers.ctx, c->run_timer);
+  if (c->expire_timer) h->timers.cancel(h->timers.ctx, c->expire_timer);
+  c->run_timer = c->expire_timer = NULL;
+  c->pending = 0;
+}
+
+/* Unlinks and frees (or, while its function runs, marks for freeing). */
+static void check_remove(health_check *c) {
+  sgrpc_health *h = c->h;
+  health_check **pp;
+  check_disarm(c);
+  for (pp = &h->checks; *pp; pp = &(*pp)->next) {
+    if (*pp == c) {
+      *pp = c->next;
+      h->n_checks--;
+      break;
+    }
+  }
+  c->removed = 1;
+  if (!c->firing) rpc_free(&h->mem, c);
+}
+
+/* A check that cannot be scheduled cannot vouch for its service. */
+static void check_broken(health_check *c) {
+  (void)sgrpc_health_set(c->h, c->name, SGRPC_HEALTH_NOT_SERVING);
+  check_remove(c);
+}
+
+int sgrpc_health_check_add(sgrpc_health *h, const char *service,
+                           const sgrpc_health_check_opts *o, int64_t now) {
+  health_check *c;
+  size_t len;
+  int rv;
+  if (!h || !service || !o || !o->check || o->interval <= 0 || o->timeout < 0 ||
+      o->timeout > o->interval)
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!h->has_timers || check_find(h, service)) return SGRPC_ERR_INVALID_STATE;
+  len = strlen(service);
+  c = rpc_malloc(&h->mem, sizeof(*c) + len + 1);
+  if (!c) return SGRPC_ERR_NOMEM;
+  memset(c, 0, sizeof(*c));
+  memcpy(c->name, service, len + 1);
+  c->h = h;
+  c->fn = o->check;
+  c->ud = o->user_data;
+  c->interval = o->interval;
+  c->timeout = o->timeout ? o->timeout : o->interval;
+  c->run.check = c->expire.check = c;
+  c->expire.is_timeout = 1;
+  if (!entry_find(h, service, NULL) &&
+      (rv = sgrpc_health_set(h, service, SGRPC_HEALTH_UNKNOWN)) != 0) {
+    rpc_free(&h->mem, c);
+    return rv;
+  }
+  rv = h->timers.start(h->timers.ctx, now, &c->run, &c->run_timer);
+  if (rv < 0) {
+    rpc_free(&h->mem, c);
+    return rv;
+  }
+  c->next = h->checks;
+  h->checks = c;
+  h->n_checks++;
+  return 0;
+}
+
+int sgrpc_health_check_remove(sgrpc_health *h, const char *service) {
+  health_check *c;
+  if (!h || !service) return SGRPC_ERR_INVALID_ARGUMENT;
+  c = check_find(h, service);
+  if (!c) return SGRPC_ERR_INVALID_STATE;
+  check_remove(c);
+  return 0;
+}
+
+void sgrpc_health_checks_stop(sgrpc_health *h) {
+  if (!h) return;
+  while (h->checks) check_remove(h->checks);
+}
+
+int sgrpc_health_probe_done(sgrpc_health_probe probe, sgrpc_health_status st) {
+  sgrpc_health *h = probe.health;
+  health_check *c;
+  if (!h || (st != SGRPC_HEALTH_SERVING && st != SGRPC_HEALTH_NOT_SERVING))
+    return SGRPC_ERR_INVALID_ARGUMENT;
+  for (c = h->checks; c; c = c->next)
+    if (c->pending && c->pending == probe.id) break;
+  if (!c) return SGRPC_ERR_INVALID_STATE;
+  c->pending = 0;
+  if (c->expire_timer) h->timers.cancel(h->timers.ctx, c->expire_timer);
+  c->expire_timer = NULL;
+  return sgrpc_health_set(h, c->name, st);
+}
+
+void sgrpc_health_timer_fire(void *arg, int64_t now) {
+  health_tick *t = arg;
+  health_check *c;
+  sgrpc_health *h;
+  sgrpc_health_probe probe;
+  if (!t) return;
+  c = t->check;
+  h = c->h;
+  if (t->is_timeout) {
+    c->expire_timer = NULL;
+    if (!c->pending) return;
+    c->pending = 0;
+    (void)sgrpc_health_set(h, c->name, SGRPC_HEALTH_NOT_SERVING);
+    return;
+  }
+  c->run_timer = NULL;
+  if (c->pending) {
+    /* timeout == interval and the run came first: the last run is late */
+    c->pending = 0;
+    if (c->expire_timer) h->timers.cancel(h->timers.ctx, c->expire_timer);
+    c->expire_timer = NULL;
+    (void)sgrpc_health_set(h, c->name, SGRPC_HEALTH_NOT_SERVING);
+  }
+  if (h->timers.start(h->timers.ctx, now + c->interval, &c->run, &c->run_timer) < 0 ||
+      h->timers.start(h->timers.ctx, now + c->timeout, &c->expire, &c->expire_timer) < 0) {
+    check_broken(c);
+    return;
+  }
+  probe.health = h;
+  probe.id = c->pending = ++h->probe_seq;
+  c->firing = 1;
+  c->fn(probe, c->name, c->ud, now);
+  c->firing = 0;
+  if (c->removed) rpc_free(&h->mem, c);
 }

@@ -125,6 +125,8 @@ struct sgrpc_server_call {
   int headers_sent;     /* initial metadata went out explicitly */
   sgrpc_events *ev;     /* the router's hooks when the call began, or NULL */
   sgrpc_conn *conn;
+  void *block;          /* one allocation: the metadata copy, then user_agent */
+  const char *user_agent; /* "" when the client sent none */
 };
 
 static uint32_t path_hash(const char *p, size_t n) {
@@ -438,19 +440,29 @@ static void sc_unknown(sgrpc_server_call *sc, const sgrpc_event *ev) {
   if (text != stackbuf) rpc_free(&sc->router->mem, text);
 }
 
-/* Keeps the request metadata for sgrpc_server_call_metadata. */
-static int sc_copy_md(sgrpc_server_call *sc, const sgrpc_md *md, size_t n) {
-  size_t sz;
+/* Keeps the request metadata for sgrpc_server_call_metadata and the
+ * user-agent for sgrpc_server_call_user_agent, in one allocation (the
+ * engine's copies are gone after the event). */
+static int sc_copy_md(sgrpc_server_call *sc, const sgrpc_md *md, size_t n, const char *ua) {
+  size_t sz, ualen = ua ? strlen(ua) : 0;
   uint8_t *block;
-  if (!n) return 0;
-  sz = md_copy_size(md, n);
-  block = rpc_malloc(&sc->router->mem, sz);
+  sc->user_agent = "";
+  if (!n && !ualen) return 0;
+  sz = n ? md_copy_size(md, n) : 0;
+  block = rpc_malloc(&sc->router->mem, sz + (ualen ? ualen + 1 : 0));
   if (!block) {
     sc_fail(sc, SGRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
     return SGRPC_ERR_NOMEM;
   }
-  sc->md = md_copy_into(block, md, n);
-  sc->md_count = n;
+  sc->block = block;
+  if (n) {
+    sc->md = md_copy_into(block, md, n);
+    sc->md_count = n;
+  }
+  if (ualen) {
+    memcpy(block + sz, ua, ualen + 1);
+    sc->user_agent = (const char *)(block + sz);
+  }
   return 0;
 }
 
@@ -462,7 +474,8 @@ static void sc_recv_request(sgrpc_server_call *sc, const sgrpc_event *ev) {
   int rv;
   sc->ev = sc->router->events;
   if (!hook_wanted(sc->ev, SGRPC_HOOK_RECV_REQUEST)) {
-    (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count);
+    (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count,
+                     ev->u.call_new.user_agent);
     return;
   }
   sc_hook_event(sc, &hev, SGRPC_HOOK_RECV_REQUEST);
@@ -473,7 +486,7 @@ static void sc_recv_request(sgrpc_server_call *sc, const sgrpc_event *ev) {
   hev.authority = ev->u.call_new.authority ? ev->u.call_new.authority : "";
   hev.user_agent = ev->u.call_new.user_agent ? ev->u.call_new.user_agent : "";
   hook_fire(sc->ev, &hev, &ed);
-  rv = sc_copy_md(sc, hev.md, hev.md_count);
+  rv = sc_copy_md(sc, hev.md, hev.md_count, hev.user_agent);
   hook_md_done(&ed);
   if (rv == 0 && hev.end_code)
     sc_fail(sc, hev.end_code, hev.end_message ? hev.end_message : "");
@@ -514,7 +527,7 @@ static int on_call_new(sgrpc_router *r, sgrpc_conn *conn, const sgrpc_event *ev,
     sc_recv_request(sc, ev);
     return 1;
   }
-  (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count);
+  (void)sc_copy_md(sc, ev->u.call_new.md, ev->u.call_new.md_count, ev->u.call_new.user_agent);
   return 1;
 }
 
@@ -574,7 +587,7 @@ static void on_server_close(sgrpc_server_call *sc, const sgrpc_event *ev) {
     sc->route->handler.on_close(sc, &ev->u.close.status, sc->route->handler.user_data);
   if (sc->request) sc->route->method->codec->free_msg(sc->route->method->request_type,
                                                       sc->request, mem);
-  rpc_free(mem, sc->md);
+  rpc_free(mem, sc->block);
   /* The handle is the event puller's to release, after this CLOSE. */
   sgrpc_call_set_callback(sc->h, NULL, NULL);
   rpc_free(mem, sc);
@@ -1354,3 +1367,12 @@ static void cc_on_event(const sgrpc_event *ev, void *user_data, int64_t now) {
 
 int64_t sgrpc_client_call_now(const sgrpc_client_call *cc) { return cc ? cc->now : 0; }
 int64_t sgrpc_server_call_now(const sgrpc_server_call *sc) { return sc ? sc->now : 0; }
+
+const char *sgrpc_server_call_user_agent(const sgrpc_server_call *sc) {
+  return sc && sc->user_agent ? sc->user_agent : "";
+}
+
+int sgrpc_server_call_peer(const sgrpc_server_call *sc, sgrpc_peer *peer) {
+  if (!sc || !peer) return SGRPC_ERR_INVALID_ARGUMENT;
+  return sgrpc_conn_peer(sc->conn ? sc->conn : sgrpc_call_conn(sc->h), peer);
+}

@@ -8,6 +8,9 @@
 #                            DNS:foo.test.google.fr, DNS:*.test.youtube.com,
 #                            IP:127.0.0.1, IP:::1 (signed by ca)
 #   client.pem/client.key    CN=sgrpc-test-client; SAN URI + email (ca)
+#   intruder.pem/.key        CN=sgrpc-test-intruder; SAN URI
+#                            spiffe://sgrpc.test/intruder (ca): a valid
+#                            client that authorization must refuse
 #   other_ca.pem/.key        a second CA nobody trusts
 #   other_server.pem/.key    a server cert for localhost signed by other_ca
 #   other_client.pem/.key    a client cert signed by other_ca
@@ -49,6 +52,10 @@ mkca ca "sgrpc test CA"
 mkca other_ca "sgrpc untrusted CA"
 leaf server ca "/O=sgrpc test/CN=localhost" "$SERVER_EXT"
 leaf client ca "/O=sgrpc test/CN=sgrpc-test-client" "$CLIENT_EXT"
+leaf intruder ca "/O=sgrpc test/CN=sgrpc-test-intruder" 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth
+subjectAltName=URI:spiffe://sgrpc.test/intruder'
 leaf other_server other_ca "/O=sgrpc test/CN=localhost" "$SERVER_EXT"
 leaf other_client other_ca "/O=sgrpc test/CN=sgrpc-other-client" "$CLIENT_EXT"
 

@@ -56,6 +56,11 @@ struct sgrpc_net_conn {
   sgrpc_ssize fill_got;
   char peer[128];
   sgrpc_record_file *rec; /* the connection's recording, or NULL */
+  /* the peer certificate's SANs in the engine's form (sgrpc_conn_peer),
+   * made on first request; the certificate cannot change afterwards */
+  sgrpc_peer_san *sans;
+  size_t nsans;
+  uint64_t id; /* loop-unique, for channelz socket ids */
   sgrpc_net_conn *prev, *next;
 };
 
@@ -78,6 +83,8 @@ struct sgrpc_net_server {
   int shutting_down;
   char *record_dir; /* recording directory, or NULL */
   uint64_t record_max;
+  uint64_t id;
+  sgrpc_conn_stats closed; /* totals of the connections already closed */
   sgrpc_net_server *prev, *next;
 };
 
@@ -100,6 +107,8 @@ struct sgrpc_net_channel {
   int closing;
   char *record_dir; /* recording directory, or NULL */
   uint64_t record_max;
+  uint64_t id;
+  sgrpc_conn_stats closed; /* totals of the connections already closed */
   sgrpc_net_channel *prev, *next;
 };
 
@@ -127,6 +136,7 @@ struct sgrpc_net_loop {
   sgrpc_net_timer *timers;
   uint64_t timer_seq;
   uint64_t seeds; /* channels made: varies the backoff jitter seeds */
+  uint64_t ids;   /* last id given to a server, channel or connection */
 };
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -272,6 +282,7 @@ static void free_graveyard(sgrpc_net_loop *l) {
     sgrpc_record_file_close(c->rec);
     sgrpc_tls_del(c->tls);
     net_free(l, c->pend);
+    net_free(l, c->sans);
     net_free(l, c);
   }
 }
@@ -304,12 +315,17 @@ static void conn_record(sgrpc_net_conn *c, const char *dir, uint64_t max, const 
     c->rec = NULL;
   }
 }
+static int conn_peer_fill(void *ctx, sgrpc_peer *p);
 
 static sgrpc_net_conn *conn_new(sgrpc_net_loop *l, sgrpc_conn *engine) {
   sgrpc_net_conn *c = net_calloc(l, sizeof(*c));
   if (!c) return NULL;
   c->loop = l;
   c->engine = engine;
+  c->id = ++l->ids;
+  /* layers above (the rpc router) learn who the peer is through the
+   * engine, without knowing this layer */
+  sgrpc_conn_set_peer_source(engine, conn_peer_fill, c);
   c->next = l->conns;
   if (l->conns) l->conns->prev = c;
   l->conns = c;
@@ -665,6 +681,21 @@ static void channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c) {
 /* Closes for good: open calls end (UNAVAILABLE / CANCELLED) through their
  * callbacks, the transport is closed, and the memory waits until the loop
  * unwinds (the adapter's stack may still point at it). */
+/* Adds the engine's counters to a closed-connections total. */
+static void stats_add(sgrpc_conn_stats *t, const sgrpc_conn *engine) {
+  sgrpc_conn_stats st;
+  sgrpc_conn_get_stats(engine, &st);
+  t->calls_started += st.calls_started;
+  t->calls_succeeded += st.calls_succeeded;
+  t->calls_failed += st.calls_failed;
+  t->messages_sent += st.messages_sent;
+  t->messages_received += st.messages_received;
+  t->bytes_sent += st.bytes_sent;
+  t->bytes_received += st.bytes_received;
+  if (st.last_activity > t->last_activity) t->last_activity = st.last_activity;
+  if (st.last_call_started > t->last_call_started) t->last_call_started = st.last_call_started;
+}
+
 static void conn_close(sgrpc_net_conn *c) {
   sgrpc_net_loop *l = c->loop;
   if (c->dead) return;
@@ -685,6 +716,8 @@ static void conn_close(sgrpc_net_conn *c) {
   c->next = l->graveyard;
   l->graveyard = c;
   if (c->server && c->server->nconns) c->server->nconns--;
+  if (c->server) stats_add(&c->server->closed, c->engine);
+  if (c->channel) stats_add(&c->channel->closed, c->engine);
   if (c->channel) channel_conn_gone(c->channel, c);
   c->server = NULL;
   c->channel = NULL;
@@ -776,6 +809,48 @@ int sgrpc_net_conn_peer_cert(const sgrpc_net_conn *c, sgrpc_tls_peer *peer) {
   if (!c || !peer) return SGRPC_ERR_INVALID_ARGUMENT;
   if (!c->tls) return SGRPC_ERR_INVALID_STATE;
   return sgrpc_tls_peer_cert(c->tls, peer);
+}
+
+uint64_t sgrpc_net_conn_id(const sgrpc_net_conn *c) { return c ? c->id : 0; }
+
+/* The engine's peer source (sgrpc_conn_peer): the address, and under TLS
+ * the session facts and the peer's certificate. */
+static int conn_peer_fill(void *ctx, sgrpc_peer *p) {
+  sgrpc_net_conn *c = ctx;
+  sgrpc_tls_peer tp;
+  sgrpc_tls_info ti;
+  int rv;
+  p->address = c->peer;
+  if (!c->tls || !(sgrpc_tls_state(c->tls) & SGRPC_TLS_HANDSHAKE_DONE)) return 0;
+  p->secure = 1;
+  if (sgrpc_tls_info_get(c->tls, &ti) == 0) {
+    p->tls_version = ti.version;
+    p->tls_cipher = ti.cipher;
+  }
+  memset(&tp, 0, sizeof(tp));
+  rv = sgrpc_tls_peer_cert(c->tls, &tp);
+  if (rv == SGRPC_ERR_TLS_NO_PEER_CERT) return 0;
+  if (rv < 0) return rv;
+  if (tp.san_count && !c->sans) {
+    size_t i;
+    if (tp.san_count > SIZE_MAX / sizeof(*c->sans)) return SGRPC_ERR_NOMEM;
+    c->sans = net_calloc(c->loop, tp.san_count * sizeof(*c->sans));
+    if (!c->sans) return SGRPC_ERR_NOMEM;
+    for (i = 0; i < tp.san_count; i++) {
+      c->sans[i].type = (int)tp.sans[i].type;
+      c->sans[i].value = tp.sans[i].value;
+    }
+    c->nsans = tp.san_count;
+  }
+  p->has_cert = 1;
+  p->cert_verified = tp.verified;
+  p->cert_der = tp.der;
+  p->cert_der_len = tp.der_len;
+  p->cert_subject = tp.subject;
+  p->cert_issuer = tp.issuer;
+  p->sans = c->sans;
+  p->san_count = c->nsans;
+  return 0;
 }
 
 /* Asks the factory for the connection's TLS session. Returns 0 (plain or
@@ -1123,6 +1198,7 @@ int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_n
   s = net_calloc(l, sizeof(*s));
   if (!s) return SGRPC_ERR_NOMEM;
   s->loop = l;
+  s->id = ++l->ids;
   /* settings of the caller's version; the server's budget goes to every
    * connection through them */
   if (o->settings && sgrpc_settings_copy(&s->settings, o->settings) != 0) {
@@ -1291,6 +1367,7 @@ int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
   ch = net_calloc(l, sizeof(*ch));
   if (!ch) return SGRPC_ERR_NOMEM;
   ch->loop = l;
+  ch->id = ++l->ids;
   rv = sgrpc_net_target_parse(o->target, 0, &ch->target);
   if (rv != 0) {
     net_free(l, ch);
@@ -1456,4 +1533,76 @@ void sgrpc_net_channel_del(sgrpc_net_channel *ch) {
   net_free(l, ch->authority);
   net_free(l, ch->record_dir);
   net_free(l, ch);
+}
+
+/* ------------------------------------------------------------------ */
+/* Counters and enumeration (metrics, channelz)                        */
+/* ------------------------------------------------------------------ */
+
+uint64_t sgrpc_net_server_id(const sgrpc_net_server *s) { return s ? s->id : 0; }
+uint64_t sgrpc_net_channel_id(const sgrpc_net_channel *ch) { return ch ? ch->id : 0; }
+
+/* Totals: what closed connections left plus every open one of the owner. */
+static void owner_stats(const sgrpc_net_loop *l, const sgrpc_conn_stats *closed,
+                        const sgrpc_net_server *s, const sgrpc_net_channel *ch,
+                        sgrpc_conn_stats *st) {
+  sgrpc_conn_stats t = *closed;
+  const sgrpc_net_conn *c;
+  for (c = l->conns; c; c = c->next)
+    if ((s && c->server == s) || (ch && c->channel == ch)) stats_add(&t, c->engine);
+  *st = t;
+}
+
+void sgrpc_net_server_get_stats(const sgrpc_net_server *s, sgrpc_conn_stats *st) {
+  if (!st) return;
+  memset(st, 0, sizeof(*st));
+  if (s) owner_stats(s->loop, &s->closed, s, NULL, st);
+}
+
+void sgrpc_net_channel_get_stats(const sgrpc_net_channel *ch, sgrpc_conn_stats *st) {
+  if (!st) return;
+  memset(st, 0, sizeof(*st));
+  if (ch) owner_stats(ch->loop, &ch->closed, NULL, ch, st);
+}
+
+sgrpc_net_conn *sgrpc_net_server_conn_next(const sgrpc_net_server *s, const sgrpc_net_conn *prev) {
+  sgrpc_net_conn *c;
+  if (!s || (prev && (prev->dead || prev->server != s))) return NULL;
+  for (c = prev ? prev->next : s->loop->conns; c; c = c->next)
+    if (c->server == s) return c;
+  return NULL;
+}
+
+sgrpc_net_conn *sgrpc_net_channel_conn_next(const sgrpc_net_channel *ch,
+                                           const sgrpc_net_conn *prev) {
+  sgrpc_net_conn *c;
+  if (!ch || (prev && (prev->dead || prev->channel != ch))) return NULL;
+  for (c = prev ? prev->next : ch->loop->conns; c; c = c->next)
+    if (c->channel == ch) return c;
+  return NULL;
+}
+
+sgrpc_net_server *sgrpc_net_loop_server_next(const sgrpc_net_loop *l,
+                                             const sgrpc_net_server *prev) {
+  if (!l) return NULL;
+  return prev ? prev->next : l->servers;
+}
+
+sgrpc_net_channel *sgrpc_net_loop_channel_next(const sgrpc_net_loop *l,
+                                               const sgrpc_net_channel *prev) {
+  if (!l) return NULL;
+  return prev ? prev->next : l->channels;
+}
+
+sgrpc_net_conn *sgrpc_net_loop_conn_find(const sgrpc_net_loop *l, uint64_t id) {
+  sgrpc_net_conn *c;
+  if (!l || id == 0) return NULL;
+  for (c = l->conns; c; c = c->next)
+    if (c->id == id) return c;
+  return NULL;
+}
+
+sgrpc_net_loop *sgrpc_net_server_loop(const sgrpc_net_server *s) { return s ? s->loop : NULL; }
+sgrpc_net_loop *sgrpc_net_channel_loop(const sgrpc_net_channel *ch) {
+  return ch ? ch->loop : NULL;
 }

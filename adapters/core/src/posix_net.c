@@ -32,6 +32,15 @@ int64_t pn_now(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t sgrpc_net_to_unix_ns(int64_t t) {
+  struct timespec wall, mono;
+  if (t <= 0) return 0;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return t + ((int64_t)wall.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+         ((int64_t)wall.tv_nsec - (int64_t)mono.tv_nsec);
+}
+
 int pn_resolve(const sgrpc_net_target *t, int passive, struct sockaddr_storage *ss,
                socklen_t *len) {
   struct addrinfo hints, *res = NULL;

@@ -615,10 +615,128 @@ typedef struct sgrpc_conn_stats {
   uint64_t bytes_sent;      /**< transport bytes taken with out_consume/copy */
   uint64_t bytes_received;  /**< transport bytes consumed by recv */
   int64_t last_activity;    /**< now of the last recv that consumed bytes */
+  /** The engine's now when the last call started (client: the start;
+   *  server: its request headers arrived); 0 before the first call. */
+  int64_t last_call_started;
 } sgrpc_conn_stats;
 
 /** Copies the counters of conn into *st (both must be non-NULL). */
 SGRPC_EXTERN void sgrpc_conn_get_stats(const sgrpc_conn *conn, sgrpc_conn_stats *st);
+
+/** Connection-level HTTP/2 flow-control windows (RFC 9113 section 6.9),
+ *  for channelz's SocketData and diagnostics. */
+typedef struct sgrpc_conn_flow {
+  /** Bytes the peer may still send us before we give credit back. */
+  int64_t local_window;
+  /** Bytes we may still send the peer before it gives credit back. */
+  int64_t remote_window;
+} sgrpc_conn_flow;
+
+/**
+ * Reads the connection's flow-control windows into *flow. Returns 0,
+ * SGRPC_ERR_INVALID_ARGUMENT (NULL) or SGRPC_ERR_INVALID_STATE (the
+ * connection failed and its HTTP/2 session is gone; *flow is zeroed).
+ */
+SGRPC_EXTERN int sgrpc_conn_get_flow(const sgrpc_conn *conn, sgrpc_conn_flow *flow);
+
+/* ------------------------------------------------------------------ */
+/* Peer identity                                                       */
+/* ------------------------------------------------------------------ */
+
+/** Kinds of certificate subject alternative names; the values are those
+ *  of sgrpc_tls_san_type in <sgrpc/tls.h>. */
+typedef enum sgrpc_peer_san_type {
+  SGRPC_PEER_SAN_DNS = 1,   /**< a DNS name */
+  SGRPC_PEER_SAN_IP = 2,    /**< dotted IPv4 or RFC 5952 IPv6 text */
+  SGRPC_PEER_SAN_URI = 3,   /**< a URI (e.g. a SPIFFE id) */
+  SGRPC_PEER_SAN_EMAIL = 4  /**< an rfc822Name */
+} sgrpc_peer_san_type;
+
+/** One subject alternative name of the peer's certificate. */
+typedef struct sgrpc_peer_san {
+  /** Its kind (sgrpc_peer_san_type). */
+  int type;
+  /** The name, NUL-terminated. */
+  const char *value;
+} sgrpc_peer_san;
+
+/**
+ * Who is on the other end of a connection, as the transport knows it.
+ * Every pointer is borrowed from the transport and stays valid while the
+ * connection lives (for a server handler: until its call ends). Fields
+ * the transport does not know are "" / NULL / 0.
+ */
+typedef struct sgrpc_peer {
+  /** Peer address text: "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000",
+   *  "unix:/path"; "" when unknown. Never NULL after sgrpc_conn_peer. */
+  const char *address;
+  /** Nonzero when the connection runs over TLS (handshake done). */
+  int secure;
+  /** Nonzero when the peer presented a certificate (under TLS; a server
+   *  sees the client's only with mutual TLS). The cert_* fields and sans
+   *  are set only then. */
+  int has_cert;
+  /** Nonzero when that certificate's chain was verified against the
+   *  transport's trusted CAs. Authorize only on verified certificates. */
+  int cert_verified;
+  /** DER bytes of the peer's leaf certificate (sgrpc_peer_cert_pem turns
+   *  them into PEM). */
+  const uint8_t *cert_der;
+  /** Length of cert_der. */
+  size_t cert_der_len;
+  /** Subject and issuer distinguished names, RFC 2253 form
+   *  ("CN=client,O=sgrpc test"); "" without a certificate. */
+  const char *cert_subject;
+  /** See cert_subject. */
+  const char *cert_issuer;
+  /** Subject alternative names (DNS, IP, URI, email) in certificate
+   *  order. */
+  const sgrpc_peer_san *sans;
+  /** Number of entries in sans. */
+  size_t san_count;
+  /** TLS protocol version ("TLSv1.3") and cipher suite, NULL on plain
+   *  connections. */
+  const char *tls_version;
+  /** See tls_version. */
+  const char *tls_cipher;
+} sgrpc_peer;
+
+/**
+ * The transport's peer callback: fills *peer (zeroed by the caller) for
+ * the connection it was registered on. ctx is the pointer given to
+ * sgrpc_conn_set_peer_source. Returns 0 or a negative SGRPC_ERR_* code.
+ */
+typedef int (*sgrpc_peer_fn)(void *ctx, sgrpc_peer *peer);
+
+/**
+ * Registers where conn's peer identity comes from. The transport that
+ * owns the connection calls it once (the net layer does it for every
+ * connection it makes); layers above read the result with sgrpc_conn_peer
+ * without knowing the transport. fn NULL removes the source. ctx must
+ * outlive the connection or the next call of this function. NULL conn is
+ * a no-op.
+ */
+SGRPC_EXTERN void sgrpc_conn_set_peer_source(sgrpc_conn *conn, sgrpc_peer_fn fn, void *ctx);
+
+/**
+ * Fills *peer with what conn's transport knows of its peer. A connection
+ * without a peer source (in-memory pairs, a user's own loop that set none)
+ * gets address "" and nothing else. Returns 0, SGRPC_ERR_INVALID_ARGUMENT
+ * (NULL) or the source's error code (then *peer holds address "" only).
+ */
+SGRPC_EXTERN int sgrpc_conn_peer(const sgrpc_conn *conn, sgrpc_peer *peer);
+
+/**
+ * Writes peer's certificate as PEM ("-----BEGIN CERTIFICATE-----", the
+ * DER in base64 lines of 64 columns, "-----END CERTIFICATE-----", each
+ * line ending in a newline) into buf, NUL-terminated. Returns the PEM
+ * length without the NUL (always < cap) when it fit; when buf is NULL or
+ * cap is too small nothing is written and the size needed including the
+ * NUL is returned (always > cap), so a first call with cap 0 measures.
+ * Returns SGRPC_ERR_INVALID_ARGUMENT for a NULL peer or one without a
+ * certificate.
+ */
+SGRPC_EXTERN sgrpc_ssize sgrpc_peer_cert_pem(const sgrpc_peer *peer, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ */
 /* Events                                                              */

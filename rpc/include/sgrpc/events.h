@@ -29,7 +29,10 @@
  *  RECV_REQUEST      request headers arrived, before any handler code.
  *                    md (editable: what sgrpc_server_call_metadata later
  *                    returns), method, path, deadline, content_type,
- *                    authority, user_agent, conn. To refuse the call set
+ *                    authority, user_agent, conn; who sent it (address,
+ *                    TLS, verified client certificate):
+ *                    sgrpc_server_call_peer(ev->server_call, ...). To
+ *                    refuse the call set
  *                    ev->end_code (non-zero gRPC status) and optionally
  *                    ev->end_message (valid until the hooks return; it is
  *                    copied then): the remaining hooks are

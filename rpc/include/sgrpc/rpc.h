@@ -304,6 +304,20 @@ SGRPC_EXTERN int64_t sgrpc_server_call_start_time(const sgrpc_server_call *call)
 /** The now given with the event being handled (the puller's clock): what
  *  a handler uses to build deadlines of calls it starts. */
 SGRPC_EXTERN int64_t sgrpc_server_call_now(const sgrpc_server_call *call);
+/** The client's user-agent header ("" when it sent none), as the
+ *  RECV_REQUEST hooks saw it. Valid until the call ends. */
+SGRPC_EXTERN const char *sgrpc_server_call_user_agent(const sgrpc_server_call *call);
+/**
+ * Who sent the call: the peer address and, under TLS, the session and
+ * the client's verified certificate (subject, SANs, DER; PEM with
+ * sgrpc_peer_cert_pem), as the connection's transport reports it through
+ * sgrpc_conn_peer (the net layer does for every connection it makes).
+ * Usable from handlers and from server hooks (ev->server_call). Pointers
+ * in *peer stay valid until the call ends. Returns 0,
+ * SGRPC_ERR_INVALID_ARGUMENT or the transport's error (then *peer has
+ * address "" and nothing else: refuse the call rather than authorize).
+ */
+SGRPC_EXTERN int sgrpc_server_call_peer(const sgrpc_server_call *call, sgrpc_peer *peer);
 
 /* ------------------------------------------------------------------ */
 /* Client                                                              */

@@ -20,7 +20,8 @@
  *
  * Time: every callback gets `now` (monotonic ns, the adapter's clock,
  * sgrpc_X_now()); every entry point that can start or end work takes
- * `now`. The net layer reads no clock itself.
+ * `now`. The net layer reads no clock itself (sgrpc_net_to_unix_ns, a
+ * conversion for reports, is the one call that does).
  *
  * Threads: a loop and everything on it belong to one thread.
  *
@@ -140,6 +141,10 @@ SGRPC_EXTERN sgrpc_tls *sgrpc_net_conn_tls(const sgrpc_net_conn *c);
  * SGRPC_ERR_TLS_NO_PEER_CERT.
  */
 SGRPC_EXTERN int sgrpc_net_conn_peer_cert(const sgrpc_net_conn *c, sgrpc_tls_peer *peer);
+
+/** A nonzero id of c, unique on its loop among servers, channels and
+ *  connections and never reused by it (channelz's socket id); 0 for NULL. */
+SGRPC_EXTERN uint64_t sgrpc_net_conn_id(const sgrpc_net_conn *c);
 
 /* ------------------------------------------------------------------ */
 /* Servers                                                             */
@@ -312,6 +317,56 @@ SGRPC_EXTERN void sgrpc_net_channel_del(sgrpc_net_channel *ch);
 /* ------------------------------------------------------------------ */
 /* Loop-wide calls                                                     */
 /* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
+/* Counters and enumeration (metrics, channelz)                        */
+/* ------------------------------------------------------------------ */
+
+/** The server's id (as sgrpc_net_conn_id; 0 for NULL). */
+SGRPC_EXTERN uint64_t sgrpc_net_server_id(const sgrpc_net_server *s);
+/** The channel's id (as sgrpc_net_conn_id; 0 for NULL). */
+SGRPC_EXTERN uint64_t sgrpc_net_channel_id(const sgrpc_net_channel *ch);
+/** The loop a server runs on (NULL for NULL). */
+SGRPC_EXTERN sgrpc_net_loop *sgrpc_net_server_loop(const sgrpc_net_server *s);
+/** The loop a channel runs on (NULL for NULL). */
+SGRPC_EXTERN sgrpc_net_loop *sgrpc_net_channel_loop(const sgrpc_net_channel *ch);
+
+/**
+ * Totals over every connection the server accepted, closed and open ones
+ * (the engine's sgrpc_conn_stats summed; last_activity and
+ * last_call_started are the latest of them). A NULL server gives zeros;
+ * st NULL is a no-op. Per connection: sgrpc_conn_get_stats and
+ * sgrpc_conn_get_flow on sgrpc_net_conn_engine.
+ */
+SGRPC_EXTERN void sgrpc_net_server_get_stats(const sgrpc_net_server *s, sgrpc_conn_stats *st);
+/** As sgrpc_net_server_get_stats, over every connection the channel made. */
+SGRPC_EXTERN void sgrpc_net_channel_get_stats(const sgrpc_net_channel *ch,
+                                              sgrpc_conn_stats *st);
+
+/**
+ * Walks the open connections of s: prev NULL gives the first, otherwise
+ * the one after prev; NULL at the end (or when prev is not an open
+ * connection of s). Do not close connections while walking.
+ */
+SGRPC_EXTERN sgrpc_net_conn *sgrpc_net_server_conn_next(const sgrpc_net_server *s,
+                                                        const sgrpc_net_conn *prev);
+/** As sgrpc_net_server_conn_next, over a channel's connections. */
+SGRPC_EXTERN sgrpc_net_conn *sgrpc_net_channel_conn_next(const sgrpc_net_channel *ch,
+                                                         const sgrpc_net_conn *prev);
+/** Walks the servers of a loop (prev NULL: the first; NULL at the end). */
+SGRPC_EXTERN sgrpc_net_server *sgrpc_net_loop_server_next(const sgrpc_net_loop *loop,
+                                                          const sgrpc_net_server *prev);
+/** Walks the channels of a loop (prev NULL: the first; NULL at the end). */
+SGRPC_EXTERN sgrpc_net_channel *sgrpc_net_loop_channel_next(const sgrpc_net_loop *loop,
+                                                            const sgrpc_net_channel *prev);
+/** The open connection with that id on loop, or NULL. */
+SGRPC_EXTERN sgrpc_net_conn *sgrpc_net_loop_conn_find(const sgrpc_net_loop *loop, uint64_t id);
+
+/** A time on the adapters' clock (CLOCK_MONOTONIC ns, what every
+ *  callback's now is) as ns since the Unix epoch, by the wall clock's
+ *  current offset; 0 for t <= 0 ("never"). For reports such as channelz's
+ *  timestamps. */
+SGRPC_EXTERN int64_t sgrpc_net_to_unix_ns(int64_t t);
 
 /** A user timer's callback. It runs inside the loop like any sgrpc
  *  callback (the same re-entrancy rules). */
