@@ -1,0 +1,167 @@
+// Command lbclient is a grpc-go client for the round_robin tests of
+// interop/lb: one channel with the round_robin policy over a fixed list
+// of addresses (grpc-go 1.33 has no ipv4: resolver, so a manual resolver
+// hands them over), --calls UnaryCall RPCs with fill_server_id, at most
+// --concurrency in flight, every call wait-for-ready and under a retry
+// policy for UNAVAILABLE (service config; grpc-go 1.33 applies retry
+// policies only with GRPC_GO_RETRY=on in its environment at start, so the
+// program re-executes itself with it set).
+//
+//	lbclient --target=ipv4:127.0.0.1:P1,127.0.0.1:P2,... --calls=N
+//	         [--concurrency=C] [--kill_pid=PID --kill_after=K]
+//
+// With --kill_pid, once K calls have completed the client sends SIGKILL to
+// PID (a backend) and goes on: the calls then in flight are "inflight",
+// those started later "after". Output, the format interop/lb/run_rr.sh
+// checks (every client of the tests prints it):
+//
+//	rr: served PHASE SERVER_ID COUNT    (PHASE: before, inflight, after)
+//	rr: failed INDEX PHASE CODE - MESSAGE (one line per failed call)
+//	rr: total ok=N failed=M
+//
+// Exit status 0 when every call succeeded, 1 otherwise, 2 for bad usage.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+
+	testpb "sgrpcpeer/testpb"
+)
+
+// The policy and retry settings every client of the tests uses: retries
+// cover the calls in flight to a backend that dies (they end UNAVAILABLE
+// before any response), wait-for-ready the moments no backend is READY.
+const serviceConfig = `{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "methodConfig": [{
+    "name": [{"service": "grpc.testing.TestService"}],
+    "waitForReady": true,
+    "retryPolicy": {
+      "maxAttempts": 5,
+      "initialBackoff": "0.01s",
+      "maxBackoff": "0.2s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+}`
+
+const callTimeout = 20 * time.Second
+
+func main() {
+	if os.Getenv("GRPC_GO_RETRY") != "on" {
+		// grpc-go reads the variable once, at package initialisation.
+		exe, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(exe, os.Args, append(os.Environ(), "GRPC_GO_RETRY=on"))
+		}
+		fmt.Fprintf(os.Stderr, "lbclient: cannot re-execute with GRPC_GO_RETRY=on: %v\n", err)
+		os.Exit(2)
+	}
+	target := flag.String("target", "", "ipv4:ADDR:PORT[,ADDR:PORT...]")
+	calls := flag.Int("calls", 3000, "number of calls")
+	concurrency := flag.Int("concurrency", 8, "calls in flight at most")
+	killPid := flag.Int("kill_pid", 0, "process to SIGKILL mid-run (0: none)")
+	killAfter := flag.Int("kill_after", 0, "completed calls before the kill")
+	flag.Parse()
+	if !strings.HasPrefix(*target, "ipv4:") || *calls <= 0 || *concurrency <= 0 || flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "usage: lbclient --target=ipv4:A:P[,A:P...] --calls=N [--concurrency=C] [--kill_pid=PID --kill_after=K]")
+		os.Exit(2)
+	}
+	var addrs []resolver.Address
+	for _, a := range strings.Split(strings.TrimPrefix(*target, "ipv4:"), ",") {
+		addrs = append(addrs, resolver.Address{Addr: a})
+	}
+	r := manual.NewBuilderWithScheme("sgrpclb")
+	r.InitialState(resolver.State{Addresses: addrs})
+	conn, err := grpc.Dial(r.Scheme()+":///backends", grpc.WithInsecure(), grpc.WithResolvers(r),
+		grpc.WithDefaultServiceConfig(serviceConfig))
+	if err != nil {
+		fmt.Printf("rr: dial: %v\n", err)
+		os.Exit(1)
+	}
+	defer conn.Close()
+	tc := testpb.NewTestServiceClient(conn)
+
+	var mu sync.Mutex
+	served := map[string]map[string]int{"before": {}, "inflight": {}, "after": {}}
+	var failures []string
+	done, next, ok, failed := 0, 0, 0, 0
+	killed := false
+	var wg sync.WaitGroup
+	for w := 0; w < *concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next == *calls {
+					mu.Unlock()
+					return
+				}
+				idx := next
+				next++
+				startedAfter := killed
+				mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				resp, err := tc.UnaryCall(ctx, &testpb.SimpleRequest{FillServerId: true})
+				cancel()
+				mu.Lock()
+				phase := "before"
+				if startedAfter {
+					phase = "after"
+				} else if killed {
+					phase = "inflight"
+				}
+				if err != nil {
+					s, _ := status.FromError(err)
+					failures = append(failures, fmt.Sprintf("%d %s %s - %q", idx, phase, s.Code(), s.Message()))
+					failed++
+				} else {
+					served[phase][resp.GetServerId()]++
+					ok++
+				}
+				done++
+				if *killPid > 0 && !killed && done >= *killAfter {
+					// under the lock: no call starts while the kill is under way
+					if err := syscall.Kill(*killPid, syscall.SIGKILL); err != nil {
+						fmt.Printf("rr: kill %d: %v\n", *killPid, err)
+					}
+					killed = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, phase := range []string{"before", "inflight", "after"} {
+		var ids []string
+		for id := range served[phase] {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			fmt.Printf("rr: served %s %s %d\n", phase, id, served[phase][id])
+		}
+	}
+	for _, f := range failures {
+		fmt.Printf("rr: failed %s\n", f)
+	}
+	fmt.Printf("rr: total ok=%d failed=%d\n", ok, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}

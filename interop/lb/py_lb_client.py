@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""grpcio client for the round_robin tests of interop/lb.
+
+One channel on the target as gRPC names it (ipv4:127.0.0.1:P1,127.0.0.1:P2,...)
+with the round_robin policy, wait-for-ready and a retry policy for UNAVAILABLE
+given as service config (grpcio applies retry policies by default), then
+--calls UnaryCall RPCs with fill_server_id, at most --concurrency in flight.
+
+  py_lb_client.py --target=ipv4:A:P[,A:P...] --calls=N [--concurrency=C]
+                  [--kill_pid=PID --kill_after=K]
+
+With --kill_pid, once K calls have completed the client sends SIGKILL to PID
+(a backend) and goes on. Prints the lines interop/lb/run_rr.sh checks (the
+format of lbclient/main.go): "rr: served PHASE ID COUNT", "rr: failed ...",
+"rr: total ok=N failed=M". Exit 0 when every call succeeded, 1 otherwise,
+2 for bad usage. The grpc.testing stubs come from interop/peers/python/stubs.py.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "peers", "python"))
+import grpc  # noqa: E402
+import stubs  # noqa: E402
+
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": "grpc.testing.TestService"}],
+        "waitForReady": True,
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.01s",
+            "maxBackoff": "0.2s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+}
+CALL_TIMEOUT = 20.0
+RUN_TIMEOUT = 120.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--calls", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--kill_pid", type=int, default=0)
+    ap.add_argument("--kill_after", type=int, default=0)
+    a = ap.parse_args()
+    if not a.target.startswith("ipv4:") or a.calls <= 0 or a.concurrency <= 0:
+        ap.print_usage(sys.stderr)
+        return 2
+    _, messages_pb2, test_pb2_grpc = stubs.load()
+    channel = grpc.insecure_channel(a.target, options=[
+        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+        ("grpc.enable_retries", 1),
+    ])
+    stub = test_pb2_grpc.TestServiceStub(channel)
+    req = messages_pb2.SimpleRequest(fill_server_id=True)
+
+    lock = threading.Lock()
+    all_done = threading.Event()
+    st = {"done": 0, "ok": 0, "failed": 0, "killed": False}
+    served = {"before": {}, "inflight": {}, "after": {}}
+    failures = []
+
+    slots = threading.Semaphore(a.concurrency)
+
+    def finished(fut, idx, started_after):
+        with lock:
+            phase = "after" if started_after else ("inflight" if st["killed"] else "before")
+            err = fut.exception()
+            if err is None:
+                sid = fut.result().server_id
+                served[phase][sid] = served[phase].get(sid, 0) + 1
+                st["ok"] += 1
+            else:
+                failures.append("%d %s %s - %r" % (idx, phase, err.code().name, err.details()))
+                st["failed"] += 1
+            st["done"] += 1
+            if a.kill_pid > 0 and not st["killed"] and st["done"] >= a.kill_after:
+                # under the lock: no call starts while the kill is under way
+                try:
+                    os.kill(a.kill_pid, signal.SIGKILL)
+                except OSError as e:
+                    print("rr: kill %d: %s" % (a.kill_pid, e), flush=True)
+                st["killed"] = True
+            if st["done"] == a.calls:
+                all_done.set()
+        slots.release()
+
+    # One call per free slot; a callback (on grpcio's thread, or at once
+    # when the call already ended) frees it. Bounded: a run of a few
+    # thousand calls takes seconds, each call has its own deadline.
+    for idx in range(a.calls):
+        if not slots.acquire(timeout=RUN_TIMEOUT):
+            print("rr: timed out", flush=True)
+            return 1
+        with lock:
+            started_after = st["killed"]
+            fut = stub.UnaryCall.future(req, timeout=CALL_TIMEOUT, wait_for_ready=True)
+        fut.add_done_callback(lambda f, i=idx, s=started_after: finished(f, i, s))
+    if not all_done.wait(RUN_TIMEOUT):
+        print("rr: timed out", flush=True)
+        return 1
+    channel.close()
+    for phase in ("before", "inflight", "after"):
+        for sid in sorted(served[phase]):
+            print("rr: served %s %s %d" % (phase, sid, served[phase][sid]))
+    for f in failures:
+        print("rr: failed %s" % f)
+    print("rr: total ok=%d failed=%d" % (st["ok"], st["failed"]), flush=True)
+    return 0 if st["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+/*
+ * sgrpc-lb-client: many UnaryCall RPCs over one sgrpc channel, counting
+ * which backend served each (SimpleResponse.server_id, asked for with
+ * fill_server_id), for the load-balancing and proxy tests of interop/lb.
+ *
+ *   sgrpc-lb-client --target=TARGET --calls=N [--concurrency=C]
+ *                   [--kill_pid=PID --kill_after=K] [--authority=NAME]
+ *
+ * TARGET is anything sgrpc_epoll_channel_new takes (a proxy's
+ * "127.0.0.1:PORT" in the HAProxy and nghttpx tests). At most C calls are
+ * in flight (default 8), each with a 20 s deadline; the channel waits for
+ * ready. With --kill_pid, once K calls have completed the client sends
+ * SIGKILL to PID (a backend) and goes on, so the kill lands mid-run with
+ * calls in flight; those are counted as "inflight", calls started later
+ * as "after", earlier ones as "before".
+ *
+ * Prints, as the other clients of interop/lb do (run_rr.sh, lib.sh check
+ * these lines):
+ *   rr: served PHASE SERVER_ID COUNT
+ *   rr: failed INDEX PHASE CODE SAFE "MESSAGE"   (one per failed call; SAFE
+ *       is retry_safe when the server never processed the call, so a
+ *       transparent retry could have saved it, "-" otherwise)
+ *   rr: total ok=N failed=M
+ * Exit status 0 when every call succeeded, 1 otherwise, 2 for bad usage.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#define CALL_TIMEOUT_NS (20LL * 1000000000)
+#define RUN_TIMEOUT_NS (120LL * 1000000000)
+#define MAX_IDS 32
+
+enum { PH_BEFORE, PH_INFLIGHT, PH_AFTER, PH_COUNT_ };
+static const char *const phase_name[PH_COUNT_] = {"before", "inflight", "after"};
+
+/* One backend id seen in responses and its count per phase. */
+typedef struct served {
+  char id[64];
+  long count[PH_COUNT_];
+} served;
+
+/* One call in flight. */
+typedef struct lcall {
+  long index;
+  int started_after; /* started once the kill was sent */
+  char id[64];       /* server_id of the response, "" before one came */
+  int got_response;
+  int bad_response;
+} lcall;
+
+static sgrpc_epoll *loop;
+static sgrpc_net_channel *channel;
+static served ids[MAX_IDS];
+static size_t n_ids;
+static long n_calls, n_started, n_done, n_ok, n_failed, kill_after;
+static pid_t kill_pid;
+static int killed;
+static const char *authority;
+static uint8_t request[16];
+static size_t request_len;
+
+static void count_served(const char *id, int phase) {
+  size_t i;
+  for (i = 0; i < n_ids; i++)
+    if (strcmp(ids[i].id, id) == 0) break;
+  if (i == n_ids) {
+    if (n_ids == MAX_IDS) i = MAX_IDS - 1; /* lumped into the last: the check fails anyway */
+    else snprintf(ids[n_ids++].id, sizeof(ids[0].id), "%s", id);
+  }
+  ids[i].count[phase]++;
+}
+
+static void on_call_event(const sgrpc_event *ev, void *ud, int64_t now) {
+  lcall *c = ud;
+  (void)now;
+  switch (ev->type) {
+  case SGRPC_EV_MESSAGE: {
+    Grpc__Testing__SimpleResponse *r = grpc__testing__simple_response__unpack(
+        NULL, ev->u.message.len, ev->u.message.data);
+    if (!r || c->got_response) {
+      c->bad_response = 1;
+    } else {
+      snprintf(c->id, sizeof(c->id), "%s", r->server_id ? r->server_id : "");
+      c->got_response = 1;
+    }
+    if (r) grpc__testing__simple_response__free_unpacked(r, NULL);
+    break;
+  }
+  case SGRPC_EV_CLOSE: {
+    const sgrpc_status_info *st = &ev->u.close.status;
+    int phase = c->started_after ? PH_AFTER : killed ? PH_INFLIGHT : PH_BEFORE;
+    if (st->code == SGRPC_STATUS_OK && c->got_response && !c->bad_response && c->id[0]) {
+      count_served(c->id, phase);
+      n_ok++;
+    } else {
+      printf("rr: failed %ld %s %s %s \"%.*s%s\"\n", c->index, phase_name[phase],
+             sgrpc_status_name(st->code), ev->u.close.retry_safe ? "retry_safe" : "-",
+             (int)st->message_len, st->message,
+             st->code == SGRPC_STATUS_OK ? " (no or bad response)" : "");
+      n_failed++;
+    }
+    n_done++;
+    free(c);
+    if (kill_pid > 0 && !killed && n_done >= kill_after) {
+      /* nothing starts while the kill is under way: one thread */
+      if (kill(kill_pid, SIGKILL) != 0) printf("rr: kill %ld failed\n", (long)kill_pid);
+      killed = 1;
+    }
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+/* Starts calls until `concurrency` are in flight or none is left (from
+ * the main loop, not from call callbacks). A call that cannot start
+ * counts as failed. */
+static void top_up(long concurrency, int64_t now) {
+  while (n_started < n_calls && n_started - n_done < concurrency) {
+    sgrpc_call_opts o;
+    sgrpc_call *h = NULL;
+    lcall *c = calloc(1, sizeof(*c));
+    int rv;
+    if (!c) {
+      printf("rr: failed %ld start RESOURCE_EXHAUSTED - \"out of memory\"\n", n_started);
+      n_started++;
+      n_failed++;
+      n_done++;
+      continue;
+    }
+    c->index = n_started++;
+    c->started_after = killed;
+    memset(&o, 0, sizeof(o));
+    o.path = IOP_TEST_METHOD(UNARY_CALL)->path;
+    o.authority = authority;
+    o.deadline = now + CALL_TIMEOUT_NS;
+    o.content_subtype = "proto";
+    o.user_data = c;
+    o.on_event = on_call_event;
+    o.wait_for_ready = 1;
+    rv = sgrpc_net_channel_call(channel, &o, now, &h);
+    if (rv != 0) {
+      printf("rr: failed %ld %s UNAVAILABLE - \"call start: %s\"\n", c->index,
+             phase_name[c->started_after ? PH_AFTER : PH_BEFORE], sgrpc_strerror(rv));
+      free(c);
+      n_failed++;
+      n_done++;
+      continue;
+    }
+    /* a started call always ends through SGRPC_EV_CLOSE, which counts it */
+    if (sgrpc_call_send(h, request, request_len, SGRPC_SEND_END) != 0) sgrpc_call_cancel(h);
+  }
+}
+
+static void usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s --target=TARGET --calls=N [--concurrency=C] [--kill_pid=PID"
+          " --kill_after=K] [--authority=NAME]\n",
+          argv0);
+}
+
+int main(int argc, char **argv) {
+  const char *target = NULL, *v;
+  long concurrency = 8;
+  int k;
+  int i;
+  size_t j;
+  sgrpc_net_channel_opts co;
+  Grpc__Testing__SimpleRequest req = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  int64_t until;
+  for (i = 1; i < argc; i++) {
+    if (iop_flag(argc, argv, &i, "target", 0, &v)) target = v;
+    else if (iop_flag(argc, argv, &i, "calls", 0, &v)) n_calls = v ? atol(v) : 0;
+    else if (iop_flag(argc, argv, &i, "concurrency", 0, &v)) concurrency = v ? atol(v) : 0;
+    else if (iop_flag(argc, argv, &i, "kill_pid", 0, &v)) kill_pid = v ? (pid_t)atol(v) : 0;
+    else if (iop_flag(argc, argv, &i, "kill_after", 0, &v)) kill_after = v ? atol(v) : 0;
+    else if (iop_flag(argc, argv, &i, "authority", 0, &v)) authority = v;
+    else {
+      usage(argv[0]);
+      return 2;
+    }
+  }
+  if (!target || !*target || n_calls <= 0 || concurrency <= 0 || kill_pid < 0) {
+    usage(argv[0]);
+    return 2;
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  req.fill_server_id = 1;
+  request_len = grpc__testing__simple_request__pack(&req, request);
+  if (sgrpc_epoll_new(&loop, NULL) != 0) {
+    printf("rr: cannot create the epoll loop\n");
+    return 1;
+  }
+  memset(&co, 0, sizeof(co));
+  co.target = target;
+  co.wait_for_ready = 1;
+  if (sgrpc_epoll_channel_new(loop, &co, &channel) != 0) {
+    printf("rr: bad target %s\n", target);
+    sgrpc_epoll_del(loop);
+    return 2;
+  }
+  until = sgrpc_epoll_now() + RUN_TIMEOUT_NS;
+  top_up(concurrency, sgrpc_epoll_now());
+  while (n_done < n_calls && sgrpc_epoll_now() < until) {
+    if (sgrpc_epoll_run_once(loop, 50) < 0) break;
+    top_up(concurrency, sgrpc_epoll_now());
+  }
+  if (n_done < n_calls) printf("rr: timed out with %ld calls done\n", n_done);
+  sgrpc_net_channel_close(channel, sgrpc_epoll_now());
+  until = sgrpc_epoll_now() + 1000000000LL;
+  while (sgrpc_epoll_now() < until && sgrpc_epoll_run_once(loop, 20) > 0) {
+  }
+  sgrpc_epoll_del(loop);
+  for (k = 0; k < PH_COUNT_; k++)
+    for (j = 0; j < n_ids; j++)
+      if (ids[j].count[k]) printf("rr: served %s %s %ld\n", phase_name[k], ids[j].id, ids[j].count[k]);
+  printf("rr: total ok=%ld failed=%ld\n", n_ok, n_failed + (n_calls - n_done));
+  return n_ok == n_calls ? 0 : 1;
+}
