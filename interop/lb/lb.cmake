@@ -6,8 +6,9 @@
 #       backends that report their id, one killed mid-run (run_rr.sh)
 #   interop_<proxy>_<client>_client_cases          every standard interop
 #       case through HAProxy or nghttpx to three sgrpc servers (run_proxy.sh)
-#   interop_haproxy[_noreplay]_sgrpc_client_backend_killed  a backend
-#       behind HAProxy killed mid-run (run_proxy.sh kill / kill-noreplay)
+#   interop_{haproxy,haproxy_noreplay,nghttpx}_sgrpc_client_backend_killed
+#       a backend behind the proxy killed mid-run (run_proxy.sh kill,
+#       kill-noreplay, kill-window)
 # The grpc-go programs (go-lb-client, go-lb-server, go-interop-client) are
 # built with the project when go and Debian's grpc-go are there.
 set(lb_dir ${PROJECT_SOURCE_DIR}/interop/lb)
@@ -55,4 +56,6 @@ lb_test(interop_haproxy_sgrpc_client_backend_killed
   ${lb_dir}/run_proxy.sh haproxy kill ${lb_server} $<TARGET_FILE:sgrpc-lb-client>)
 lb_test(interop_haproxy_noreplay_sgrpc_client_backend_killed
   ${lb_dir}/run_proxy.sh haproxy kill-noreplay ${lb_server} $<TARGET_FILE:sgrpc-lb-client>)
+lb_test(interop_nghttpx_sgrpc_client_backend_killed
+  ${lb_dir}/run_proxy.sh nghttpx kill-window ${lb_server} $<TARGET_FILE:sgrpc-lb-client>)
 set_tests_properties(${lb_tests} PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)

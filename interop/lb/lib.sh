@@ -9,7 +9,7 @@
 #   lb_start_backends BIN N   starts N; sets lb_pids[], lb_ports[], lb_ids[]
 #   lb_addrs                  prints "127.0.0.1:P1,127.0.0.1:P2,..."
 #   lb_stop_backends          SIGTERM, bounded wait, then SIGKILL
-#   lb_check OUT KILLED_ID CONCURRENCY ALLOW_INFLIGHT_FAILURES
+#   lb_check OUT KILLED_ID CONCURRENCY ALLOW_FAILURES
 #                             checks a client's "rr:" lines (see below)
 #
 # The caller sets lb_work (a scratch directory) and defines lb_fail MSG
@@ -52,7 +52,7 @@ lb_stop_backends() {
   lb_pids=()
 }
 
-# lb_check OUT KILLED_ID CONCURRENCY ALLOW_INFLIGHT_FAILURES
+# lb_check OUT KILLED_ID CONCURRENCY ALLOW_FAILURES
 # OUT holds the client's lines:
 #   rr: served PHASE ID COUNT   PHASE: before (started and ended before the
 #                               kill), inflight (started before, ended
@@ -64,10 +64,12 @@ lb_stop_backends() {
 # Checks: every backend of lb_ids served within 10% of an even share of the
 # "before" calls; with KILLED_ID (empty: no kill), the survivors share the
 # "after" calls within 10% and the killed one served none of them; failed
-# calls: none (ALLOW_INFLIGHT_FAILURES=0); with 1, only "inflight" ones and
+# calls: none (ALLOW_FAILURES=0); with 1, only "inflight" ones and
 # at most CONCURRENCY (the calls that can have been in flight at the kill);
 # with 2, also any number of retry_safe ones in any phase (a proxy that
-# refused the stream: a transparent retry would have saved those).
+# refused the stream: a transparent retry would have saved those); with
+# "window:N", any failure of a call whose index is below N (a proxy that
+# keeps sending calls to the dead backend until it notices), none later.
 # Prints a summary; calls lb_fail on any violation.
 lb_check() {
   local out=$1 killed=$2 conc=$3 allow=$4 msg
@@ -89,7 +91,8 @@ lb_check() {
     $1 == "rr:" && $2 == "served" { cnt[$3, $4] += $5; known[$4] = 1 }
     $1 == "rr:" && $2 == "failed" {
       nf++; fl = fl " #" $3 "(" $4 "," $5 "," $6 ")"
-      if (allow == 2 && $6 == "retry_safe") nsafe++
+      if (allow ~ /^window:/) { if ($3 + 0 >= substr(allow, 8) + 0) late++ }
+      else if (allow == 2 && $6 == "retry_safe") nsafe++
       else { if ($4 != "inflight") late++; nin++ }
     }
     $1 == "rr:" && $2 == "total" { total = $0 }
@@ -105,9 +108,10 @@ lb_check() {
         share("after", surv, m)
         if (cnt["after", killed] > 0) bad = bad sprintf("killed %s served %d later calls; ", killed, cnt["after", killed])
       }
-      if (nf > 0 && allow == 0) bad = bad sprintf("%d failed calls:%s; ", nf, fl)
-      if (allow >= 1 && late > 0) bad = bad sprintf("%d calls not in flight at the kill failed:%s; ", late, fl)
-      if (allow >= 1 && nin > conc) bad = bad sprintf("%d failed calls, more than the %d in flight:%s; ", nin, conc, fl)
+      if (nf > 0 && allow == "0") bad = bad sprintf("%d failed calls:%s; ", nf, fl)
+      if (allow ~ /^window:/ && late > 0) bad = bad sprintf("%d calls from #%s on failed:%s; ", late, substr(allow, 8), fl)
+      if ((allow == "1" || allow == "2") && late > 0) bad = bad sprintf("%d calls not in flight at the kill failed:%s; ", late, fl)
+      if ((allow == "1" || allow == "2") && nin > conc) bad = bad sprintf("%d failed calls, more than the %d in flight:%s; ", nin, conc, fl)
       printf "%s%s failed calls: %d%s\n", sum, total, nf + 0, (nf ? " (" fl " )" : "")
       if (bad != "") { print "VIOLATION " bad; exit 1 }
     }' "$out")

@@ -35,8 +35,8 @@ SERVICE_CONFIG = {
         "waitForReady": True,
         "retryPolicy": {
             "maxAttempts": 5,
-            "initialBackoff": "0.01s",
-            "maxBackoff": "0.2s",
+            "initialBackoff": "0.05s",
+            "maxBackoff": "1s",
             "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE"],
         },

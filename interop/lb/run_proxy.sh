@@ -24,6 +24,11 @@
 #          kill failed, and no more calls failed than were in flight at the
 #          kill; the failed ones are listed. HAProxy runs with
 #          "retry-on conn-failure empty-response".
+#   kill-window  (nghttpx) as kill, but nghttpx has no request retries:
+#          until it notices the dead backend it keeps sending it calls,
+#          which fail (RST_STREAM INTERNAL_ERROR). Passes when only calls
+#          started within $LB_KILL_WINDOW (default 1000) calls of the kill
+#          failed and every later call succeeded.
 #   kill-noreplay  (haproxy only) as kill, with HAProxy's default
 #          "retry-on conn-failure": HAProxy may then send a new call on its
 #          connection to the dead backend before it notices the loss and
@@ -33,7 +38,7 @@
 # A missing program exits 77 (ctest: skipped).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-usage="usage: run_proxy.sh haproxy|nghttpx cases|kill|kill-noreplay SERVER_BIN CLIENT_BIN"
+usage="usage: run_proxy.sh haproxy|nghttpx cases|kill|kill-noreplay|kill-window SERVER_BIN CLIENT_BIN"
 proxy=${1:?$usage} mode=${2:?$usage} server=${3:?$usage} client=${4:?$usage}
 case $proxy in
 haproxy) proxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy) ;;
@@ -160,8 +165,8 @@ cases)
   echo "run_proxy: $npass passed, $nfail failed, $nlim not performed by the client"
   [ $nfail = 0 ] && [ $npass -gt 0 ] || lb_fail "interop cases failed through $proxy"
   ;;
-kill|kill-noreplay)
-  [ "$mode" = kill ] || [ "$proxy" = haproxy ] || { echo "$usage"; exit 2; }
+kill|kill-noreplay|kill-window)
+  [ "$mode" != kill-noreplay ] || [ "$proxy" = haproxy ] || { echo "$usage"; exit 2; }
   timeout 150 "$client" --target="127.0.0.1:$proxy_port" --calls="$calls" --concurrency="$conc" \
     --kill_pid="${lb_pids[2]}" --kill_after="$kill_after" > "$lb_work/client.out" 2> "$lb_work/client.log"
   rc=$?
@@ -169,9 +174,11 @@ kill|kill-noreplay)
   [ $rc = 124 ] && lb_fail "client timed out"
   wait "${lb_pids[2]}" 2>/dev/null
   [ $? = 137 ] || lb_fail "backend s3 was not killed by SIGKILL"
-  if [ "$mode" = kill ]; then lb_check "$lb_work/client.out" s3 "$conc" 1
-  else lb_check "$lb_work/client.out" s3 "$conc" 2
-  fi
+  case $mode in
+  kill) lb_check "$lb_work/client.out" s3 "$conc" 1 ;;
+  kill-noreplay) lb_check "$lb_work/client.out" s3 "$conc" 2 ;;
+  kill-window) lb_check "$lb_work/client.out" s3 "$conc" "window:$((kill_after + ${LB_KILL_WINDOW:-1000}))" ;;
+  esac
   ;;
 *)
   echo "$usage"; exit 2 ;;

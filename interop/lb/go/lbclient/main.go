@@ -51,8 +51,8 @@ const serviceConfig = `{
     "waitForReady": true,
     "retryPolicy": {
       "maxAttempts": 5,
-      "initialBackoff": "0.01s",
-      "maxBackoff": "0.2s",
+      "initialBackoff": "0.05s",
+      "maxBackoff": "1s",
       "backoffMultiplier": 2,
       "retryableStatusCodes": ["UNAVAILABLE"]
     }
