@@ -8,7 +8,10 @@
 #
 #   lb_start_backends BIN N   starts N; sets lb_pids[], lb_ports[], lb_ids[]
 #   lb_addrs                  prints "127.0.0.1:P1,127.0.0.1:P2,..."
-#   lb_stop_backends          SIGTERM, bounded wait, then SIGKILL
+#   lb_stop_backends          SIGTERM, bounded wait, then SIGKILL; returns 1
+#                             (after naming it) when one did not exit 0
+#   lb_reap_killed K          waits for backend K (0-based), which must have
+#                             died of SIGKILL; returns 1 otherwise
 #   lb_check OUT KILLED_ID CONCURRENCY ALLOW_FAILURES
 #                             checks a client's "rr:" lines (see below)
 #
@@ -42,14 +45,32 @@ lb_addrs() {
 }
 
 lb_stop_backends() {
-  local p i
-  for p in "${lb_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${lb_pids[@]}"; do
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
+  local k i rc bad=0
+  for k in "${!lb_pids[@]}"; do [ -n "${lb_pids[$k]}" ] && kill -TERM "${lb_pids[$k]}" 2>/dev/null; done
+  for k in "${!lb_pids[@]}"; do
+    [ -n "${lb_pids[$k]}" ] || continue
+    for i in $(seq 50); do kill -0 "${lb_pids[$k]}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${lb_pids[$k]}" 2>/dev/null
+    wait "${lb_pids[$k]}" 2>/dev/null
+    rc=$?
+    if [ $rc != 0 ]; then
+      echo "lb: backend ${lb_ids[$k]} exit status $rc after SIGTERM: $(tail -n 3 "$lb_work/backend-${lb_ids[$k]}.log" 2>/dev/null | tr '\n' ' ')"
+      bad=1
+    fi
   done
   lb_pids=()
+  return $bad
+}
+
+lb_reap_killed() {
+  local k=$1 rc i
+  # bounded: a backend nobody killed is still running after 5 s
+  for i in $(seq 50); do kill -0 "${lb_pids[$k]}" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "${lb_pids[$k]}" 2>/dev/null && return 1
+  wait "${lb_pids[$k]}" 2>/dev/null
+  rc=$?
+  lb_pids[$k]=
+  [ $rc = 137 ]
 }
 
 # lb_check OUT KILLED_ID CONCURRENCY ALLOW_FAILURES

@@ -54,13 +54,17 @@ calls=${LB_CALLS:-4500} kill_after=${LB_KILL_AFTER:-3000} conc=${LB_CONCURRENCY:
 lb_work=$(mktemp -d "${TMPDIR:-/tmp}/sgrpc-proxy.XXXXXX")
 . "$here/lib.sh"
 proxy_pid=
+stop_proxy() {
+  local i
+  [ -n "$proxy_pid" ] || return 0
+  kill -TERM "$proxy_pid" 2>/dev/null
+  for i in $(seq 30); do kill -0 "$proxy_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$proxy_pid" 2>/dev/null
+  wait "$proxy_pid" 2>/dev/null
+  proxy_pid=
+}
 cleanup() {
-  if [ -n "$proxy_pid" ]; then
-    kill -TERM "$proxy_pid" 2>/dev/null
-    for i in $(seq 30); do kill -0 "$proxy_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$proxy_pid" 2>/dev/null
-    wait "$proxy_pid" 2>/dev/null
-  fi
+  stop_proxy
   lb_stop_backends
   rm -rf "$lb_work"
 }
@@ -172,16 +176,17 @@ kill|kill-noreplay|kill-window)
   rc=$?
   cat "$lb_work/client.out"
   [ $rc = 124 ] && lb_fail "client timed out"
-  wait "${lb_pids[2]}" 2>/dev/null
-  [ $? = 137 ] || lb_fail "backend s3 was not killed by SIGKILL"
   case $mode in
   kill) lb_check "$lb_work/client.out" s3 "$conc" 1 ;;
   kill-noreplay) lb_check "$lb_work/client.out" s3 "$conc" 2 ;;
   kill-window) lb_check "$lb_work/client.out" s3 "$conc" "window:$((kill_after + ${LB_KILL_WINDOW:-1000}))" ;;
   esac
+  lb_reap_killed 2 || lb_fail "backend s3 was not killed by SIGKILL"
   ;;
 *)
   echo "$usage"; exit 2 ;;
 esac
 kill -0 "$proxy_pid" 2>/dev/null || lb_fail "$proxy exited during the run"
+stop_proxy
+lb_stop_backends || lb_fail "a backend did not shut down cleanly"
 echo "run_proxy: PASS ($proxy, $mode) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"

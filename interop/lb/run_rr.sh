@@ -42,9 +42,9 @@ timeout 120 "$@" --target="$target" --calls="$calls" --concurrency="$conc" \
 rc=$?
 cat "$lb_work/client.out"
 [ $rc = 124 ] && lb_fail "client timed out"
-# s3 must really be gone (killed by the client, not exited by itself)
-wait "${lb_pids[2]}" 2>/dev/null
-[ $? = 137 ] || lb_fail "backend s3 was not killed by SIGKILL"
 lb_check "$lb_work/client.out" s3 "$conc" 0
+# s3 must really be gone (killed by the client, not exited by itself)
+lb_reap_killed 2 || lb_fail "backend s3 was not killed by SIGKILL"
 [ $rc = 0 ] || lb_fail "client exit status $rc"
+lb_stop_backends || lb_fail "a backend did not shut down cleanly"
 echo "run_rr: PASS in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
