@@ -28,7 +28,7 @@ lb_start_backends() {
     lb_ids+=("s$k")
     port=
     for i in $(seq 150); do
-      port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$lb_work/backend-s$k.log" | head -n 1)
+      port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$lb_work/backend-s$k.log" 2>/dev/null | head -n 1)
       [ -n "$port" ] && break
       kill -0 "${lb_pids[-1]}" 2>/dev/null || break
       sleep 0.1

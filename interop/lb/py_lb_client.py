@@ -7,7 +7,12 @@ given as service config (grpcio applies retry policies by default), then
 --calls UnaryCall RPCs with fill_server_id, at most --concurrency in flight.
 
   py_lb_client.py --target=ipv4:A:P[,A:P...] --calls=N [--concurrency=C]
-                  [--kill_pid=PID --kill_after=K]
+                  [--kill_pid=PID --kill_after=K] [--warmup_backends=W]
+
+First, uncounted, one call at a time until W distinct backends answered
+(default: the number of addresses; bounded by 10 s): round_robin spreads
+calls over the READY backends only, and the counted run starts once all of
+them are.
 
 With --kill_pid, once K calls have completed the client sends SIGKILL to PID
 (a backend) and goes on. Prints the lines interop/lb/run_rr.sh checks (the
@@ -21,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +59,7 @@ def main():
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--kill_pid", type=int, default=0)
     ap.add_argument("--kill_after", type=int, default=0)
+    ap.add_argument("--warmup_backends", type=int, default=-1)
     a = ap.parse_args()
     if not a.target.startswith("ipv4:") or a.calls <= 0 or a.concurrency <= 0:
         ap.print_usage(sys.stderr)
@@ -64,6 +71,18 @@ def main():
     ])
     stub = test_pb2_grpc.TestServiceStub(channel)
     req = messages_pb2.SimpleRequest(fill_server_id=True)
+    warmup = a.warmup_backends
+    if warmup < 0:
+        warmup = len(a.target[len("ipv4:"):].split(","))
+    seen, nwarm, until = set(), 0, time.monotonic() + 10.0
+    while len(seen) < warmup and time.monotonic() < until:
+        nwarm += 1
+        try:
+            seen.add(stub.UnaryCall(req, timeout=max(0.1, until - time.monotonic()),
+                                    wait_for_ready=True).server_id)
+        except grpc.RpcError:
+            pass
+    print("rr: warmup %d calls, %d backends answered" % (nwarm, len(seen)), flush=True)
 
     lock = threading.Lock()
     all_done = threading.Event()

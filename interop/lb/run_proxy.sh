@@ -65,7 +65,7 @@ stop_proxy() {
 }
 cleanup() {
   stop_proxy
-  lb_stop_backends
+  lb_stop_backends > /dev/null
   rm -rf "$lb_work"
 }
 trap cleanup EXIT
@@ -172,7 +172,7 @@ cases)
 kill|kill-noreplay|kill-window)
   [ "$mode" != kill-noreplay ] || [ "$proxy" = haproxy ] || { echo "$usage"; exit 2; }
   timeout 150 "$client" --target="127.0.0.1:$proxy_port" --calls="$calls" --concurrency="$conc" \
-    --kill_pid="${lb_pids[2]}" --kill_after="$kill_after" > "$lb_work/client.out" 2> "$lb_work/client.log"
+    --kill_pid="${lb_pids[2]}" --kill_after="$kill_after" --warmup_backends=3 > "$lb_work/client.out" 2> "$lb_work/client.log"
   rc=$?
   cat "$lb_work/client.out"
   [ $rc = 124 ] && lb_fail "client timed out"

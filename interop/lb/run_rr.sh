@@ -25,7 +25,7 @@ done
 calls=${LB_CALLS:-4500} kill_after=${LB_KILL_AFTER:-3000} conc=${LB_CONCURRENCY:-8}
 lb_work=$(mktemp -d "${TMPDIR:-/tmp}/sgrpc-lb.XXXXXX")
 . "$here/lib.sh"
-cleanup() { lb_stop_backends; rm -rf "$lb_work"; }
+cleanup() { lb_stop_backends > /dev/null; rm -rf "$lb_work"; }
 trap cleanup EXIT
 lb_fail() {
   echo "run_rr: FAIL: $*"
@@ -38,7 +38,7 @@ lb_start_backends "$server" 3
 target="ipv4:$(lb_addrs)"
 echo "run_rr: $(basename "$server") x3 on $target; client: $*"
 timeout 120 "$@" --target="$target" --calls="$calls" --concurrency="$conc" \
-  --kill_pid="${lb_pids[2]}" --kill_after="$kill_after" > "$lb_work/client.out" 2> "$lb_work/client.log"
+  --kill_pid="${lb_pids[2]}" --kill_after="$kill_after" --warmup_backends=3 > "$lb_work/client.out" 2> "$lb_work/client.log"
 rc=$?
 cat "$lb_work/client.out"
 [ $rc = 124 ] && lb_fail "client timed out"

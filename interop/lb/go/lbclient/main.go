@@ -9,6 +9,12 @@
 //
 //	lbclient --target=ipv4:127.0.0.1:P1,127.0.0.1:P2,... --calls=N
 //	         [--concurrency=C] [--kill_pid=PID --kill_after=K]
+//	         [--warmup_backends=W]
+//
+// First, uncounted, one call at a time until W distinct backends answered
+// (default: the number of addresses; bounded by 10 s): round_robin spreads
+// calls over the READY backends only, and the counted run starts once all
+// of them are.
 //
 // With --kill_pid, once K calls have completed the client sends SIGKILL to
 // PID (a backend) and goes on: the calls then in flight are "inflight",
@@ -17,6 +23,8 @@
 //
 //	rr: served PHASE SERVER_ID COUNT    (PHASE: before, inflight, after)
 //	rr: failed INDEX PHASE CODE - MESSAGE (one line per failed call)
+//	rr: warmup N calls, M backends answered
+//	rr: attempts N                      (streams opened, retries included)
 //	rr: total ok=N failed=M
 //
 // Exit status 0 when every call succeeded, 1 otherwise, 2 for bad usage.
@@ -30,12 +38,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	testpb "sgrpcpeer/testpb"
@@ -61,6 +71,23 @@ const serviceConfig = `{
 
 const callTimeout = 20 * time.Second
 
+// streamCounter counts the HTTP/2 streams the client opens: one per
+// attempt, so attempts above --calls are retries (grpc-go 1.33 reports
+// stats.OutHeader for every attempt's stream, stats.Begin only once).
+type streamCounter struct{ n int64 }
+
+func (c *streamCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (c *streamCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if h, ok := s.(*stats.OutHeader); ok && h.Client {
+		atomic.AddInt64(&c.n, 1)
+	}
+}
+func (c *streamCounter) reset() { atomic.StoreInt64(&c.n, 0) }
+func (c *streamCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (c *streamCounter) HandleConn(context.Context, stats.ConnStats) {}
+
 func main() {
 	if os.Getenv("GRPC_GO_RETRY") != "on" {
 		// grpc-go reads the variable once, at package initialisation.
@@ -76,6 +103,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 8, "calls in flight at most")
 	killPid := flag.Int("kill_pid", 0, "process to SIGKILL mid-run (0: none)")
 	killAfter := flag.Int("kill_after", 0, "completed calls before the kill")
+	warmup := flag.Int("warmup_backends", -1, "backends to hear from before counting (-1: all addresses)")
 	flag.Parse()
 	if !strings.HasPrefix(*target, "ipv4:") || *calls <= 0 || *concurrency <= 0 || flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "usage: lbclient --target=ipv4:A:P[,A:P...] --calls=N [--concurrency=C] [--kill_pid=PID --kill_after=K]")
@@ -87,14 +115,30 @@ func main() {
 	}
 	r := manual.NewBuilderWithScheme("sgrpclb")
 	r.InitialState(resolver.State{Addresses: addrs})
+	streams := &streamCounter{}
 	conn, err := grpc.Dial(r.Scheme()+":///backends", grpc.WithInsecure(), grpc.WithResolvers(r),
-		grpc.WithDefaultServiceConfig(serviceConfig))
+		grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithStatsHandler(streams))
 	if err != nil {
 		fmt.Printf("rr: dial: %v\n", err)
 		os.Exit(1)
 	}
 	defer conn.Close()
 	tc := testpb.NewTestServiceClient(conn)
+	if *warmup < 0 {
+		*warmup = len(addrs)
+	}
+	seen := map[string]bool{}
+	nwarm := 0
+	for until := time.Now().Add(10 * time.Second); len(seen) < *warmup && time.Now().Before(until); nwarm++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Until(until))
+		resp, err := tc.UnaryCall(ctx, &testpb.SimpleRequest{FillServerId: true})
+		cancel()
+		if err == nil {
+			seen[resp.GetServerId()] = true
+		}
+	}
+	fmt.Printf("rr: warmup %d calls, %d backends answered\n", nwarm, len(seen))
+	streams.reset()
 
 	var mu sync.Mutex
 	served := map[string]map[string]int{"before": {}, "inflight": {}, "after": {}}
@@ -160,6 +204,7 @@ func main() {
 	for _, f := range failures {
 		fmt.Printf("rr: failed %s\n", f)
 	}
+	fmt.Printf("rr: attempts %d (streams opened; above the calls: retries)\n", atomic.LoadInt64(&streams.n))
 	fmt.Printf("rr: total ok=%d failed=%d\n", ok, failed)
 	if failed > 0 {
 		os.Exit(1)
