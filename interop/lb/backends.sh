@@ -24,12 +24,12 @@ start)
   echo "ipv4:$(lb_addrs)"
   ;;
 stop)
-  [ $# = 2 ] && [ -f "$2/pids" ] || usage
+  if [ $# != 2 ] || [ ! -f "$2/pids" ]; then usage; fi
   pids=$(cat "$2/pids")
   # shellcheck disable=SC2086 # one word per pid
   kill -TERM $pids 2>/dev/null
   for p in $pids; do
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null
   done
   rm -f "$2/pids"

@@ -21,13 +21,13 @@
 lb_pids=() lb_ports=() lb_ids=()
 
 lb_start_backends() {
-  local bin=$1 n=$2 k i port
+  local bin=$1 n=$2 k port
   for k in $(seq "$n"); do
     "$bin" --port=0 --server_id="s$k" > "$lb_work/backend-s$k.log" 2>&1 &
     lb_pids+=($!)
     lb_ids+=("s$k")
     port=
-    for i in $(seq 150); do
+    for _ in $(seq 150); do
       port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$lb_work/backend-s$k.log" 2>/dev/null | head -n 1)
       [ -n "$port" ] && break
       kill -0 "${lb_pids[-1]}" 2>/dev/null || break
@@ -45,11 +45,11 @@ lb_addrs() {
 }
 
 lb_stop_backends() {
-  local k i rc bad=0
+  local k rc bad=0
   for k in "${!lb_pids[@]}"; do [ -n "${lb_pids[$k]}" ] && kill -TERM "${lb_pids[$k]}" 2>/dev/null; done
   for k in "${!lb_pids[@]}"; do
     [ -n "${lb_pids[$k]}" ] || continue
-    for i in $(seq 50); do kill -0 "${lb_pids[$k]}" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do kill -0 "${lb_pids[$k]}" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "${lb_pids[$k]}" 2>/dev/null
     wait "${lb_pids[$k]}" 2>/dev/null
     rc=$?
@@ -63,13 +63,13 @@ lb_stop_backends() {
 }
 
 lb_reap_killed() {
-  local k=$1 rc i
+  local k=$1 rc
   # bounded: a backend nobody killed is still running after 5 s
-  for i in $(seq 50); do kill -0 "${lb_pids[$k]}" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 50); do kill -0 "${lb_pids[$k]}" 2>/dev/null || break; sleep 0.1; done
   kill -0 "${lb_pids[$k]}" 2>/dev/null && return 1
   wait "${lb_pids[$k]}" 2>/dev/null
   rc=$?
-  lb_pids[$k]=
+  lb_pids[k]=
   [ $rc = 137 ]
 }
 

@@ -29,6 +29,6 @@ ln -s "$peers/client" "$gp/src/sgrpcpeer/client"
 ln -s "$peers/gzipflag" "$gp/src/sgrpcpeer/gzipflag"
 for spec in lbclient:go-lb-client lbserver:go-lb-server client:go-interop-client; do
   (cd "$gp/src/sgrpcpeer" && GO111MODULE=off GOPATH="$gp:/usr/share/gocode" \
-    GOCACHE="$out/gocache" GOFLAGS= timeout 600 go build -o "$out/${spec#*:}" "./${spec%%:*}")
+    GOCACHE="$out/gocache" GOFLAGS='' timeout 600 go build -o "$out/${spec#*:}" "./${spec%%:*}")
 done
 echo "built $out/go-lb-client $out/go-lb-server $out/go-interop-client"
