@@ -15,7 +15,7 @@ calls over the READY backends only, and the counted run starts once all of
 them are.
 
 With --kill_pid, once K calls have completed the client sends SIGKILL to PID
-(a backend) and goes on. Prints the lines interop/lb/run_rr.sh checks (the
+(a backend), waits until it is dead, and goes on. Prints the lines interop/lb/run_rr.sh checks (the
 format of lbclient/main.go): "rr: served PHASE ID COUNT", "rr: failed ...",
 "rr: total ok=N failed=M". Exit 0 when every call succeeded, 1 otherwise,
 2 for bad usage. The grpc.testing stubs come from interop/peers/python/stubs.py.
@@ -50,6 +50,32 @@ SERVICE_CONFIG = {
 }
 CALL_TIMEOUT = 20.0
 RUN_TIMEOUT = 120.0
+
+
+def process_dead(pid):
+    """True once pid has died: no /proc entry, or a zombie (sockets closed)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    i = stat.rfind(b")")  # "pid (comm) S ...": comm may hold anything
+    return i < 0 or stat[i + 2:i + 3] in (b"Z", b"X", b"")
+
+
+def kill_backend(pid):
+    """SIGKILLs pid and waits (bounded, 5 s) until it is dead, so that calls
+    counted as "after" start only once its connections are gone."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError as e:
+        print("rr: kill %d: %s" % (pid, e), flush=True)
+        return
+    for _ in range(5000):
+        if process_dead(pid):
+            return
+        time.sleep(0.001)
+    print("rr: %d still alive 5 s after SIGKILL" % pid, flush=True)
 
 
 def main():
@@ -106,10 +132,7 @@ def main():
             st["done"] += 1
             if a.kill_pid > 0 and not st["killed"] and st["done"] >= a.kill_after:
                 # under the lock: no call starts while the kill is under way
-                try:
-                    os.kill(a.kill_pid, signal.SIGKILL)
-                except OSError as e:
-                    print("rr: kill %d: %s" % (a.kill_pid, e), flush=True)
+                kill_backend(a.kill_pid)
                 st["killed"] = True
             if st["done"] == a.calls:
                 all_done.set()

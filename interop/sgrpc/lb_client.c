@@ -11,9 +11,9 @@
  * "127.0.0.1:PORT" in the HAProxy and nghttpx tests). At most C calls are
  * in flight (default 8), each with a 20 s deadline; the channel waits for
  * ready. With --kill_pid, once K calls have completed the client sends
- * SIGKILL to PID (a backend) and goes on, so the kill lands mid-run with
- * calls in flight; those are counted as "inflight", calls started later
- * as "after", earlier ones as "before". With --warmup_backends, calls
+ * SIGKILL to PID (a backend), waits until it is dead, and goes on, so the
+ * kill lands mid-run with calls in flight; those are counted as
+ * "inflight", calls started later as "after", earlier ones as "before". With --warmup_backends, calls
  * are first made one at a time, uncounted, until W distinct backends
  * answered (bounded by 10 s): a balancer spreads calls over the backends
  * it has ready, and the counted run starts once all of them are.
@@ -33,6 +33,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define CALL_TIMEOUT_NS (20LL * 1000000000)
 #define RUN_TIMEOUT_NS (120LL * 1000000000)
@@ -95,6 +96,36 @@ static void count_served(const char *id, int phase) {
   ids[i].count[phase]++;
 }
 
+/* Returns nonzero once pid has died: its /proc entry is gone or a zombie
+ * (its sockets are closed by then). */
+static int process_dead(pid_t pid) {
+  char path[64], buf[512];
+  const char *p;
+  size_t n;
+  FILE *f;
+  snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+  f = fopen(path, "r");
+  if (!f) return 1;
+  n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  p = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+  return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* SIGKILLs the backend and waits (bounded, 5 s) until it is dead, so that
+ * calls counted as "after" start only once its connections are gone. */
+static void kill_backend(void) {
+  struct timespec ms = {0, 1000000};
+  int i;
+  if (kill(kill_pid, SIGKILL) != 0) {
+    printf("rr: kill %ld failed\n", (long)kill_pid);
+    return;
+  }
+  for (i = 0; i < 5000 && !process_dead(kill_pid); i++) nanosleep(&ms, NULL);
+  if (!process_dead(kill_pid)) printf("rr: %ld still alive 5 s after SIGKILL\n", (long)kill_pid);
+}
+
 static void on_call_event(const sgrpc_event *ev, void *ud, int64_t now) {
   lcall *c = ud;
   (void)now;
@@ -135,7 +166,7 @@ static void on_call_event(const sgrpc_event *ev, void *ud, int64_t now) {
     free(c);
     if (kill_pid > 0 && !killed && n_done >= kill_after) {
       /* nothing starts while the kill is under way: one thread */
-      if (kill(kill_pid, SIGKILL) != 0) printf("rr: kill %ld failed\n", (long)kill_pid);
+      kill_backend();
       killed = 1;
     }
     break;

@@ -17,7 +17,7 @@
 // of them are.
 //
 // With --kill_pid, once K calls have completed the client sends SIGKILL to
-// PID (a backend) and goes on: the calls then in flight are "inflight",
+// PID (a backend), waits until it is dead, and goes on: the calls then in flight are "inflight",
 // those started later "after". Output, the format interop/lb/run_rr.sh
 // checks (every client of the tests prints it):
 //
@@ -34,6 +34,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io/ioutil"
 	"os"
 	"sort"
 	"strings"
@@ -87,6 +88,32 @@ func (c *streamCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) conte
 	return ctx
 }
 func (c *streamCounter) HandleConn(context.Context, stats.ConnStats) {}
+
+// processDead reports whether pid has died: its /proc entry is gone or a
+// zombie (its sockets are closed by then).
+func processDead(pid int) bool {
+	b, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')') // "pid (comm) S ...": comm may hold anything
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X'
+}
+
+// killBackend SIGKILLs pid and waits (bounded, 5 s) until it is dead, so
+// that calls counted as "after" start only once its connections are gone.
+func killBackend(pid int) {
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		fmt.Printf("rr: kill %d: %v\n", pid, err)
+		return
+	}
+	for i := 0; i < 5000 && !processDead(pid); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	if !processDead(pid) {
+		fmt.Printf("rr: %d still alive 5 s after SIGKILL\n", pid)
+	}
+}
 
 func main() {
 	if os.Getenv("GRPC_GO_RETRY") != "on" {
@@ -181,9 +208,7 @@ func main() {
 				done++
 				if *killPid > 0 && !killed && done >= *killAfter {
 					// under the lock: no call starts while the kill is under way
-					if err := syscall.Kill(*killPid, syscall.SIGKILL); err != nil {
-						fmt.Printf("rr: kill %d: %v\n", *killPid, err)
-					}
+					killBackend(*killPid)
 					killed = true
 				}
 				mu.Unlock()
