@@ -8,8 +8,10 @@
 #   SGRPC_PKGS_BUILD    configure and build every layer, the demo, the tests
 #   SGRPC_PKGS_TEST     what scripts/test adds: clang/libFuzzer, valgrind, the
 #                       raw-peer and interop clients of the ctest suite, go,
-#                       doxygen (the API reference check), and the Debian
+#                       doxygen (the API reference check), the Debian
 #                       packaging tools (debian/: dpkg-buildpackage, lintian)
+#                       and the proxies of interop/lb (haproxy; nghttpx from
+#                       nghttp2-proxy)
 #   SGRPC_PKGS_INTEROP  interop/build_peers.sh's peers (grpcio, grpc-go,
 #                       grpc++, Ruby)
 
@@ -21,7 +23,7 @@ SGRPC_PKGS_BUILD="build-essential cmake ninja-build pkg-config libnghttp2-dev
 SGRPC_PKGS_TEST="gcc clang valgrind libfuzzer-14-dev libclang-rt-14-dev
   python3-grpcio python3-grpc-tools nghttp2-client python3-h2
   golang-gitaly-proto-dev golang-go golang-google-grpc-dev golang-goprotobuf-dev
-  doxygen debhelper dpkg-dev lintian"
+  doxygen debhelper dpkg-dev lintian haproxy nghttp2-proxy"
 
 SGRPC_PKGS_INTEROP="python3-grpcio python3-grpc-tools golang-go golang-google-grpc-dev
   golang-goprotobuf-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc

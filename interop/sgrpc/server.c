@@ -21,6 +21,9 @@
  * ResponseParameters.interval_us. Everything else (UnimplementedCall,
  * other services) ends UNIMPLEMENTED.
  *
+ * --server_id=ID names this instance: UnaryCall requests with fill_server_id
+ * get it back in SimpleResponse.server_id (how the load-balancing tests of
+ * interop/lb tell which of several servers answered a call).
  * Also serves grpc.health.v1.Health and server reflection unless
  * --no-health-reflection.
  *
@@ -73,6 +76,7 @@ typedef struct scall {
 } scall;
 
 static int verbose;
+static const char *server_id; /* --server_id, or NULL */
 
 static void pump(scall *sc);
 
@@ -107,7 +111,8 @@ static void fail(scall *sc, int code, const char *msg) {
 /* Queues one response message whose payload is size zero bytes, sent
  * compressed only when asked (the call's encoding is gzip whenever the
  * client accepts it; SGRPC_SEND_NO_COMPRESS keeps the others plain). */
-static int queue_payload_response(scall *sc, int32_t size, int compressed, int simple) {
+static int queue_payload_response(scall *sc, int32_t size, int compressed, int simple,
+                                  int fill_server_id) {
   Grpc__Testing__Payload p = GRPC__TESTING__PAYLOAD__INIT;
   uint8_t *body = NULL;
   int rv;
@@ -123,6 +128,8 @@ static int queue_payload_response(scall *sc, int32_t size, int compressed, int s
   if (simple) {
     Grpc__Testing__SimpleResponse r = GRPC__TESTING__SIMPLE_RESPONSE__INIT;
     r.payload = &p;
+    /* the generated field is a plain char *; the message is only packed */
+    if (fill_server_id && server_id) r.server_id = (char *)server_id;
     rv = iop_outq_push(&sc->out, &r.base, flags);
   } else {
     Grpc__Testing__StreamingOutputCallResponse r =
@@ -156,7 +163,7 @@ static void pump(scall *sc) {
                                 interval_done, sc, &sc->timer) == 0)
         return;
     }
-    rv = queue_payload_response(sc, s->size, s->compressed, 0);
+    rv = queue_payload_response(sc, s->size, s->compressed, 0, 0);
     sc->specs = s->next;
     if (!sc->specs) sc->specs_tail = NULL;
     free(s);
@@ -270,7 +277,8 @@ static void on_message(scall *sc, const sgrpc_event *ev) {
     if (check_response_type(sc, r->response_type) != 0) break;
     if (echo_status(sc, r->response_status)) break;
     rv = queue_payload_response(sc, r->response_size,
-                                r->response_compressed && r->response_compressed->value, 1);
+                                r->response_compressed && r->response_compressed->value, 1,
+                                r->fill_server_id);
     if (rv != 0) fail(sc, SGRPC_STATUS_INVALID_ARGUMENT, "bad response_size");
     else finish(sc, SGRPC_STATUS_OK, NULL);
     break;
@@ -481,7 +489,7 @@ static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int6
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s --port=PORT [--use_tls=false] [--tls_cert_file=F --tls_key_file=F]"
-          " [--host=ADDR] [--verbose] [--no-health-reflection]\n",
+          " [--host=ADDR] [--server_id=ID] [--verbose] [--no-health-reflection]\n",
           argv0);
 }
 
@@ -497,6 +505,7 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (iop_flag(argc, argv, &i, "port", 0, &v)) port = v;
     else if (iop_flag(argc, argv, &i, "host", 0, &v)) host = v;
+    else if (iop_flag(argc, argv, &i, "server_id", 0, &v)) server_id = v;
     else if (iop_flag(argc, argv, &i, "use_tls", 1, &v)) {
       use_tls = iop_bool(v);
       if (use_tls < 0) {
