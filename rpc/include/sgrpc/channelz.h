@@ -1,4 +1,4 @@
-/*
+/** @file
  * sgrpc channelz: the grpc.channelz.v1.Channelz service, so that existing
  * channelz tools (grpcdebug, grpc-go's and grpcio's channelz clients) can
  * inspect an sgrpc process: its servers, channels and connections
