@@ -382,7 +382,7 @@ static void expect_line(const char *out, const char *line) {
 
 static void test_trace_tool(void **state) {
   static char out[1 << 16];
-  char *dir = make_tmpdir(), args[2048], cpath[512], spath[512], bad[600];
+  char *dir, args[2048], cpath[512], spath[512], bad[600];
   sgrpc_record_file *fc, *fs;
   uint8_t *data;
   size_t len, i;
@@ -391,6 +391,7 @@ static void test_trace_tool(void **state) {
   sgrpc_record rec;
   (void)state;
   if (!trace_bin) skip();
+  dir = make_tmpdir();
   assert_int_equal(sgrpc_record_file_open(&fc, dir, "client", 0, 0, NULL), 0);
   assert_int_equal(sgrpc_record_file_open(&fs, dir, "server", 0, 0, NULL), 0);
   snprintf(cpath, sizeof(cpath), "%s", sgrpc_record_file_path(fc));
@@ -505,10 +506,11 @@ static void test_trace_descriptor_set(void **state) {
    * (whose field 2 is unknown to Reply) */
   static const uint8_t hello[] = {0x0a, 5, 'w', 'o', 'r', 'l', 'd', 0x10, 7};
   static const uint8_t broken[] = {0x0a, 9, 'a', 'b'};
-  char *dir = make_tmpdir(), args[2048], spath[512], cpath[512];
+  char *dir, args[2048], spath[512], cpath[512];
   sgrpc_record_file *fs, *fc;
   (void)state;
   if (!trace_bin) skip();
+  dir = make_tmpdir();
   assert_int_equal(sgrpc_record_file_open(&fs, dir, "server", 0, 0, NULL), 0);
   snprintf(spath, sizeof(spath), "%s", sgrpc_record_file_path(fs));
   assert_int_equal(sgrpc_record_file_open(&fc, dir, "client", 0, 0, NULL), 0);

@@ -8,7 +8,7 @@ static const sgrpc_method consumer_methods[] = {
     {"/consumer.Echo/Say", NULL, NULL, 0, 0, &sgrpc_codec_raw}};
 /* what protoc-gen-sgrpc would emit for a service */
 const sgrpc_service_desc consumer_echo_service = {"consumer.Echo", consumer_methods, 1, NULL,
-                                                  NULL, 0};
+                                                  NULL, 0, NULL, 0};
 
 static void on_request(sgrpc_server_call *call, const void *msg, void *user_data) {
   (void)user_data;
