@@ -62,6 +62,33 @@ enum {
   SG_RF_MALFORMED = 1 << 4 /* server: we reset the stream with PROTOCOL_ERROR */
 };
 
+/* A message whose body the engine references instead of copying
+ * (sgrpc_call_send_borrowed): its 5-byte prefix, the borrowed body, and
+ * how much of the 5 + len bytes nghttp2 has framed. The call's queue
+ * holds one reference while it is queued; every output entry pointing
+ * into it holds one more. The last reference calls release (once) and
+ * frees the chunk. An owned copy (own != NULL) is freed instead. */
+typedef struct sg_chunk {
+  struct sg_chunk *next;  /* the call's queue */
+  const uint8_t *p;       /* body */
+  size_t len;             /* body bytes */
+  size_t sent;            /* of 5 + len: handed to the output */
+  uint32_t refs;
+  uint8_t pfx[5];
+  sgrpc_release_cb release;
+  void *release_ud;
+  uint8_t *own;           /* a copy the engine made (mixed send order) */
+} sg_chunk;
+
+/* One piece of output once referenced bytes are queued: p == NULL means
+ * len bytes copied into conn->out (in order), otherwise len borrowed
+ * bytes at p, kept alive by a reference on chunk. */
+typedef struct sg_oent {
+  const uint8_t *p;
+  size_t len;
+  sg_chunk *chunk;
+} sg_oent;
+
 struct sgrpc_call {
   sgrpc_conn *conn;
   void *user_data;
@@ -105,6 +132,10 @@ struct sgrpc_call {
   uint8_t accept_mask;   /* server: encodings the client accepts (1 << SG_ENC_*) */
   uint32_t reserved_len;
   size_t reserved_at;    /* where the reservation's prefix slot starts */
+  /* borrowed messages queued after what sbuf holds (sbuf gets no new
+   * bytes while this is not empty: order) */
+  sg_chunk *cq_head, *cq_tail;
+  size_t cq_bytes;       /* of their 5 + len bytes: not yet framed */
 
   sgrpc_call *prev, *next;
 };
@@ -135,10 +166,18 @@ struct sgrpc_conn {
   sg_buf retired;
   size_t retired_counted;  /* its message bytes counted against the budget */
   sgrpc_call *retired_call;
+  uint8_t retired_is_msg;  /* retired holds a MESSAGE event's bytes */
   char *retired_msg;
 
   /* output */
   sg_buf out;            /* prepared output; out.off = bytes consumed */
+  /* Output with borrowed DATA (NGHTTP2_DATA_FLAG_NO_COPY): while it is
+   * not empty, these entries describe every byte of output in order,
+   * the copied ones being out's unread bytes. Empty in the common case,
+   * where out alone is the output. */
+  sg_oent *oq;
+  size_t oq_cap, oq_head, oq_len;
+  size_t oq_ref_bytes;   /* borrowed bytes the entries still point at */
 
   /* calls */
   sgrpc_call *calls;     /* list of all calls the engine holds */
@@ -305,6 +344,8 @@ void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
+void sg_chunk_unref(sgrpc_conn *c, sg_chunk *k);
+int sg_call_send_data(sgrpc_call *call, const uint8_t *framehd, size_t length);
 sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
                               uint32_t *data_flags);
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg,
