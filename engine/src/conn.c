@@ -1283,9 +1283,14 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
   sgrpc_conn *c = ud;
   sgrpc_call *call = source->ptr;
   sg_chunk *k = call->cq_head;
-  size_t pfx = k->sent < 5 ? 5 - k->sent : 0;
+  size_t pfx;
   (void)s;
   (void)frame; /* no padding: the engine sets no padding callback */
+  /* A frame read_chunk sized, left pending when mem_send failed (the
+   * connection is failing, and closing the calls dropped their queues):
+   * nghttp2 resets the stream instead. */
+  if (!k || length > 5 + k->len - k->sent) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  pfx = k->sent < 5 ? 5 - k->sent : 0;
   if (pfx > length) pfx = length;
   if (oq_reserve(c, 3) != 0) goto nomem;
   sg_buf_compact(&c->out);
