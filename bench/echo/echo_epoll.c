@@ -91,7 +91,7 @@ static void pump(sgrpc_call *call, slow_call *s) {
  * and sends it from there (sgrpc_call_send_borrowed), so the bytes reach
  * the socket through writev as they arrived. Smaller ones are cheaper to
  * copy. */
-#define BORROW_MIN (16u << 10)
+static size_t borrow_min = 16u << 10; /* --borrow-min=BYTES */
 
 static void reply(sgrpc_call *call, int method, slow_call *s, const uint8_t *data, size_t len);
 
@@ -180,7 +180,7 @@ static void on_event(sgrpc_net_conn *conn, const sgrpc_event *ev, void *ud, int6
       fail(call, SGRPC_STATUS_UNIMPLEMENTED, "more than one request on a unary call");
       break;
     }
-    if (s || ev->u.message.len < BORROW_MIN || reply_borrowed(conn, call, m) != 0)
+    if (s || ev->u.message.len < borrow_min || reply_borrowed(conn, call, m) != 0)
       reply(call, m, s, ev->u.message.data, ev->u.message.len);
     if (m == M_UNARY) { /* reply() may have swapped in a slow_call */
       void *cur = sgrpc_call_get_user_data(call);
@@ -235,8 +235,10 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--port=", 7) == 0) {
       port = atoi(argv[i] + 7);
+    } else if (strncmp(argv[i], "--borrow-min=", 13) == 0) {
+      borrow_min = (size_t)strtoull(argv[i] + 13, NULL, 10);
     } else {
-      fprintf(stderr, "usage: %s --port=N\n", argv[0]);
+      fprintf(stderr, "usage: %s --port=N [--borrow-min=BYTES]\n", argv[0]);
       return 2;
     }
   }

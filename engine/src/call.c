@@ -165,7 +165,10 @@ void sg_call_free(sgrpc_call *call) {
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
   call_cache_put(c, call);
   /* the budget it held may wake others (not while the conn is deleted) */
-  if (c->session) sg_unblock_calls(c);
+  if (c->session) {
+    sg_unblock_calls(c);
+    if (c->ncalls == 0) c->trim_at = c->now + SG_TRIM_AFTER_NS;
+  }
 }
 
 void sg_call_opened(sgrpc_call *call) {

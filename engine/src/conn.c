@@ -641,14 +641,21 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
  * length (a peer announcing 4 MiB and sending 5 bytes costs 256), by
  * doubling, capped at the message's length; near the budget's end, to
  * exactly what is needed. The capacity is what the budget counts.
+ * `arrived` is how many more bytes of input sgrpc_conn_recv was handed
+ * after this chunk: they are here already, so the buffer is sized for
+ * them at once (up to the message's end) instead of doubling through
+ * them, which saves reallocations and their copies for a large message
+ * (a 64 KiB read holding a 64 KiB message: one allocation, not four).
  * Returns 0, -1 (no memory) or -2 (it would pass the budget). */
-static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take) {
+static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take, size_t arrived) {
   sg_buf *b = &call->rbuf;
   size_t need = b->len + take, cap;
   uint8_t *np;
   if (b->cap >= need) return 0;
   cap = b->cap < 256 ? 256 : b->cap;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  if (arrived > call->msg_len) arrived = call->msg_len;
+  if (cap < need + arrived && need + arrived >= need) cap = need + arrived;
   if (cap > call->msg_len) cap = call->msg_len; /* need <= msg_len */
   if (!sg_budget_fits(c, cap - b->cap)) {
     cap = need;
@@ -736,7 +743,12 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     } else {
       size_t take = call->msg_need;
       if (take > len - pos) take = len - pos;
-      rv = rbuf_grow(c, call, take);
+      {
+        /* input bytes after this chunk (DATA chunks point into it) */
+        const uint8_t *end = data + len;
+        size_t arrived = end >= c->in_begin && end <= c->in_end ? (size_t)(c->in_end - end) : 0;
+        rv = rbuf_grow(c, call, take, arrived);
+      }
       if (rv == -2) {
         fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                         "connection memory budget exhausted");
@@ -1372,6 +1384,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->last_ping_recv = INT64_MIN;
   c->shutdown_ping_deadline = SGRPC_NEVER;
   c->drain_deadline = SGRPC_NEVER;
+  c->trim_at = SGRPC_NEVER;
   c->settings_deadline = time_after(now, c->settings.settings_timeout);
 
   rv = nghttp2_session_callbacks_new(&cbs);
@@ -1562,6 +1575,8 @@ sgrpc_ssize sgrpc_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int6
   if (c->evq_len) return SGRPC_ERR_EVENTS_PENDING;
   sg_event_retire(c);
   c->now = now;
+  c->in_begin = data;
+  c->in_end = data ? data + len : NULL;
   while (off < len) {
     sg_h2_ssize rv = sg_h2_session_mem_recv(c->session, data + off, len - off);
     if (rv < 0) {
@@ -1759,6 +1774,13 @@ int sgrpc_conn_want_write(const sgrpc_conn *c) {
   return nghttp2_session_want_write(c->session);
 }
 
+int sgrpc_conn_has_work(const sgrpc_conn *c) {
+  if (!c || c->evq_len || c->fatal || c->transport_closed) return 1;
+  if (c->retired.p || c->retired_call || c->retired_counted) return 1;
+  if (sg_buf_avail(&c->out) || c->oq_len) return 1;
+  return nghttp2_session_want_write(c->session) || !nghttp2_session_want_read(c->session);
+}
+
 int sgrpc_conn_is_alive(const sgrpc_conn *c) {
   if (!c || c->fatal || c->transport_closed) return 0;
   return nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session);
@@ -1819,6 +1841,7 @@ int64_t sgrpc_conn_next_expiry(const sgrpc_conn *c) {
   t = min64(t, keepalive_due(c));
   t = min64(t, c->shutdown_ping_deadline);
   t = min64(t, c->drain_deadline);
+  t = min64(t, c->trim_at);
   return t;
 }
 
@@ -1887,7 +1910,34 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
     return c->fatal;
   }
   if (c->drain_deadline <= now) drain_expired(c);
+  if (c->trim_at <= now) {
+    c->trim_at = SGRPC_NEVER;
+    if (c->ncalls == 0) sgrpc_conn_trim(c);
+  }
   return c->fatal;
+}
+
+int sgrpc_conn_trim(sgrpc_conn *c) {
+  if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!c->session) return 0;
+  sg_call_cache_clear(c);
+  ng_cache_clear(c);
+  if (!c->evq_len) {
+    sg_free(c, c->evq);
+    c->evq = NULL;
+    c->evq_cap = c->evq_head = 0;
+  }
+  if (!c->oq_len) {
+    sg_free(c, c->oq);
+    c->oq = NULL;
+    c->oq_cap = c->oq_head = 0;
+  }
+  if (!sg_buf_avail(&c->out)) sg_buf_free(&c->mem, &c->out);
+  sg_buf_free(&c->mem, &c->scratch);
+  sg_free(c, c->nv);
+  c->nv = NULL;
+  c->nv_cap = 0;
+  return 0;
 }
 
 int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {

@@ -833,6 +833,11 @@ static int conn_service(sgrpc_net_conn *c) {
   int n;
   if (c->dead) return 0;
   if (c->lingering && !c->closing) return conn_linger_step(c);
+  /* A quiet connection (most of them, when a loop holds thousands) is
+   * skipped at the cost of a few loads: nothing below would change. */
+  if (c->state == NET_OPEN && !c->closing && !c->close_at && !c->close_when_idle && !c->tls &&
+      !sgrpc_conn_has_work(c->engine))
+    return 0;
   n = conn_drain(c);
   if (c->state == NET_OPEN && !c->closing) conn_flush(c);
   if (c->closing) {

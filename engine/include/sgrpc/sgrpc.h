@@ -574,9 +574,31 @@ SGRPC_EXTERN int sgrpc_conn_want_write(const sgrpc_conn *conn);
  */
 SGRPC_EXTERN int sgrpc_conn_is_alive(const sgrpc_conn *conn);
 
+/**
+ * Cheap check for drivers holding many connections: returns 0 when conn
+ * is healthy and has nothing for its driver to do (no queued event, no
+ * pulled event still holding memory, no output waiting, alive), so that
+ * pulling events and peeking output would find nothing until new input,
+ * an expiry or an API call on one of its calls (which makes it nonzero
+ * again). Nonzero otherwise, and for NULL.
+ */
+SGRPC_EXTERN int sgrpc_conn_has_work(const sgrpc_conn *conn);
+
 /** Returns the earliest time at which sgrpc_conn_handle_expiry must be
  *  called, or SGRPC_NEVER. */
 SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
+
+/**
+ * Gives back to the allocator what conn keeps only to make the next calls
+ * cheaper: ended calls cached with their buffers, nghttp2's freed blocks,
+ * an empty event ring, a drained output buffer, scratch space. Nothing a
+ * call or queued output uses is touched, and the connection works on as
+ * before (the next call allocates again). The engine does this by itself
+ * once a connection has had no call for a second (an expiry: see
+ * sgrpc_conn_next_expiry); call it to do it sooner (e.g. under memory
+ * pressure). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
+ */
+SGRPC_EXTERN int sgrpc_conn_trim(sgrpc_conn *conn);
 
 /**
  * Runs every timer due at or before now: call deadlines (client: the call
