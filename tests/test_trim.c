@@ -67,9 +67,12 @@ static void test_idle_trim(void **state) {
   assert_true(fm.bytes < fresh + 2048);
   /* and the connection works on */
   calls(&p, 2);
+  assert_true(sgrpc_conn_next_expiry(p.srv) <= p.now + 1000000000ll);
   assert_int_equal(sgrpc_conn_trim(p.cli), 0);
   assert_int_equal(sgrpc_conn_trim(p.srv), 0);
   assert_true(fm.bytes < busy);
+  /* an explicit trim takes the idle expiry away */
+  assert_int_equal(sgrpc_conn_next_expiry(p.srv), SGRPC_NEVER);
   calls(&p, 1);
   assert_int_equal(sgrpc_conn_trim(NULL), SGRPC_ERR_INVALID_ARGUMENT);
   pair_free(&p);

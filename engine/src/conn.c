@@ -1920,6 +1920,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
 int sgrpc_conn_trim(sgrpc_conn *c) {
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
   if (!c->session) return 0;
+  c->trim_at = SGRPC_NEVER; /* done: nothing is due for it any more */
   sg_call_cache_clear(c);
   ng_cache_clear(c);
   if (!c->evq_len) {

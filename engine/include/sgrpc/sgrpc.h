@@ -596,7 +596,8 @@ SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
  * before (the next call allocates again). The engine does this by itself
  * once a connection has had no call for a second (an expiry: see
  * sgrpc_conn_next_expiry); call it to do it sooner (e.g. under memory
- * pressure). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
+ * pressure), which also takes that expiry away until a call ends again.
+ * Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
  */
 SGRPC_EXTERN int sgrpc_conn_trim(sgrpc_conn *conn);
 
