@@ -11,7 +11,8 @@
 sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) {
   sg_event *e;
   if (c->evq_len == c->evq_cap) {
-    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 16, i;
+    /* small at first: an idle connection keeps little */
+    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 4, i;
     sg_event *nq = sg_malloc(c, ncap * sizeof(*nq));
     if (!nq) return NULL;
     for (i = 0; i < c->evq_len; i++)
@@ -103,6 +104,9 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
     *ev = e->ev;
     return 1;
   }
+  /* The last call ended and its events are all pulled: an idle
+   * connection gives back what it kept for the next calls. */
+  if (c->trim_due && !c->ncalls) sgrpc_conn_trim(c);
   memset(ev, 0, sizeof(*ev));
   ev->type = SGRPC_EV_NONE;
   return 0;
