@@ -1384,6 +1384,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->last_ping_recv = INT64_MIN;
   c->shutdown_ping_deadline = SGRPC_NEVER;
   c->drain_deadline = SGRPC_NEVER;
+  c->trim_at = SGRPC_NEVER;
   c->settings_deadline = time_after(now, c->settings.settings_timeout);
 
   rv = nghttp2_session_callbacks_new(&cbs);
@@ -1840,6 +1841,7 @@ int64_t sgrpc_conn_next_expiry(const sgrpc_conn *c) {
   t = min64(t, keepalive_due(c));
   t = min64(t, c->shutdown_ping_deadline);
   t = min64(t, c->drain_deadline);
+  t = min64(t, c->trim_at);
   return t;
 }
 
@@ -1908,13 +1910,17 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
     return c->fatal;
   }
   if (c->drain_deadline <= now) drain_expired(c);
+  if (c->trim_at <= now) {
+    c->trim_at = SGRPC_NEVER;
+    if (c->ncalls == 0) sgrpc_conn_trim(c);
+  }
   return c->fatal;
 }
 
 int sgrpc_conn_trim(sgrpc_conn *c) {
   if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
   if (!c->session) return 0;
-  c->trim_due = 0;
+  c->trim_at = SGRPC_NEVER; /* done: nothing is due for it any more */
   sg_call_cache_clear(c);
   ng_cache_clear(c);
   if (!c->evq_len) {

@@ -215,8 +215,8 @@ struct sgrpc_conn {
   int64_t settings_deadline; /* SGRPC_NEVER once acked */
   int64_t shutdown_ping_deadline;
   int64_t drain_deadline;
-  uint8_t trim_due;          /* the last call ended: what is kept for the
-                                next calls goes back once no event is left */
+  int64_t trim_at;           /* the last call ended: kept memory goes back
+                                then if none started (SGRPC_NEVER: no) */
 
   /* keepalive */
   int64_t ka_time;           /* effective keepalive time, SGRPC_NEVER when off */
@@ -298,6 +298,10 @@ static inline void sg_queued_sub(sgrpc_conn *c, size_t n) {
   c->mem_drain -= n;
   sg_budget_give(c, n);
 }
+
+/* How long a connection without calls keeps what it caches for the next
+ * ones (ended calls, nghttp2's blocks, the event ring, output buffer). */
+#define SG_TRIM_AFTER_NS 1000000000ll
 
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */

@@ -104,9 +104,6 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
     *ev = e->ev;
     return 1;
   }
-  /* The last call ended and its events are all pulled: an idle
-   * connection gives back what it kept for the next calls. */
-  if (c->trim_due && !c->ncalls) sgrpc_conn_trim(c);
   memset(ev, 0, sizeof(*ev));
   ev->type = SGRPC_EV_NONE;
   return 0;

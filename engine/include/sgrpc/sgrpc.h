@@ -594,9 +594,10 @@ SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
  * an empty event ring, a drained output buffer, scratch space. Nothing a
  * call or queued output uses is touched, and the connection works on as
  * before (the next call allocates again). The engine does this by itself
- * when a connection's last call has ended and its events are all pulled
- * (in sgrpc_conn_next_event); call it for a connection with calls open
- * (e.g. under memory pressure). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
+ * once a connection has had no call for a second (an expiry: see
+ * sgrpc_conn_next_expiry); call it to do it sooner (e.g. under memory
+ * pressure), which also takes that expiry away until a call ends again.
+ * Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
  */
 SGRPC_EXTERN int sgrpc_conn_trim(sgrpc_conn *conn);
 
