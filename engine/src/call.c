@@ -784,6 +784,31 @@ static int chunk_from_sbuf(sgrpc_call *call, size_t at, size_t body) {
   return 0;
 }
 
+/* A large message (sgrpc_call_send, or the rpc layer's reserve and
+ * commit) is sent from where it was written instead of being copied
+ * twice more (by nghttp2 into its frame, then into the output): when it
+ * is all the send buffer holds, the buffer itself becomes its chunk, and
+ * the next send starts a new one. Below this size the copies cost less
+ * than a new buffer per message. */
+#define SG_HANDOVER_MIN (256u << 10)
+
+/* The send buffer holds exactly one framed message at sbuf[at] (nothing
+ * before it left to send): it becomes that message's chunk, freed once
+ * written. Only the small chunk record is allocated; without memory for
+ * it the message stays in sbuf and goes out copied, as before. */
+static void chunk_take_sbuf(sgrpc_call *call, size_t at, size_t body) {
+  sgrpc_conn *c = call->conn;
+  sg_chunk *k = sg_malloc(c, sizeof(*k));
+  if (!k) return; /* stays a copied message */
+  memset(k, 0, sizeof(*k));
+  memcpy(k->pfx, call->sbuf.p + at, 5);
+  k->own = call->sbuf.p;
+  k->p = call->sbuf.p + at + 5;
+  k->len = body;
+  memset(&call->sbuf, 0, sizeof(call->sbuf));
+  chunk_queue(call, k);
+}
+
 /* Frames the message at the end of the send buffer (room made by
  * send_prepare). data may already sit at its place after the prefix
  * slot (reserve/commit); it must not otherwise overlap the buffer. */
@@ -818,6 +843,8 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
     call->sbuf.len = at;
     return SGRPC_ERR_NOMEM;
   }
+  if (body >= SG_HANDOVER_MIN && !call->cq_tail && call->sbuf.off == at)
+    chunk_take_sbuf(call, at, body);
   sg_queued_add(c, 5 + body);
   c->stats.messages_sent++;
   if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
