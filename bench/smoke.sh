@@ -1,6 +1,8 @@
 #!/bin/bash
 # ctest smoke test: sgrpc-loadgen makes 100 unary calls and 100 streamed
-# messages against the epoll echo server; every status must be OK.
+# messages against the epoll echo server, then 20 unary echoes of 1 MiB
+# (sent borrowed both ways: the no-copy DATA path and writev over real
+# sockets) and a paced run; every status and every reply must be right.
 #   smoke.sh ECHO_SERVER LOADGEN
 server=$1
 loadgen=$2
@@ -26,6 +28,10 @@ rc=0
   --payload=128 || rc=1
 "$loadgen" --target=127.0.0.1:$port --mode=stream --connections=1 --concurrency=2 --requests=100 \
   --payload=1000 || rc=1
+"$loadgen" --target=127.0.0.1:$port --mode=unary --connections=1 --concurrency=3 --requests=20 \
+  --payload=1048576 || rc=1
+"$loadgen" --target=127.0.0.1:$port --mode=paced --connections=20 --interval=0.2 --duration=1 \
+  || rc=1
 kill $pid
 wait $pid 2>/dev/null
 exit $rc

@@ -89,12 +89,16 @@ static void test_deadline_in_past(void **state) {
   }
   o.user_data = NULL;
   assert_int_equal(sgrpc_conn_call_count(rp.conn), 0);
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_run(&rp, ROUNDS);
   assert_int_equal(rawpeer_count_frames(&rp, -1, NGHTTP2_HEADERS), 0);
   /* 0 and SGRPC_NEVER mean none */
   o.deadline = SGRPC_NEVER;
   assert_int_equal(sgrpc_call_start(rp.conn, &o, rp.now, &call), 0);
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_run(&rp, ROUNDS);
   assert_null(rawpeer_field(rawpeer_headers(&rp, 1, 0), "grpc-timeout"));
@@ -157,6 +161,8 @@ static void check_server_expiry(int send_message) {
   assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_CLOSE, NULL), 1);
   e = rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0);
   assert_int_equal(e->code, SGRPC_STATUS_DEADLINE_EXCEEDED);
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_run(&rp, ROUNDS);
 
@@ -205,6 +211,8 @@ static void test_server_answers_in_time(void **state) {
   e = rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0);
   assert_non_null(e);
   assert_int_equal(e->code, SGRPC_STATUS_OK);
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   rawpeer_advance(&rp, 2 * SEC);
   rawpeer_run(&rp, ROUNDS);
@@ -312,6 +320,8 @@ static void test_next_expiry_order(void **state) {
   rawpeer_new_server(&rp, NULL);
   rp.auto_release = 1;
   t0 = rp.now;
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   c5 = start_with_deadline(&rp, t0 + 5 * SEC);
   assert_true(sgrpc_conn_next_expiry(rp.conn) == t0 + 5 * SEC);
@@ -338,6 +348,8 @@ static void test_next_expiry_order(void **state) {
   rawpeer_advance(&rp, 3 * SEC);
   assert_int_equal(rawpeer_event(&rp, SGRPC_EV_CLOSE, c9, 0)->code,
                    SGRPC_STATUS_DEADLINE_EXCEEDED);
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_CLOSE, cn), 0);
   /* handling expiry early or with nothing armed is harmless */
@@ -382,6 +394,8 @@ static void test_many_deadlines(void **state) {
     }
     rawpeer_run(&rp, ROUNDS);
   }
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   assert_int_equal(rawpeer_count_frames(&rp, -1, NGHTTP2_RST_STREAM), N);
   rawpeer_free(&rp);

@@ -701,6 +701,8 @@ static void test_minimal_request(void **state) {
   assert_string_equal(e->encoding, "");
   assert_true(e->deadline == SGRPC_NEVER);
   assert_int_equal(e->md_count, 0);
+  /* no deadline left (the idle trim aside: done here) */
+  assert_int_equal(sgrpc_conn_trim(rp.conn), 0);
   assert_int_equal(sgrpc_conn_next_expiry(rp.conn), SGRPC_NEVER);
   assert_clean(&rp);
   rawpeer_free(&rp);

@@ -7,7 +7,8 @@
  *   sgrpc-loadgen --target=127.0.0.1:50051 [--mode=unary|stream|idle|hold]
  *                 [--connections=C] [--concurrency=M]
  *                 [--duration=SECONDS | --requests=N] [--payload=BYTES]
- *                 [--hold=SECONDS] [--path=/pkg.Svc/Method] [--quiet]
+ *                 [--hold=SECONDS] [--interval=SECONDS]
+ *                 [--path=/pkg.Svc/Method] [--quiet]
  *
  * unary   M calls in flight in total, spread over C connections; each call
  *         sends one EchoMsg and half-closes; a new call starts as soon as
@@ -20,6 +21,11 @@
  *         connection).
  * hold    M streams over C connections each exchange one message and stay
  *         open for --hold seconds (memory per open call).
+ * paced   C connections, each making one unary call every --interval
+ *         seconds (phases spread evenly over the interval), for
+ *         --duration seconds: many connections at a low rate (bench/run
+ *         --scale). "READY" once every connection has made its first
+ *         call; the latency figures count the calls after that only.
  * For idle and hold, "READY" is printed once everything is open.
  *
  * Every call's grpc-status is checked (and every reply's length against
@@ -94,7 +100,7 @@ static double h_quantile(const hist *h, double q) {
 
 /* ---- the run ---- */
 
-enum { MODE_UNARY, MODE_STREAM, MODE_IDLE, MODE_HOLD };
+enum { MODE_UNARY, MODE_STREAM, MODE_IDLE, MODE_HOLD, MODE_PACED };
 
 typedef struct slot {
   int conn;           /* index of its channel */
@@ -102,6 +108,7 @@ typedef struct slot {
   int64_t t0;         /* when the request in flight was sent */
   int replies;        /* replies on the current unary call */
   int closing;        /* stream: half-closed */
+  int replies_seen;   /* paced: its first call has ended */
 } slot;
 
 static struct {
@@ -109,7 +116,13 @@ static struct {
   const char *target;
   const char *path;
   int connections, concurrency;
-  double duration, hold;
+  double duration, hold, interval;
+  int64_t pace_t0;    /* paced: the schedule's origin */
+  int pace_next;      /* paced: next slot due, in phase order */
+  uint64_t pace_round;
+  uint64_t late;      /* paced: a slot was still busy when due again */
+  int64_t t_ready;    /* paced: when READY was printed (0: never) */
+  uint64_t ok_at_ready;
   uint64_t requests; /* 0: run for duration */
   size_t payload;
   int quiet;
@@ -148,6 +161,15 @@ static void count_error(int code) {
   else g.err_other++;
 }
 
+/* Sends the request. Large ones go from g.msg itself (it lives as long
+ * as the loop): no copy, so the generator costs less per byte than the
+ * servers it measures. */
+static int send_msg(sgrpc_call *call, unsigned flags) {
+  if (g.msg_len >= (16u << 10))
+    return sgrpc_call_send_borrowed(call, g.msg, g.msg_len, flags, NULL, NULL);
+  return sgrpc_call_send(call, g.msg, g.msg_len, flags);
+}
+
 /* Checks one reply: same length as the request and a valid EchoMsg. */
 static int reply_ok(const sgrpc_event *ev) {
   size_t plen;
@@ -157,9 +179,15 @@ static int reply_ok(const sgrpc_event *ev) {
 }
 
 static void all_ready_check(void) {
-  if (g.ready == (g.mode == MODE_IDLE ? g.connections : g.concurrency)) {
+  if (g.ready == (g.mode == MODE_IDLE || g.mode == MODE_PACED ? g.connections : g.concurrency)) {
     printf("READY\n");
     fflush(stdout);
+    /* paced: latency from here on is the steady state's */
+    if (g.mode == MODE_PACED) {
+      memset(&g.h, 0, sizeof(g.h));
+      g.t_ready = sgrpc_epoll_now();
+      g.ok_at_ready = g.ok;
+    }
   }
 }
 
@@ -188,7 +216,7 @@ static void on_call(const sgrpc_event *ev, void *ud, int64_t cb_now) {
       if (may_start()) {
         g.started++;
         s->t0 = now;
-        if (sgrpc_call_send(s->call, g.msg, g.msg_len, 0) != 0) {
+        if (send_msg(s->call, 0) != 0) {
           count_error(-1);
           sgrpc_call_cancel(s->call);
         }
@@ -205,7 +233,7 @@ static void on_call(const sgrpc_event *ev, void *ud, int64_t cb_now) {
     now = sgrpc_epoll_now();
     s->call = NULL;
     g.active--;
-    if (g.mode == MODE_UNARY || g.mode == MODE_IDLE) {
+    if (g.mode == MODE_UNARY || g.mode == MODE_IDLE || g.mode == MODE_PACED) {
       if (ev->u.close.status.code == SGRPC_STATUS_OK && s->replies == 1) {
         h_add(&g.h, (uint64_t)(now - s->t0));
         g.ok++;
@@ -220,6 +248,12 @@ static void on_call(const sgrpc_event *ev, void *ud, int64_t cb_now) {
       if (g.mode == MODE_IDLE) {
         g.ready++;
         all_ready_check();
+      } else if (g.mode == MODE_PACED) {
+        if (!s->replies_seen) {
+          s->replies_seen = 1;
+          g.ready++;
+          all_ready_check();
+        }
       } else if (may_start()) {
         slot_start(s);
       } else if (g.requests && g.ok + g.errors >= g.requests) {
@@ -241,7 +275,7 @@ static void on_call(const sgrpc_event *ev, void *ud, int64_t cb_now) {
 static void slot_start(slot *s) {
   sgrpc_call_opts o;
   int rv;
-  int unary = g.mode == MODE_UNARY || g.mode == MODE_IDLE;
+  int unary = g.mode == MODE_UNARY || g.mode == MODE_IDLE || g.mode == MODE_PACED;
   memset(&o, 0, sizeof(o));
   o.path = g.path ? g.path : unary ? "/bench.Echo/Unary" : "/bench.Echo/Stream";
   o.user_data = s;
@@ -258,11 +292,35 @@ static void slot_start(slot *s) {
     return;
   }
   g.active++;
-  rv = sgrpc_call_send(s->call, g.msg, g.msg_len, unary ? SGRPC_SEND_END : 0);
+  rv = send_msg(s->call, unary ? SGRPC_SEND_END : 0);
   if (rv != 0) {
     if (!g.quiet) fprintf(stderr, "sgrpc-loadgen: send: %s\n", sgrpc_strerror(rv));
     sgrpc_call_cancel(s->call); /* counted as an error at its CLOSE */
   }
+}
+
+/* When slot i is due in round r (paced). */
+static int64_t pace_due(int i, uint64_t r) {
+  double at = ((double)r + (double)i / g.connections) * g.interval * 1e9;
+  return g.pace_t0 + (int64_t)at;
+}
+
+/* Paced: every few milliseconds, starts the calls that are due (a slot
+ * still busy from its last call skips a turn, counted as late). */
+static void on_pace(sgrpc_net_loop *loop, void *ud, int64_t now) {
+  int guard;
+  (void)ud;
+  if (g.stopping) return;
+  for (guard = 0; guard < g.connections && pace_due(g.pace_next, g.pace_round) <= now; guard++) {
+    slot *s = &g.slots[g.pace_next];
+    if (s->call) g.late++;
+    else slot_start(s);
+    if (++g.pace_next == g.connections) {
+      g.pace_next = 0;
+      g.pace_round++;
+    }
+  }
+  sgrpc_net_timer_start(loop, now + 2000000, on_pace, NULL, NULL);
 }
 
 /* A net timer: what it queues is written when it returns. */
@@ -271,6 +329,7 @@ static void on_deadline(sgrpc_net_loop *loop, void *ud, int64_t now) {
   (void)loop;
   (void)ud;
   g.t_end = now;
+  if (g.mode == MODE_PACED) g.active--; /* the schedule's own count */
   finish_run();
   /* Streams half-close now, not at their next reply. */
   for (i = 0; i < (size_t)g.concurrency; i++) {
@@ -284,9 +343,10 @@ static void on_deadline(sgrpc_net_loop *loop, void *ud, int64_t now) {
 
 static void usage(const char *argv0) {
   fprintf(stderr,
-          "usage: %s --target=HOST:PORT [--mode=unary|stream|idle|hold] [--connections=C]\n"
-          "       [--concurrency=M] [--duration=S | --requests=N] [--payload=BYTES]\n"
-          "       [--hold=S] [--path=/pkg.Svc/Method] [--quiet]\n",
+          "usage: %s --target=HOST:PORT [--mode=unary|stream|idle|hold|paced]\n"
+          "       [--connections=C] [--concurrency=M] [--duration=S | --requests=N]\n"
+          "       [--payload=BYTES] [--hold=S] [--interval=S] [--path=/pkg.Svc/Method]\n"
+          "       [--quiet]\n",
           argv0);
 }
 
@@ -313,6 +373,7 @@ int main(int argc, char **argv) {
   g.duration = 5;
   g.payload = 128;
   g.hold = 5;
+  g.interval = 5;
   for (k = 1; k < argc; k++) {
     const char *a = argv[k];
     if (opt(a, "--target", &v)) g.target = v;
@@ -321,6 +382,7 @@ int main(int argc, char **argv) {
       else if (strcmp(v, "stream") == 0) g.mode = MODE_STREAM;
       else if (strcmp(v, "idle") == 0) g.mode = MODE_IDLE;
       else if (strcmp(v, "hold") == 0) g.mode = MODE_HOLD;
+      else if (strcmp(v, "paced") == 0) g.mode = MODE_PACED;
       else return usage(argv[0]), 2;
     } else if (opt(a, "--connections", &v)) g.connections = atoi(v);
     else if (opt(a, "--concurrency", &v)) g.concurrency = atoi(v);
@@ -328,12 +390,14 @@ int main(int argc, char **argv) {
     else if (opt(a, "--requests", &v)) g.requests = strtoull(v, NULL, 10);
     else if (opt(a, "--payload", &v)) g.payload = (size_t)strtoull(v, NULL, 10);
     else if (opt(a, "--hold", &v)) g.hold = atof(v);
+    else if (opt(a, "--interval", &v)) g.interval = atof(v);
     else if (opt(a, "--path", &v)) g.path = v;
     else if (strcmp(a, "--quiet") == 0) g.quiet = 1;
     else return usage(argv[0]), 2;
   }
-  if (g.mode == MODE_IDLE) g.concurrency = g.connections;
-  if (g.connections < 1 || g.concurrency < 1 || g.duration <= 0 || g.payload > (1u << 30)) {
+  if (g.mode == MODE_IDLE || g.mode == MODE_PACED) g.concurrency = g.connections;
+  if (g.connections < 1 || g.concurrency < 1 || g.duration <= 0 || g.payload > (1u << 30) ||
+      g.interval <= 0) {
     usage(argv[0]);
     return 2;
   }
@@ -352,6 +416,12 @@ int main(int argc, char **argv) {
   sgrpc_settings_default(&st);
   /* A 1 GiB payload must fit; the server decides what it accepts. */
   st.max_recv_message_size = (uint32_t)(g.msg_len + 64 > 4u << 20 ? g.msg_len + 64 : 4u << 20);
+  /* room for every request queued and every reply arriving at once */
+  if (g.msg_len > (1u << 20)) {
+    size_t want = 2 * (g.msg_len + 5) * (size_t)(g.concurrency + 1);
+    if (want > st.conn_memory_budget) st.conn_memory_budget = want;
+    if (want > st.max_outbound_queue) st.max_outbound_queue = want;
+  }
   memset(&co, 0, sizeof(co));
   co.target = g.target;
   co.settings = &st;
@@ -368,7 +438,12 @@ int main(int argc, char **argv) {
   g.t_end = 0;
   for (k = 0; k < g.concurrency; k++) {
     g.slots[k].conn = k % g.connections;
-    if (may_start()) slot_start(&g.slots[k]);
+    if (g.mode != MODE_PACED && may_start()) slot_start(&g.slots[k]);
+  }
+  if (g.mode == MODE_PACED) {
+    g.pace_t0 = g.t_start;
+    on_pace(sgrpc_epoll_net(g.loop), NULL, g.t_start);
+    g.active++; /* the schedule itself: run until the deadline */
   }
   if (g.mode == MODE_IDLE || g.mode == MODE_HOLD)
     sgrpc_net_timer_start(sgrpc_epoll_net(g.loop), sgrpc_epoll_now() + (int64_t)(g.hold * 1e9),
@@ -391,7 +466,7 @@ int main(int argc, char **argv) {
            (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
            (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
   if (!g.quiet) {
-    static const char *const names[] = {"unary", "stream", "idle", "hold"};
+    static const char *const names[] = {"unary", "stream", "idle", "hold", "paced"};
     printf("sgrpc-loadgen: %s %s, %d connection(s), %d in flight, %zu-byte payload\n",
            names[g.mode], g.target, g.connections, g.concurrency, g.payload);
     printf("  requests   %" PRIu64 " ok, %" PRIu64 " errors in %.3f s\n", g.ok, g.errors, elapsed);
@@ -405,15 +480,22 @@ int main(int argc, char **argv) {
     for (k = 0; k <= 16; k++)
       if (g.err_by_status[k])
         printf("  errors     %s: %" PRIu64 "\n", sgrpc_status_name(k), g.err_by_status[k]);
+    if (g.late) printf("  late       %" PRIu64 " calls skipped: the previous one was still running\n",
+                       g.late);
     if (g.err_other) printf("  errors     other (bad reply, start/send failure): %" PRIu64 "\n",
                             g.err_other);
   }
   printf("RESULT ok=%" PRIu64 " errors=%" PRIu64 " elapsed_s=%.4f rps=%.1f p50_us=%.2f "
-         "p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f cpu_us_per_req=%.3f mib_s=%.2f\n",
+         "p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f cpu_us_per_req=%.3f mib_s=%.2f "
+         "ready_rps=%.1f late=%" PRIu64 "\n",
          g.ok, g.errors, elapsed, elapsed > 0 ? (double)g.ok_window / elapsed : 0,
          h_quantile(&g.h, 0.5) / 1e3, h_quantile(&g.h, 0.9) / 1e3, h_quantile(&g.h, 0.99) / 1e3,
          h_quantile(&g.h, 0.999) / 1e3, (double)g.h.max / 1e3, g.ok ? cpu_us / (double)g.ok : 0,
-         elapsed > 0 ? (double)g.bytes / elapsed / 1048576.0 : 0);
+         elapsed > 0 ? (double)g.bytes / elapsed / 1048576.0 : 0,
+         g.t_ready && g.t_end > g.t_ready
+             ? (double)(g.ok_window - g.ok_at_ready) / ((double)(g.t_end - g.t_ready) / 1e9)
+             : 0.0,
+         g.late);
   free(g.msg);
   free(g.slots);
   free(g.ch);

@@ -122,8 +122,29 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
   return call;
 }
 
+void sg_chunk_unref(sgrpc_conn *c, sg_chunk *k) {
+  if (--k->refs) return;
+  if (k->own) sg_free(c, k->own);
+  else if (k->release) k->release(k->release_ud, k->p, k->len);
+  sg_free(c, k);
+}
+
+/* Drops the borrowed messages nghttp2 has not framed yet (what the
+ * output already points at stays until it is written). */
+static void call_drop_chunks(sgrpc_conn *c, sgrpc_call *call) {
+  while (call->cq_head) {
+    sg_chunk *k = call->cq_head;
+    call->cq_head = k->next;
+    sg_queued_sub(c, 5 + k->len - k->sent);
+    sg_chunk_unref(c, k);
+  }
+  call->cq_tail = NULL;
+  call->cq_bytes = 0;
+}
+
 void sg_call_free(sgrpc_call *call) {
   sgrpc_conn *c = call->conn;
+  if (call->cq_head) call_drop_chunks(c, call);
   if (call->prev) call->prev->next = call->next;
   else c->calls = call->next;
   if (call->next) call->next->prev = call->prev;
@@ -145,7 +166,10 @@ void sg_call_free(sgrpc_call *call) {
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
   call_cache_put(c, call);
   /* the budget it held may wake others (not while the conn is deleted) */
-  if (c->session) sg_unblock_calls(c);
+  if (c->session) {
+    sg_unblock_calls(c);
+    if (c->ncalls == 0) c->trim_at = c->now + SG_TRIM_AFTER_NS;
+  }
 }
 
 void sg_call_opened(sgrpc_call *call) {
@@ -163,6 +187,7 @@ void sg_call_set_closed(sgrpc_call *call) {
 
 /* Drops whatever the call still had to send from the connection total. */
 static void call_drop_sbuf(sgrpc_call *call) {
+  if (call->cq_head) call_drop_chunks(call->conn, call);
   sg_queued_sub(call->conn, sg_buf_avail(&call->sbuf));
   call->sbuf.off = call->sbuf.len = 0;
   sg_unblock_calls(call->conn);
@@ -177,7 +202,7 @@ void sg_unblock_calls(sgrpc_conn *c) {
     if (!(call->send & SG_SF_WANT_WRITABLE) || call->state == SG_CALL_CLOSED ||
         (call->flags & SG_CF_RELEASED))
       continue;
-    if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) continue;
+    if (sg_buf_avail(&call->sbuf) + call->cq_bytes >= c->settings.max_send_buffer) continue;
     call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
     if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) {
       if (!c->fatal) c->fatal = SGRPC_ERR_CONN_NOMEM;
@@ -555,6 +580,37 @@ static int submit_trailer_now(sgrpc_call *call) {
   return rv;
 }
 
+static sgrpc_ssize read_end(sgrpc_call *call, size_t n, uint32_t *data_flags);
+
+/* Bytes were taken from the call's queue: WRITABLE when a blocked send
+ * has room again, and calls blocked on the connection limit woken. */
+static int after_take(sgrpc_conn *c, sgrpc_call *call, size_t left) {
+  if ((call->send & SG_SF_WANT_WRITABLE) && left < c->settings.max_send_buffer &&
+      call->state != SG_CALL_CLOSED && !(call->flags & SG_CF_RELEASED)) {
+    call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
+    if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return -1;
+  }
+  sg_unblock_calls(c);
+  return 0;
+}
+
+/* The next DATA frame out of the first borrowed message, framed in
+ * place: nghttp2 calls send_data (sg_call_send_data) with its header
+ * and the length returned here, which then advances the message. */
+static sgrpc_ssize read_chunk(sgrpc_call *call, size_t length, uint32_t *data_flags) {
+  sgrpc_conn *c = call->conn;
+  sg_chunk *k = call->cq_head;
+  size_t left = 5 + k->len - k->sent;
+  size_t n = left < length ? left : length;
+  sg_queued_sub(c, n);
+  if (after_take(c, call, call->cq_bytes - n) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (n == left && !k->next) {
+    return read_end(call, n, data_flags); /* n > 0: never deferred */
+  }
+  return (sgrpc_ssize)n;
+}
+
 sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
                               uint32_t *data_flags) {
   sgrpc_conn *c = call->conn;
@@ -567,15 +623,20 @@ sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     sg_queued_sub(c, n);
     avail -= n;
     if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
-    if ((call->send & SG_SF_WANT_WRITABLE) && avail < c->settings.max_send_buffer &&
-        call->state != SG_CALL_CLOSED && !(call->flags & SG_CF_RELEASED)) {
-      call->send &= (uint8_t)~SG_SF_WANT_WRITABLE;
-      if (!sg_event_push(c, SGRPC_EV_WRITABLE, call)) return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
-    sg_unblock_calls(c);
+    if (after_take(c, call, avail + call->cq_bytes) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (avail) return (sgrpc_ssize)n;
   }
-  if (c->role == SG_ROLE_CLIENT) {
+  if (call->cq_head) {
+    /* borrowed messages follow: in frames of their own */
+    if (n) return (sgrpc_ssize)n;
+    return read_chunk(call, length, data_flags);
+  }
+  return read_end(call, n, data_flags);
+}
+
+/* What follows the last queued byte: EOF when our side is done. */
+static sgrpc_ssize read_end(sgrpc_call *call, size_t n, uint32_t *data_flags) {
+  if (call->conn->role == SG_ROLE_CLIENT) {
     if (call->send & SG_SF_END) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       return (sgrpc_ssize)n;
@@ -650,10 +711,9 @@ static int server_submit_headers(sgrpc_call *call, const sgrpc_md *md, size_t md
 
 #define SEND_FLAGS (SGRPC_SEND_END | SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)
 
-/* Checks a message of len bytes may be queued now, sends the server's
- * initial metadata if due, and makes room for 5 + len bytes at the end
- * of the send buffer. */
-static int send_prepare(sgrpc_call *call, size_t len) {
+/* Checks a message of len bytes may be queued now and sends the server's
+ * initial metadata if due. */
+static int send_check(sgrpc_call *call, size_t len) {
   sgrpc_conn *c = call->conn;
   int rv;
   if (call->state == SG_CALL_CLOSED) return SGRPC_ERR_CALL_CLOSED;
@@ -661,7 +721,7 @@ static int send_prepare(sgrpc_call *call, size_t len) {
   if (call->send & (SG_SF_END | SG_SF_RESERVED)) return SGRPC_ERR_INVALID_STATE;
   if (len > c->settings.max_send_message_size || len > UINT32_MAX)
     return SGRPC_ERR_MESSAGE_TOO_LARGE;
-  if (sg_buf_avail(&call->sbuf) >= c->settings.max_send_buffer) {
+  if (sg_buf_avail(&call->sbuf) + call->cq_bytes >= c->settings.max_send_buffer) {
     call->send |= SG_SF_WANT_WRITABLE;
     return SGRPC_ERR_WOULDBLOCK;
   }
@@ -673,6 +733,14 @@ static int send_prepare(sgrpc_call *call, size_t len) {
   if (c->role == SG_ROLE_SERVER && !(call->send & SG_SF_HEADERS)) {
     if ((rv = server_submit_headers(call, NULL, 0)) != 0) return rv;
   }
+  return 0;
+}
+
+/* send_check, then room for 5 + len bytes at the end of the send buffer. */
+static int send_prepare(sgrpc_call *call, size_t len) {
+  sgrpc_conn *c = call->conn;
+  int rv;
+  if ((rv = send_check(call, len)) != 0) return rv;
   sg_buf_compact(&call->sbuf);
   if (sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0) return SGRPC_ERR_NOMEM;
   return 0;
@@ -683,6 +751,64 @@ static int send_flags_ok(const sgrpc_call *call, unsigned flags) {
   if ((flags & SGRPC_SEND_END) && call->conn->role != SG_ROLE_CLIENT) return 0;
   if ((flags & SGRPC_SEND_COMPRESSED) && call->send_enc <= SG_ENC_IDENTITY) return 0;
   return 1;
+}
+
+/* Appends k to the call's queue of borrowed messages. */
+static void chunk_queue(sgrpc_call *call, sg_chunk *k) {
+  k->refs = 1;
+  k->next = NULL;
+  if (call->cq_tail) call->cq_tail->next = k;
+  else call->cq_head = k;
+  call->cq_tail = k;
+  call->cq_bytes += 5 + k->len;
+}
+
+/* A copied message framed at sbuf[at] while borrowed ones are queued:
+ * it must go after them, so it moves into a chunk of its own (rare: a
+ * call that mixes both kinds of send). Returns 0 or -1 (no memory). */
+static int chunk_from_sbuf(sgrpc_call *call, size_t at, size_t body) {
+  sgrpc_conn *c = call->conn;
+  sg_chunk *k = sg_malloc(c, sizeof(*k));
+  uint8_t *own = sg_malloc(c, body ? body : 1);
+  if (!k || !own) {
+    sg_free(c, k);
+    sg_free(c, own);
+    return -1;
+  }
+  memset(k, 0, sizeof(*k));
+  memcpy(k->pfx, call->sbuf.p + at, 5);
+  if (body) memcpy(own, call->sbuf.p + at + 5, body);
+  k->own = own;
+  k->p = own;
+  k->len = body;
+  call->sbuf.len = at;
+  chunk_queue(call, k);
+  return 0;
+}
+
+/* A large message (sgrpc_call_send, or the rpc layer's reserve and
+ * commit) is sent from where it was written instead of being copied
+ * twice more (by nghttp2 into its frame, then into the output): when it
+ * is all the send buffer holds, the buffer itself becomes its chunk, and
+ * the next send starts a new one. Below this size the copies cost less
+ * than a new buffer per message. */
+#define SG_HANDOVER_MIN (256u << 10)
+
+/* The send buffer holds exactly one framed message at sbuf[at] (nothing
+ * before it left to send): it becomes that message's chunk, freed once
+ * written. Only the small chunk record is allocated; without memory for
+ * it the message stays in sbuf and goes out copied, as before. */
+static void chunk_take_sbuf(sgrpc_call *call, size_t at, size_t body) {
+  sgrpc_conn *c = call->conn;
+  sg_chunk *k = sg_malloc(c, sizeof(*k));
+  if (!k) return; /* stays a copied message */
+  memset(k, 0, sizeof(*k));
+  memcpy(k->pfx, call->sbuf.p + at, 5);
+  k->own = call->sbuf.p;
+  k->p = call->sbuf.p + at + 5;
+  k->len = body;
+  memset(&call->sbuf, 0, sizeof(call->sbuf));
+  chunk_queue(call, k);
 }
 
 /* Frames the message at the end of the send buffer (room made by
@@ -715,6 +841,12 @@ static int send_finish(sgrpc_call *call, const uint8_t *data, size_t len, unsign
   p[2] = (uint8_t)(body >> 16);
   p[3] = (uint8_t)(body >> 8);
   p[4] = (uint8_t)body;
+  if (call->cq_tail && chunk_from_sbuf(call, at, body) != 0) {
+    call->sbuf.len = at;
+    return SGRPC_ERR_NOMEM;
+  }
+  if (body >= SG_HANDOVER_MIN && !call->cq_tail && call->sbuf.off == at)
+    chunk_take_sbuf(call, at, body);
   sg_queued_add(c, 5 + body);
   c->stats.messages_sent++;
   if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
@@ -726,6 +858,60 @@ int sg_api_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned
   if (!call || (!data && len) || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
   if ((rv = send_prepare(call, len)) != 0) return rv;
   return send_finish(call, data, len, flags);
+}
+
+int sg_api_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len,
+                               unsigned flags, sgrpc_release_cb release, void *release_ud) {
+  sgrpc_conn *c;
+  sg_chunk *k;
+  int rv;
+  if (!call || (!data && len) || !send_flags_ok(call, flags)) return SGRPC_ERR_INVALID_ARGUMENT;
+  c = call->conn;
+  if (call->send_enc > SG_ENC_IDENTITY &&
+      !(flags & (SGRPC_SEND_COMPRESSED | SGRPC_SEND_NO_COMPRESS)) &&
+      len >= c->settings.compress_min_size) {
+    /* compressed into the send buffer: the caller's bytes are done with */
+    if ((rv = sg_api_call_send(call, data, len, flags)) != 0) return rv;
+    if (release) release(release_ud, data, len);
+    return 0;
+  }
+  if ((rv = send_check(call, len)) != 0) return rv;
+  k = sg_malloc(c, sizeof(*k));
+  if (!k) return SGRPC_ERR_NOMEM;
+  memset(k, 0, sizeof(*k));
+  k->p = data;
+  k->len = len;
+  k->pfx[0] = (flags & SGRPC_SEND_COMPRESSED) ? 1 : 0;
+  k->pfx[1] = (uint8_t)(len >> 24);
+  k->pfx[2] = (uint8_t)(len >> 16);
+  k->pfx[3] = (uint8_t)(len >> 8);
+  k->pfx[4] = (uint8_t)len;
+  k->release = release;
+  k->release_ud = release_ud;
+  chunk_queue(call, k);
+  sg_queued_add(c, 5 + len);
+  c->stats.messages_sent++;
+  if (flags & SGRPC_SEND_END) call->send |= SG_SF_END;
+  rv = sg_call_resume(call);
+  if (rv != 0) {
+    /* queued but nghttp2 could not be told: the send failed, so the
+     * message must not go out later and the caller keeps data */
+    call->cq_tail = NULL;
+    {
+      sg_chunk **pp = &call->cq_head;
+      while (*pp != k) {
+        call->cq_tail = *pp;
+        pp = &(*pp)->next;
+      }
+      *pp = NULL;
+    }
+    call->cq_bytes -= 5 + len;
+    sg_queued_sub(c, 5 + len);
+    c->stats.messages_sent--;
+    if (flags & SGRPC_SEND_END) call->send &= (uint8_t)~SG_SF_END;
+    sg_free(c, k);
+  }
+  return rv;
 }
 
 int sg_api_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {

@@ -642,14 +642,21 @@ static int emit_message(sgrpc_conn *c, sgrpc_call *call, const uint8_t *data,
  * length (a peer announcing 4 MiB and sending 5 bytes costs 256), by
  * doubling, capped at the message's length; near the budget's end, to
  * exactly what is needed. The capacity is what the budget counts.
+ * `arrived` is how many more bytes of input sgrpc_conn_recv was handed
+ * after this chunk: they are here already, so the buffer is sized for
+ * them at once (up to the message's end) instead of doubling through
+ * them, which saves reallocations and their copies for a large message
+ * (a 64 KiB read holding a 64 KiB message: one allocation, not four).
  * Returns 0, -1 (no memory) or -2 (it would pass the budget). */
-static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take) {
+static int rbuf_grow(sgrpc_conn *c, sgrpc_call *call, size_t take, size_t arrived) {
   sg_buf *b = &call->rbuf;
   size_t need = b->len + take, cap;
   uint8_t *np;
   if (b->cap >= need) return 0;
   cap = b->cap < 256 ? 256 : b->cap;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  if (arrived > call->msg_len) arrived = call->msg_len;
+  if (cap < need + arrived && need + arrived >= need) cap = need + arrived;
   if (cap > call->msg_len) cap = call->msg_len; /* need <= msg_len */
   if (!sg_budget_fits(c, cap - b->cap)) {
     cap = need;
@@ -737,7 +744,12 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
     } else {
       size_t take = call->msg_need;
       if (take > len - pos) take = len - pos;
-      rv = rbuf_grow(c, call, take);
+      {
+        /* input bytes after this chunk (DATA chunks point into it) */
+        const uint8_t *end = data + len;
+        size_t arrived = end >= c->in_begin && end <= c->in_end ? (size_t)(c->in_end - end) : 0;
+        rv = rbuf_grow(c, call, take, arrived);
+      }
       if (rv == -2) {
         fail_on_receive(c, call, SGRPC_STATUS_RESOURCE_EXHAUSTED,
                         "connection memory budget exhausted");
@@ -1196,6 +1208,129 @@ int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Output with borrowed DATA                                           */
+/* ------------------------------------------------------------------ */
+
+/* Room for n more entries. Returns 0 or -1 (no memory). */
+static int oq_reserve(sgrpc_conn *c, size_t n) {
+  size_t cap;
+  sg_oent *nq;
+  if (c->oq_cap - c->oq_head - c->oq_len >= n) return 0;
+  if (c->oq_head && c->oq_cap - c->oq_len >= n) {
+    memmove(c->oq, c->oq + c->oq_head, c->oq_len * sizeof(*c->oq));
+    c->oq_head = 0;
+    return 0;
+  }
+  cap = c->oq_cap ? c->oq_cap * 2 : 16;
+  while (cap - c->oq_len < n) cap *= 2;
+  nq = sg_malloc(c, cap * sizeof(*nq));
+  if (!nq) return -1;
+  if (c->oq_len) memcpy(nq, c->oq + c->oq_head, c->oq_len * sizeof(*nq));
+  sg_free(c, c->oq);
+  c->oq = nq;
+  c->oq_cap = cap;
+  c->oq_head = 0;
+  return 0;
+}
+
+/* n bytes were appended to out: an entry for them once entries are in
+ * use (room made by oq_reserve). */
+static void oq_copied(sgrpc_conn *c, size_t n) {
+  sg_oent *last;
+  if (!c->oq_len || !n) return;
+  last = &c->oq[c->oq_head + c->oq_len - 1];
+  if (!last->p) {
+    last->len += n;
+    return;
+  }
+  last = &c->oq[c->oq_head + c->oq_len++];
+  last->p = NULL;
+  last->len = n;
+  last->chunk = NULL;
+}
+
+/* Queues n borrowed bytes at p, holding a reference on k (room for two
+ * entries made by oq_reserve). */
+static void oq_borrowed(sgrpc_conn *c, const uint8_t *p, size_t n, sg_chunk *k) {
+  sg_oent *e;
+  if (!c->oq_len && sg_buf_avail(&c->out)) {
+    /* what out holds goes first */
+    e = &c->oq[c->oq_head + c->oq_len++];
+    e->p = NULL;
+    e->len = sg_buf_avail(&c->out);
+    e->chunk = NULL;
+  }
+  e = &c->oq[c->oq_head + c->oq_len++];
+  e->p = p;
+  e->len = n;
+  e->chunk = k;
+  k->refs++;
+  c->oq_ref_bytes += n;
+}
+
+/* Lets go of every borrowed byte still queued (connection deleted). */
+static void oq_clear(sgrpc_conn *c) {
+  size_t i;
+  for (i = 0; i < c->oq_len; i++) {
+    sg_oent *e = &c->oq[c->oq_head + i];
+    if (e->chunk) sg_chunk_unref(c, e->chunk);
+  }
+  c->oq_len = c->oq_head = 0;
+  c->oq_ref_bytes = 0;
+  sg_free(c, c->oq);
+  c->oq = NULL;
+  c->oq_cap = 0;
+}
+
+/* A GOAWAY frame: 9-byte header, last stream id, error code. */
+#define SG_GOAWAY_FRAME_LEN 17
+
+/* nghttp2's send_data callback: a DATA frame of a borrowed message
+ * (read_chunk said NO_COPY). Its 9-byte header and the part of the
+ * message's 5-byte prefix it carries are copied into out, the body
+ * bytes are queued by reference. Room for all of it is made first, so a
+ * failure (no memory: the connection fails) leaves the output whole. */
+static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *source, void *ud) {
+  sgrpc_conn *c = ud;
+  sgrpc_call *call = source->ptr;
+  sg_chunk *k = call->cq_head;
+  size_t pfx;
+  (void)s;
+  (void)frame; /* no padding: the engine sets no padding callback */
+  /* A frame read_chunk sized, left pending when mem_send failed (the
+   * connection is failing, and closing the calls dropped their queues):
+   * nghttp2 resets the stream instead. */
+  if (!k || length > 5 + k->len - k->sent) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  pfx = k->sent < 5 ? 5 - k->sent : 0;
+  if (pfx > length) pfx = length;
+  if (oq_reserve(c, 3) != 0) goto nomem;
+  sg_buf_compact(&c->out);
+  if (sg_buf_reserve(&c->mem, &c->out, 9 + pfx + SG_GOAWAY_FRAME_LEN) != 0) goto nomem;
+  memcpy(c->out.p + c->out.len, framehd, 9);
+  if (pfx) memcpy(c->out.p + c->out.len + 9, k->pfx + k->sent, pfx);
+  c->out.len += 9 + pfx;
+  oq_copied(c, 9 + pfx);
+  if (length > pfx) oq_borrowed(c, k->p + (k->sent + pfx - 5), length - pfx, k);
+  k->sent += length;
+  call->cq_bytes -= length;
+  if (k->sent == 5 + k->len) { /* all framed: the queue lets go of it */
+    call->cq_head = k->next;
+    if (!call->cq_head) call->cq_tail = NULL;
+    sg_chunk_unref(c, k);
+  }
+  return 0;
+nomem:
+  c->fatal = SGRPC_ERR_CONN_NOMEM;
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* Output bytes ready: out's, plus the borrowed ones. */
+static size_t out_pending(const sgrpc_conn *c) {
+  return sg_buf_avail(&c->out) + c->oq_ref_bytes;
+}
+
 static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings,
                     const sgrpc_mem *umem, int64_t now) {
   sgrpc_mem mem_copy;
@@ -1250,6 +1385,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   c->last_ping_recv = INT64_MIN;
   c->shutdown_ping_deadline = SGRPC_NEVER;
   c->drain_deadline = SGRPC_NEVER;
+  c->trim_at = SGRPC_NEVER;
   c->settings_deadline = time_after(now, c->settings.settings_timeout);
 
   rv = nghttp2_session_callbacks_new(&cbs);
@@ -1261,6 +1397,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data_cb);
   rv = nghttp2_option_new(&opt);
   if (rv != 0) goto nomem;
   nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -1342,6 +1479,7 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   sg_free(c, c->nv);
   sg_buf_free(&mem, &c->scratch);
   sg_buf_free(&mem, &c->out);
+  oq_clear(c);
   sg_buf_free(&mem, &c->goaway_debug);
   /* what the connection still counts (messages in events) leaves the
    * shared budget with it */
@@ -1438,6 +1576,8 @@ sgrpc_ssize sg_api_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int
   if (c->evq_len) return SGRPC_ERR_EVENTS_PENDING;
   sg_event_retire(c);
   c->now = now;
+  c->in_begin = data;
+  c->in_end = data ? data + len : NULL;
   while (off < len) {
     sg_h2_ssize rv = sg_h2_session_mem_recv(c->session, data + off, len - off);
     if (rv < 0) {
@@ -1484,9 +1624,6 @@ int sg_api_conn_transport_closed(sgrpc_conn *c) {
   return 0;
 }
 
-/* A GOAWAY frame: 9-byte header, last stream id, error code. */
-#define SG_GOAWAY_FRAME_LEN 17
-
 /* Appends GOAWAY INTERNAL_ERROR to the output when its room is there
  * (prepare_output keeps it after every append). */
 static void out_goaway_by_hand(sgrpc_conn *c) {
@@ -1503,11 +1640,12 @@ static void out_goaway_by_hand(sgrpc_conn *c) {
   f[12] = (uint8_t)last;
   f[16] = NGHTTP2_INTERNAL_ERROR;
   c->out.len += SG_GOAWAY_FRAME_LEN;
+  oq_copied(c, SG_GOAWAY_FRAME_LEN);
 }
 
 static int prepare_output(sgrpc_conn *c) {
   if (c->out_lost) return c->fatal;
-  while (sg_buf_avail(&c->out) < c->settings.out_chunk) {
+  while (out_pending(c) < c->settings.out_chunk) {
     const uint8_t *p;
     sg_h2_ssize n = sg_h2_session_mem_send(c->session, &p);
     if (n < 0) {
@@ -1518,18 +1656,20 @@ static int prepare_output(sgrpc_conn *c) {
     sg_buf_compact(&c->out);
     /* Room for the bytes and, after them, a GOAWAY should a later
      * append fail. */
-    if (sg_buf_reserve(&c->mem, &c->out, (size_t)n + SG_GOAWAY_FRAME_LEN) != 0) {
+    if ((c->oq_len && oq_reserve(c, 2) != 0) ||
+        sg_buf_reserve(&c->mem, &c->out, (size_t)n + SG_GOAWAY_FRAME_LEN) != 0) {
       /* nghttp2 has handed these bytes over: without them the peer's
        * HPACK state is broken, so nothing nghttp2 makes may follow. What
        * is buffered still goes, then a GOAWAY INTERNAL_ERROR written
        * here, in the room kept for it, so the peer learns why. */
       c->out_lost = 1;
-      out_goaway_by_hand(c);
+      if (!c->oq_len || oq_reserve(c, 1) == 0) out_goaway_by_hand(c);
       set_fatal(c, SGRPC_ERR_CONN_NOMEM);
       return c->fatal;
     }
     memcpy(c->out.p + c->out.len, p, (size_t)n);
     c->out.len += (size_t)n;
+    oq_copied(c, (size_t)n);
   }
   return 0;
 }
@@ -1540,6 +1680,11 @@ sgrpc_ssize sg_api_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   if (!c->transport_closed || sg_buf_avail(&c->out)) {
     if (!c->transport_closed) prepare_output(c);
   }
+  if (c->oq_len) {
+    const sg_oent *e = &c->oq[c->oq_head];
+    *data = e->p ? e->p : c->out.p + c->out.off;
+    return (sgrpc_ssize)e->len;
+  }
   if (sg_buf_avail(&c->out) == 0) {
     if (!c->transport_closed) check_alive(c);
     return c->fatal && c->fatal != SGRPC_ERR_PROTOCOL ? c->fatal : 0;
@@ -1548,9 +1693,64 @@ sgrpc_ssize sg_api_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   return (sgrpc_ssize)sg_buf_avail(&c->out);
 }
 
+sgrpc_ssize sg_api_conn_out_peekv(sgrpc_conn *c, sgrpc_iov *iov, size_t max, size_t *count) {
+  size_t i, n = 0, at, total = 0;
+  if (!c || !iov || !count || max == 0) return SGRPC_ERR_INVALID_ARGUMENT;
+  *count = 0;
+  if (!c->transport_closed) prepare_output(c);
+  if (!c->oq_len) {
+    if (sg_buf_avail(&c->out) == 0) {
+      if (!c->transport_closed) check_alive(c);
+      return c->fatal && c->fatal != SGRPC_ERR_PROTOCOL ? c->fatal : 0;
+    }
+    iov[0].base = c->out.p + c->out.off;
+    iov[0].len = sg_buf_avail(&c->out);
+    *count = 1;
+    return (sgrpc_ssize)iov[0].len;
+  }
+  at = c->out.off;
+  for (i = 0; i < c->oq_len && n < max; i++) {
+    const sg_oent *e = &c->oq[c->oq_head + i];
+    if (e->p) {
+      iov[n].base = e->p;
+    } else {
+      iov[n].base = c->out.p + at;
+      at += e->len;
+    }
+    iov[n++].len = e->len;
+    total += e->len;
+  }
+  *count = n;
+  return (sgrpc_ssize)total;
+}
+
+/* Consumes n output bytes through the entries (n <= out_pending). */
+static void oq_consume(sgrpc_conn *c, size_t n) {
+  while (n) {
+    sg_oent *e = &c->oq[c->oq_head];
+    size_t take = n < e->len ? n : e->len;
+    if (e->p) {
+      e->p += take;
+      c->oq_ref_bytes -= take;
+    } else {
+      c->out.off += take;
+    }
+    e->len -= take;
+    n -= take;
+    if (e->len == 0) {
+      sg_chunk *k = e->chunk;
+      c->oq_head++;
+      c->oq_len--;
+      if (k) sg_chunk_unref(c, k);
+    }
+  }
+  if (!c->oq_len) c->oq_head = 0;
+}
+
 int sg_api_conn_out_consume(sgrpc_conn *c, size_t n) {
-  if (!c || n > sg_buf_avail(&c->out)) return SGRPC_ERR_INVALID_ARGUMENT;
-  c->out.off += n;
+  if (!c || n > out_pending(c)) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (c->oq_len) oq_consume(c, n);
+  else c->out.off += n;
   c->stats.bytes_sent += n;
   if (c->out.off == c->out.len) c->out.off = c->out.len = 0;
   return 0;
@@ -1570,9 +1770,16 @@ sgrpc_ssize sg_api_conn_out_copy(sgrpc_conn *c, uint8_t *buf, size_t cap) {
 
 int sgrpc_conn_want_write(const sgrpc_conn *c) {
   if (!c) return 0;
-  if (sg_buf_avail(&c->out)) return 1;
+  if (sg_buf_avail(&c->out) || c->oq_len) return 1;
   if (c->transport_closed || c->out_lost) return 0;
   return nghttp2_session_want_write(c->session);
+}
+
+int sgrpc_conn_has_work(const sgrpc_conn *c) {
+  if (!c || c->evq_len || c->fatal || c->transport_closed) return 1;
+  if (c->retired.p || c->retired_call || c->retired_counted) return 1;
+  if (sg_buf_avail(&c->out) || c->oq_len) return 1;
+  return nghttp2_session_want_write(c->session) || !nghttp2_session_want_read(c->session);
 }
 
 int sgrpc_conn_is_alive(const sgrpc_conn *c) {
@@ -1635,6 +1842,7 @@ int64_t sgrpc_conn_next_expiry(const sgrpc_conn *c) {
   t = min64(t, keepalive_due(c));
   t = min64(t, c->shutdown_ping_deadline);
   t = min64(t, c->drain_deadline);
+  t = min64(t, c->trim_at);
   return t;
 }
 
@@ -1703,7 +1911,35 @@ int sg_api_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
     return c->fatal;
   }
   if (c->drain_deadline <= now) drain_expired(c);
+  if (c->trim_at <= now) {
+    c->trim_at = SGRPC_NEVER;
+    if (c->ncalls == 0) sg_api_conn_trim(c);
+  }
   return c->fatal;
+}
+
+int sg_api_conn_trim(sgrpc_conn *c) {
+  if (!c) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!c->session) return 0;
+  c->trim_at = SGRPC_NEVER; /* done: nothing is due for it any more */
+  sg_call_cache_clear(c);
+  ng_cache_clear(c);
+  if (!c->evq_len) {
+    sg_free(c, c->evq);
+    c->evq = NULL;
+    c->evq_cap = c->evq_head = 0;
+  }
+  if (!c->oq_len) {
+    sg_free(c, c->oq);
+    c->oq = NULL;
+    c->oq_cap = c->oq_head = 0;
+  }
+  if (!sg_buf_avail(&c->out)) sg_buf_free(&c->mem, &c->out);
+  sg_buf_free(&c->mem, &c->scratch);
+  sg_free(c, c->nv);
+  c->nv = NULL;
+  c->nv_cap = 0;
+  return 0;
 }
 
 int sg_api_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {

@@ -62,6 +62,33 @@ enum {
   SG_RF_MALFORMED = 1 << 4 /* server: we reset the stream with PROTOCOL_ERROR */
 };
 
+/* A message whose body the engine references instead of copying
+ * (sgrpc_call_send_borrowed): its 5-byte prefix, the borrowed body, and
+ * how much of the 5 + len bytes nghttp2 has framed. The call's queue
+ * holds one reference while it is queued; every output entry pointing
+ * into it holds one more. The last reference calls release (once) and
+ * frees the chunk. An owned copy (own != NULL) is freed instead. */
+typedef struct sg_chunk {
+  struct sg_chunk *next;  /* the call's queue */
+  const uint8_t *p;       /* body */
+  size_t len;             /* body bytes */
+  size_t sent;            /* of 5 + len: handed to the output */
+  uint32_t refs;
+  uint8_t pfx[5];
+  sgrpc_release_cb release;
+  void *release_ud;
+  uint8_t *own;           /* a copy the engine made (mixed send order) */
+} sg_chunk;
+
+/* One piece of output once referenced bytes are queued: p == NULL means
+ * len bytes copied into conn->out (in order), otherwise len borrowed
+ * bytes at p, kept alive by a reference on chunk. */
+typedef struct sg_oent {
+  const uint8_t *p;
+  size_t len;
+  sg_chunk *chunk;
+} sg_oent;
+
 struct sgrpc_call {
   sgrpc_conn *conn;
   void *user_data;
@@ -105,6 +132,10 @@ struct sgrpc_call {
   uint8_t accept_mask;   /* server: encodings the client accepts (1 << SG_ENC_*) */
   uint32_t reserved_len;
   size_t reserved_at;    /* where the reservation's prefix slot starts */
+  /* borrowed messages queued after what sbuf holds (sbuf gets no new
+   * bytes while this is not empty: order) */
+  sg_chunk *cq_head, *cq_tail;
+  size_t cq_bytes;       /* of their 5 + len bytes: not yet framed */
 
   uint32_t rec_id;       /* the call's number in a recording (record.c) */
   sgrpc_call *prev, *next;
@@ -128,6 +159,8 @@ struct sgrpc_conn {
   uint8_t paused;        /* the last mem_recv was paused by a full queue */
   uint8_t out_lost;      /* output nghttp2 produced could not be kept: send no more */
   int64_t now;
+  /* the input of the sgrpc_conn_recv running (rbuf_grow's look-ahead) */
+  const uint8_t *in_begin, *in_end;
 
   /* event ring */
   sg_event *evq;
@@ -136,10 +169,18 @@ struct sgrpc_conn {
   sg_buf retired;
   size_t retired_counted;  /* its message bytes counted against the budget */
   sgrpc_call *retired_call;
+  uint8_t retired_is_msg;  /* retired holds a MESSAGE event's bytes */
   char *retired_msg;
 
   /* output */
   sg_buf out;            /* prepared output; out.off = bytes consumed */
+  /* Output with borrowed DATA (NGHTTP2_DATA_FLAG_NO_COPY): while it is
+   * not empty, these entries describe every byte of output in order,
+   * the copied ones being out's unread bytes. Empty in the common case,
+   * where out alone is the output. */
+  sg_oent *oq;
+  size_t oq_cap, oq_head, oq_len;
+  size_t oq_ref_bytes;   /* borrowed bytes the entries still point at */
 
   /* calls */
   sgrpc_call *calls;     /* list of all calls the engine holds */
@@ -175,6 +216,8 @@ struct sgrpc_conn {
   int64_t settings_deadline; /* SGRPC_NEVER once acked */
   int64_t shutdown_ping_deadline;
   int64_t drain_deadline;
+  int64_t trim_at;           /* the last call ended: kept memory goes back
+                                then if none started (SGRPC_NEVER: no) */
 
   /* keepalive */
   int64_t ka_time;           /* effective keepalive time, SGRPC_NEVER when off */
@@ -264,6 +307,10 @@ static inline void sg_queued_sub(sgrpc_conn *c, size_t n) {
   sg_budget_give(c, n);
 }
 
+/* How long a connection without calls keeps what it caches for the next
+ * ones (ended calls, nghttp2's blocks, the event ring, output buffer). */
+#define SG_TRIM_AFTER_NS 1000000000ll
+
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
 #define SG_PING_SHUTDOWN 0x7367727063534Dull  /* "sgrpcSM" */
@@ -313,6 +360,8 @@ void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
+void sg_chunk_unref(sgrpc_conn *c, sg_chunk *k);
+int sg_call_send_data(sgrpc_call *call, const uint8_t *framehd, size_t length);
 sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
                               uint32_t *data_flags);
 int sg_call_server_fail(sgrpc_call *call, int code, const char *msg,
@@ -348,5 +397,9 @@ int sg_api_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_cou
 int sg_api_call_send_status(sgrpc_call *call, const sgrpc_status *st);
 int sg_api_call_cancel(sgrpc_call *call);
 void sg_api_call_release(sgrpc_call *call);
+sgrpc_ssize sg_api_conn_out_peekv(sgrpc_conn *c, sgrpc_iov *iov, size_t max, size_t *count);
+int sg_api_conn_trim(sgrpc_conn *c);
+int sg_api_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags,
+                              sgrpc_release_cb release, void *release_ud);
 
 #endif

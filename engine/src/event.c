@@ -11,7 +11,8 @@
 sg_event *sg_event_push(sgrpc_conn *c, sgrpc_event_type type, sgrpc_call *call) {
   sg_event *e;
   if (c->evq_len == c->evq_cap) {
-    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 16, i;
+    /* small at first: an idle connection keeps little */
+    size_t ncap = c->evq_cap ? c->evq_cap * 2 : 4, i;
     sg_event *nq = sg_malloc(c, ncap * sizeof(*nq));
     if (!nq) return NULL;
     for (i = 0; i < c->evq_len; i++)
@@ -99,10 +100,52 @@ int sg_api_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
     }
     c->retired = e->owned;
     c->retired_counted = e->counted;
+    c->retired_is_msg = e->ev.type == SGRPC_EV_MESSAGE;
     *ev = e->ev;
     return 1;
   }
   memset(ev, 0, sizeof(*ev));
   ev->type = SGRPC_EV_NONE;
+  return 0;
+}
+
+/* What sgrpc_conn_take_message hands out: the buffer and the allocator
+ * that frees it, so that it can go back after the connection is gone. */
+typedef struct sg_taken {
+  sgrpc_mem mem;
+  uint8_t *p;
+} sg_taken;
+
+static void taken_release(void *ud, const uint8_t *data, size_t len) {
+  sg_taken *t = ud;
+  sgrpc_mem mem = t->mem;
+  (void)data;
+  (void)len;
+  mem.free(t->p, mem.user_data);
+  mem.free(t, mem.user_data);
+}
+
+int sgrpc_conn_take_message(sgrpc_conn *c, const uint8_t **data, size_t *len,
+                            sgrpc_release_cb *release, void **release_ud) {
+  sg_taken *t;
+  if (!c || !data || !len || !release || !release_ud) return SGRPC_ERR_INVALID_ARGUMENT;
+  if (!c->retired_is_msg || !c->retired.p) return SGRPC_ERR_INVALID_STATE;
+  t = sg_malloc(c, sizeof(*t));
+  if (!t) return SGRPC_ERR_NOMEM;
+  t->mem = c->mem;
+  t->p = c->retired.p;
+  *data = c->retired.p;
+  *len = c->retired.len;
+  *release = taken_release;
+  *release_ud = t;
+  /* the engine no longer holds it: the budget gets it back at once */
+  memset(&c->retired, 0, sizeof(c->retired));
+  c->retired_is_msg = 0;
+  if (c->retired_counted) {
+    size_t n = c->retired_counted;
+    c->retired_counted = 0;
+    c->mem_drain -= n;
+    sg_budget_give(c, n);
+  }
   return 0;
 }

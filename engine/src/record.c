@@ -305,17 +305,80 @@ sgrpc_ssize sgrpc_conn_out_peek(sgrpc_conn *c, const uint8_t **data) {
   return rv;
 }
 
+/* The n output bytes consume is about to take, as one payload: from the
+ * output buffer, or gathered over the queue of copied and borrowed pieces
+ * (sgrpc_call_send_borrowed) when there is one. An n larger than what is
+ * pending records no bytes (consume refuses it). */
+static void put_out_payload(sgrpc_recorder *r, const sgrpc_conn *c, size_t n) {
+  size_t i, left, at, pending = 0;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  if (!c->oq_len) {
+    if (n <= sg_buf_avail(&c->out)) put_payload(r, c->out.p + c->out.off, n);
+    else put_payload(r, NULL, 0);
+    return;
+  }
+  for (i = 0; i < c->oq_len; i++) pending += c->oq[c->oq_head + i].len;
+  if (n > pending) {
+    put_payload(r, NULL, 0);
+    return;
+  }
+  put_u(r, n);
+  at = c->out.off;
+  for (i = 0, left = n; left && i < c->oq_len; i++) {
+    const sg_oent *e = &c->oq[c->oq_head + i];
+    const uint8_t *p = e->p ? e->p : c->out.p + at;
+    size_t take = e->len < left ? e->len : left;
+    if (!e->p) at += e->len;
+    if (r->opts.flags & SGRPC_RECORD_DIGEST) crc = crc32(crc, p, (uInt)take);
+    else put(r, p, take);
+    left -= take;
+  }
+  if (r->opts.flags & SGRPC_RECORD_DIGEST) {
+    uint8_t b[4];
+    b[0] = (uint8_t)(crc >> 24);
+    b[1] = (uint8_t)(crc >> 16);
+    b[2] = (uint8_t)(crc >> 8);
+    b[3] = (uint8_t)crc;
+    put(r, b, 4);
+  }
+}
+
+sgrpc_ssize sgrpc_conn_out_peekv(sgrpc_conn *c, sgrpc_iov *iov, size_t max, size_t *count) {
+  sgrpc_recorder *r = rec_of(c);
+  sgrpc_ssize rv;
+  if (!r || !iov || !count) return sg_api_conn_out_peekv(c, iov, max, count);
+  r->busy = 1;
+  rv = sg_api_conn_out_peekv(c, iov, max, count);
+  r->busy = 0;
+  begin(r);
+  put_u(r, max);
+  put_s(r, rv);
+  put_u(r, *count);
+  finish(r, SGRPC_REC_OUT_PEEKV, c->now);
+  return rv;
+}
+
+int sgrpc_conn_trim(sgrpc_conn *c) {
+  sgrpc_recorder *r = rec_of(c);
+  int rv;
+  if (!r) return sg_api_conn_trim(c);
+  r->busy = 1;
+  rv = sg_api_conn_trim(c);
+  r->busy = 0;
+  begin(r);
+  put_s(r, rv);
+  finish(r, SGRPC_REC_TRIM, c->now);
+  return rv;
+}
+
 int sgrpc_conn_out_consume(sgrpc_conn *c, size_t n) {
   sgrpc_recorder *r = rec_of(c);
-  const uint8_t *p;
   int rv;
   if (!r) return sg_api_conn_out_consume(c, n);
-  p = c->out.p + c->out.off;
   begin(r);
   put_u(r, n);
   /* the bytes are read before consume may reset the buffer */
-  if (n <= sg_buf_avail(&c->out)) put_payload(r, p, n);
-  else put_payload(r, NULL, 0);
+  put_out_payload(r, c, n);
   r->busy = 1;
   rv = sg_api_conn_out_consume(c, n);
   r->busy = 0;
@@ -504,6 +567,34 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
   return rv;
 }
 
+int sgrpc_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags,
+                             sgrpc_release_cb release, void *release_ud) {
+  sgrpc_recorder *r = call_rec(call);
+  size_t mark;
+  int rv;
+  if (!r) return sg_api_call_send_borrowed(call, data, len, flags, release, release_ud);
+  /* The bytes go into the record before the call: a compressed send
+   * releases them inside it. A refused send keeps only the length, as
+   * sgrpc_call_send's record does. */
+  begin(r);
+  put_call(r, call);
+  put_u(r, flags);
+  mark = r->buf.len;
+  put_u(r, 1);
+  put_bytes(r, data, data ? len : 0);
+  r->busy = 1;
+  rv = sg_api_call_send_borrowed(call, data, len, flags, release, release_ud);
+  r->busy = 0;
+  if (rv != 0 && !r->oom) {
+    r->buf.len = mark;
+    put_u(r, 0);
+    put_u(r, len);
+  }
+  put_s(r, rv);
+  finish(r, SGRPC_REC_CALL_SEND_BORROWED, call->conn->now);
+  return rv;
+}
+
 int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   sgrpc_recorder *r = call_rec(call);
   int rv;
@@ -655,6 +746,9 @@ const char *sgrpc_record_type_name(int type) {
   case SGRPC_REC_CALL_SEND_STATUS: return "CALL_SEND_STATUS";
   case SGRPC_REC_CALL_CANCEL: return "CALL_CANCEL";
   case SGRPC_REC_CALL_RELEASE: return "CALL_RELEASE";
+  case SGRPC_REC_CALL_SEND_BORROWED: return "CALL_SEND_BORROWED";
+  case SGRPC_REC_OUT_PEEKV: return "OUT_PEEKV";
+  case SGRPC_REC_TRIM: return "TRIM";
   case SGRPC_REC_TRUNCATED: return "TRUNCATED";
   default: return "UNKNOWN";
   }
@@ -951,6 +1045,13 @@ static int rp_conn(replay *rp, const sgrpc_record *rec) {
   return sgrpc_conn_set_recorder(rp->conn, rp->rec);
 }
 
+/* Frees the replay's copy of a borrowed message once the engine is done. */
+static void rp_release(void *ud, const uint8_t *data, size_t len) {
+  const sgrpc_mem *mem = ud;
+  (void)len;
+  mem->free((void *)data, mem->user_data);
+}
+
 /* Replays one record. Returns 0, or SGRPC_ERR_INVALID_ARGUMENT
  * (malformed) or SGRPC_ERR_NOMEM (the replay's own bookkeeping). */
 static int rp_step(replay *rp, const sgrpc_record *rec) {
@@ -1079,6 +1180,44 @@ static int rp_step(replay *rp, const sgrpc_record *rec) {
     if (zeros) rp->mem.free(zeros, rp->mem.user_data);
     return 0;
   }
+  case SGRPC_REC_CALL_SEND_BORROWED: {
+    uint64_t flags, kept;
+    size_t n;
+    const uint8_t *d = NULL;
+    uint8_t *copy;
+    call = rp_call_of(rp, &c);
+    flags = get_u(&c);
+    kept = get_u(&c);
+    if (kept) {
+      d = get_bytes(&c, &n);
+    } else {
+      uint64_t len = get_u(&c);
+      if (c.bad || len > SIZE_MAX - 1) return SGRPC_ERR_INVALID_ARGUMENT;
+      n = (size_t)len;
+    }
+    if (c.bad) return SGRPC_ERR_INVALID_ARGUMENT;
+    if (!call) return 0;
+    /* the replay's own copy, lent to the engine until it is written */
+    copy = rp->mem.calloc(1, n ? n : 1, rp->mem.user_data);
+    if (!copy) return SGRPC_ERR_NOMEM;
+    if (d && n) memcpy(copy, d, n);
+    if (sgrpc_call_send_borrowed(call, copy, n, (unsigned)flags, rp_release, &rp->mem) != 0)
+      rp->mem.free(copy, rp->mem.user_data);
+    return 0;
+  }
+  case SGRPC_REC_OUT_PEEKV: {
+    uint64_t max = get_u(&c);
+    sgrpc_iov iov[64];
+    size_t count;
+    if (c.bad || max == 0) return SGRPC_ERR_INVALID_ARGUMENT;
+    /* a larger recorded max is cut to the replay's array: the pieces
+     * beyond it are left in the queue either way */
+    sgrpc_conn_out_peekv(conn, iov, max < 64 ? (size_t)max : 64, &count);
+    return 0;
+  }
+  case SGRPC_REC_TRIM:
+    sgrpc_conn_trim(conn);
+    return 0;
   case SGRPC_REC_CALL_RESERVE: {
     uint64_t id = get_u(&c), len;
     rp_call *s = rp_slot(rp, id, 0);
@@ -1183,7 +1322,11 @@ static int rec_result(const sgrpc_record *rec, int64_t *res) {
   case SGRPC_REC_CALL_START:
     *res = get_s(&c);
     return !c.bad;
+  case SGRPC_REC_TRIM:
+    *res = get_s(&c);
+    return !c.bad;
   case SGRPC_REC_OUT_COPY:
+  case SGRPC_REC_OUT_PEEKV:
   case SGRPC_REC_PING:
     (void)get_u(&c);
     *res = get_s(&c);

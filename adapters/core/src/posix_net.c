@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -225,6 +227,33 @@ ssize_t pn_send(int fd, const uint8_t *data, size_t len) {
     w = send(fd, data, len, MSG_NOSIGNAL);
   } while (w < 0 && errno == EINTR);
   if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1; /* EPIPE, ECONNRESET */
+  return w;
+}
+
+ssize_t pn_sendv(int fd, const sgrpc_iov *iov, size_t n, size_t limit) {
+  struct iovec v[PN_IOV_MAX];
+  struct msghdr m;
+  size_t i, total = 0;
+  ssize_t w;
+  if (n > PN_IOV_MAX) n = PN_IOV_MAX;
+  for (i = 0; i < n; i++) {
+    size_t len = iov[i].len;
+    if (limit && len > limit - total) len = limit - total;
+    v[i].iov_base = (void *)(uintptr_t)iov[i].base; /* sendmsg does not write */
+    v[i].iov_len = len;
+    total += len;
+    if (limit && total == limit) {
+      i++;
+      break;
+    }
+  }
+  memset(&m, 0, sizeof(m));
+  m.msg_iov = v;
+  m.msg_iovlen = i;
+  do {
+    w = sendmsg(fd, &m, MSG_NOSIGNAL);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
   return w;
 }
 

@@ -77,6 +77,12 @@ int pn_connect_result(int fd);
  *  -1 when the connection failed. */
 ssize_t pn_send(int fd, const uint8_t *data, size_t len);
 
+/** Gather form of pn_send (sendmsg): at most PN_IOV_MAX pieces and, when
+ *  limit is not 0, at most limit bytes are offered. Same results. */
+ssize_t pn_sendv(int fd, const sgrpc_iov *iov, size_t n, size_t limit);
+/** The most pieces pn_sendv passes to the kernel in one call. */
+#define PN_IOV_MAX 64
+
 /** ops->shutdown_write of the socket adapters: shutdown(SHUT_WR), so that
  *  the peer reads EOF after everything sent. Returns 0 or -1. */
 int pn_shutdown_write(int fd);

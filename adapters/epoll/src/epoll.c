@@ -137,6 +137,18 @@ static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
   return w;
 }
 
+/* ops->writev: op_write for several pieces (sendmsg). */
+static sgrpc_ssize op_writev(void *p, const sgrpc_iov *iov, size_t n) {
+  ep_tx *tx = p;
+  size_t lim = sgrpc_net_loop_io_limit(tx->e->net), total = 0, i;
+  ssize_t w;
+  for (i = 0; i < n && i < PN_IOV_MAX; i++) total += iov[i].len;
+  w = pn_sendv(tx->h.fd, iov, n, lim);
+  if (w < 0) return -1;
+  tx_set_events(tx, EPOLLIN | ((size_t)w < total ? EPOLLOUT : 0));
+  return w;
+}
+
 /* ops->close. The memory waits until the end of the turn: an epoll batch
  * may still point at it. */
 static void op_close(void *p) {
@@ -378,6 +390,7 @@ int sgrpc_epoll_new(sgrpc_epoll **pe, const sgrpc_mem *mem) {
   memset(&ops, 0, sizeof(ops));
   ops.connect = op_connect;
   ops.write = op_write;
+  ops.writev = op_writev;
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;

@@ -101,6 +101,18 @@ static sgrpc_ssize op_write(void *p, const uint8_t *data, size_t len) {
   return w;
 }
 
+/* ops->writev: op_write for several pieces (sendmsg). */
+static sgrpc_ssize op_writev(void *p, const sgrpc_iov *iov, size_t n) {
+  kq_tx *tx = p;
+  size_t lim = sgrpc_net_loop_io_limit(tx->k->net), total = 0, i;
+  ssize_t w;
+  for (i = 0; i < n && i < PN_IOV_MAX; i++) total += iov[i].len;
+  w = pn_sendv(tx->h.fd, iov, n, lim);
+  if (w < 0) return -1;
+  if ((size_t)w < total) tx_want_write(tx, 1);
+  return w;
+}
+
 /* ops->shutdown_write: queued output first, then FIN; reading goes on. */
 static int op_shutdown_write(void *p) {
   kq_tx *tx = p;
@@ -342,6 +354,7 @@ int sgrpc_kqueue_new(sgrpc_kqueue **pk, const sgrpc_mem *mem) {
   memset(&ops, 0, sizeof(ops));
   ops.connect = op_connect;
   ops.write = op_write;
+  ops.writev = op_writev;
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;

@@ -59,6 +59,9 @@ typedef enum sgrpc_record_type {
   SGRPC_REC_CALL_SEND_STATUS = 0x17, /**< sgrpc_call_send_status */
   SGRPC_REC_CALL_CANCEL = 0x18, /**< sgrpc_call_cancel */
   SGRPC_REC_CALL_RELEASE = 0x19, /**< sgrpc_call_release */
+  SGRPC_REC_CALL_SEND_BORROWED = 0x1a, /**< sgrpc_call_send_borrowed, with the bytes */
+  SGRPC_REC_OUT_PEEKV = 0x0c,  /**< sgrpc_conn_out_peekv */
+  SGRPC_REC_TRIM = 0x0d,       /**< sgrpc_conn_trim */
   SGRPC_REC_TRUNCATED = 0x7f   /**< the recording stopped here (payload: why) */
 } sgrpc_record_type;
 

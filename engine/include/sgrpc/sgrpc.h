@@ -223,6 +223,23 @@ typedef struct sgrpc_mem {
  */
 SGRPC_EXTERN int sgrpc_mem_resolve(sgrpc_mem *out, const sgrpc_mem *mem);
 
+/**
+ * Gives back a buffer the engine borrowed (sgrpc_call_send_borrowed) or
+ * handed over (sgrpc_conn_take_message): `data` and `len` are the bytes
+ * as they were given, `release_ud` the pointer given with them. Called
+ * exactly once per buffer, from inside whichever engine call lets go of
+ * it (sgrpc_conn_out_consume, sgrpc_conn_recv, sgrpc_call_cancel,
+ * sgrpc_conn_del, ...); it must not call into the same connection.
+ */
+typedef void (*sgrpc_release_cb)(void *release_ud, const uint8_t *data, size_t len);
+
+/** One piece of output for a gather write (sgrpc_conn_out_peekv); the
+ *  same two fields as struct iovec, in sgrpc's own types. */
+typedef struct sgrpc_iov {
+  const uint8_t *base; /**< first byte */
+  size_t len;          /**< byte count, never 0 */
+} sgrpc_iov;
+
 /* ------------------------------------------------------------------ */
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */
@@ -548,6 +565,21 @@ SGRPC_EXTERN int sgrpc_conn_out_consume(sgrpc_conn *conn, size_t n);
 SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_copy(sgrpc_conn *conn, uint8_t *buf,
                                              size_t cap);
 
+/**
+ * Gather form of sgrpc_conn_out_peek: fills iov[0..*count) with the
+ * output ready now, in order, at most max pieces, and returns their
+ * total byte count (0: nothing to send; *count is then 0). The pieces
+ * may point into messages sent with sgrpc_call_send_borrowed (no copy
+ * is made of them) and into the engine's own buffer; they are borrowed
+ * like peek's bytes: valid until sgrpc_conn_out_consume or any other
+ * call into conn. Consume any prefix of the total (a short writev).
+ * Returns SGRPC_ERR_INVALID_ARGUMENT (conn, iov or count NULL, max 0),
+ * or a negative fatal code with nothing left to send, as peek does.
+ * sgrpc_conn_out_peek stays valid alongside: it returns the first piece.
+ */
+SGRPC_EXTERN sgrpc_ssize sgrpc_conn_out_peekv(sgrpc_conn *conn, sgrpc_iov *iov,
+                                              size_t max, size_t *count);
+
 /** Returns nonzero when output is waiting (cheap; does not prepare it). */
 SGRPC_EXTERN int sgrpc_conn_want_write(const sgrpc_conn *conn);
 
@@ -559,9 +591,32 @@ SGRPC_EXTERN int sgrpc_conn_want_write(const sgrpc_conn *conn);
  */
 SGRPC_EXTERN int sgrpc_conn_is_alive(const sgrpc_conn *conn);
 
+/**
+ * Cheap check for drivers holding many connections: returns 0 when conn
+ * is healthy and has nothing for its driver to do (no queued event, no
+ * pulled event still holding memory, no output waiting, alive), so that
+ * pulling events and peeking output would find nothing until new input,
+ * an expiry or an API call on one of its calls (which makes it nonzero
+ * again). Nonzero otherwise, and for NULL.
+ */
+SGRPC_EXTERN int sgrpc_conn_has_work(const sgrpc_conn *conn);
+
 /** Returns the earliest time at which sgrpc_conn_handle_expiry must be
  *  called, or SGRPC_NEVER. */
 SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
+
+/**
+ * Gives back to the allocator what conn keeps only to make the next calls
+ * cheaper: ended calls cached with their buffers, nghttp2's freed blocks,
+ * an empty event ring, a drained output buffer, scratch space. Nothing a
+ * call or queued output uses is touched, and the connection works on as
+ * before (the next call allocates again). The engine does this by itself
+ * once a connection has had no call for a second (an expiry: see
+ * sgrpc_conn_next_expiry); call it to do it sooner (e.g. under memory
+ * pressure), which also takes that expiry away until a call ends again.
+ * Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
+ */
+SGRPC_EXTERN int sgrpc_conn_trim(sgrpc_conn *conn);
 
 /**
  * Runs every timer due at or before now: call deadlines (client: the call
@@ -979,6 +1034,50 @@ SGRPC_EXTERN int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t *
  * 0, SGRPC_ERR_INVALID_STATE (nothing reserved) or a code of sgrpc_call_send.
  */
 SGRPC_EXTERN int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags);
+
+/**
+ * Queues one message without copying it: the engine keeps pointing at
+ * data (len bytes) until it has been written to the transport, then
+ * calls release(release_ud, data, len); nghttp2 frames it in place
+ * (NGHTTP2_DATA_FLAG_NO_COPY) and sgrpc_conn_out_peekv hands it to the
+ * transport as it is. For large messages: below a few KiB a copy
+ * (sgrpc_call_send) costs less than the bookkeeping.
+ *
+ * Ownership: on 0, data is the engine's to read until release, which is
+ * called exactly once: when its last byte was consumed by
+ * sgrpc_conn_out_consume, or when the engine drops it (the call is
+ * cancelled, reset, ends with a status first, or the connection fails
+ * or is deleted). The caller must not change or free data before that.
+ * A call that compresses its messages compresses a copy and calls
+ * release before returning 0. On any error nothing was queued, release
+ * is not called and data is still the caller's. release may be NULL
+ * (static data).
+ *
+ * Flags, back-pressure and return codes are those of sgrpc_call_send
+ * (SGRPC_ERR_WOULDBLOCK, SGRPC_ERR_MESSAGE_TOO_LARGE, ...), plus
+ * SGRPC_ERR_NOMEM when the small record it keeps cannot be allocated.
+ */
+SGRPC_EXTERN int sgrpc_call_send_borrowed(sgrpc_call *call, const uint8_t *data,
+                                          size_t len, unsigned flags,
+                                          sgrpc_release_cb release, void *release_ud);
+
+/**
+ * Takes the message buffer of the SGRPC_EV_MESSAGE event pulled last, so
+ * that it outlives the next pull (e.g. to send it back with
+ * sgrpc_call_send_borrowed, passing the same release and release_ud).
+ * On 0, *data and *len are the event's message bytes, and
+ * release(release_ud, data, len) frees them, exactly once, from any
+ * thread and at any time, also after conn is deleted. Only a message
+ * the engine assembled into a buffer of its own can be taken: one that
+ * arrived whole in a single DATA frame points into the input and gives
+ * SGRPC_ERR_INVALID_STATE (copy it instead), as does a last event that
+ * was no message or was taken already. SGRPC_ERR_NOMEM: the small
+ * record for release could not be allocated (nothing taken).
+ * SGRPC_ERR_INVALID_ARGUMENT: an argument is NULL.
+ */
+SGRPC_EXTERN int sgrpc_conn_take_message(sgrpc_conn *conn, const uint8_t **data,
+                                         size_t *len, sgrpc_release_cb *release,
+                                         void **release_ud);
 
 /** Client: half-closes (END_STREAM after buffered messages). */
 SGRPC_EXTERN int sgrpc_call_close_send(sgrpc_call *call);

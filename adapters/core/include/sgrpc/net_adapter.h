@@ -82,6 +82,15 @@ typedef struct sgrpc_net_ops {
   /** Stop (pause = 1) or resume (0) watching a listener for new
    *  connections (after sgrpc_net_server_accept_failed). Optional. */
   void (*listener_pause)(void *loop_ud, sgrpc_net_server *s, void *listener, int pause);
+  /**
+   * Gather form of write, used instead of it when set (with write also
+   * set): write what fits now of the n pieces, in order, and return the
+   * count taken (0..their total; less means blocked, as for write), or
+   * -1 when the transport failed. The pieces are borrowed like write's
+   * bytes: large messages sent with sgrpc_call_send_borrowed reach the
+   * socket from the caller's buffer (writev/sendmsg). Optional.
+   */
+  sgrpc_ssize (*writev)(void *tx, const sgrpc_iov *iov, size_t n);
 } sgrpc_net_ops;
 
 /* ------------------------------------------------------------------ */
