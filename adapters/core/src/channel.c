@@ -127,6 +127,7 @@ static void pcall_remove(sgrpc_net_conn *c, size_t i) {
  * connection closes when no call is left waiting. */
 static void conn_fail_fast(sgrpc_net_conn *c) {
   size_t i, waiting = 0;
+  int rv;
   for (i = 0; i < c->npcalls; i++) {
     if (c->pcalls[i].failed) continue;
     if (!c->pcalls[i].fail_fast) {
@@ -134,7 +135,10 @@ static void conn_fail_fast(sgrpc_net_conn *c) {
       continue;
     }
     c->pcalls[i].failed = 1;
-    sgrpc_call_cancel(c->pcalls[i].call);
+    /* An engine out of memory here is failed for good: the connection
+     * goes, with every call left on it. */
+    rv = sgrpc_call_cancel(c->pcalls[i].call);
+    if (rv < 0 && rv != SGRPC_ERR_CALL_CLOSED) c->closing = 1;
   }
   if (!waiting || (c->channel && c->channel->closing)) c->closing = 1;
 }
@@ -270,7 +274,7 @@ static void conn_begin(sgrpc_net_conn *c, int64_t now) {
     c->state = NET_WAITING;
     c->retry_at = sub->retry_at;
     if (!c->reason[0]) snprintf(c->reason, sizeof(c->reason), "backing off after failed connects");
-    conn_fail_fast(c);
+    c->failfast_due = 1;
     return;
   }
   sg_channel_start_attempt(c, now);
@@ -761,15 +765,17 @@ int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts, i
         c->pcalls[c->npcalls].failed = 0;
         c->npcalls++;
       }
+      /* A fail-fast call that cannot be served ends on the next service
+       * pass, not inside this function: the caller still gets a live
+       * handle to send on, as with any other failure. */
       if (c->state == NET_IDLE && !c->closing) {
         if (c == ch->pending) {
-          /* resolving: a failed resolution ends fail-fast calls now */
-          if (ch->resolve_failed && !ch->req) conn_fail_fast(c);
+          if (ch->resolve_failed && !ch->req && fail_fast) c->failfast_due = 1;
         } else {
           conn_begin(c, now);
         }
       } else if (c->state == NET_WAITING && fail_fast) {
-        conn_fail_fast(c);
+        c->failfast_due = 1;
       }
       if (pcall) *pcall = call;
       break;
@@ -889,6 +895,12 @@ static size_t channel_calls(const sgrpc_net_channel *ch) {
 
 void sg_channels_maintain(sgrpc_net_loop *l, int64_t now) {
   sgrpc_net_channel *ch;
+  sgrpc_net_conn *c;
+  for (c = l->conns; c; c = c->next)
+    if (c->failfast_due && c->channel && !c->dead) {
+      c->failfast_due = 0;
+      if (c->state != NET_OPEN) conn_fail_fast(c);
+    }
   for (ch = l->channels; ch; ch = ch->next) {
     if (ch->closing) continue;
     /* round_robin keeps a connection to every backend it knows */

@@ -645,6 +645,17 @@ static int conn_service(sgrpc_net_conn *c) {
     int pending = sgrpc_conn_want_write(c->engine) || (c->tls && sgrpc_tls_want_write(c->tls));
     int alive = sgrpc_conn_is_alive(c->engine);
     if (!pending && (!alive || (c->close_when_idle && sgrpc_conn_call_count(c->engine) == 0))) {
+      /* A server's graceful shutdown: the client may have sent requests
+       * before it read our first GOAWAY. Its answer to the PING sent
+       * with that GOAWAY (any bytes after it) says it has read it; only
+       * then is closing safe (what C-core waits for too), or after a
+       * linger's time for a peer that never answers. */
+      if (c->drain_rx_mark) {
+        sgrpc_conn_stats st;
+        sgrpc_conn_get_stats(c->engine, &st);
+        if (st.bytes_received + 2 <= c->drain_rx_mark && c->loop->now < c->drain_ack_by)
+          return n;
+      }
       conn_finish(c);
       return n + 1;
     }
@@ -676,6 +687,7 @@ int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *l) {
     if (c->state == NET_CONNECTING) when = min64(when, c->connect_deadline);
     if (c->state == NET_WAITING && !c->closing) when = min64(when, c->retry_at);
     if (c->close_at) when = min64(when, c->close_at);
+    if (c->drain_rx_mark && c->state == NET_OPEN && !c->lingering) when = min64(when, c->drain_ack_by);
   }
   for (s = l->servers; s; s = s->next) {
     if (s->nconns) when = min64(when, s->drain_at);
@@ -1020,6 +1032,11 @@ void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now) {
   for (c = s->loop->conns; c; c = c->next)
     if (c->server == s && !c->dead && !c->lingering) {
       int rv = sgrpc_conn_shutdown(c->engine, deadline, now);
+      sgrpc_conn_stats st;
+      sgrpc_conn_get_stats(c->engine, &st);
+      /* +1: 0 means unset; closing waits for more input than this */
+      c->drain_rx_mark = st.bytes_received + 2;
+      c->drain_ack_by = now + conn_linger(c);
       c->close_when_idle = 1;
       if (rv < 0) c->closing = 1;
     }

@@ -40,7 +40,12 @@ struct sgrpc_net_conn {
   uint8_t ever_connected;
   uint8_t ready;           /* client: the engine said READY */
   uint8_t by_channel;      /* closed by the channel itself (idle, close) */
+  uint8_t failfast_due;    /* channel: end the fail-fast calls at the next service */
   uint8_t lingering;
+  /* Server shutdown: bytes_received + 2 when the GOAWAY went out (0:
+   * not shutting down), and how long to wait for the peer's answer. */
+  uint64_t drain_rx_mark;
+  int64_t drain_ack_by;
   int64_t close_at;
   int64_t linger_ns;
   int64_t attempt_start, connect_deadline, retry_at;
