@@ -108,7 +108,7 @@ enum { SG_T_DNS = 1, SG_T_IPV4, SG_T_IPV6, SG_T_UNIX, SG_T_UNIX_ABSTRACT, SG_T_C
 typedef struct sg_target {
   int scheme;
   char host[256];   /* dns: the name (no brackets); others: "" */
-  char port[8];     /* dns: the port text */
+  char port[8];     /* the port text (at most 5 digits) */
   char dns_server[72]; /* dns://server/ given in the target, or "" */
   char authority[300]; /* default :authority */
   /* Addresses known without a resolver (ipv4:, ipv6:, unix:, numeric

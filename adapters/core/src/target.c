@@ -250,7 +250,7 @@ static int parse_dns(sgrpc_net_loop *l, const char *s, sg_target *t) {
     if (end[1] && (end[1] != ':' || (port = port_value(end + 2, strlen(end + 2))) < 0))
       return SGRPC_ERR_INVALID_ARGUMENT;
     if (addr_v6(s + 1, (size_t)(end - s - 1), port, &a) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
-    snprintf(t->port, sizeof(t->port), "%d", port);
+    snprintf(t->port, sizeof(t->port), "%hu", (unsigned short)port);
     snprintf(t->host, sizeof(t->host), "%.*s", (int)(end - s - 1), s + 1);
     return add_addr(l, t, &a);
   }
@@ -258,7 +258,7 @@ static int parse_dns(sgrpc_net_loop *l, const char *s, sg_target *t) {
   if (colon && strchr(colon + 1, ':')) {
     /* a bare IPv6 literal */
     if (addr_v6(s, strlen(s), port, &a) != 0) return SGRPC_ERR_INVALID_ARGUMENT;
-    snprintf(t->port, sizeof(t->port), "%d", port);
+    snprintf(t->port, sizeof(t->port), "%hu", (unsigned short)port);
     snprintf(t->host, sizeof(t->host), "%s", s);
     return add_addr(l, t, &a);
   }
@@ -268,7 +268,7 @@ static int parse_dns(sgrpc_net_loop *l, const char *s, sg_target *t) {
   if (!valid_name(hs, hn)) return SGRPC_ERR_INVALID_ARGUMENT;
   memcpy(t->host, hs, hn);
   t->host[hn] = '\0';
-  snprintf(t->port, sizeof(t->port), "%d", port);
+  snprintf(t->port, sizeof(t->port), "%hu", (unsigned short)port);
   if (addr_v4(hs, hn, port, &a) == 0) return add_addr(l, t, &a);
   /* Every label numeric but not an address ("1.2.3"): not a name either. */
   if (strspn(hs, "0123456789.") >= hn) return SGRPC_ERR_INVALID_ARGUMENT;
