@@ -133,10 +133,10 @@ static void op_timer_arm(void *ud, int64_t when) {
   S.timer_at = when;
 }
 
-static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *target) {
+static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_address *addr) {
   fz_tx *t = fz_new_tx();
   (void)ud;
-  (void)target;
+  (void)addr;
   if (!t) return -1;
   t->c = c;
   t->connecting = 1;

@@ -18,10 +18,10 @@
 SGRPC_PKGS_BUILD="build-essential cmake ninja-build pkg-config libnghttp2-dev
   libcmocka-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotoc-dev
   libprotobuf-dev grpc-proto libssl-dev openssl libuv1-dev zlib1g-dev
-  libjansson-dev"
+  libjansson-dev libc-ares-dev"
 
 SGRPC_PKGS_TEST="gcc clang valgrind libfuzzer-14-dev libclang-rt-14-dev
-  python3-grpcio python3-grpc-tools nghttp2-client python3-h2
+  python3-grpcio python3-grpc-tools nghttp2-client python3-h2 dnsmasq-base
   golang-gitaly-proto-dev golang-go golang-google-grpc-dev golang-goprotobuf-dev
   doxygen debhelper dpkg-dev lintian haproxy nghttp2-proxy"
 

@@ -6,6 +6,7 @@
  */
 #include <sgrpc/net_adapter.h>
 #include <sgrpc/net_record.h>
+#include "net_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,51 +21,6 @@
 #define NET_LINGER_DEFAULT 1000000000LL
 /* How long a listener rests after accept ran out of descriptors. */
 #define NET_ACCEPT_PAUSE 200000000LL
-
-enum { NET_IDLE = 0, NET_CONNECTING, NET_OPEN, NET_WAITING };
-
-struct sgrpc_net_conn {
-  sgrpc_net_loop *loop;
-  sgrpc_conn *engine;
-  void *tx;
-  sgrpc_net_server *server;
-  sgrpc_net_channel *channel;
-  int state;
-  uint8_t closing;         /* close at the next service pass */
-  uint8_t dead;            /* closed; freed when the loop unwinds */
-  uint8_t blocked;         /* the transport took less than offered */
-  uint8_t goaway_seen;     /* client: the peer sent GOAWAY */
-  uint8_t close_when_idle; /* close once the engine holds no call */
-  uint8_t ever_connected;
-  /* Graceful close: 1 while the last bytes (TLS close_notify) wait for the
-   * transport, 2 once the write side is shut and input is discarded. */
-  uint8_t lingering;
-  /* Closed outright at this time (0: not set): the linger's end, or the
-   * bound on flushing a failed engine's last frames. */
-  int64_t close_at;
-  int64_t linger_ns; /* the owner's linger setting (<0: none) */
-  int64_t attempt_start, connect_deadline, retry_at;
-  /* TLS: the session, and ciphertext it did not take yet (its input
-   * limit was reached while plaintext waited). */
-  sgrpc_tls *tls;
-  uint8_t *pend;
-  size_t poff, plen, pcap;
-  /* Why the TLS session failed: the status message of the calls it ends. */
-  char tls_reason[200];
-  /* write_owned fill state */
-  const uint8_t *fill_src;
-  size_t fill_len;
-  int fill_called;
-  sgrpc_ssize fill_got;
-  char peer[128];
-  sgrpc_record_file *rec; /* the connection's recording, or NULL */
-  /* the peer certificate's SANs in the engine's form (sgrpc_conn_peer),
-   * made on first request; the certificate cannot change afterwards */
-  sgrpc_peer_san *sans;
-  size_t nsans;
-  uint64_t id; /* loop-unique, for channelz socket ids */
-  sgrpc_net_conn *prev, *next;
-};
 
 struct sgrpc_net_server {
   sgrpc_net_loop *loop;
@@ -90,58 +46,8 @@ struct sgrpc_net_server {
   sgrpc_net_server *prev, *next;
 };
 
-struct sgrpc_net_channel {
-  sgrpc_net_loop *loop;
-  sgrpc_net_target target;
-  char *authority;
-  sgrpc_settings settings;
-  int has_settings;
-  sgrpc_net_event_cb on_conn_event;
-  void *user_data;
-  int wait_for_ready;
-  int64_t linger_ns;
-  sgrpc_tls_factory make_tls;
-  void *tls_ud;
-  sgrpc_net_backoff backoff;
-  int64_t retry_at; /* no attempt before this (backing off); 0: none */
-  sgrpc_net_conn *cur;
-  size_t nconns;
-  int closing;
-  char *record_dir; /* recording directory, or NULL */
-  uint64_t record_max;
-  uint64_t id;
-  sgrpc_conn_stats closed; /* totals of the connections already closed */
-  sgrpc_net_channel *prev, *next;
-};
-
-struct sgrpc_net_timer {
-  sgrpc_net_loop *loop;
-  int64_t when;
-  uint64_t seq; /* creation order: a pass fires only timers older than it */
-  sgrpc_net_timer_cb cb;
-  void *user_data;
-  sgrpc_net_timer *prev, *next;
-};
-
-struct sgrpc_net_loop {
-  sgrpc_net_ops ops;
-  void *ud;
-  sgrpc_mem mem;
-  int depth; /* entry points on the stack; the outermost one services */
-  int64_t armed;
-  int64_t now; /* the latest time an entry point was given */
-  size_t io_limit;
-  int signals;
-  sgrpc_net_conn *conns, *graveyard;
-  sgrpc_net_server *servers;
-  sgrpc_net_channel *channels;
-  sgrpc_net_timer *timers;
-  uint64_t timer_seq;
-  uint64_t seeds; /* channels made: varies the backoff jitter seeds */
-  uint64_t ids;   /* last id given to a server, channel or connection */
-};
-
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t sg_min64(int64_t a, int64_t b) { return min64(a, b); }
 
 /* ------------------------------------------------------------------ */
 /* Memory: everything through the loop's allocator                     */
@@ -153,51 +59,8 @@ static void *net_calloc(const sgrpc_net_loop *l, size_t n) {
 static void net_free(const sgrpc_net_loop *l, void *p) {
   if (p) l->mem.free(p, l->mem.user_data);
 }
-
-/* ------------------------------------------------------------------ */
-/* Targets                                                             */
-/* ------------------------------------------------------------------ */
-
-int sgrpc_net_target_parse(const char *s, int passive, sgrpc_net_target *t) {
-  const char *colon, *port;
-  size_t hlen, plen;
-  if (!s || !t) return SGRPC_ERR_INVALID_ARGUMENT;
-  memset(t, 0, sizeof(*t));
-  if (strncmp(s, "unix:", 5) == 0) {
-    plen = strlen(s + 5);
-    if (plen == 0 || plen >= sizeof(t->path)) return SGRPC_ERR_INVALID_ARGUMENT;
-    t->kind = SGRPC_NET_TARGET_UNIX;
-    memcpy(t->path, s + 5, plen + 1);
-    return 0;
-  }
-  if (s[0] == '[') {
-    const char *end = strchr(s, ']');
-    if (!end || end[1] != ':') return SGRPC_ERR_INVALID_ARGUMENT;
-    hlen = (size_t)(end - s - 1);
-    if (hlen == 0 || hlen >= sizeof(t->host) || memchr(s + 1, '[', hlen))
-      return SGRPC_ERR_INVALID_ARGUMENT;
-    memcpy(t->host, s + 1, hlen);
-    colon = end + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (!colon) return SGRPC_ERR_INVALID_ARGUMENT;
-    hlen = (size_t)(colon - s);
-    /* A bare IPv6 literal needs brackets. */
-    if (hlen >= sizeof(t->host) || memchr(s, ':', hlen)) return SGRPC_ERR_INVALID_ARGUMENT;
-    memcpy(t->host, s, hlen);
-  }
-  t->host[hlen] = '\0';
-  port = colon + 1;
-  plen = strlen(port);
-  if (plen == 0 || plen > 5 || strspn(port, "0123456789") != plen)
-    return SGRPC_ERR_INVALID_ARGUMENT;
-  t->port_num = atoi(port);
-  if (t->port_num > 65535) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (hlen == 0 && !passive) return SGRPC_ERR_INVALID_ARGUMENT;
-  memcpy(t->port, port, plen + 1);
-  t->kind = SGRPC_NET_TARGET_TCP;
-  return 0;
-}
+void *sg_net_calloc(const sgrpc_net_loop *l, size_t n) { return net_calloc(l, n); }
+void sg_net_free(const sgrpc_net_loop *l, void *p) { net_free(l, p); }
 
 /* ------------------------------------------------------------------ */
 /* Backoff                                                             */
@@ -258,25 +121,25 @@ static void loop_service_all(sgrpc_net_loop *l, int64_t now);
 /* Every entry point brackets its work: the outermost one services. The
  * loop keeps the latest `now` it was given for the work that follows
  * (event delivery deep inside a flush); it never reads a clock. */
-static void loop_enter(sgrpc_net_loop *l, int64_t now) {
+void sg_loop_enter(sgrpc_net_loop *l, int64_t now) {
   l->depth++;
   l->now = now;
 }
 
-static void loop_leave(sgrpc_net_loop *l, int64_t now) {
+void sg_loop_leave(sgrpc_net_loop *l, int64_t now) {
   if (--l->depth == 0) loop_service_all(l, now);
 }
 
 /* Work started outside any callback (a call, a shutdown) runs no
  * callback itself: an immediate timer services the loop from the loop. */
-static void loop_kick(sgrpc_net_loop *l, int64_t now) {
+void sg_loop_kick(sgrpc_net_loop *l, int64_t now) {
   l->now = now;
   if (l->depth > 0) return; /* the outermost entry point services */
   l->armed = now;
   l->ops.timer_arm(l->ud, now);
 }
 
-static void free_graveyard(sgrpc_net_loop *l) {
+void sg_free_graveyard(sgrpc_net_loop *l) {
   while (l->graveyard) {
     sgrpc_net_conn *c = l->graveyard;
     l->graveyard = c->next;
@@ -285,14 +148,15 @@ static void free_graveyard(sgrpc_net_loop *l) {
     sgrpc_tls_del(c->tls);
     net_free(l, c->pend);
     net_free(l, c->sans);
+    net_free(l, c->pcalls);
     net_free(l, c);
   }
 }
 
 /* The recording directory of a server or channel: the option, else the
  * environment's; "" means none. Returns 0 or SGRPC_ERR_NOMEM. */
-static int record_setup(sgrpc_net_loop *l, const char *dir, uint64_t max, char **pdir,
-                        uint64_t *pmax) {
+int sg_record_setup(sgrpc_net_loop *l, const char *dir, uint64_t max, char **pdir,
+                    uint64_t *pmax) {
   uint64_t env_max = 0;
   const char *env = sgrpc_record_env(&env_max);
   size_t n;
@@ -309,7 +173,7 @@ static int record_setup(sgrpc_net_loop *l, const char *dir, uint64_t max, char *
 
 /* Starts recording a new connection when its owner records. A file that
  * cannot be made leaves the connection unrecorded. */
-static void conn_record(sgrpc_net_conn *c, const char *dir, uint64_t max, const char *tag) {
+void sg_conn_record(sgrpc_net_conn *c, const char *dir, uint64_t max, const char *tag) {
   if (!dir) return;
   if (sgrpc_record_file_open(&c->rec, dir, tag, max, 0, &c->loop->mem) != 0) return;
   if (sgrpc_conn_set_recorder(c->engine, sgrpc_record_file_recorder(c->rec)) != 0) {
@@ -319,12 +183,12 @@ static void conn_record(sgrpc_net_conn *c, const char *dir, uint64_t max, const 
 }
 static int conn_peer_fill(void *ctx, sgrpc_peer *p);
 
-static sgrpc_net_conn *conn_new(sgrpc_net_loop *l, sgrpc_conn *engine) {
+sgrpc_net_conn *sg_conn_new(sgrpc_net_loop *l, sgrpc_conn *engine) {
   sgrpc_net_conn *c = net_calloc(l, sizeof(*c));
   if (!c) return NULL;
   c->loop = l;
   c->engine = engine;
-  c->id = ++l->ids;
+  c->id = sg_loop_next_id(l);
   /* layers above (the rpc router) learn who the peer is through the
    * engine, without knowing this layer */
   sgrpc_conn_set_peer_source(engine, conn_peer_fill, c);
@@ -338,19 +202,18 @@ static sgrpc_net_conn *conn_new(sgrpc_net_loop *l, sgrpc_conn *engine) {
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
-static void channel_conn_ready(sgrpc_net_channel *ch);
 
 /* Rewrites the status of a call the transport ended, when the transport
  * knows better than the engine why. Returns 1 when e was changed. */
 static int close_status_fix(const sgrpc_net_conn *c, sgrpc_event *e) {
   sgrpc_status_info *st = &e->u.close.status;
   if (st->code == SGRPC_STATUS_OK) return 0;
-  if (c->tls_reason[0]) {
+  if (c->reason[0] && c->tls_failed) {
     /* The TLS session failed: say why instead of "connection closed by
      * transport" (a bad certificate should not look like a network
      * error). */
-    st->message = c->tls_reason;
-    st->message_len = strlen(c->tls_reason);
+    st->message = c->reason;
+    st->message_len = strlen(c->reason);
     return 1;
   }
   if (c->channel && !c->ever_connected && st->code == SGRPC_STATUS_DEADLINE_EXCEEDED) {
@@ -375,9 +238,14 @@ static void deliver(sgrpc_net_conn *c, const sgrpc_event *ev) {
     sgrpc_event copy;
     /* The copy only when the status may need rewriting: this runs for
      * every event of every call. */
-    if (ev->type == SGRPC_EV_CLOSE && (c->tls_reason[0] || (c->channel && !c->ever_connected))) {
+    if (ev->type == SGRPC_EV_CLOSE && (c->reason[0] || (c->channel && !c->ever_connected))) {
+      int changed = 0;
       copy = *ev;
-      if (close_status_fix(c, &copy)) e = &copy;
+      /* The channel knows which calls it ended without a byte sent
+       * (connect failed, fail fast, resolution failed) and why. */
+      if (c->channel) sg_channel_close_event(c, &copy, &changed);
+      if (close_status_fix(c, &copy)) changed = 1;
+      if (changed) e = &copy;
     }
     if (!sgrpc_event_dispatch(e, l->now) && c->server)
       c->server->on_event(c, e, c->server->user_data, l->now);
@@ -387,15 +255,7 @@ static void deliver(sgrpc_net_conn *c, const sgrpc_event *ev) {
   if (c->server) {
     c->server->on_event(c, ev, c->server->user_data, l->now);
   } else if (c->channel) {
-    sgrpc_net_channel *ch = c->channel;
-    if (ev->type == SGRPC_EV_GOAWAY) {
-      /* New calls go to a fresh connection from now on. */
-      c->goaway_seen = 1;
-      if (ch->cur == c) ch->cur = NULL;
-    } else if (ev->type == SGRPC_EV_READY) {
-      channel_conn_ready(ch);
-    }
-    if (ch->on_conn_event) ch->on_conn_event(c, ev, ch->user_data, l->now);
+    sg_channel_conn_event(c, ev);
   }
 }
 
@@ -455,9 +315,10 @@ static sgrpc_ssize tx_write(sgrpc_net_conn *c, const uint8_t *p, size_t len) {
 static void tls_failed(sgrpc_net_conn *c, int code) {
   const char *why = sgrpc_tls_error_string(c->tls);
   int k;
-  if (!c->tls_reason[0])
-    snprintf(c->tls_reason, sizeof(c->tls_reason), "TLS: %s",
+  if (!c->reason[0] || !c->tls_failed)
+    snprintf(c->reason, sizeof(c->reason), "TLS: %s",
              why && *why ? why : sgrpc_tls_strerror(code));
+  c->tls_failed = 1;
   for (k = 0; k < 8 && c->tx; k++) {
     const uint8_t *p;
     sgrpc_ssize n = sgrpc_tls_out_peek(c->tls, &p), w;
@@ -664,37 +525,32 @@ void sgrpc_net_conn_read(sgrpc_net_conn *c, const uint8_t *data, size_t len, int
   sgrpc_net_loop *l;
   if (!c) return;
   l = c->loop;
-  loop_enter(l, now);
+  sg_loop_enter(l, now);
   /* Lingering: the bytes are read only so that the kernel does not answer
    * them with a reset; nobody wants them any more. */
   if (!c->dead && !c->closing && !c->lingering && c->state == NET_OPEN) {
     if (c->tls) conn_read_tls(c, data, len, now);
     else conn_feed(c, data, len, now);
   }
-  loop_leave(l, now);
+  sg_loop_leave(l, now);
 }
 
 void sgrpc_net_conn_writable(sgrpc_net_conn *c, int64_t now) {
   if (!c) return;
-  loop_enter(c->loop, now);
+  sg_loop_enter(c->loop, now);
   c->blocked = 0;
-  loop_leave(c->loop, now);
+  sg_loop_leave(c->loop, now);
 }
 
 /* ------------------------------------------------------------------ */
 /* Connection life                                                     */
 /* ------------------------------------------------------------------ */
 
-static void channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c) {
-  if (ch->nconns) ch->nconns--;
-  if (ch->cur == c) ch->cur = NULL;
-}
-
 /* Closes for good: open calls end (UNAVAILABLE / CANCELLED) through their
  * callbacks, the transport is closed, and the memory waits until the loop
  * unwinds (the adapter's stack may still point at it). */
 /* Adds the engine's counters to a closed-connections total. */
-static void stats_add(sgrpc_conn_stats *t, const sgrpc_conn *engine) {
+void sg_stats_add(sgrpc_conn_stats *t, const sgrpc_conn *engine) {
   sgrpc_conn_stats st;
   sgrpc_conn_get_stats(engine, &st);
   t->calls_started += st.calls_started;
@@ -708,11 +564,10 @@ static void stats_add(sgrpc_conn_stats *t, const sgrpc_conn *engine) {
   if (st.last_call_started > t->last_call_started) t->last_call_started = st.last_call_started;
 }
 
-static void conn_close(sgrpc_net_conn *c) {
+void sg_conn_close(sgrpc_net_conn *c) {
   sgrpc_net_loop *l = c->loop;
   if (c->dead) return;
   c->closing = 1;
-  if (c->channel && c->channel->cur == c) c->channel->cur = NULL;
   sgrpc_conn_transport_closed(c->engine);
   conn_drain(c);
   c->dead = 1;
@@ -728,81 +583,31 @@ static void conn_close(sgrpc_net_conn *c) {
   c->next = l->graveyard;
   l->graveyard = c;
   if (c->server && c->server->nconns) c->server->nconns--;
-  if (c->server) stats_add(&c->server->closed, c->engine);
-  if (c->channel) stats_add(&c->channel->closed, c->engine);
-  if (c->channel) channel_conn_gone(c->channel, c);
+  if (c->server) sg_stats_add(&c->server->closed, c->engine);
+  if (c->channel) sg_channel_closed_stats(c->channel, c->engine);
+  if (c->channel) sg_channel_conn_gone(c->channel, c);
   c->server = NULL;
   c->channel = NULL;
 }
 
-static void conn_start_attempt(sgrpc_net_conn *c, int64_t now);
-
-/* A connection attempt failed (refused, unreachable, timed out). */
-static void conn_connect_failed(sgrpc_net_conn *c, int64_t now) {
-  sgrpc_net_channel *ch = c->channel;
-  if (c->tx) {
-    void *tx = c->tx;
-    c->tx = NULL;
-    c->loop->ops.close(tx);
-  }
-  c->state = NET_WAITING;
-  if (!ch) {
-    c->closing = 1;
-    return;
-  }
-  ch->retry_at = sgrpc_net_backoff_fail(&ch->backoff, c->attempt_start);
-  if (ch->retry_at <= now) ch->retry_at = now + 1;
-  c->retry_at = ch->retry_at;
-  /* Fail fast, or nothing waits for this connection: the calls on it end
-   * UNAVAILABLE when the service pass closes it. */
-  if (!ch->wait_for_ready || ch->closing || sgrpc_conn_call_count(c->engine) == 0 ||
-      !sgrpc_conn_is_alive(c->engine))
-    c->closing = 1;
-}
-
-static void conn_start_attempt(sgrpc_net_conn *c, int64_t now) {
-  sgrpc_net_channel *ch = c->channel;
-  sgrpc_net_loop *l = c->loop;
-  int rv;
-  c->state = NET_CONNECTING;
-  c->attempt_start = now;
-  c->connect_deadline = now + sgrpc_net_backoff_connect_timeout(&ch->backoff);
-  c->retry_at = SGRPC_NEVER;
-  loop_enter(l, now); /* a synchronous report must not run callbacks here */
-  rv = l->ops.connect ? l->ops.connect(l->ud, c, &ch->target) : SGRPC_ERR_INVALID_STATE;
-  if (rv < 0 && c->state == NET_CONNECTING && !c->dead) conn_connect_failed(c, now);
-  l->depth--;
-}
-
-/* A channel's new connection: connect now, or wait out the backoff. */
-static void conn_begin(sgrpc_net_conn *c, int64_t now) {
-  sgrpc_net_channel *ch = c->channel;
-  if (now < ch->retry_at) {
-    c->state = NET_WAITING;
-    c->retry_at = ch->retry_at;
-    if (!ch->wait_for_ready) c->closing = 1; /* fail fast while backing off */
-    return;
-  }
-  conn_start_attempt(c, now);
-}
-
 void sgrpc_net_conn_connected(sgrpc_net_conn *c, int64_t now) {
   if (!c || c->dead || c->state != NET_CONNECTING) return;
-  loop_enter(c->loop, now);
+  sg_loop_enter(c->loop, now);
   c->state = NET_OPEN;
   c->ever_connected = 1;
   c->connect_deadline = SGRPC_NEVER;
-  loop_leave(c->loop, now);
+  if (c->channel) sg_channel_conn_connected(c);
+  sg_loop_leave(c->loop, now);
 }
 
 void sgrpc_net_conn_closed(sgrpc_net_conn *c, int64_t now) {
   sgrpc_net_loop *l;
   if (!c || c->dead) return;
   l = c->loop;
-  loop_enter(l, now);
-  if (c->state == NET_CONNECTING) conn_connect_failed(c, now);
-  else conn_close(c);
-  loop_leave(l, now);
+  sg_loop_enter(l, now);
+  if (c->state == NET_CONNECTING) sg_channel_connect_failed(c, now);
+  else sg_conn_close(c);
+  sg_loop_leave(l, now);
 }
 
 void sgrpc_net_conn_set_transport(sgrpc_net_conn *c, void *tx) {
@@ -867,7 +672,7 @@ static int conn_peer_fill(void *ctx, sgrpc_peer *p) {
 
 /* Asks the factory for the connection's TLS session. Returns 0 (plain or
  * TLS) or the factory's refusal. */
-static int conn_make_tls(sgrpc_net_conn *c, sgrpc_tls_factory make, void *ud, const char *name) {
+int sg_conn_make_tls(sgrpc_net_conn *c, sgrpc_tls_factory make, void *ud, const char *name) {
   sgrpc_tls *tls = NULL;
   int rv = make(ud, name, &tls);
   if (rv < 0) return rv;
@@ -902,7 +707,7 @@ static int conn_linger_step(sgrpc_net_conn *c) {
       if (n <= 0) break;
       w = tx_write(c, p, (size_t)n);
       if (w < 0) {
-        conn_close(c);
+        sg_conn_close(c);
         return 1;
       }
       sgrpc_tls_out_consume(c->tls, (size_t)w);
@@ -911,7 +716,7 @@ static int conn_linger_step(sgrpc_net_conn *c) {
     if (sgrpc_tls_want_write(c->tls)) return 0; /* sgrpc_net_conn_writable resumes */
   }
   if (l->ops.shutdown_write(c->tx) < 0) {
-    conn_close(c);
+    sg_conn_close(c);
     return 1;
   }
   c->lingering = 2;
@@ -925,13 +730,12 @@ static void conn_finish(sgrpc_net_conn *c) {
   sgrpc_net_loop *l = c->loop;
   int64_t linger = conn_linger(c);
   if (!l->ops.shutdown_write || !c->tx || linger <= 0) {
-    conn_close(c);
+    sg_conn_close(c);
     return;
   }
   /* Calls still known to a failed engine end now; the engine is done. */
   sgrpc_conn_transport_closed(c->engine);
   conn_drain(c);
-  if (c->channel && c->channel->cur == c) c->channel->cur = NULL;
   if (c->tls) sgrpc_tls_close(c->tls);
   c->lingering = 1;
   c->close_at = l->now + linger;
@@ -952,13 +756,24 @@ static int conn_service(sgrpc_net_conn *c) {
   n = conn_drain(c);
   if (c->state == NET_OPEN && !c->closing) conn_flush(c);
   if (c->closing) {
-    conn_close(c);
+    sg_conn_close(c);
     return n + 1;
   }
   if (c->state == NET_OPEN) {
     int pending = sgrpc_conn_want_write(c->engine) || (c->tls && sgrpc_tls_want_write(c->tls));
     int alive = sgrpc_conn_is_alive(c->engine);
     if (!pending && (!alive || (c->close_when_idle && sgrpc_conn_call_count(c->engine) == 0))) {
+      /* A server's graceful shutdown: the client may have sent requests
+       * before it read our first GOAWAY. Its answer to the PING sent
+       * with that GOAWAY (any bytes after it) says it has read it; only
+       * then is closing safe (what C-core waits for too), or after a
+       * linger's time for a peer that never answers. */
+      if (c->drain_rx_mark) {
+        sgrpc_conn_stats st;
+        sgrpc_conn_get_stats(c->engine, &st);
+        if (st.bytes_received + 2 <= c->drain_rx_mark && c->loop->now < c->drain_ack_by)
+          return n;
+      }
       conn_finish(c);
       return n + 1;
     }
@@ -966,10 +781,10 @@ static int conn_service(sgrpc_net_conn *c) {
      * not read: they get a linger's time, then the connection goes. */
     if (!alive && !c->close_at) c->close_at = c->loop->now + conn_linger(c);
   } else if (c->state == NET_WAITING && sgrpc_conn_call_count(c->engine) == 0) {
-    conn_close(c); /* nobody waits for this connection any more */
+    sg_conn_close(c); /* nobody waits for this connection any more */
     return n + 1;
   } else if (c->state != NET_OPEN && !sgrpc_conn_is_alive(c->engine)) {
-    conn_close(c); /* e.g. SETTINGS timeout while connecting */
+    sg_conn_close(c); /* e.g. SETTINGS timeout while connecting */
     return n + 1;
   }
   return n;
@@ -990,13 +805,14 @@ int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *l) {
     if (c->state == NET_CONNECTING) when = min64(when, c->connect_deadline);
     if (c->state == NET_WAITING && !c->closing) when = min64(when, c->retry_at);
     if (c->close_at) when = min64(when, c->close_at);
+    if (c->drain_rx_mark && c->state == NET_OPEN && !c->lingering) when = min64(when, c->drain_ack_by);
   }
   for (s = l->servers; s; s = s->next) {
     if (s->nconns) when = min64(when, s->drain_at);
     when = min64(when, s->accept_resume_at);
   }
   for (t = l->timers; t; t = t->next) when = min64(when, t->when);
-  return when;
+  return min64(when, sg_channels_next_expiry(l));
 }
 
 static void loop_service_all(sgrpc_net_loop *l, int64_t now) {
@@ -1004,17 +820,19 @@ static void loop_service_all(sgrpc_net_loop *l, int64_t now) {
   int64_t when;
   l->depth++; /* callbacks below must not recurse into a service pass */
   l->now = now;
-  for (pass = 0; pass < 4; pass++) {
+  sg_channels_maintain(l, now);
+  for (pass = 0; pass < 6; pass++) {
     sgrpc_net_conn *c, *next;
     int work = 0;
     for (c = l->conns; c; c = next) {
       next = c->next;
       work += conn_service(c);
     }
-    if (!work) break;
+    /* State callbacks may start calls: one more pass writes them. */
+    if (!work && !sg_channels_check_state(l, now)) break;
   }
   l->depth--;
-  free_graveyard(l);
+  sg_free_graveyard(l);
   when = sgrpc_net_loop_next_expiry(l);
   if (when != l->armed) {
     l->armed = when;
@@ -1058,7 +876,7 @@ void sgrpc_net_loop_timer(sgrpc_net_loop *l, int64_t now) {
   sgrpc_net_conn *c, *next;
   sgrpc_net_server *s;
   if (!l) return;
-  loop_enter(l, now);
+  sg_loop_enter(l, now);
   l->armed = SGRPC_NEVER; /* fired: whatever is due later is re-armed below */
   for (c = l->conns; c; c = next) {
     next = c->next;
@@ -1068,9 +886,10 @@ void sgrpc_net_loop_timer(sgrpc_net_loop *l, int64_t now) {
     if (sgrpc_conn_next_expiry(c->engine) <= now)
       sgrpc_conn_handle_expiry(c->engine, now);
     if (c->close_at && c->close_at <= now) c->closing = 1;
-    if (c->state == NET_CONNECTING && c->connect_deadline <= now) conn_connect_failed(c, now);
+    if (c->state == NET_CONNECTING && c->connect_deadline <= now && c->channel)
+      sg_channel_connect_failed(c, now);
     else if (c->state == NET_WAITING && !c->closing && c->retry_at <= now && c->channel)
-      conn_start_attempt(c, now);
+      sg_channel_start_attempt(c, now);
   }
   /* Backstop for the engine's own drain deadline: a connection still
    * busy a second after it is closed outright. */
@@ -1083,8 +902,9 @@ void sgrpc_net_loop_timer(sgrpc_net_loop *l, int64_t now) {
       if (s->listener && l->ops.listener_pause) l->ops.listener_pause(l->ud, s, s->listener, 0);
     }
   }
+  sg_channels_timer(l, now);
   timers_fire(l, now);
-  loop_leave(l, now);
+  sg_loop_leave(l, now);
 }
 
 int sgrpc_net_timer_start(sgrpc_net_loop *l, int64_t when, sgrpc_net_timer_cb cb, void *ud,
@@ -1141,7 +961,7 @@ const sgrpc_mem *sgrpc_net_loop_mem(const sgrpc_net_loop *l) { return l ? &l->me
 int sgrpc_net_loop_has_work(const sgrpc_net_loop *l) {
   const sgrpc_net_server *s;
   if (!l) return 0;
-  if (l->conns || l->timers) return 1;
+  if (l->conns || l->timers || sg_channels_have_work(l)) return 1;
   for (s = l->servers; s; s = s->next)
     if (s->listener && !s->shutting_down) return 1;
   return 0;
@@ -1156,27 +976,25 @@ static void server_close_listener(sgrpc_net_server *s) {
 
 void sgrpc_net_loop_graceful(sgrpc_net_loop *l, int64_t now) {
   sgrpc_net_server *s;
-  sgrpc_net_channel *ch;
   if (!l) return;
-  loop_enter(l, now);
+  sg_loop_enter(l, now);
   for (s = l->servers; s; s = s->next) sgrpc_net_server_shutdown(s, now);
-  for (ch = l->channels; ch; ch = ch->next) sgrpc_net_channel_close(ch, now);
-  loop_leave(l, now);
+  sg_channels_close_all(l, now);
+  sg_loop_leave(l, now);
 }
 
 void sgrpc_net_loop_abort(sgrpc_net_loop *l) {
   sgrpc_net_server *s;
-  sgrpc_net_channel *ch;
   if (!l) return;
   l->depth++;
   for (s = l->servers; s; s = s->next) {
     s->shutting_down = 1;
     server_close_listener(s);
   }
-  for (ch = l->channels; ch; ch = ch->next) ch->closing = 1;
-  while (l->conns) conn_close(l->conns);
+  sg_channels_abort_all(l);
+  while (l->conns) sg_conn_close(l->conns);
   l->depth--;
-  if (l->depth == 0) free_graveyard(l);
+  if (l->depth == 0) sg_free_graveyard(l);
 }
 
 int sgrpc_net_loop_signal(sgrpc_net_loop *l, int signo, int64_t now) {
@@ -1197,9 +1015,9 @@ void sgrpc_net_loop_del(sgrpc_net_loop *l) {
   if (!l) return;
   sgrpc_net_loop_abort(l);
   while (l->servers) sgrpc_net_server_del(l->servers);
-  while (l->channels) sgrpc_net_channel_del(l->channels);
+  sg_channel_free_all(l);
   while (l->timers) sgrpc_net_timer_cancel(l->timers);
-  free_graveyard(l);
+  sg_free_graveyard(l);
   if (l->armed != SGRPC_NEVER) l->ops.timer_arm(l->ud, SGRPC_NEVER);
   net_free(l, l);
 }
@@ -1215,7 +1033,7 @@ int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_n
   s = net_calloc(l, sizeof(*s));
   if (!s) return SGRPC_ERR_NOMEM;
   s->loop = l;
-  s->id = ++l->ids;
+  s->id = sg_loop_next_id(l);
   /* settings of the caller's version; the server's budget goes to every
    * connection through them */
   if (o->settings && sgrpc_settings_copy(&s->settings, o->settings) != 0) {
@@ -1233,7 +1051,7 @@ int sgrpc_net_server_new(sgrpc_net_server **ps, sgrpc_net_loop *l, const sgrpc_n
   s->accept_resume_at = SGRPC_NEVER;
   s->make_tls = o->make_tls;
   s->tls_ud = o->tls_user_data;
-  if (record_setup(l, o->record_dir, o->record_max_bytes, &s->record_dir, &s->record_max) != 0) {
+  if (sg_record_setup(l, o->record_dir, o->record_max_bytes, &s->record_dir, &s->record_max) != 0) {
     net_free(l, s);
     return SGRPC_ERR_NOMEM;
   }
@@ -1267,32 +1085,32 @@ int sgrpc_net_server_accept(sgrpc_net_server *s, void *tx, const char *peer, int
   if (s->shutting_down) return SGRPC_ERR_INVALID_STATE;
   rv = sgrpc_conn_server_new(&engine, s->has_settings ? &s->settings : NULL, &s->loop->mem, now);
   if (rv != 0) return rv;
-  c = conn_new(s->loop, engine);
+  c = sg_conn_new(s->loop, engine);
   if (!c) {
     sgrpc_conn_del(engine);
     return SGRPC_ERR_NOMEM;
   }
   c->server = s;
-  conn_record(c, s->record_dir, s->record_max, "server");
+  sg_conn_record(c, s->record_dir, s->record_max, "server");
   c->linger_ns = s->linger_ns;
   c->state = NET_OPEN;
   c->ever_connected = 1;
   if (peer) snprintf(c->peer, sizeof(c->peer), "%s", peer);
   s->nconns++;
-  if (s->make_tls && (rv = conn_make_tls(c, s->make_tls, s->tls_ud, NULL)) < 0) {
+  if (s->make_tls && (rv = sg_conn_make_tls(c, s->make_tls, s->tls_ud, NULL)) < 0) {
     /* Refused: the adapter still owns tx and closes it. */
     c->server = NULL;
     s->nconns--;
     c->closing = 1;
     s->loop->depth++;
-    conn_close(c);
+    sg_conn_close(c);
     s->loop->depth--;
-    if (s->loop->depth == 0) free_graveyard(s->loop);
+    if (s->loop->depth == 0) sg_free_graveyard(s->loop);
     return rv == SGRPC_ERR_NOMEM ? rv : SGRPC_ERR_INVALID_STATE;
   }
   c->tx = tx;
   *pc = c;
-  loop_kick(s->loop, now); /* the server's preface goes out on the next service */
+  sg_loop_kick(s->loop, now); /* the server's preface goes out on the next service */
   return 0;
 }
 
@@ -1312,7 +1130,7 @@ int sgrpc_net_server_accept_failed(sgrpc_net_server *s, int err, int64_t now) {
     if (l->ops.listener_pause) l->ops.listener_pause(l->ud, s, s->listener, 1);
   }
   s->accept_resume_at = now + NET_ACCEPT_PAUSE;
-  loop_kick(l, now);
+  sg_loop_kick(l, now);
   return 1;
 }
 
@@ -1338,10 +1156,15 @@ void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now) {
   for (c = s->loop->conns; c; c = c->next)
     if (c->server == s && !c->dead && !c->lingering) {
       int rv = sgrpc_conn_shutdown(c->engine, deadline, now);
+      sgrpc_conn_stats st;
+      sgrpc_conn_get_stats(c->engine, &st);
+      /* +1: 0 means unset; closing waits for more input than this */
+      c->drain_rx_mark = st.bytes_received + 2;
+      c->drain_ack_by = now + conn_linger(c);
       c->close_when_idle = 1;
       if (rv < 0) c->closing = 1;
     }
-  loop_kick(s->loop, now);
+  sg_loop_kick(s->loop, now);
 }
 
 void sgrpc_net_server_del(sgrpc_net_server *s) {
@@ -1353,204 +1176,17 @@ void sgrpc_net_server_del(sgrpc_net_server *s) {
   server_close_listener(s);
   for (c = l->conns; c; c = next) {
     next = c->next;
-    if (c->server == s) conn_close(c);
+    if (c->server == s) sg_conn_close(c);
   }
   l->depth--;
   if (s->prev) s->prev->next = s->next;
   else l->servers = s->next;
   if (s->next) s->next->prev = s->prev;
-  if (l->depth == 0) free_graveyard(l);
+  if (l->depth == 0) sg_free_graveyard(l);
   net_free(l, s->record_dir);
   net_free(l, s);
 }
 
-/* ------------------------------------------------------------------ */
-/* Channel                                                             */
-/* ------------------------------------------------------------------ */
-
-static void channel_conn_ready(sgrpc_net_channel *ch) {
-  sgrpc_net_backoff_reset(&ch->backoff);
-  ch->retry_at = 0;
-}
-
-int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
-                          const sgrpc_net_channel_opts *o) {
-  sgrpc_net_channel *ch;
-  const char *auth;
-  size_t alen;
-  int rv;
-  if (pch) *pch = NULL;
-  if (!pch || !l || !o || !o->target) return SGRPC_ERR_INVALID_ARGUMENT;
-  ch = net_calloc(l, sizeof(*ch));
-  if (!ch) return SGRPC_ERR_NOMEM;
-  ch->loop = l;
-  ch->id = ++l->ids;
-  rv = sgrpc_net_target_parse(o->target, 0, &ch->target);
-  if (rv != 0) {
-    net_free(l, ch);
-    return rv;
-  }
-  if (o->authority) auth = o->authority;
-  else if (ch->target.kind == SGRPC_NET_TARGET_UNIX) auth = "localhost";
-  else auth = o->target;
-  alen = strlen(auth);
-  ch->authority = l->mem.malloc(alen + 1, l->mem.user_data);
-  if (!ch->authority) {
-    net_free(l, ch);
-    return SGRPC_ERR_NOMEM;
-  }
-  memcpy(ch->authority, auth, alen + 1);
-  if (o->settings) { /* of the caller's version */
-    if (sgrpc_settings_copy(&ch->settings, o->settings) != 0) {
-      l->mem.free(ch->authority, l->mem.user_data);
-      net_free(l, ch);
-      return SGRPC_ERR_INVALID_ARGUMENT;
-    }
-    ch->has_settings = 1;
-  }
-  ch->on_conn_event = o->on_conn_event;
-  ch->user_data = o->user_data;
-  ch->wait_for_ready = o->wait_for_ready;
-  ch->linger_ns = o->linger_ns;
-  ch->make_tls = o->make_tls;
-  ch->tls_ud = o->tls_user_data;
-  if (record_setup(l, o->record_dir, o->record_max_bytes, &ch->record_dir, &ch->record_max) !=
-      0) {
-    net_free(l, ch->authority);
-    net_free(l, ch);
-    return SGRPC_ERR_NOMEM;
-  }
-  /* The jitter only has to differ between channels, not be secret. */
-  sgrpc_net_backoff_init(&ch->backoff, &o->backoff,
-                         (uint64_t)(uintptr_t)ch ^ (++l->seeds * 0x9e3779b97f4a7c15ULL));
-  ch->next = l->channels;
-  if (l->channels) l->channels->prev = ch;
-  l->channels = ch;
-  *pch = ch;
-  return 0;
-}
-
-static sgrpc_net_conn *channel_new_conn(sgrpc_net_channel *ch, int64_t now) {
-  sgrpc_conn *engine = NULL;
-  sgrpc_net_conn *c;
-  if (sgrpc_conn_client_new(&engine, ch->has_settings ? &ch->settings : NULL, &ch->loop->mem,
-                            now) != 0)
-    return NULL;
-  c = conn_new(ch->loop, engine);
-  if (!c) {
-    sgrpc_conn_del(engine);
-    return NULL;
-  }
-  c->channel = ch;
-  conn_record(c, ch->record_dir, ch->record_max, "client");
-  c->linger_ns = ch->linger_ns;
-  c->state = NET_IDLE;
-  c->retry_at = SGRPC_NEVER;
-  c->connect_deadline = SGRPC_NEVER;
-  ch->nconns++;
-  if (ch->make_tls) {
-    const char *name = ch->target.kind == SGRPC_NET_TARGET_TCP ? ch->target.host : "";
-    int rv = conn_make_tls(c, ch->make_tls, ch->tls_ud, name);
-    if (rv < 0) {
-      snprintf(c->tls_reason, sizeof(c->tls_reason), "TLS: %s", sgrpc_tls_strerror(rv));
-      c->closing = 1; /* its calls end UNAVAILABLE on the next service */
-    }
-  }
-  return c;
-}
-
-int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts, int64_t now,
-                           sgrpc_call **pcall) {
-  sgrpc_net_loop *l;
-  sgrpc_call_opts o;
-  sgrpc_call *call = NULL;
-  int rv = SGRPC_ERR_NOMEM, attempt;
-  if (pcall) *pcall = NULL;
-  if (!ch || !opts || !opts->on_event) return SGRPC_ERR_INVALID_ARGUMENT;
-  if (ch->closing) return SGRPC_ERR_GOING_AWAY;
-  l = ch->loop;
-  o = *opts;
-  if (!o.authority || !*o.authority) o.authority = ch->authority;
-  l->depth++; /* nothing below runs a callback */
-  l->now = now;
-  for (attempt = 0; attempt < 2; attempt++) {
-    sgrpc_net_conn *c = ch->cur;
-    if (!c || c->closing || c->dead || c->goaway_seen) {
-      c = ch->cur = channel_new_conn(ch, now);
-      if (!c) {
-        rv = SGRPC_ERR_NOMEM;
-        break;
-      }
-    }
-    rv = sgrpc_call_start(c->engine, &o, now, &call);
-    if (rv == 0) {
-      if (c->state == NET_IDLE && !c->closing) conn_begin(c, now);
-      if (pcall) *pcall = call;
-      break;
-    }
-    /* The connection stopped taking calls: one retry on a new one. */
-    if (rv != SGRPC_ERR_GOING_AWAY && !sgrpc_is_fatal(rv)) {
-      /* A fresh idle connection nobody uses goes at the next service. */
-      if (c->state == NET_IDLE && sgrpc_conn_call_count(c->engine) == 0) {
-        c->closing = 1;
-        ch->cur = NULL;
-      }
-      break;
-    }
-    c->close_when_idle = 1;
-    if (c->state == NET_IDLE) c->closing = 1;
-    ch->cur = NULL;
-  }
-  l->depth--;
-  loop_kick(l, now);
-  return rv;
-}
-
-void sgrpc_net_channel_close(sgrpc_net_channel *ch, int64_t now) {
-  sgrpc_net_conn *c;
-  if (!ch || ch->closing) return;
-  ch->closing = 1;
-  ch->cur = NULL;
-  /* No GOAWAY from the client: it could stop request HEADERS the engine
-   * has queued but not written yet. Each connection closes once idle. */
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) c->close_when_idle = 1;
-  loop_kick(ch->loop, now);
-}
-
-void *sgrpc_net_channel_user_data(const sgrpc_net_channel *ch) {
-  return ch ? ch->user_data : NULL;
-}
-
-const sgrpc_net_target *sgrpc_net_channel_target(const sgrpc_net_channel *ch) {
-  return ch ? &ch->target : NULL;
-}
-
-size_t sgrpc_net_channel_conn_count(const sgrpc_net_channel *ch) { return ch ? ch->nconns : 0; }
-int sgrpc_net_channel_failures(const sgrpc_net_channel *ch) {
-  return ch ? ch->backoff.attempts : 0;
-}
-
-void sgrpc_net_channel_del(sgrpc_net_channel *ch) {
-  sgrpc_net_loop *l;
-  sgrpc_net_conn *c, *next;
-  if (!ch) return;
-  l = ch->loop;
-  l->depth++;
-  ch->closing = 1;
-  for (c = l->conns; c; c = next) {
-    next = c->next;
-    if (c->channel == ch) conn_close(c);
-  }
-  l->depth--;
-  if (ch->prev) ch->prev->next = ch->next;
-  else l->channels = ch->next;
-  if (ch->next) ch->next->prev = ch->prev;
-  if (l->depth == 0) free_graveyard(l);
-  net_free(l, ch->authority);
-  net_free(l, ch->record_dir);
-  net_free(l, ch);
-}
 
 /* ------------------------------------------------------------------ */
 /* Counters and enumeration (metrics, channelz)                        */
@@ -1560,27 +1196,21 @@ uint64_t sgrpc_net_server_id(const sgrpc_net_server *s) { return s ? s->id : 0; 
 uint64_t sgrpc_net_channel_id(const sgrpc_net_channel *ch) { return ch ? ch->id : 0; }
 
 /* Totals: what closed connections left plus every open one of the owner. */
-static void owner_stats(const sgrpc_net_loop *l, const sgrpc_conn_stats *closed,
-                        const sgrpc_net_server *s, const sgrpc_net_channel *ch,
-                        sgrpc_conn_stats *st) {
+void sg_owner_stats(const sgrpc_net_loop *l, const sgrpc_conn_stats *closed,
+                    const sgrpc_net_server *s, const sgrpc_net_channel *ch, sgrpc_conn_stats *st) {
   sgrpc_conn_stats t = *closed;
   const sgrpc_net_conn *c;
   for (c = l->conns; c; c = c->next)
-    if ((s && c->server == s) || (ch && c->channel == ch)) stats_add(&t, c->engine);
+    if ((s && c->server == s) || (ch && c->channel == ch)) sg_stats_add(&t, c->engine);
   *st = t;
 }
 
 void sgrpc_net_server_get_stats(const sgrpc_net_server *s, sgrpc_conn_stats *st) {
   if (!st) return;
   memset(st, 0, sizeof(*st));
-  if (s) owner_stats(s->loop, &s->closed, s, NULL, st);
+  if (s) sg_owner_stats(s->loop, &s->closed, s, NULL, st);
 }
 
-void sgrpc_net_channel_get_stats(const sgrpc_net_channel *ch, sgrpc_conn_stats *st) {
-  if (!st) return;
-  memset(st, 0, sizeof(*st));
-  if (ch) owner_stats(ch->loop, &ch->closed, NULL, ch, st);
-}
 
 sgrpc_net_conn *sgrpc_net_server_conn_next(const sgrpc_net_server *s, const sgrpc_net_conn *prev) {
   sgrpc_net_conn *c;
@@ -1590,14 +1220,6 @@ sgrpc_net_conn *sgrpc_net_server_conn_next(const sgrpc_net_server *s, const sgrp
   return NULL;
 }
 
-sgrpc_net_conn *sgrpc_net_channel_conn_next(const sgrpc_net_channel *ch,
-                                           const sgrpc_net_conn *prev) {
-  sgrpc_net_conn *c;
-  if (!ch || (prev && (prev->dead || prev->channel != ch))) return NULL;
-  for (c = prev ? prev->next : ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) return c;
-  return NULL;
-}
 
 sgrpc_net_server *sgrpc_net_loop_server_next(const sgrpc_net_loop *l,
                                              const sgrpc_net_server *prev) {
@@ -1605,11 +1227,6 @@ sgrpc_net_server *sgrpc_net_loop_server_next(const sgrpc_net_loop *l,
   return prev ? prev->next : l->servers;
 }
 
-sgrpc_net_channel *sgrpc_net_loop_channel_next(const sgrpc_net_loop *l,
-                                               const sgrpc_net_channel *prev) {
-  if (!l) return NULL;
-  return prev ? prev->next : l->channels;
-}
 
 sgrpc_net_conn *sgrpc_net_loop_conn_find(const sgrpc_net_loop *l, uint64_t id) {
   sgrpc_net_conn *c;
@@ -1620,6 +1237,3 @@ sgrpc_net_conn *sgrpc_net_loop_conn_find(const sgrpc_net_loop *l, uint64_t id) {
 }
 
 sgrpc_net_loop *sgrpc_net_server_loop(const sgrpc_net_server *s) { return s ? s->loop : NULL; }
-sgrpc_net_loop *sgrpc_net_channel_loop(const sgrpc_net_channel *ch) {
-  return ch ? ch->loop : NULL;
-}

@@ -188,22 +188,20 @@ int pn_accept(const pn_listener *l, char *peer, size_t cap) {
   return fd;
 }
 
-int pn_connect(const sgrpc_net_target *t, int *pfd) {
-  struct sockaddr_storage ss;
-  socklen_t len;
+int pn_connect(const sgrpc_net_address *a, int *pfd) {
   int fd, rv;
   *pfd = -1;
-  if ((rv = pn_resolve(t, 0, &ss, &len)) != 0) return rv;
-  fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  if (!a || a->len == 0 || a->len > sizeof(a->addr)) return SGRPC_ERR_INVALID_ARGUMENT;
+  fd = socket(a->addr.ss_family, SOCK_STREAM, 0);
   if (fd < 0) return pn_err();
   if (pn_socket_setup(fd) != 0) {
     rv = pn_err();
     close(fd);
     return rv;
   }
-  if (ss.ss_family != AF_UNIX) set_nodelay(fd);
+  if (a->addr.ss_family != AF_UNIX) set_nodelay(fd);
   do {
-    rv = connect(fd, (struct sockaddr *)&ss, len);
+    rv = connect(fd, (const struct sockaddr *)&a->addr, a->len);
   } while (rv != 0 && errno == EINTR);
   if (rv != 0 && errno != EINPROGRESS) {
     rv = pn_err(); /* refused at once (Unix sockets): the net layer fails the calls */

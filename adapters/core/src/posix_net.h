@@ -19,9 +19,10 @@ int pn_err(void);
 /** CLOCK_MONOTONIC in ns. */
 int64_t pn_now(void);
 
-/** Resolves a parsed target (blocking getaddrinfo for names; numeric
- *  hosts need no lookup). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT (unknown
- *  name, an address that does not fit, a Unix path too long). */
+/** Resolves a listen address (blocking getaddrinfo for names, used by
+ *  the listen calls only, never on a channel's path; numeric hosts need
+ *  no lookup). Returns 0 or SGRPC_ERR_INVALID_ARGUMENT (unknown name, an
+ *  address that does not fit, a Unix path too long). */
 int pn_resolve(const sgrpc_net_target *t, int passive, struct sockaddr_storage *ss,
                socklen_t *len);
 
@@ -64,10 +65,11 @@ void pn_listener_close(pn_listener *l);
  */
 int pn_accept(const pn_listener *l, char *peer, size_t cap);
 
-/** Starts a non-blocking connect to t (TCP_NODELAY on TCP). Returns 0 and
- *  the descriptor in *pfd (connected or in progress: writability tells),
- *  SGRPC_ERR_INVALID_ARGUMENT or SGRPC_ERR_SYSTEM(errno). */
-int pn_connect(const sgrpc_net_target *t, int *pfd);
+/** Starts a non-blocking connect to a resolved address (TCP_NODELAY on
+ *  TCP). Returns 0 and the descriptor in *pfd (connected or in progress:
+ *  writability tells), SGRPC_ERR_INVALID_ARGUMENT or
+ *  SGRPC_ERR_SYSTEM(errno). */
+int pn_connect(const sgrpc_net_address *a, int *pfd);
 
 /** After writability of a connecting socket: 0 when connected, else the
  *  errno of the failure. */

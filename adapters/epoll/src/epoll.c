@@ -28,7 +28,7 @@
 
 /* What an epoll registration points at: every registered object starts
  * with an ep_handle so the loop can tell them apart. */
-enum { EP_TIMERFD = 1, EP_SIGNALFD, EP_LISTENER, EP_CONN };
+enum { EP_TIMERFD = 1, EP_SIGNALFD, EP_LISTENER, EP_CONN, EP_WATCH };
 
 typedef struct ep_handle {
   int kind;
@@ -53,6 +53,14 @@ typedef struct ep_listener {
   struct ep_listener *next_dead;
 } ep_listener;
 
+/* A descriptor the net layer asked to watch (ops->fd_watch: the DNS
+ * resolver's sockets). */
+typedef struct ep_watch {
+  ep_handle h;
+  sgrpc_net_fd *f; /* NULL once stopped */
+  struct ep_watch *next_dead;
+} ep_watch;
+
 struct sgrpc_epoll {
   int epfd;
   sgrpc_net_loop *net;
@@ -67,6 +75,7 @@ struct sgrpc_epoll {
   int stop;
   ep_tx *dead; /* closed transports and listeners, freed at the end of the turn */
   ep_listener *dead_listeners;
+  ep_watch *dead_watches;
   uint8_t rbuf[EP_READ_BUF];
 };
 
@@ -116,6 +125,11 @@ static void free_dead(sgrpc_epoll *e) {
     ep_tx *tx = e->dead;
     e->dead = tx->next_dead;
     ep_free(e, tx);
+  }
+  while (e->dead_watches) {
+    ep_watch *w = e->dead_watches;
+    e->dead_watches = w->next_dead;
+    ep_free(e, w);
   }
   while (e->dead_listeners) {
     ep_listener *l = e->dead_listeners;
@@ -173,10 +187,10 @@ static int op_shutdown_write(void *p) {
 }
 
 /* ops->connect: a non-blocking connect; EPOLLOUT reports the outcome. */
-static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
+static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_address *a) {
   sgrpc_epoll *e = ud;
   ep_tx *tx;
-  int fd, rv = pn_connect(t, &fd);
+  int fd, rv = pn_connect(a, &fd);
   if (rv != 0) return rv;
   tx = tx_new(e, fd, 1);
   if (!tx) {
@@ -186,6 +200,46 @@ static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
   tx->c = c;
   sgrpc_net_conn_set_transport(c, tx);
   return 0;
+}
+
+static uint32_t watch_events(int events) {
+  return ((events & SGRPC_NET_FD_READ) ? EPOLLIN : 0u) |
+         ((events & SGRPC_NET_FD_WRITE) ? EPOLLOUT : 0u);
+}
+
+/* ops->fd_watch: the descriptor joins the loop's own epoll set. */
+static int op_fd_watch(void *ud, sgrpc_net_fd *f, int fd, int events) {
+  sgrpc_epoll *e = ud;
+  ep_watch *w = sgrpc_net_fd_handle(f);
+  struct epoll_event ee;
+  if (!events) {
+    if (!w) return 0;
+    epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+    w->f = NULL;
+    sgrpc_net_fd_set_handle(f, NULL);
+    /* an epoll batch of this turn may still point at w */
+    w->next_dead = e->dead_watches;
+    e->dead_watches = w;
+    return 0;
+  }
+  if (!w) {
+    w = ep_alloc(e, sizeof(*w));
+    if (!w) return SGRPC_ERR_NOMEM;
+    w->h.kind = EP_WATCH;
+    w->h.fd = fd;
+    w->f = f;
+    if (ep_add(e, fd, watch_events(events), &w->h) != 0) {
+      int rv = pn_err();
+      ep_free(e, w);
+      return rv;
+    }
+    sgrpc_net_fd_set_handle(f, w);
+    return 0;
+  }
+  memset(&ee, 0, sizeof(ee));
+  ee.events = watch_events(events);
+  ee.data.ptr = &w->h;
+  return epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ee) == 0 ? 0 : pn_err();
 }
 
 static void tx_readable(ep_tx *tx) {
@@ -396,6 +450,7 @@ int sgrpc_epoll_new(sgrpc_epoll **pe, const sgrpc_mem *mem) {
   ops.listener_close = op_listener_close;
   ops.shutdown_write = op_shutdown_write;
   ops.listener_pause = op_listener_pause;
+  ops.fd_watch = op_fd_watch;
   rv = sgrpc_net_loop_new(&e->net, &ops, e, &m);
   if (rv != 0) goto fail;
   *pe = e;
@@ -473,6 +528,13 @@ int sgrpc_epoll_run_once(sgrpc_epoll *e, int timeout_ms) {
         tx_set_events(tx, EPOLLIN);
         sgrpc_net_conn_writable(tx->c, pn_now());
       }
+      break;
+    }
+    case EP_WATCH: {
+      ep_watch *w = (ep_watch *)h;
+      int events = ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? SGRPC_NET_FD_READ : 0) |
+                   ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ? SGRPC_NET_FD_WRITE : 0);
+      if (w->f) sgrpc_net_fd_ready(w->f, events, pn_now());
       break;
     }
     default:

@@ -24,7 +24,7 @@
 #define KQ_MAX_EVENTS 64
 #define KQ_TIMER_IDENT 1
 
-enum { KQ_CONN = 1, KQ_LISTENER };
+enum { KQ_CONN = 1, KQ_LISTENER, KQ_WATCH };
 
 /* Every registration's udata points at one of these. */
 typedef struct kq_handle {
@@ -51,6 +51,15 @@ typedef struct kq_listener {
   struct kq_listener *next_dead;
 } kq_listener;
 
+/* A descriptor the net layer asked to watch (ops->fd_watch: the DNS
+ * resolver's sockets), one EVFILT_READ and/or EVFILT_WRITE each. */
+typedef struct kq_watch {
+  kq_handle h;
+  sgrpc_net_fd *f; /* NULL once stopped */
+  int events;
+  struct kq_watch *next_dead;
+} kq_watch;
+
 struct sgrpc_kqueue {
   int kq;
   sgrpc_net_loop *net;
@@ -59,6 +68,7 @@ struct sgrpc_kqueue {
   int64_t kernel_when; /* what EVFILT_TIMER is armed for, SGRPC_NEVER: none */
   kq_tx *dead_tx;
   kq_listener *dead_listeners;
+  kq_watch *dead_watches;
   int stop;
   int catching;
   int signals;
@@ -175,11 +185,57 @@ static void tx_writable(kq_tx *tx) {
   sgrpc_net_conn_writable(tx->c, pn_now());
 }
 
+/* Brings a watch's filters to `events`. Returns 0 or a negative code. */
+static int watch_set(sgrpc_kqueue *k, kq_watch *w, int events) {
+  static const int bits[2] = {SGRPC_NET_FD_READ, SGRPC_NET_FD_WRITE};
+  static const int filters[2] = {EVFILT_READ, EVFILT_WRITE};
+  int i;
+  for (i = 0; i < 2; i++) {
+    int on = (events & bits[i]) != 0, was = (w->events & bits[i]) != 0;
+    if (on == was) continue;
+    if (kq_change(k, w->h.fd, filters[i], on ? EV_ADD | EV_ENABLE : EV_DELETE, &w->h) != 0 && on)
+      return pn_err();
+    w->events = on ? (w->events | bits[i]) : (w->events & ~bits[i]);
+  }
+  return 0;
+}
+
+/* ops->fd_watch: the descriptor joins the loop's own kqueue. */
+static int op_fd_watch(void *ud, sgrpc_net_fd *f, int fd, int events) {
+  sgrpc_kqueue *k = ud;
+  kq_watch *w = sgrpc_net_fd_handle(f);
+  int rv;
+  if (!events) {
+    if (!w) return 0;
+    watch_set(k, w, 0);
+    w->f = NULL;
+    sgrpc_net_fd_set_handle(f, NULL);
+    w->next_dead = k->dead_watches; /* a batch may still point at w */
+    k->dead_watches = w;
+    return 0;
+  }
+  if (!w) {
+    w = kq_alloc(k, sizeof(*w));
+    if (!w) return SGRPC_ERR_NOMEM;
+    w->h.kind = KQ_WATCH;
+    w->h.fd = fd;
+    w->f = f;
+    if ((rv = watch_set(k, w, events)) != 0) {
+      watch_set(k, w, 0);
+      kq_free(k, w);
+      return rv;
+    }
+    sgrpc_net_fd_set_handle(f, w);
+    return 0;
+  }
+  return watch_set(k, w, events);
+}
+
 /* ops->connect: non-blocking; connected or not, EVFILT_WRITE reports. */
-static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
+static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_address *a) {
   sgrpc_kqueue *k = ud;
   kq_tx *tx;
-  int fd, rv = pn_connect(t, &fd);
+  int fd, rv = pn_connect(a, &fd);
   if (rv != 0) return rv;
   tx = tx_new(k, fd, 1);
   if (!tx) {
@@ -360,6 +416,7 @@ int sgrpc_kqueue_new(sgrpc_kqueue **pk, const sgrpc_mem *mem) {
   ops.listener_close = op_listener_close;
   ops.shutdown_write = op_shutdown_write;
   ops.listener_pause = op_listener_pause;
+  ops.fd_watch = op_fd_watch;
   rv = sgrpc_net_loop_new(&k->net, &ops, k, &m);
   if (rv != 0) {
     close(k->kq);
@@ -375,6 +432,11 @@ static void free_dead(sgrpc_kqueue *k) {
     kq_tx *tx = k->dead_tx;
     k->dead_tx = tx->next_dead;
     kq_free(k, tx);
+  }
+  while (k->dead_watches) {
+    kq_watch *w = k->dead_watches;
+    k->dead_watches = w->next_dead;
+    kq_free(k, w);
   }
   while (k->dead_listeners) {
     kq_listener *l = k->dead_listeners;
@@ -441,7 +503,12 @@ int sgrpc_kqueue_run_once(sgrpc_kqueue *k, int timeout_ms) {
     }
     h = ev->udata;
     if (!h) continue;
-    if (h->kind == KQ_LISTENER) {
+    if (h->kind == KQ_WATCH) {
+      kq_watch *w = (kq_watch *)h;
+      int events = ev->filter == EVFILT_READ ? SGRPC_NET_FD_READ : SGRPC_NET_FD_WRITE;
+      if (ev->flags & EV_EOF) events = SGRPC_NET_FD_READ | SGRPC_NET_FD_WRITE;
+      if (w->f) sgrpc_net_fd_ready(w->f, events, pn_now());
+    } else if (h->kind == KQ_LISTENER) {
       kq_listener *l = (kq_listener *)h;
       if (!l->dead) listener_accept(l);
     } else {

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define UVA_READ_BUF (64 * 1024)
@@ -37,8 +39,7 @@ struct sgrpc_uv {
   char rbuf[UVA_READ_BUF];
 };
 
-/* One transport: a TCP or pipe stream. Freed from its close callback
- * (and not before a pending getaddrinfo has come back). */
+/* One transport: a TCP or pipe stream. Freed from its close callback. */
 typedef struct uva_tx {
   union {
     uv_handle_t handle;
@@ -52,10 +53,8 @@ typedef struct uva_tx {
   size_t inflight;
   int handle_open;    /* uv_*_init done and not yet closed */
   int closing;
-  int resolving;      /* uv_getaddrinfo pending */
   int shut;           /* ops->shutdown_write: 1 pending, 2 done */
   uv_connect_t creq;
-  uv_getaddrinfo_t gai;
   uv_shutdown_t sreq;
 } uva_tx;
 
@@ -105,7 +104,7 @@ static uva_tx *tx_alloc(sgrpc_uv *u) {
 /* ------------------------------------------------------------------ */
 
 static void tx_maybe_free(uva_tx *tx) {
-  if (!tx->handle_open && !tx->resolving) mem_free(&tx->mem, tx);
+  if (!tx->handle_open) mem_free(&tx->mem, tx);
 }
 
 static void tx_close_cb(uv_handle_t *h) {
@@ -149,9 +148,6 @@ static void op_close(void *p) {
   tx->u = NULL;
   if (tx->closing) return;
   tx->closing = 1;
-  if (tx->resolving) {
-    uv_cancel((uv_req_t *)&tx->gai);
-  }
   if (tx->handle_open && !uv_is_closing(&tx->h.handle)) {
     uv_read_stop(&tx->h.stream);
     if (tx->shut == 1) return; /* tx_shutdown_cb closes once output is out */
@@ -251,33 +247,58 @@ static void connect_cb(uv_connect_t *req, int status) {
   if (tx->c) tx_start_reading(tx);
 }
 
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  uva_tx *tx = req->data;
-  tx->resolving = 0;
-  if (!tx->c) { /* closed while resolving */
-    if (res) uv_freeaddrinfo(res);
-    tx_maybe_free(tx);
-    return;
+/* An abstract Unix socket (libuv before 1.46 cannot name one): a
+ * non-blocking connect() answers at once for Unix sockets, and the
+ * connected descriptor becomes the pipe. */
+static int connect_abstract(sgrpc_uv *u, uva_tx *tx, sgrpc_net_conn *c,
+                            const sgrpc_net_address *a) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rv;
+  if (fd < 0) return SGRPC_ERR_SYSTEM(errno);
+  do {
+    rv = connect(fd, (const struct sockaddr *)&a->addr, a->len);
+  } while (rv != 0 && errno == EINTR);
+  if (rv != 0) {
+    rv = SGRPC_ERR_SYSTEM(errno);
+    close(fd);
+    return rv;
   }
-  if (status < 0 || !res) {
-    if (res) uv_freeaddrinfo(res);
-    sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
-    return;
+  if ((rv = uv_pipe_init(u->loop, &tx->h.pipe, 0)) != 0) {
+    close(fd);
+    return uva_err(rv);
   }
-  tx->creq.data = tx;
-  status = uv_tcp_connect(&tx->creq, &tx->h.tcp, res->ai_addr, connect_cb);
-  uv_freeaddrinfo(res);
-  if (status < 0) sgrpc_net_conn_closed(tx->c, sgrpc_uv_now());
+  tx->h.handle.data = tx;
+  tx->handle_open = 1;
+  if ((rv = uv_pipe_open(&tx->h.pipe, fd)) != 0) {
+    close(fd);
+    tx->c = NULL;
+    tx_close_handle(tx);
+    return uva_err(rv);
+  }
+  sgrpc_net_conn_set_transport(c, tx);
+  sgrpc_net_conn_connected(c, sgrpc_uv_now());
+  if (tx->c) tx_start_reading(tx);
+  return 0;
 }
 
-static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
+/* ops->connect: to a resolved address (the net layer resolved it). */
+static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_address *a) {
   sgrpc_uv *u = ud;
-  uva_tx *tx = tx_alloc(u);
+  uva_tx *tx;
   int rv;
+  if (!a || a->len == 0 || a->len > sizeof(a->addr)) return SGRPC_ERR_INVALID_ARGUMENT;
+  tx = tx_alloc(u);
   if (!tx) return SGRPC_ERR_NOMEM;
   tx->c = c;
   tx->h.handle.data = tx;
-  if (t->kind == SGRPC_NET_TARGET_UNIX) {
+  tx->creq.data = tx;
+  if (a->addr.ss_family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&a->addr;
+    char path[sizeof(un->sun_path) + 1];
+    if (un->sun_path[0] == '\0') {
+      rv = connect_abstract(u, tx, c, a);
+      if (rv != 0 && !tx->handle_open) mem_free(&u->mem, tx);
+      return rv;
+    }
     if ((rv = uv_pipe_init(u->loop, &tx->h.pipe, 0)) != 0) {
       mem_free(&u->mem, tx);
       return uva_err(rv);
@@ -285,8 +306,9 @@ static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
     tx->h.handle.data = tx;
     tx->handle_open = 1;
     sgrpc_net_conn_set_transport(c, tx);
-    tx->creq.data = tx;
-    uv_pipe_connect(&tx->creq, &tx->h.pipe, t->path, connect_cb); /* errors come to the cb */
+    memcpy(path, un->sun_path, sizeof(un->sun_path));
+    path[sizeof(un->sun_path)] = '\0';
+    uv_pipe_connect(&tx->creq, &tx->h.pipe, path, connect_cb); /* errors come to the cb */
     return 0;
   }
   if ((rv = uv_tcp_init(u->loop, &tx->h.tcp)) != 0) {
@@ -295,23 +317,67 @@ static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_target *t) {
   }
   tx->h.handle.data = tx;
   tx->handle_open = 1;
-  {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    tx->gai.data = tx;
-    tx->resolving = 1;
-    rv = uv_getaddrinfo(u->loop, &tx->gai, gai_cb, t->host, t->port, &hints);
-  }
+  rv = uv_tcp_connect(&tx->creq, &tx->h.tcp, (const struct sockaddr *)&a->addr, connect_cb);
   if (rv != 0) {
-    tx->resolving = 0;
     tx->c = NULL;
     tx_close_handle(tx);
     return uva_err(rv);
   }
   sgrpc_net_conn_set_transport(c, tx);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Watched descriptors (ops->fd_watch): one uv_poll each               */
+/* ------------------------------------------------------------------ */
+
+typedef struct uva_watch {
+  uv_poll_t poll;
+  sgrpc_mem mem;   /* a copy: the close callback may outlive the adapter */
+  sgrpc_net_fd *f; /* NULL once stopped */
+} uva_watch;
+
+static void watch_cb(uv_poll_t *p, int status, int events) {
+  uva_watch *w = p->data;
+  int ev = ((events & UV_READABLE) ? SGRPC_NET_FD_READ : 0) |
+           ((events & UV_WRITABLE) ? SGRPC_NET_FD_WRITE : 0);
+  if (status < 0 || (events & UV_DISCONNECT)) ev = SGRPC_NET_FD_READ | SGRPC_NET_FD_WRITE;
+  if (w->f) sgrpc_net_fd_ready(w->f, ev, sgrpc_uv_now());
+}
+
+static void watch_close_cb(uv_handle_t *h) {
+  uva_watch *w = h->data;
+  mem_free(&w->mem, w);
+}
+
+static int op_fd_watch(void *ud, sgrpc_net_fd *f, int fd, int events) {
+  sgrpc_uv *u = ud;
+  uva_watch *w = sgrpc_net_fd_handle(f);
+  int uvev = ((events & SGRPC_NET_FD_READ) ? UV_READABLE : 0) |
+             ((events & SGRPC_NET_FD_WRITE) ? UV_WRITABLE : 0);
+  int rv;
+  if (!events) {
+    if (!w) return 0;
+    /* the owner closes fd right after: stop polling it first */
+    uv_poll_stop(&w->poll);
+    w->f = NULL;
+    sgrpc_net_fd_set_handle(f, NULL);
+    uv_close((uv_handle_t *)&w->poll, watch_close_cb);
+    return 0;
+  }
+  if (!w) {
+    w = mem_calloc(&u->mem, sizeof(*w));
+    if (!w) return SGRPC_ERR_NOMEM;
+    w->mem = u->mem;
+    if ((rv = uv_poll_init(u->loop, &w->poll, fd)) != 0) {
+      mem_free(&u->mem, w);
+      return uva_err(rv);
+    }
+    w->poll.data = w;
+    w->f = f;
+    sgrpc_net_fd_set_handle(f, w);
+  }
+  if ((rv = uv_poll_start(&w->poll, uvev, watch_cb)) != 0) return uva_err(rv);
   return 0;
 }
 
@@ -602,6 +668,7 @@ int sgrpc_uv_new(sgrpc_uv **pu, uv_loop_t *loop, const sgrpc_mem *mem) {
   ops.timer_arm = op_timer_arm;
   ops.listener_close = op_listener_close;
   ops.shutdown_write = op_shutdown_write;
+  ops.fd_watch = op_fd_watch;
   rv = sgrpc_net_loop_new(&u->net, &ops, u, &m);
   if (rv != 0) {
     mem_free(&m, u);

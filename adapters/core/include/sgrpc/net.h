@@ -38,8 +38,11 @@
 #ifndef SGRPC_NET_H
 #define SGRPC_NET_H
 
+#include <sgrpc/service_config.h>
 #include <sgrpc/sgrpc.h>
 #include <sgrpc/tls.h>
+
+#include <sys/socket.h>
 
 
 #ifdef __cplusplus
@@ -89,6 +92,74 @@ typedef struct sgrpc_net_target {
  * resolution happens here.
  */
 SGRPC_EXTERN int sgrpc_net_target_parse(const char *s, int passive, sgrpc_net_target *t);
+
+/** One resolved address a channel can connect to: an IPv4 or IPv6
+ *  socket address with its port, or a Unix domain socket (a path, or an
+ *  abstract name: sun_path[0] == 0 and len covering the name). */
+typedef struct sgrpc_net_address {
+  /** The socket address (sockaddr_in, sockaddr_in6 or sockaddr_un). */
+  struct sockaddr_storage addr;
+  /** Its length in bytes, as connect() takes it. */
+  socklen_t len;
+} sgrpc_net_address;
+
+/**
+ * Parses one numeric address for a resolver: "1.2.3.4:port", "[v6]:port",
+ * "1.2.3.4" or a bare IPv6 literal (port = default_port), "unix:/path",
+ * "unix-abstract:name". No name lookup happens. Returns 0 or
+ * SGRPC_ERR_INVALID_ARGUMENT.
+ */
+SGRPC_EXTERN int sgrpc_net_address_parse(const char *text, int default_port,
+                                         sgrpc_net_address *out);
+
+/** Formats a as "ipv4:1.2.3.4:5", "ipv6:[::1]:5", "unix:/path" or
+ *  "unix-abstract:name" into out (always terminated when cap > 0).
+ *  Returns 0, or SGRPC_ERR_INVALID_ARGUMENT for an unknown family. */
+SGRPC_EXTERN int sgrpc_net_address_format(const sgrpc_net_address *a, char *out, size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* Resolvers                                                           */
+/* ------------------------------------------------------------------ */
+
+/** One resolution in progress, the net layer's object; it is handed to a
+ *  resolver's start and ends with sgrpc_net_resolve_done or the
+ *  resolver's cancel. */
+typedef struct sgrpc_net_resolve sgrpc_net_resolve;
+
+/**
+ * A name resolver (service discovery, tests, or the built-in DNS one on
+ * c-ares). The net layer starts at most one resolution per channel at a
+ * time, from the loop's thread.
+ */
+typedef struct sgrpc_net_resolver {
+  /**
+   * Starts resolving `target` (the channel's target text, verbatim) for
+   * a channel on `loop`. The outcome goes to sgrpc_net_resolve_done(r,
+   * ...) exactly once, later from the loop's thread (a timer, a watched
+   * descriptor) or even before start returns. *pctx is the resolver's
+   * own handle for cancel. Return 0, or a negative SGRPC_ERR_* code when
+   * nothing was started (the net layer then treats it as a failed
+   * resolution; done must not be called). Required.
+   */
+  int (*start)(void *user_data, sgrpc_net_loop *loop, const char *target, sgrpc_net_resolve *r,
+               void **pctx);
+  /** Stops a resolution that has not called done yet (channel deleted
+   *  or idle); after it returns done must not be called for it.
+   *  Required. */
+  void (*cancel)(void *user_data, void *ctx);
+  /** Passed to start and cancel. */
+  void *user_data;
+} sgrpc_net_resolver;
+
+/**
+ * A resolver's answer for r: on success addrs (n >= 1, copied; NULL/0
+ * with error NULL counts as a failure "no addresses") and error NULL; on
+ * failure error, a text (copied) that the calls ended by it carry in
+ * their UNAVAILABLE status message. r is invalid afterwards. Callable
+ * from the loop's thread only, not from within other net callbacks.
+ */
+SGRPC_EXTERN void sgrpc_net_resolve_done(sgrpc_net_resolve *r, const sgrpc_net_address *addrs,
+                                         size_t n, const char *error, int64_t now);
 
 /** Reconnection backoff (gRPC doc/connection-backoff.md). Zero fields
  *  take the defaults shown. */
@@ -244,9 +315,37 @@ SGRPC_EXTERN void sgrpc_net_server_del(sgrpc_net_server *s);
 /* Channels (client)                                                   */
 /* ------------------------------------------------------------------ */
 
+/** Connectivity state of a channel (gRPC doc/connectivity-semantics-and-api.md). */
+typedef enum sgrpc_net_channel_state {
+  /** No connection and no attempt: nothing has asked for one yet, or the
+   *  idle timeout dropped them. */
+  SGRPC_NET_CHANNEL_IDLE = 0,
+  /** Resolving the target or connecting. */
+  SGRPC_NET_CHANNEL_CONNECTING = 1,
+  /** At least one connection can take calls. */
+  SGRPC_NET_CHANNEL_READY = 2,
+  /** Resolution or every connection attempt failed; backing off. */
+  SGRPC_NET_CHANNEL_TRANSIENT_FAILURE = 3,
+  /** sgrpc_net_channel_close was called. */
+  SGRPC_NET_CHANNEL_SHUTDOWN = 4
+} sgrpc_net_channel_state;
+
+/** The channel's state changed to `state` (told once per change, from a
+ *  service pass of the loop; same re-entrancy rules as other callbacks). */
+typedef void (*sgrpc_net_channel_state_cb)(sgrpc_net_channel *ch, sgrpc_net_channel_state state,
+                                           void *user_data, int64_t now);
+
 /** What sgrpc_X_channel_new takes. Zero-initialise. */
 typedef struct sgrpc_net_channel_opts {
-  /** "host:port", "[v6]:port" or "unix:/path". Required. */
+  /**
+   * The target, as gRPC names them (doc/naming.md): "dns:[//dns-server/]
+   * host[:port]" (what a bare "host:port" means; port 443 when left out),
+   * "ipv4:addr[:port][,addr[:port]...]", "ipv6:[addr]:port[,...]" (bare
+   * IPv6 literals too), "unix:path", "unix:///abs/path",
+   * "unix-abstract:name". With a user resolver any non-empty text up to
+   * 255 bytes. Required; a bad one fails channel creation with
+   * SGRPC_ERR_INVALID_ARGUMENT.
+   */
   const char *target;
   /** :authority of calls that set none; NULL: the target ("localhost"
    *  for Unix sockets). Copied. */
@@ -280,6 +379,31 @@ typedef struct sgrpc_net_channel_opts {
   const char *record_dir;
   /** As sgrpc_net_server_opts.record_max_bytes. */
   uint64_t record_max_bytes;
+  /** Load-balancing policy: "pick_first" (NULL: the default; tries the
+   *  addresses in order until one connects) or "round_robin" (one
+   *  connection per address, calls spread over the ready ones).
+   *  service_config->lb_policy wins when set. Anything else:
+   *  SGRPC_ERR_INVALID_ARGUMENT. */
+  const char *lb_policy;
+  /** Service config (borrowed: must outlive the channel); the channel
+   *  reads lb_policy, the rpc client the method configs
+   *  (sgrpc_net_channel_service_config). NULL: none. */
+  const sgrpc_service_config *service_config;
+  /** A resolver of the user's (copied); NULL: the built-in one for the
+   *  target's scheme (DNS through c-ares for dns: targets). */
+  const sgrpc_net_resolver *resolver;
+  /** dns: targets: the DNS server to ask, "ip:port" or "[v6]:port"
+   *  (tests; the target's own //authority also sets it). NULL: the
+   *  system's (/etc/resolv.conf, /etc/hosts first). */
+  const char *dns_server;
+  /** Least time between two resolutions asked for by lost connections or
+   *  failed attempts. 0: 30 s (C-core's default). */
+  int64_t min_resolve_interval_ns;
+  /** A channel with no call for this long closes its connections and
+   *  goes IDLE. 0: 30 min (C-core's default); negative: never. */
+  int64_t idle_timeout_ns;
+  /** Told every state change; NULL: none. Gets user_data. */
+  sgrpc_net_channel_state_cb on_state_change;
 } sgrpc_net_channel_opts;
 
 /**
@@ -309,6 +433,23 @@ SGRPC_EXTERN const sgrpc_net_target *sgrpc_net_channel_target(const sgrpc_net_ch
 SGRPC_EXTERN size_t sgrpc_net_channel_conn_count(const sgrpc_net_channel *ch);
 /** Failed connection attempts since the last successful one. */
 SGRPC_EXTERN int sgrpc_net_channel_failures(const sgrpc_net_channel *ch);
+/**
+ * The channel's connectivity state at now. try_to_connect nonzero: an
+ * IDLE channel starts resolving and connecting (the answer is still
+ * IDLE; watch on_state_change or ask again). NULL: SHUTDOWN.
+ */
+SGRPC_EXTERN sgrpc_net_channel_state sgrpc_net_channel_get_state(sgrpc_net_channel *ch,
+                                                                 int try_to_connect, int64_t now);
+/** "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "SHUTDOWN". */
+SGRPC_EXTERN const char *sgrpc_net_channel_state_name(sgrpc_net_channel_state state);
+/** The service config given in the options (borrowed), or NULL. */
+SGRPC_EXTERN const sgrpc_service_config *sgrpc_net_channel_service_config(
+    const sgrpc_net_channel *ch);
+/** The number of addresses of the latest successful resolution (0
+ *  before the first). */
+SGRPC_EXTERN size_t sgrpc_net_channel_address_count(const sgrpc_net_channel *ch);
+/** How many resolutions have completed (successes and failures). */
+SGRPC_EXTERN uint64_t sgrpc_net_channel_resolutions(const sgrpc_net_channel *ch);
 /** Closes every connection now (open calls end UNAVAILABLE through their
  *  callbacks) and frees the channel. Not from a callback of it. NULL is a
  *  no-op. Channels left are freed with the loop. */

@@ -30,6 +30,9 @@ extern "C" {
 /* What the adapter supplies                                           */
 /* ------------------------------------------------------------------ */
 
+/** A descriptor the net layer wants watched (ops->fd_watch). */
+typedef struct sgrpc_net_fd sgrpc_net_fd;
+
 /**
  * Adapter operations. `loop_ud` is the pointer given to
  * sgrpc_net_loop_new; `tx` is the adapter's transport object attached to
@@ -50,13 +53,14 @@ extern "C" {
  */
 typedef struct sgrpc_net_ops {
   /**
-   * Starts connecting c to target (resolve, non-blocking connect). Report
+   * Starts connecting c to addr, a resolved address (non-blocking
+   * connect; no name lookup: the net layer's resolvers did that). Report
    * the outcome with sgrpc_net_conn_connected or sgrpc_net_conn_closed
    * (which may happen before connect returns). Return 0, or a negative
    * code when the attempt failed at once (no report then). Required for
    * channels.
    */
-  int (*connect)(void *loop_ud, sgrpc_net_conn *c, const sgrpc_net_target *target);
+  int (*connect)(void *loop_ud, sgrpc_net_conn *c, const sgrpc_net_address *addr);
   /** zero-copy write (epoll, kqueue): see "write" above */
   sgrpc_ssize (*write)(void *tx, const uint8_t *data, size_t len);
   /** write into the adapter's own buffer (libuv): see "write_owned" above */
@@ -91,7 +95,32 @@ typedef struct sgrpc_net_ops {
    * socket from the caller's buffer (writev/sendmsg). Optional.
    */
   sgrpc_ssize (*writev)(void *tx, const sgrpc_iov *iov, size_t n);
+  /**
+   * Starts, changes or stops (events 0) watching descriptor fd for
+   * SGRPC_NET_FD_READ and/or SGRPC_NET_FD_WRITE readiness on behalf of f
+   * (the built-in DNS resolver's sockets). While watched, report
+   * readiness with sgrpc_net_fd_ready(f, ...); keep per-descriptor state
+   * with sgrpc_net_fd_set_handle. After a stop, f is gone: never pass it
+   * again (the descriptor is closed by its owner right after). Return 0
+   * or a negative code. Optional: without it dns: targets resolve only
+   * names found without asking a server (/etc/hosts).
+   */
+  int (*fd_watch)(void *loop_ud, sgrpc_net_fd *f, int fd, int events);
 } sgrpc_net_ops;
+
+/** fd_watch: readable. */
+#define SGRPC_NET_FD_READ 1
+/** fd_watch: writable. */
+#define SGRPC_NET_FD_WRITE 2
+
+/** A watched descriptor became ready for events (SGRPC_NET_FD_READ,
+ *  SGRPC_NET_FD_WRITE; errors and hang-ups count as both). */
+SGRPC_EXTERN void sgrpc_net_fd_ready(sgrpc_net_fd *f, int events, int64_t now);
+/** Attaches the adapter's own object for f (given back by
+ *  sgrpc_net_fd_handle). */
+SGRPC_EXTERN void sgrpc_net_fd_set_handle(sgrpc_net_fd *f, void *handle);
+/** The adapter's object attached to f, or NULL. */
+SGRPC_EXTERN void *sgrpc_net_fd_handle(const sgrpc_net_fd *f);
 
 /* ------------------------------------------------------------------ */
 /* The loop: everything on one event loop                              */
