@@ -357,7 +357,9 @@ static int run_trace(char *out, size_t cap, const char *args) {
   FILE *fp;
   size_t n = 0;
   int st;
-  snprintf(cmd, sizeof(cmd), "%s %s 2>&1", trace_bin, args);
+  /* a cross build's tool runs under the emulator scripts/cross names */
+  snprintf(cmd, sizeof(cmd), "%s %s %s 2>&1",
+           getenv("SGRPC_TEST_EMULATOR") ? getenv("SGRPC_TEST_EMULATOR") : "", trace_bin, args);
   fp = popen(cmd, "r");
   assert_non_null(fp);
   while (n + 1 < cap) {

@@ -6,7 +6,10 @@
 # waits for its "listening on" line, runs example_services_peer.py PORT
 # OUTDIR PEER_ARGS..., then stops the server with SIGTERM. Every wait is
 # bounded. Exit status: the peer's, or 1 when the server misbehaves.
+# SGRPC_TEST_EMULATOR (set by scripts/cross) runs the server of a cross
+# build; the grpcio peer stays native.
 here=$(cd "$(dirname "$0")" && pwd)
+emu=${SGRPC_TEST_EMULATOR:-}
 outdir=$1
 shift
 server=
@@ -30,12 +33,12 @@ while [ $attempt -lt 20 ] && [ $started -eq 0 ]; do
   r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
   port=$((20000 + r % 12000))
   case "$first" in
-  *interop-server) $server "--port=$port" >"$tmp/server.out" 2>&1 & ;;
-  *) $server --listen "127.0.0.1:$port" >"$tmp/server.out" 2>&1 & ;;
+  *interop-server) $emu $server "--port=$port" >"$tmp/server.out" 2>&1 & ;;
+  *) $emu $server --listen "127.0.0.1:$port" >"$tmp/server.out" 2>&1 & ;;
   esac
   spid=$!
   i=0
-  while [ $i -lt 100 ]; do
+  while [ $i -lt 300 ]; do # up to 30 s (qemu starts slowly)
     if grep -q "listening on" "$tmp/server.out"; then
       started=1
       break

@@ -1187,13 +1187,11 @@ void sgrpc_net_server_del(sgrpc_net_server *s) {
   net_free(l, s);
 }
 
-
 /* ------------------------------------------------------------------ */
 /* Counters and enumeration (metrics, channelz)                        */
 /* ------------------------------------------------------------------ */
 
 uint64_t sgrpc_net_server_id(const sgrpc_net_server *s) { return s ? s->id : 0; }
-uint64_t sgrpc_net_channel_id(const sgrpc_net_channel *ch) { return ch ? ch->id : 0; }
 
 /* Totals: what closed connections left plus every open one of the owner. */
 void sg_owner_stats(const sgrpc_net_loop *l, const sgrpc_conn_stats *closed,
