@@ -41,10 +41,16 @@ lb_test(interop_rr_grpcgo_client_3_sgrpc_servers
 # 2. grpcio's client, round_robin (ipv4: target), three sgrpc servers
 lb_test(interop_rr_grpcio_client_3_sgrpc_servers
   ${lb_dir}/run_rr.sh ${lb_server} /usr/bin/python3 ${lb_dir}/py_lb_client.py)
-# 3. three grpc-go servers: checked here with grpcio's client; the sgrpc
-#    client joins with its round_robin channel option
+# 3. three grpc-go servers, with grpcio's client and with sgrpc's
+#    round_robin channel (and sgrpc's over three sgrpc servers)
 lb_test(interop_rr_grpcio_client_3_grpcgo_servers
   ${lb_dir}/run_rr.sh ${lb_go}/go-lb-server /usr/bin/python3 ${lb_dir}/py_lb_client.py)
+lb_test(interop_rr_sgrpc_client_3_grpcgo_servers
+  ${lb_dir}/run_rr.sh ${lb_go}/go-lb-server $<TARGET_FILE:sgrpc-lb-client>
+  --lb_policy=round_robin --retry_unavailable=3)
+lb_test(interop_rr_sgrpc_client_3_sgrpc_servers
+  ${lb_dir}/run_rr.sh ${lb_server} $<TARGET_FILE:sgrpc-lb-client>
+  --lb_policy=round_robin --retry_unavailable=3)
 # 4. behind HAProxy and nghttpx
 foreach(proxy haproxy nghttpx)
   lb_test(interop_${proxy}_sgrpc_client_cases

@@ -5,7 +5,14 @@
  *
  *   sgrpc-lb-client --target=TARGET --calls=N [--concurrency=C]
  *                   [--kill_pid=PID --kill_after=K] [--warmup_backends=W]
- *                   [--authority=NAME]
+ *                   [--authority=NAME] [--lb_policy=NAME] [--retry_unavailable=R]
+ *
+ * --lb_policy sets the channel's load-balancing policy (pick_first or
+ * round_robin; TARGET is then e.g. "ipv4:127.0.0.1:P1,127.0.0.1:P2").
+ * --retry_unavailable starts a call that ended UNAVAILABLE again, up to R
+ * more times (what a retry policy with retryableStatusCodes UNAVAILABLE
+ * does; the grpc-go and grpcio clients of interop/lb are given one); each
+ * retry prints "rr: retried INDEX CODE SAFE".
  *
  * TARGET is anything sgrpc_epoll_channel_new takes (a proxy's
  * "127.0.0.1:PORT" in the HAProxy and nghttpx tests). At most C calls are
@@ -57,6 +64,8 @@ typedef struct lcall {
   int got_response;
   int bad_response;
   int warmup; /* a warm-up call: not counted */
+  int attempts; /* retries made (--retry_unavailable) */
+  struct lcall *next_retry;
 } lcall;
 
 static sgrpc_epoll *loop;
@@ -74,6 +83,11 @@ static served warm_ids[MAX_IDS];
 static size_t n_warm_ids;
 static long warmup_want, n_warm_calls;
 static int warming, warm_in_flight;
+/* --retry_unavailable: the limit, and calls waiting to start again (from
+ * the main loop, not from inside the call's own callback) */
+static long retry_max;
+static lcall *retry_head;
+static long n_retried;
 
 /* Notes a warm-up answer; ends the warm-up once enough backends answered. */
 static void warm_seen(const char *id) {
@@ -152,6 +166,17 @@ static void on_call_event(const sgrpc_event *ev, void *ud, int64_t now) {
       break;
     }
     phase = c->started_after ? PH_AFTER : killed ? PH_INFLIGHT : PH_BEFORE;
+    if (st->code == SGRPC_STATUS_UNAVAILABLE && c->attempts < retry_max) {
+      printf("rr: retried %ld %s %s\n", c->index, sgrpc_status_name(st->code),
+             ev->u.close.retry_safe ? "retry_safe" : "-");
+      c->attempts++;
+      n_retried++;
+      c->got_response = c->bad_response = 0;
+      c->id[0] = 0;
+      c->next_retry = retry_head;
+      retry_head = c;
+      break;
+    }
     if (st->code == SGRPC_STATUS_OK && c->got_response && !c->bad_response && c->id[0]) {
       count_served(c->id, phase);
       n_ok++;
@@ -213,6 +238,19 @@ static void top_up(long concurrency, int64_t now) {
     else warm_in_flight = 1;
     return;
   }
+  while (retry_head) {
+    lcall *c = retry_head;
+    int rv;
+    retry_head = c->next_retry;
+    rv = start_call(c, now);
+    if (rv != 0) {
+      printf("rr: failed %ld %s UNAVAILABLE - \"call start: %s\"\n", c->index,
+             phase_name[c->started_after ? PH_AFTER : PH_BEFORE], sgrpc_strerror(rv));
+      free(c);
+      n_failed++;
+      n_done++;
+    }
+  }
   while (n_started < n_calls && n_started - n_done < concurrency) {
     lcall *c = calloc(1, sizeof(*c));
     int rv;
@@ -241,12 +279,13 @@ static void top_up(long concurrency, int64_t now) {
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s --target=TARGET --calls=N [--concurrency=C] [--kill_pid=PID"
-          " --kill_after=K] [--warmup_backends=W] [--authority=NAME]\n",
+          " --kill_after=K] [--warmup_backends=W] [--authority=NAME]\n"
+          "          [--lb_policy=NAME] [--retry_unavailable=R]\n",
           argv0);
 }
 
 int main(int argc, char **argv) {
-  const char *target = NULL, *v;
+  const char *target = NULL, *lb_policy = NULL, *v;
   long concurrency = 8;
   int k;
   int i;
@@ -262,13 +301,15 @@ int main(int argc, char **argv) {
     else if (iop_flag(argc, argv, &i, "kill_after", 0, &v)) kill_after = v ? atol(v) : 0;
     else if (iop_flag(argc, argv, &i, "warmup_backends", 0, &v)) warmup_want = v ? atol(v) : 0;
     else if (iop_flag(argc, argv, &i, "authority", 0, &v)) authority = v;
+    else if (iop_flag(argc, argv, &i, "lb_policy", 0, &v)) lb_policy = v;
+    else if (iop_flag(argc, argv, &i, "retry_unavailable", 0, &v)) retry_max = v ? atol(v) : 0;
     else {
       usage(argv[0]);
       return 2;
     }
   }
   if (!target || !*target || n_calls <= 0 || concurrency <= 0 || kill_pid < 0 ||
-      warmup_want < 0 || warmup_want > MAX_IDS) {
+      warmup_want < 0 || warmup_want > MAX_IDS || retry_max < 0) {
     usage(argv[0]);
     return 2;
   }
@@ -282,6 +323,7 @@ int main(int argc, char **argv) {
   memset(&co, 0, sizeof(co));
   co.target = target;
   co.wait_for_ready = 1;
+  co.lb_policy = lb_policy;
   if (sgrpc_epoll_channel_new(loop, &co, &channel) != 0) {
     printf("rr: bad target %s\n", target);
     sgrpc_epoll_del(loop);
@@ -310,6 +352,12 @@ int main(int argc, char **argv) {
   for (k = 0; k < PH_COUNT_; k++)
     for (j = 0; j < n_ids; j++)
       if (ids[j].count[k]) printf("rr: served %s %s %ld\n", phase_name[k], ids[j].id, ids[j].count[k]);
+  while (retry_head) { /* the run timed out with these waiting */
+    lcall *c = retry_head;
+    retry_head = c->next_retry;
+    free(c);
+  }
+  if (n_retried) printf("rr: retries %ld\n", n_retried);
   printf("rr: total ok=%ld failed=%ld\n", n_ok, n_failed + (n_calls - n_done));
   return n_ok == n_calls ? 0 : 1;
 }
