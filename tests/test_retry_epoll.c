@@ -144,10 +144,10 @@ static void test_policy_over_epoll(void **state) {
   snprintf(addr, sizeof(addr), "127.0.0.1:%d", sgrpc_net_server_port(srv));
   memset(&co, 0, sizeof(co));
   co.target = addr;
+  co.service_config = &cfg; /* the rpc client takes it, and the loop's timers, from the channel */
   assert_int_equal(sgrpc_epoll_channel_new(loop, &co, &ch), 0);
+  assert_ptr_equal(sgrpc_net_channel_service_config(ch), &cfg);
   sgrpc_net_rpc_client_init(&client, ch, NULL);
-  sgrpc_net_rpc_client_set_loop(&client, sgrpc_epoll_net(loop));
-  sgrpc_rpc_client_set_service_config(&client, &cfg);
 
   arrivals = 0;
   t0 = sgrpc_epoll_now();

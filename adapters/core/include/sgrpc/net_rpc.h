@@ -55,12 +55,6 @@ static inline int sgrpc_net_rpc_start(void *channel, const sgrpc_call_opts *opts
   return sgrpc_net_channel_call((sgrpc_net_channel *)channel, opts, now, pcall);
 }
 
-/** Binds client to ch: generated client functions then start their calls
- *  on it. mem as in sgrpc_rpc_client_init (NULL: libc). */
-static inline void sgrpc_net_rpc_client_init(sgrpc_rpc_client *client, sgrpc_net_channel *ch,
-                                             const sgrpc_mem *mem) {
-  sgrpc_rpc_client_init_transport(client, sgrpc_net_rpc_start, ch, mem);
-}
 
 /** The net layer's timer for an rpc client's retry backoff (an
  *  sgrpc_net_timer_cb): hands the expiry to the rpc layer. */
@@ -93,6 +87,23 @@ static inline void sgrpc_net_rpc_timer_cancel(void *loop, void *timer) {
  */
 static inline void sgrpc_net_rpc_client_set_loop(sgrpc_rpc_client *client, sgrpc_net_loop *loop) {
   sgrpc_rpc_client_set_timer(client, sgrpc_net_rpc_timer_start, sgrpc_net_rpc_timer_cancel, loop);
+}
+
+/**
+ * Binds client to ch: generated client functions then start their calls
+ * on it. mem as in sgrpc_rpc_client_init (NULL: libc). The client also
+ * takes the channel's service config (sgrpc_net_channel_service_config:
+ * method timeouts, wait-for-ready, size limits, retry policies) and its
+ * loop's timers for retry backoff (sgrpc_net_rpc_client_set_loop); before
+ * deleting the loop, end calls that wait out a backoff with
+ * sgrpc_rpc_client_cancel_waiting(client).
+ */
+static inline void sgrpc_net_rpc_client_init(sgrpc_rpc_client *client, sgrpc_net_channel *ch,
+                                             const sgrpc_mem *mem) {
+  sgrpc_rpc_client_init_transport(client, sgrpc_net_rpc_start, ch, mem);
+  if (!ch) return;
+  sgrpc_net_rpc_client_set_loop(client, sgrpc_net_channel_loop(ch));
+  sgrpc_rpc_client_set_service_config(client, sgrpc_net_channel_service_config(ch));
 }
 
 /** sgrpc_net_health_use_loop's timer callback (not for direct use). */
