@@ -303,8 +303,11 @@ def graceful_shutdown(stub, tally, new_channel, server_pid, server_log):
         os.kill(server_pid, signal.SIGTERM)
         says += [stub.Say.future(pb.Hello(name="l"), timeout=TIMEOUT) for _ in range(50)]
         wait_for_log(server_log, "graceful shutdown")
-        # The listener is closed: a new connection is refused.
-        with new_channel() as fresh:
+        # The listener is closed: a new connection is refused. The channel
+        # gets its own subchannel pool: by default grpcio shares subchannels
+        # (and so the old connection, which may not have seen the GOAWAY yet)
+        # between channels to the same target.
+        with new_channel((("grpc.use_local_subchannel_pool", 1),)) as fresh:
             expect_error(lambda: pb_grpc.DemoStub(fresh).Say(pb.Hello(name="new"),
                                                              timeout=TIMEOUT),
                          grpc.StatusCode.UNAVAILABLE)
@@ -380,11 +383,11 @@ def main():
             private_key=read(args.key) if args.key else None,
             certificate_chain=read(args.cert) if args.cert else None)
 
-        def new_channel():
-            return grpc.secure_channel(args.target, creds)
+        def new_channel(options=()):
+            return grpc.secure_channel(args.target, creds, options=options)
     else:
-        def new_channel():
-            return grpc.insecure_channel(args.target)
+        def new_channel(options=()):
+            return grpc.insecure_channel(args.target, options=options)
     tally = Tally()
     with new_channel() as raw:
         grpc.channel_ready_future(raw).result(timeout=TIMEOUT)
