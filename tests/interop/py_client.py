@@ -4,8 +4,11 @@ sgrpc server against a real gRPC stack. Every check asserts exact results;
 the exit status is 0 only if all passed.
 
 usage: py_client.py --target 127.0.0.1:PORT [--ca PEM [--cert PEM --key PEM]]
+                    [--server-pid PID --server-log FILE]
 With --ca the channel is TLS (the server's name is checked against the
-target's host), with --cert/--key it shows a client certificate.
+target's host), with --cert/--key it shows a client certificate. With
+--server-pid it ends by shutting the server down (SIGTERM) with calls in
+flight, and checks what happened against the server's log.
 """
 import argparse
 import os
@@ -209,29 +212,127 @@ def t_concurrent(stub, channel):
         assert f.result().text == "hello c%d" % i
 
 
-def graceful_shutdown(stub, server_pid, server_log):
-    """SIGTERMs the server under load: 100 Sleep calls in flight plus a
-    stream of new Say calls. Every call must end OK or, if the server never
-    took it, UNAVAILABLE; every Sleep that was in flight must end OK; and
-    the server's count of calls that ended OK must equal the client's."""
-    name = "graceful shutdown under load"
+class Tally(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+            grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Keeps every call made through the channel, so that once the server
+    has exited the client's count of calls that ended OK can be set against
+    the server's log. Counting is done from the calls' final status, never
+    from timing: a call the client saw end is counted whether or not the
+    server had logged it yet."""
+
+    def __init__(self):
+        self.calls = []
+        self.lock = threading.Lock()
+
+    def _keep(self, call):
+        with self.lock:
+            self.calls.append(call)
+        return call
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return self._keep(continuation(details, request))
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return self._keep(continuation(details, request))
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):
+        return self._keep(continuation(details, request_iterator))
+
+    def intercept_stream_stream(self, continuation, details, request_iterator):
+        return self._keep(continuation(details, request_iterator))
+
+    def ok_count(self):
+        with self.lock:
+            calls = list(self.calls)
+        return sum(1 for c in calls if c.code() == grpc.StatusCode.OK)
+
+
+IN_FLIGHT = 20  # Chat calls open across the start of the shutdown
+BOUND = 30      # seconds: an upper bound on waiting for a fact, never a wait by itself
+
+
+def wait_for_log(server_log, text):
+    """Polls the server's log until TEXT is in it (bounded by BOUND).
+    Returns the log."""
+    end = time.monotonic() + BOUND
+    while True:
+        with open(server_log) as fh:
+            log = fh.read()
+        if text in log:
+            return log
+        if time.monotonic() > end:
+            raise AssertionError("no %r in the server log after %d s" % (text, BOUND))
+        time.sleep(0.01)
+
+
+def chat_requests(q):
+    while True:
+        item = q.get(timeout=BOUND)
+        if item is None:
+            return
+        yield item
+
+
+def graceful_shutdown(stub, tally, new_channel, server_pid, server_log):
+    """SIGTERMs the server with calls in flight and synchronises on facts
+    only (replies seen, lines in the server's log), never on timing:
+    - IN_FLIGHT Chat calls are opened and each has had a reply before the
+      signal, so the server holds them; none can end before the client
+      half-closes them, which it does only after the server's log says the
+      graceful shutdown began. Each must then still echo a message sent
+      after that point and end OK (gRPC: in-flight calls finish).
+    - Say calls are started around the signal: each ends OK or, if the
+      server never took it, UNAVAILABLE.
+    - Once the shutdown began, a call on a new connection is refused
+      (UNAVAILABLE), and on the old channel new calls are refused too once
+      the GOAWAY got through, while the Chat calls are still open.
+    - After the server exited by itself, its log has every Chat ending OK
+      after the shutdown line, and its count of calls that ended OK equals
+      the client's over the whole run."""
+    name = "graceful shutdown"
+    chats = []
     try:
-        sleeps = [stub.Sleep.future(pb.Hello(name="g%d" % i, sleep_ms=800), timeout=TIMEOUT)
-                  for i in range(100)]
-        time.sleep(0.3)  # all 100 are accepted and sleeping
-        says = []
-        stop = time.monotonic() + 1.5
-        killed = False
-        while time.monotonic() < stop:
-            says.append(stub.Say.future(pb.Hello(name="l"), timeout=TIMEOUT))
-            if not killed and len(says) >= 50:
-                os.kill(server_pid, signal.SIGTERM)
-                killed = True
-            time.sleep(0.005)
-        assert killed
-        for f in sleeps:
-            r = f.result()  # raises if any accepted call was lost
-            assert r.text == "slept 800", r.text
+        for i in range(IN_FLIGHT):
+            q = queue.Queue()
+            q.put(pb.Hello(name="in%d-a" % i))
+            chats.append((q, stub.Chat(chat_requests(q), timeout=4 * BOUND)))
+        for i, (q, it) in enumerate(chats):
+            r = next(it)  # the server has this call, and it stays open
+            assert r.text == "echo: in%d-a" % i, r.text
+        says = [stub.Say.future(pb.Hello(name="l"), timeout=TIMEOUT) for _ in range(50)]
+        os.kill(server_pid, signal.SIGTERM)
+        t_signal = time.monotonic()
+        says += [stub.Say.future(pb.Hello(name="l"), timeout=TIMEOUT) for _ in range(50)]
+        wait_for_log(server_log, "graceful shutdown")
+        # The listener is closed: a new connection is refused. The channel
+        # gets its own subchannel pool: by default grpcio shares subchannels
+        # (and so the old connection, which may not have seen the GOAWAY yet)
+        # between channels to the same target.
+        with new_channel((("grpc.use_local_subchannel_pool", 1),)) as fresh:
+            expect_error(lambda: pb_grpc.DemoStub(fresh).Say(pb.Hello(name="new"),
+                                                             timeout=TIMEOUT),
+                         grpc.StatusCode.UNAVAILABLE)
+        # The old channel: calls the server still took (before its final
+        # GOAWAY) end OK; once the GOAWAY is seen, new calls are refused.
+        end = time.monotonic() + BOUND
+        refused = 0
+        while not refused:
+            assert time.monotonic() < end, "new calls were still taken %d s into the shutdown" % BOUND
+            try:
+                assert stub.Say(pb.Hello(name="late"), timeout=TIMEOUT).text == "hello late"
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+                refused = 1
+        # The in-flight calls still work, and finish OK.
+        for i, (q, it) in enumerate(chats):
+            q.put(pb.Hello(name="in%d-b" % i))
+            r = next(it)
+            assert r.text == "echo: in%d-b" % i, r.text
+            q.put(None)
+            rest = list(it)
+            assert rest == [], rest
+            assert it.code() == grpc.StatusCode.OK, (it.code(), it.details())
+        drained = time.monotonic() - t_signal  # must stay well below the server's 10 s drain
         ok_says = 0
         for f in says:
             try:
@@ -239,40 +340,26 @@ def graceful_shutdown(stub, server_pid, server_log):
                 ok_says += 1
             except grpc.RpcError as e:
                 assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
-        assert ok_says >= 50, ok_says  # the ones before the signal
-        client_ok = ok_says + len(sleeps)
-        # the server exits by itself after draining; then compare counts
-        for _ in range(100):
-            try:
-                os.kill(server_pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        if server_log:
-            with open(server_log) as fh:
-                log = fh.read()
-            shutdown_at = log.find("graceful shutdown")
-            assert shutdown_at >= 0, "no graceful shutdown in the server log"
-            server_ok = log.count("Sleep ended OK") + log.count("Say ended OK") - before_ok[0]
-            assert server_ok == client_ok, "server ended %d calls OK, client saw %d" % (
-                server_ok, client_ok)
+        # The server exits by itself once drained; "stopped" is its last line.
+        log = wait_for_log(server_log, "demo-server: stopped")
+        after = log[log.index("graceful shutdown"):]
+        assert after.count("Chat ended OK") == IN_FLIGHT, (
+            "%d of %d in-flight calls ended OK after the shutdown began" % (
+                after.count("Chat ended OK"), IN_FLIGHT))
+        server_ok = sum(log.count("%s ended OK" % m)
+                        for m in ("Say", "Count", "Sum", "Chat", "Sleep", "Fail"))
+        client_ok = tally.ok_count()
+        assert server_ok == client_ok, "server ended %d calls OK, client saw %d" % (
+            server_ok, client_ok)
     except Exception as e:
+        for q, _ in chats:
+            q.put(None)  # lets grpcio's request threads end
         results.append((name, False))
         print("FAIL %-22s %s: %s" % (name, type(e).__name__, e), flush=True)
         return
     results.append((name, True))
-    print("PASS %-22s (%d Sleep + %d Say OK)" % (name, len(sleeps), ok_says), flush=True)
-
-
-before_ok = [0]
-
-
-def count_ok(server_log):
-    if not server_log:
-        return 0
-    with open(server_log) as fh:
-        log = fh.read()
-    return log.count("Sleep ended OK") + log.count("Say ended OK")
+    print("PASS %-22s (%d in-flight Chat OK %.0f ms after the signal, %d of %d Say OK)" % (
+        name, IN_FLIGHT, drained * 1000, ok_says, len(says)), flush=True)
 
 
 def main():
@@ -281,11 +368,14 @@ def main():
     ap.add_argument("--server-pid", type=int, default=0,
                     help="finish with a graceful-shutdown check on this server")
     ap.add_argument("--server-log", default="",
-                    help="the server's log, to compare its count of finished calls")
+                    help="the server's log (needed with --server-pid): the shutdown check "
+                    "waits for its lines and compares its count of finished calls")
     ap.add_argument("--ca", default="", help="TLS: trust this CA (PEM)")
     ap.add_argument("--cert", default="", help="TLS: client certificate (PEM)")
     ap.add_argument("--key", default="", help="TLS: client key (PEM)")
     args = ap.parse_args()
+    if args.server_pid and not args.server_log:
+        ap.error("--server-pid needs --server-log")
     if args.ca:
         def read(path):
             with open(path, "rb") as fh:
@@ -294,20 +384,23 @@ def main():
             root_certificates=read(args.ca),
             private_key=read(args.key) if args.key else None,
             certificate_chain=read(args.cert) if args.cert else None)
-        channel = grpc.secure_channel(args.target, creds)
+
+        def new_channel(options=()):
+            return grpc.secure_channel(args.target, creds, options=options)
     else:
-        channel = grpc.insecure_channel(args.target)
-    with channel:
-        grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
+        def new_channel(options=()):
+            return grpc.insecure_channel(args.target, options=options)
+    tally = Tally()
+    with new_channel() as raw:
+        grpc.channel_ready_future(raw).result(timeout=TIMEOUT)
+        channel = grpc.intercept_channel(raw, tally)
         stub = pb_grpc.DemoStub(channel)
         for t in (t_say, t_md, t_compress, t_large, t_count, t_count_big, t_sum, t_sum_empty, t_chat,
                   t_chat_pingpong, t_deadline, t_sleep_ok, t_unimpl, t_fail, t_cancel,
                   t_concurrent):
             t(stub, channel)
         if args.server_pid:
-            time.sleep(0.2)  # let the server log the calls above
-            before_ok[0] = count_ok(args.server_log)
-            graceful_shutdown(stub, args.server_pid, args.server_log)
+            graceful_shutdown(stub, tally, new_channel, args.server_pid, args.server_log)
     passed = sum(1 for _, ok in results if ok)
     print("py-client: %d of %d checks passed" % (passed, len(results)), flush=True)
     return 0 if passed == len(results) else 1
