@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "support.h"
+#include "low_port.h"
 
 #define SEC 1000000000LL
 #define MS 1000000LL
@@ -473,11 +474,13 @@ static void test_static_targets(void **state) {
     sgrpc_net_listen_opts lo;
     sgrpc_net_server *s6 = NULL;
     backend b6 = {2, NULL, 0};
+    static char addr6[64];
+    int rv6;
     memset(&lo, 0, sizeof(lo));
-    lo.listen = "[::1]:0";
     lo.server.on_event = backend_event;
     lo.server.user_data = &b6;
-    v6_ok = CA->listen(w.loop, &lo, &s6) == 0;
+    TEST_LISTEN_LOW(rv6, addr6, "[::1]:%d", lo, CA->listen(w.loop, &lo, &s6));
+    v6_ok = rv6 == 0;
     if (v6_ok) {
       snprintf(target, sizeof(target), "ipv6:[::1]:%d", sgrpc_net_server_port(s6));
       channel_opts(&w, &co, target);

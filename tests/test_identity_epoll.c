@@ -36,6 +36,8 @@
 #include <sgrpc/testing.h>
 #include <sgrpc/tls_openssl.h>
 
+#include "low_port.h"
+
 #ifndef SGRPC_TLS_CERT_SCRIPT
 #error "SGRPC_TLS_CERT_SCRIPT must name tests/tls/make_certs.sh"
 #endif
@@ -193,10 +195,14 @@ static int setup(void **state) {
   sgrpc_router_set_events(W.router, W.ev);
 
   memset(&so, 0, sizeof(so));
-  so.listen = "127.0.0.1:0";
   so.server.on_event = sgrpc_net_router_event;
   so.server.user_data = W.router;
-  if (sgrpc_epoll_listen(W.loop, &so, &W.plain) != 0) return -1;
+  {
+    static char plain_addr[64];
+    int rv;
+    TEST_LISTEN_LOW(rv, plain_addr, "127.0.0.1:%d", so, sgrpc_epoll_listen(W.loop, &so, &W.plain));
+    if (rv != 0) return -1;
+  }
 
   sgrpc_tls_openssl_options_default(&to);
   to.is_server = 1;
@@ -207,7 +213,12 @@ static int setup(void **state) {
   W.sctx = make_ctx(&to);
   so.server.make_tls = sgrpc_tls_openssl_factory;
   so.server.tls_user_data = W.sctx;
-  if (sgrpc_epoll_listen(W.loop, &so, &W.secure) != 0) return -1;
+  {
+    static char secure_addr[64];
+    int rv;
+    TEST_LISTEN_LOW(rv, secure_addr, "127.0.0.1:%d", so, sgrpc_epoll_listen(W.loop, &so, &W.secure));
+    if (rv != 0) return -1;
+  }
   return 0;
 }
 

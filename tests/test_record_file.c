@@ -10,6 +10,7 @@
  *    exit codes and message, records, to-corpus, usage errors.
  */
 #include "support.h"
+#include "low_port.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -291,12 +292,16 @@ static void net_call(const char *srv_dir, const char *cli_dir) {
   memset(&w, 0, sizeof(w));
   assert_int_equal(sgrpc_epoll_new(&w.loop, NULL), 0);
   memset(&so, 0, sizeof(so));
-  so.listen = "127.0.0.1:0";
   so.server.on_event = srv_event;
   so.server.user_data = &w;
   so.server.record_dir = srv_dir;
   so.server.record_max_bytes = 1 << 20;
-  assert_int_equal(sgrpc_epoll_listen(w.loop, &so, &srv), 0);
+  {
+    static char srv_addr[64];
+    int rv;
+    TEST_LISTEN_LOW(rv, srv_addr, "127.0.0.1:%d", so, sgrpc_epoll_listen(w.loop, &so, &srv));
+    assert_int_equal(rv, 0);
+  }
   snprintf(target, sizeof(target), "127.0.0.1:%d", sgrpc_net_server_port(srv));
   memset(&co, 0, sizeof(co));
   co.target = target;

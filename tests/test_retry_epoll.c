@@ -28,6 +28,8 @@
 #include <sgrpc/epoll.h>
 #include <sgrpc/net_rpc.h>
 
+#include "low_port.h"
+
 extern char **environ;
 
 #define MS 1000000LL
@@ -139,8 +141,12 @@ static void test_policy_over_epoll(void **state) {
   memset(&so, 0, sizeof(so));
   so.server.on_event = sgrpc_net_router_event;
   so.server.user_data = router;
-  so.listen = "127.0.0.1:0";
-  assert_int_equal(sgrpc_epoll_listen(loop, &so, &srv), 0);
+  {
+    static char srv_addr[64];
+    int rv;
+    TEST_LISTEN_LOW(rv, srv_addr, "127.0.0.1:%d", so, sgrpc_epoll_listen(loop, &so, &srv));
+    assert_int_equal(rv, 0);
+  }
   snprintf(addr, sizeof(addr), "127.0.0.1:%d", sgrpc_net_server_port(srv));
   memset(&co, 0, sizeof(co));
   co.target = addr;

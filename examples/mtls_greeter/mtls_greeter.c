@@ -13,7 +13,9 @@
  * spiffe://sgrpc.test/intruder) was refused.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sgrpc/epoll.h>
 #include <sgrpc/net_rpc.h>
@@ -158,12 +160,23 @@ int main(int argc, char **argv) {
   greeter.say_hello = say_hello;
   if (helloworld__greeter__sgrpc_register(router, &greeter, NULL) != 0) goto out;
   memset(&so, 0, sizeof(so));
-  so.listen = "127.0.0.1:0";
   so.server.on_event = sgrpc_net_router_event;
   so.server.user_data = router;
   so.server.make_tls = sgrpc_tls_openssl_factory;
   so.server.tls_user_data = sctx;
-  if (sgrpc_epoll_listen(loop, &so, &server) != 0) goto out;
+  {
+    /* a port below 32768 (the kernel's own pick, port 0, would come from
+     * the range client sockets use), another one when it is taken */
+    char addr[32];
+    int tries, rv = -1;
+    srand((unsigned)getpid());
+    for (tries = 0; tries < 50 && rv != 0; tries++) {
+      snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + rand() % 12000);
+      so.listen = addr;
+      rv = sgrpc_epoll_listen(loop, &so, &server);
+    }
+    if (rv != 0) goto out;
+  }
 
   allowed = call_as(loop, sgrpc_net_server_port(server), argv[1], "client");
   intruder = call_as(loop, sgrpc_net_server_port(server), argv[1], "intruder");

@@ -1,6 +1,6 @@
 #!/bin/bash
 # ctest example_multicore: starts sgrpc-multicore-server with 2 loops on a
-# kernel-chosen port, makes REQUESTS unary calls over 32 connections with
+# port below 32768, makes REQUESTS unary calls over 32 connections with
 # sgrpc-loadgen, then sends SIGTERM and checks that
 #  - every call succeeded,
 #  - the server exited 0 after its graceful shutdown,
@@ -14,14 +14,21 @@ loadgen=$2
 requests=2000
 out=$(mktemp)
 trap 'rm -f "$out"; [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null' EXIT
-"$server" --loops=2 --port=0 > "$out" 2>&1 &
-pid=$!
 port=
-for _ in $(seq 100); do # up to 10 s for "listening on HOST:PORT"
-  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) (2 loops)$/\1/p' "$out")
+for _ in $(seq 20); do # a port below 32768; another when it is taken
+  try=$((20000 + RANDOM % 12000))
+  "$server" --loops=2 --port=$try > "$out" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do # up to 10 s for "listening on HOST:PORT"
+    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) (2 loops)$/\1/p' "$out")
+    [ -n "$port" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+  done
   [ -n "$port" ] && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
+  kill -9 $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  pid=
 done
 if [ -z "$port" ]; then
   echo "multicore: server did not start:"

@@ -9,7 +9,8 @@
 #   backends.sh stop DIR                 SIGTERM, bounded wait, SIGKILL
 #
 # SERVER_BIN: sgrpc-interop-server, go-lb-server (interop/lb/go), or any
-# program taking --port=0 --server_id=ID that prints "listening on port N".
+# program taking --port=P --server_id=ID that prints "listening on port N"
+# (P is picked below 32768; see lib.sh).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 usage() { echo "usage: backends.sh start SERVER_BIN N DIR | stop DIR" >&2; exit 2; }

@@ -2,9 +2,10 @@
 # backends that report their instance id, and checks the output of a
 # load-balancing client run.
 #
-# Backends: any program taking "--port=0 --server_id=ID" that prints
-# "listening on port N" once serving on 127.0.0.1 (sgrpc-interop-server,
-# go-lb-server). Their instance ids are s1, s2, ...
+# Backends: any program taking "--port=P --server_id=ID" that prints
+# "listening on port N" once serving on 127.0.0.1 and exits when P is taken
+# (sgrpc-interop-server, go-lb-server); P is picked below 32768. Their
+# instance ids are s1, s2, ...
 #
 #   lb_start_backends BIN N   starts N; sets lb_pids[], lb_ports[], lb_ids[]
 #   lb_addrs                  prints "127.0.0.1:P1,127.0.0.1:P2,..."
@@ -21,19 +22,27 @@
 lb_pids=() lb_ports=() lb_ids=()
 
 lb_start_backends() {
-  local bin=$1 n=$2 k port
+  local bin=$1 n=$2 k port try pid
   for k in $(seq "$n"); do
-    "$bin" --port=0 --server_id="s$k" > "$lb_work/backend-s$k.log" 2>&1 &
-    lb_pids+=($!)
-    lb_ids+=("s$k")
+    # a port below 32768, another when it is taken (the backend exits)
     port=
-    for _ in $(seq 150); do
-      port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$lb_work/backend-s$k.log" 2>/dev/null | head -n 1)
+    for _ in $(seq 20); do
+      try=$((20000 + RANDOM % 12000))
+      "$bin" --port="$try" --server_id="s$k" > "$lb_work/backend-s$k.log" 2>&1 &
+      pid=$!
+      for _ in $(seq 150); do
+        port=$(sed -n 's/.*listening on port \([0-9][0-9]*\).*/\1/p' "$lb_work/backend-s$k.log" 2>/dev/null | head -n 1)
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
       [ -n "$port" ] && break
-      kill -0 "${lb_pids[-1]}" 2>/dev/null || break
-      sleep 0.1
+      kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
     done
     [ -n "$port" ] || lb_fail "backend s$k ($bin) did not start: $(tail -n 3 "$lb_work/backend-s$k.log")"
+    lb_pids+=("$pid")
+    lb_ids+=("s$k")
     lb_ports+=("$port")
   done
 }

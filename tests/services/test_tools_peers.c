@@ -33,6 +33,8 @@
 #include <sgrpc/health.h>
 #include <sgrpc/net_rpc.h>
 
+#include "low_port.h"
+
 #define MS 1000000LL
 #define SEC 1000000000LL
 
@@ -165,10 +167,14 @@ static void test_grpcio_reads_channelz_and_watches_checks(void **state) {
   assert_int_equal(sgrpc_channelz_register(w.cz, w.router), 0);
 
   memset(&so, 0, sizeof(so));
-  so.listen = "127.0.0.1:0";
   so.server.on_event = sgrpc_net_router_event;
   so.server.user_data = w.router;
-  assert_int_equal(sgrpc_epoll_listen(w.loop, &so, &w.srv), 0);
+  {
+    static char srv_addr[64];
+    int rv;
+    TEST_LISTEN_LOW(rv, srv_addr, "127.0.0.1:%d", so, sgrpc_epoll_listen(w.loop, &so, &w.srv));
+    assert_int_equal(rv, 0);
+  }
   w.port = sgrpc_net_server_port(w.srv);
   assert_true(w.port > 0 && w.port < 65536);
 
