@@ -393,6 +393,10 @@ static int server_on_request(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
   sg_event *e;
   int rv;
 
+  /* Ended while its header block was still arriving (a drain deadline
+   * passed between HEADERS and the last CONTINUATION): the status went
+   * out then, and the user, who was never told of the call, never is. */
+  if (call->state == SG_CALL_CLOSED) return 0;
   if (h->invalid) return NGHTTP2_PROTOCOL_ERROR;
   for (i = 0; i < h->nfields; i++) {
     const sg_field *f = &h->fields[i];
