@@ -771,6 +771,10 @@ static int conn_service(sgrpc_net_conn *c) {
       if (c->drain_rx_mark) {
         sgrpc_conn_stats st;
         sgrpc_conn_get_stats(c->engine, &st);
+        /* the wait counts from the moment the connection had nothing
+         * left to do, not from the start of the shutdown: a slow reader
+         * may take longer than a linger to get that far */
+        if (!c->drain_ack_by) c->drain_ack_by = c->loop->now + conn_linger(c);
         if (st.bytes_received + 2 <= c->drain_rx_mark && c->loop->now < c->drain_ack_by)
           return n;
       }
@@ -805,7 +809,8 @@ int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *l) {
     if (c->state == NET_CONNECTING) when = min64(when, c->connect_deadline);
     if (c->state == NET_WAITING && !c->closing) when = min64(when, c->retry_at);
     if (c->close_at) when = min64(when, c->close_at);
-    if (c->drain_rx_mark && c->state == NET_OPEN && !c->lingering) when = min64(when, c->drain_ack_by);
+    if (c->drain_rx_mark && c->drain_ack_by && c->state == NET_OPEN && !c->lingering)
+      when = min64(when, c->drain_ack_by);
   }
   for (s = l->servers; s; s = s->next) {
     if (s->nconns) when = min64(when, s->drain_at);
@@ -1160,7 +1165,7 @@ void sgrpc_net_server_shutdown(sgrpc_net_server *s, int64_t now) {
       sgrpc_conn_get_stats(c->engine, &st);
       /* +1: 0 means unset; closing waits for more input than this */
       c->drain_rx_mark = st.bytes_received + 2;
-      c->drain_ack_by = now + conn_linger(c);
+      c->drain_ack_by = 0; /* set when the connection goes idle */
       c->close_when_idle = 1;
       if (rv < 0) c->closing = 1;
     }
