@@ -3,6 +3,7 @@
  * (route_guide.c) and the epoll server (route_guide_server.c): a small
  * built-in feature database and the four handlers.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,9 +112,15 @@ static void record_route(sgrpc_server_call *call, const Point *p, void *ud) {
     sgrpc_server_call_set_user_data(call, st);
   }
   if (p) {
-    if (st->sum.point_count > 0)
-      st->sum.distance += abs(p->latitude - st->last.latitude) / 100 +
-                          abs(p->longitude - st->last.longitude) / 100;
+    if (st->sum.point_count > 0) {
+      /* in 64 bits: coordinates are any int32 a client sends (the service
+       * fuzzer found INT32_MIN), and the total stops at INT32_MAX */
+      int64_t dlat = (int64_t)p->latitude - st->last.latitude;
+      int64_t dlon = (int64_t)p->longitude - st->last.longitude;
+      int64_t d = (int64_t)st->sum.distance + (dlat < 0 ? -dlat : dlat) / 100 +
+                  (dlon < 0 ? -dlon : dlon) / 100;
+      st->sum.distance = d > INT32_MAX ? INT32_MAX : (int32_t)d;
+    }
     st->sum.point_count++;
     if (route_guide_feature_at(p)[0]) st->sum.feature_count++;
     st->last = *p;
