@@ -1,5 +1,5 @@
-/* libsgrpc-epoll: the adapter on its own loop listens on 127.0.0.1 (port
- * picked by the kernel), then everything is deleted. */
+/* libsgrpc-epoll: the adapter on its own loop listens on 127.0.0.1 (a port
+ * below 32768), then everything is deleted. */
 #include <stdio.h>
 #include <string.h>
 #include <sgrpc/epoll.h>
@@ -13,12 +13,16 @@ int consumer_loop(void) {
   sgrpc_epoll *e;
   sgrpc_net_server *s;
   sgrpc_net_listen_opts o;
-  int port;
+  char addr[32];
+  int port, tries, rv = -1;
   if (sgrpc_epoll_new(&e, NULL) != 0) return 1;
   memset(&o, 0, sizeof(o));
-  o.listen = "127.0.0.1:0";
   o.server.on_event = on_event;
-  if (sgrpc_epoll_listen(e, &o, &s) != 0) {
+  for (tries = 0; tries < 50 && rv != 0; tries++) {
+    o.listen = consumer_low_addr(addr, sizeof(addr));
+    rv = sgrpc_epoll_listen(e, &o, &s);
+  }
+  if (rv != 0) {
     sgrpc_epoll_del(e);
     return 1;
   }

@@ -1,5 +1,5 @@
 /* libsgrpc-uv: the adapter bound to the consumer's own libuv loop listens
- * on 127.0.0.1 (port picked by the kernel), then is deleted; libuv closes
+ * on 127.0.0.1 (a port below 32768), then is deleted; libuv closes
  * handles asynchronously, so the loop runs until they are closed before
  * uv_loop_close. */
 #include <stdio.h>
@@ -16,13 +16,17 @@ int consumer_loop(void) {
   sgrpc_uv *u;
   sgrpc_net_server *s;
   sgrpc_net_listen_opts o;
-  int port = 0;
+  char addr[32];
+  int port = 0, tries, rv = -1;
   if (uv_loop_init(&loop) != 0) return 1;
   if (sgrpc_uv_new(&u, &loop, NULL) != 0) return 1;
   memset(&o, 0, sizeof(o));
-  o.listen = "127.0.0.1:0";
   o.server.on_event = on_event;
-  if (sgrpc_uv_listen(u, &o, &s) == 0) port = sgrpc_net_server_port(s);
+  for (tries = 0; tries < 50 && rv != 0; tries++) {
+    o.listen = consumer_low_addr(addr, sizeof(addr));
+    rv = sgrpc_uv_listen(u, &o, &s);
+  }
+  if (rv == 0) port = sgrpc_net_server_port(s);
   sgrpc_uv_del(u);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) return 1;
