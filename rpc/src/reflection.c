@@ -140,6 +140,8 @@ static int wire_find(const uint8_t *data, size_t len, uint32_t want, const uint8
   const uint8_t *v;
   size_t vl;
   int rv, found = 0;
+  *val = NULL; /* defined when the field is absent too */
+  *vlen = 0;
   while ((rv = wire_next(&w, &f, &v, &vl)) > 0) {
     if (f == want && rv == 2) {
       *val = v;
