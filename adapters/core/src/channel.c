@@ -64,6 +64,7 @@ struct sgrpc_net_channel {
   sg_subch *subs;
   size_t nsubs, rr_next;
   sgrpc_net_conn *pending; /* calls waiting for the first addresses */
+  sgrpc_net_conn *conns;   /* its live connections (ch_next), newest first */
   /* state */
   int state;
   int idle; /* idle: nothing connects until a call or try_to_connect */
@@ -145,7 +146,10 @@ static void conn_fail_fast(sgrpc_net_conn *c) {
     if (rv < 0 && rv != SGRPC_ERR_CALL_CLOSED) c->closing = 1;
   }
   if (!waiting || (c->channel && c->channel->closing)) c->closing = 1;
+  sg_conn_touch(c);
 }
+
+void sg_channel_fail_fast(sgrpc_net_conn *c) { conn_fail_fast(c); }
 
 void sg_channel_close_event(sgrpc_net_conn *c, sgrpc_event *e, int *changed) {
   static const char dflt[] = "connection failed";
@@ -195,6 +199,9 @@ static sgrpc_net_conn *channel_new_conn(sgrpc_net_channel *ch, sg_subch *sub, in
   }
   c->channel = ch;
   c->sub = sub;
+  c->ch_next = ch->conns;
+  if (ch->conns) ch->conns->ch_prev = c;
+  ch->conns = c;
   sg_conn_record(c, ch->record_dir, ch->record_max, "client");
   c->linger_ns = ch->linger_ns;
   c->state = NET_IDLE;
@@ -217,6 +224,7 @@ void sg_channel_start_attempt(sgrpc_net_conn *c, int64_t now) {
   sgrpc_net_loop *l = c->loop;
   sg_subch *sub = c->sub;
   int rv;
+  sg_conn_touch(c);
   if (!sub || sub->naddrs == 0) { /* detached (re-resolution dropped it) */
     c->closing = 1;
     return;
@@ -238,6 +246,7 @@ void sg_channel_start_attempt(sgrpc_net_conn *c, int64_t now) {
 void sg_channel_connect_failed(sgrpc_net_conn *c, int64_t now) {
   sgrpc_net_channel *ch = c->channel;
   sg_subch *sub = c->sub;
+  sg_conn_touch(c);
   if (c->tx) {
     void *tx = c->tx;
     c->tx = NULL;
@@ -276,6 +285,7 @@ void sg_channel_connect_failed(sgrpc_net_conn *c, int64_t now) {
 static void conn_begin(sgrpc_net_conn *c, int64_t now) {
   sg_subch *sub = c->sub;
   if (sub && now < sub->retry_at) {
+    sg_conn_touch(c);
     c->state = NET_WAITING;
     c->retry_at = sub->retry_at;
     if (!c->reason[0]) snprintf(c->reason, sizeof(c->reason), "backing off after failed connects");
@@ -311,6 +321,10 @@ void sg_channel_conn_event(sgrpc_net_conn *c, const sgrpc_event *ev) {
 void sg_channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c) {
   int64_t ka = sgrpc_conn_keepalive_time(c->engine);
   if (ch->nconns) ch->nconns--;
+  if (c->ch_prev) c->ch_prev->ch_next = c->ch_next;
+  else if (ch->conns == c) ch->conns = c->ch_next;
+  if (c->ch_next) c->ch_next->ch_prev = c->ch_prev;
+  c->ch_prev = c->ch_next = NULL;
   if (c->sub && c->sub->cur == c) c->sub->cur = NULL;
   if (ch->pending == c) ch->pending = NULL;
   /* A peer that said too_many_pings doubled the engine's keepalive time;
@@ -334,6 +348,7 @@ static void subs_free(sgrpc_net_loop *l, sg_subch *subs, size_t n) {
 }
 
 static void conn_detach(sgrpc_net_conn *c) {
+  sg_conn_touch(c);
   c->sub = NULL;
   if (c->state == NET_OPEN) {
     c->close_when_idle = 1;
@@ -392,8 +407,8 @@ static int channel_set_addresses(sgrpc_net_channel *ch, const sgrpc_net_address 
   {
     sgrpc_net_conn *c;
     /* every connection of the channel points into the new array */
-    for (c = l->conns; c; c = c->next) {
-      if (c->channel != ch || !c->sub) continue;
+    for (c = ch->conns; c; c = c->ch_next) {
+      if (!c->sub) continue;
       c->sub = NULL;
       for (i = 0; i < nsubs; i++)
         if (subs[i].cur == c) c->sub = &subs[i];
@@ -446,6 +461,7 @@ static void channel_place_pending(sgrpc_net_channel *ch, int64_t now) {
   sg_subch *sub;
   if (!c || ch->nsubs == 0) return;
   ch->pending = NULL;
+  sg_conn_touch(c);
   sub = channel_pick(ch, now);
   if (sub->cur && conn_usable(sub->cur)) {
     /* the subchannel has its own connection: the pending one connects for
@@ -758,6 +774,7 @@ int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts, i
       rv = SGRPC_ERR_NOMEM;
       break;
     }
+    sg_conn_touch(c); /* whatever happens to it below */
     if (!c->ever_connected && c->npcalls == c->cappcalls) {
       size_t cap = c->cappcalls ? c->cappcalls * 2 : 8;
       sg_pcall *p = l->mem.realloc(c->pcalls, cap * sizeof(*p), l->mem.user_data);
@@ -822,9 +839,8 @@ static int channel_compute_state(const sgrpc_net_channel *ch, int64_t now) {
       connecting = 1;
     if (s->retry_at > now) failing = 1;
   }
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch && conn_usable(c) && (c->state == NET_CONNECTING || c->state == NET_OPEN))
-      connecting = 1;
+  for (c = ch->conns; c; c = c->ch_next)
+    if (conn_usable(c) && (c->state == NET_CONNECTING || c->state == NET_OPEN)) connecting = 1;
   if (ch->req) connecting = 1;
   if (connecting) return SGRPC_NET_CHANNEL_CONNECTING;
   if (ch->idle) return SGRPC_NET_CHANNEL_IDLE;
@@ -879,12 +895,12 @@ const char *sgrpc_net_channel_state_name(sgrpc_net_channel_state s) {
 static void channel_go_idle(sgrpc_net_channel *ch) {
   sgrpc_net_conn *c;
   size_t i;
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) {
-      c->close_when_idle = 1;
-      c->by_channel = 1;
-      if (c->state != NET_OPEN) c->closing = 1;
-    }
+  for (c = ch->conns; c; c = c->ch_next) {
+    c->close_when_idle = 1;
+    c->by_channel = 1;
+    if (c->state != NET_OPEN) c->closing = 1;
+    sg_conn_touch(c);
+  }
   for (i = 0; i < ch->nsubs; i++) {
     ch->subs[i].cur = NULL;
     ch->subs[i].retry_at = 0;
@@ -900,19 +916,13 @@ static void channel_go_idle(sgrpc_net_channel *ch) {
 static size_t channel_calls(const sgrpc_net_channel *ch) {
   const sgrpc_net_conn *c;
   size_t n = 0;
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) n += sgrpc_conn_call_count(c->engine);
+  for (c = ch->conns; c; c = c->ch_next) n += sgrpc_conn_call_count(c->engine);
   return n;
 }
 
 void sg_channels_maintain(sgrpc_net_loop *l, int64_t now) {
   sgrpc_net_channel *ch;
-  sgrpc_net_conn *c;
-  for (c = l->conns; c; c = c->next)
-    if (c->failfast_due && c->channel && !c->dead) {
-      c->failfast_due = 0;
-      if (c->state != NET_OPEN) conn_fail_fast(c);
-    }
+  /* (a connection's due fail-fast calls end in its own service) */
   for (ch = l->channels; ch; ch = ch->next) {
     if (ch->closing) continue;
     /* round_robin keeps a connection to every backend it knows */
@@ -993,12 +1003,12 @@ void sgrpc_net_channel_close(sgrpc_net_channel *ch, int64_t now) {
   /* No GOAWAY from the client: it could stop request HEADERS the engine
    * has queued but not written yet. Each connection closes once idle;
    * one still waiting for addresses ends its calls now. */
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) {
-      c->close_when_idle = 1;
-      c->by_channel = 1;
-      if (c->state == NET_IDLE || (c->state == NET_WAITING && !c->sub)) c->closing = 1;
-    }
+  for (c = ch->conns; c; c = c->ch_next) {
+    c->close_when_idle = 1;
+    c->by_channel = 1;
+    if (c->state == NET_IDLE || (c->state == NET_WAITING && !c->sub)) c->closing = 1;
+    sg_conn_touch(c);
+  }
   sg_loop_kick(ch->loop, now);
 }
 
@@ -1034,15 +1044,12 @@ int sgrpc_net_channel_failures(const sgrpc_net_channel *ch) { return ch ? ch->fa
 
 void sgrpc_net_channel_del(sgrpc_net_channel *ch) {
   sgrpc_net_loop *l;
-  sgrpc_net_conn *c, *next;
   if (!ch) return;
   l = ch->loop;
   l->depth++;
   channel_abort(ch);
-  for (c = l->conns; c; c = next) {
-    next = c->next;
-    if (c->channel == ch) sg_conn_close(c);
-  }
+  /* each close takes the connection off the channel's list */
+  while (ch->conns) sg_conn_close(ch->conns);
   l->depth--;
   if (ch->prev) ch->prev->next = ch->next;
   else l->channels = ch->next;
@@ -1089,9 +1096,8 @@ sgrpc_net_conn *sgrpc_net_channel_conn_next(const sgrpc_net_channel *ch,
                                            const sgrpc_net_conn *prev) {
   sgrpc_net_conn *c;
   if (!ch || (prev && (prev->dead || prev->channel != ch))) return NULL;
-  for (c = prev ? prev->next : ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) return c;
-  return NULL;
+  c = prev ? prev->ch_next : ch->conns;
+  return c;
 }
 
 sgrpc_net_channel *sgrpc_net_loop_channel_next(const sgrpc_net_loop *l,

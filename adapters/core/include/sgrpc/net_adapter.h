@@ -168,6 +168,13 @@ SGRPC_EXTERN void sgrpc_net_loop_set_io_limit(sgrpc_net_loop *loop, size_t n);
 /** The limit set with sgrpc_net_loop_set_io_limit (0: none); adapters
  *  read it before each transport read and write. */
 SGRPC_EXTERN size_t sgrpc_net_loop_io_limit(const sgrpc_net_loop *loop);
+/** How many times the loop has serviced one connection so far (a
+ *  connection's pass: its events dispatched, its output written, its
+ *  close decided). A pass services only the connections that had
+ *  something happen (an adapter report, an engine API call on them, a
+ *  due expiry), so the count grows with activity, not with the number of
+ *  connections held; for tests and diagnostics. 0 for NULL. */
+SGRPC_EXTERN uint64_t sgrpc_net_loop_serviced(const sgrpc_net_loop *loop);
 
 /* ------------------------------------------------------------------ */
 /* Connections: entry points for the adapter                           */
