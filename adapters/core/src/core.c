@@ -1039,6 +1039,7 @@ static void loop_service_all(sgrpc_net_loop *l, int64_t now) {
       if (c->dead) continue;
       work += conn_service(c);
       l->serviced++;
+      if (c->channel) sg_channel_touch(c->channel);
       if (c->dead) continue;
       heap_fix(c);
       if (!c->in_work && !conn_quiet(c)) work_push(c);
@@ -1049,8 +1050,10 @@ static void loop_service_all(sgrpc_net_loop *l, int64_t now) {
   /* what the bound left on the list keeps an up-to-date expiry */
   for (c = l->work_head; c; c = c->wnext)
     if (!c->dead) heap_fix(c);
+  sg_channels_settle(l, now);
 #ifndef NDEBUG
   loop_verify(l);
+  sg_channels_verify(l, now);
 #endif
   l->depth--;
   sg_free_graveyard(l);
@@ -1260,6 +1263,7 @@ void sgrpc_net_loop_del(sgrpc_net_loop *l) {
   sg_free_graveyard(l);
   if (l->armed != SGRPC_NEVER) l->ops.timer_arm(l->ud, SGRPC_NEVER);
   net_free(l, l->heap);
+  net_free(l, l->ch_heap);
   net_free(l, l);
 }
 

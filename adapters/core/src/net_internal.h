@@ -130,6 +130,13 @@ struct sgrpc_net_loop {
   size_t heap_len, heap_cap;
   size_t nlive; /* connections made and not closed: the heap's worst size */
   uint64_t serviced; /* conn_service calls so far (sgrpc_net_loop_serviced) */
+  /* Channels (channel.c): the ones whose state or expiry may have changed
+   * since they were last looked at (through dnext), a min-heap of them
+   * all by their expiry, how many there are and how many balance
+   * round_robin. */
+  sgrpc_net_channel *ch_dirty, *ch_batch;
+  sgrpc_net_channel **ch_heap;
+  size_t ch_heap_len, ch_heap_cap, nchannels, nrr;
 };
 
 /* Channel targets (target.c). */
@@ -179,6 +186,14 @@ void sg_channel_start_attempt(sgrpc_net_conn *c, int64_t now);
 void sg_channels_maintain(sgrpc_net_loop *l, int64_t now);
 int sg_channels_check_state(sgrpc_net_loop *l, int64_t now);
 void sg_channels_timer(sgrpc_net_loop *l, int64_t now);
+/* Marks ch for a look at its state and expiry in the next pass (no-op
+ * when marked): every change to what channel_compute_state or the
+ * channel's expiry read must be followed by this. */
+void sg_channel_touch(sgrpc_net_channel *ch);
+/* The expiries of the channels still marked after a pass, brought up to
+ * date (they stay marked); and, in Debug builds, the bookkeeping checked. */
+void sg_channels_settle(sgrpc_net_loop *l, int64_t now);
+void sg_channels_verify(const sgrpc_net_loop *l, int64_t now);
 int64_t sg_channels_next_expiry(const sgrpc_net_loop *l);
 int sg_channels_have_work(const sgrpc_net_loop *l);
 void sg_channels_abort_all(sgrpc_net_loop *l);
