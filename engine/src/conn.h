@@ -314,6 +314,12 @@ static inline void sg_queued_sub(sgrpc_conn *c, size_t n) {
 /* How long a connection without calls keeps what it caches for the next
  * ones (ended calls, nghttp2's blocks, the event ring, output buffer). */
 #define SG_TRIM_AFTER_NS 1000000000ll
+/* The trim falls on a multiple of 2^27 ns (134 ms) at most that much
+ * before SG_TRIM_AFTER_NS: connections of a busy server that went idle
+ * within the same 134 ms are trimmed by one timer instead of one each
+ * (a server holding thousands of connections that call now and then
+ * otherwise wakes once per call for it). */
+#define SG_TRIM_GRAIN_MASK ((int64_t)((1ll << 27) - 1))
 
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
