@@ -13,7 +13,8 @@
  * outside any callback (the wake hook kicks the loop's timer), and an
  * expiry (only the connection that is due is looked at). An allocation
  * failure while the loop makes room for one more connection in its
- * expiry heap refuses that connection and leaks nothing.
+ * expiry heap (or a channel in the channels' heap) refuses that
+ * connection (channel) and leaks nothing.
  */
 #include "support.h"
 
@@ -300,10 +301,52 @@ static void test_heap_growth_nomem(void **state) {
   }
 }
 
+/* The same for the channels' expiry heap (room for 16, grown by the
+ * 17th channel). */
+static void test_channel_heap_growth_nomem(void **state) {
+  sgrpc_mem mem;
+  failmem fm;
+  sgrpc_net_channel *ch[17];
+  sgrpc_net_channel_opts co;
+  long before, after, k;
+  world w;
+  size_t i;
+  (void)state;
+  memset(&co, 0, sizeof(co));
+  co.target = "ipv4:127.0.0.1:1";
+  failmem_init(&fm, &mem);
+  world_init(&w, 1, &mem);
+  for (i = 0; i < 16; i++) assert_int_equal(sgrpc_net_channel_new(&ch[i], w.loop, &co), 0);
+  before = fm.count;
+  assert_int_equal(sgrpc_net_channel_new(&ch[16], w.loop, &co), 0);
+  after = fm.count;
+  world_free(&w);
+  assert_int_equal(fm.live, 0);
+  for (k = before + 1; k <= after; k++) {
+    sgrpc_net_channel *c = NULL;
+    int rv;
+    failmem_init(&fm, &mem);
+    world_init(&w, 1, &mem);
+    for (i = 0; i < 16; i++) assert_int_equal(sgrpc_net_channel_new(&ch[i], w.loop, &co), 0);
+    fm.fail_at = k;
+    rv = sgrpc_net_channel_new(&c, w.loop, &co);
+    fm.fail_at = 0;
+    assert_int_equal(rv, SGRPC_ERR_NOMEM);
+    assert_null(c);
+    assert_int_equal(sgrpc_net_channel_new(&c, w.loop, &co), 0);
+    sgrpc_net_loop_service(w.loop, T0);
+    assert_int_equal(sgrpc_net_channel_get_state(c, 0, T0), SGRPC_NET_CHANNEL_IDLE);
+    sgrpc_net_channel_del(c);
+    world_free(&w);
+    assert_int_equal(fm.live, 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_service_is_o_active),
       cmocka_unit_test(test_heap_growth_nomem),
+      cmocka_unit_test(test_channel_heap_growth_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
