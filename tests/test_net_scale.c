@@ -7,6 +7,9 @@
  * with 16 idle connections as with 2 000. Counts, not time: the test is
  * deterministic.
  *
+ * The client side too: 16 or 2 000 channels (one connection each, as
+ * sgrpc-loadgen has), one of which makes a call.
+ *
  * What makes a connection busy is each of the ways work reaches the net
  * layer: bytes read (a unary call answered from the server's callback,
  * which wakes the connection being serviced), an engine API call made
@@ -43,6 +46,10 @@ typedef struct world {
   int64_t armed;
   size_t arms;
   size_t calls_answered;
+  /* client side: the connections the channels asked to connect */
+  sgrpc_net_conn **cconns;
+  size_t ncconns;
+  int client_closed; /* the busy channel's call ended OK */
 } world;
 
 static sgrpc_ssize op_write(void *t, const uint8_t *p, size_t len) {
@@ -63,6 +70,14 @@ static sgrpc_ssize op_write(void *t, const uint8_t *p, size_t len) {
 }
 
 static void op_close(void *t) { ((ftx *)t)->closed = 1; }
+
+static int op_connect(void *ud, sgrpc_net_conn *c, const sgrpc_net_address *addr) {
+  world *w = ud;
+  (void)addr;
+  assert_true(w->ncconns < w->n);
+  w->cconns[w->ncconns++] = c;
+  return 0;
+}
 
 static void op_timer_arm(void *ud, int64_t when) {
   world *w = ud;
@@ -93,6 +108,7 @@ static void world_init(world *w, size_t n, const sgrpc_mem *mem) {
   ops.write = op_write;
   ops.close = op_close;
   ops.timer_arm = op_timer_arm;
+  ops.connect = op_connect;
   w->armed = SGRPC_NEVER;
   assert_int_equal(sgrpc_net_loop_new(&w->loop, &ops, w, mem), 0);
   memset(&so, 0, sizeof(so));
@@ -102,8 +118,10 @@ static void world_init(world *w, size_t n, const sgrpc_mem *mem) {
   w->n = n;
   w->tx = calloc(n, sizeof(*w->tx));
   w->conns = calloc(n, sizeof(*w->conns));
+  w->cconns = calloc(n, sizeof(*w->cconns));
   assert_non_null(w->tx);
   assert_non_null(w->conns);
+  assert_non_null(w->cconns);
 }
 
 static void world_free(world *w) {
@@ -112,6 +130,7 @@ static void world_free(world *w) {
   for (i = 0; i < w->n; i++) free(w->tx[i].buf);
   free(w->tx);
   free(w->conns);
+  free(w->cconns);
 }
 
 /* Accepts the n connections, one microsecond apart (their expiries
@@ -256,6 +275,122 @@ static void test_service_is_o_active(void **state) {
   assert_true(big.expiry >= 1 && big.expiry <= 2);
 }
 
+
+/* ---- client side: a channel per connection, as sgrpc-loadgen has ---- */
+
+static void on_client_call(const sgrpc_event *ev, void *ud, int64_t now) {
+  world *w = ud;
+  (void)now;
+  if (ev->type == SGRPC_EV_CLOSE && ev->u.close.status.code == SGRPC_STATUS_OK)
+    w->client_closed = 1;
+}
+
+/* The server end of the busy channel's connection: an engine the test
+ * drives, answering each call with its message and OK. */
+static void shuttle_client(world *w, sgrpc_conn *srv, size_t busy, int64_t now) {
+  static const sgrpc_status ok = {SGRPC_STATUS_OK, NULL, NULL, 0, NULL, 0};
+  int round;
+  for (round = 0; round < 50; round++) {
+    const uint8_t *p;
+    sgrpc_ssize n = sgrpc_conn_out_peek(srv, &p);
+    ftx *x = &w->tx[busy];
+    int moved = 0;
+    sgrpc_event ev;
+    assert_true(n >= 0);
+    if (n > 0) {
+      sgrpc_net_conn_read(w->cconns[busy], p, (size_t)n, now);
+      assert_int_equal(sgrpc_conn_out_consume(srv, (size_t)n), 0);
+      moved = 1;
+    }
+    if (x->len > 0) {
+      size_t len = x->len;
+      x->len = 0;
+      assert_true(sgrpc_conn_recv(srv, x->buf, len, now) >= 0);
+      moved = 1;
+    }
+    while (sgrpc_conn_next_event(srv, &ev) == 1) {
+      if (ev.type == SGRPC_EV_MESSAGE)
+        assert_int_equal(sgrpc_call_send(ev.call, ev.u.message.data, ev.u.message.len, 0), 0);
+      else if (ev.type == SGRPC_EV_HALF_CLOSE)
+        assert_int_equal(sgrpc_call_send_status(ev.call, &ok), 0);
+      else if (ev.type == SGRPC_EV_CLOSE)
+        sgrpc_call_release(ev.call);
+      moved = 1;
+    }
+    if (!moved) return;
+  }
+  fail_msg("the busy channel did not settle");
+}
+
+/* n channels, each connected (one connection each), all idle but one,
+ * which makes a unary call. Returns the connections serviced for it. */
+static uint64_t client_scenario(size_t n) {
+  world w;
+  sgrpc_net_channel_opts co;
+  sgrpc_net_channel **ch;
+  sgrpc_conn *srv = NULL;
+  sgrpc_call_opts o;
+  sgrpc_call *call = NULL;
+  size_t busy = n / 2, i, other;
+  int64_t now = T0;
+  uint64_t s0, serviced;
+  static const uint8_t msg[] = {5, 6, 7};
+  world_init(&w, n, NULL);
+  ch = calloc(n, sizeof(*ch));
+  assert_non_null(ch);
+  memset(&co, 0, sizeof(co));
+  co.target = "ipv4:127.0.0.1:1";
+  for (i = 0; i < n; i++) {
+    assert_int_equal(sgrpc_net_channel_new(&ch[i], w.loop, &co), 0);
+    sgrpc_net_channel_get_state(ch[i], 1, now);
+    assert_int_equal(w.ncconns, i + 1);
+  }
+  w.tx[busy].capture = 1;
+  for (i = 0; i < n; i++) {
+    sgrpc_net_conn_set_transport(w.cconns[i], &w.tx[i]);
+    sgrpc_net_conn_connected(w.cconns[i], now + (int64_t)i * 1000);
+  }
+  sgrpc_net_loop_service(w.loop, now + 10 * MS);
+  for (i = 0; i < n; i++) assert_true(w.tx[i].writes > 0); /* the prefaces */
+  now += 20 * MS;
+  assert_int_equal(sgrpc_conn_server_new(&srv, NULL, NULL, now), 0);
+  shuttle_client(&w, srv, busy, now);
+  sgrpc_net_loop_service(w.loop, now);
+  assert_int_equal(sgrpc_net_channel_get_state(ch[busy], 0, now), SGRPC_NET_CHANNEL_READY);
+  other = writes_except(&w, busy);
+
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.S/Echo";
+  o.on_event = on_client_call;
+  o.user_data = &w;
+  s0 = sgrpc_net_loop_serviced(w.loop);
+  assert_int_equal(sgrpc_net_channel_call(ch[busy], &o, now, &call), 0);
+  assert_int_equal(sgrpc_call_send(call, msg, sizeof(msg), 0), 0);
+  assert_int_equal(sgrpc_call_close_send(call), 0);
+  sgrpc_net_loop_service(w.loop, now);
+  shuttle_client(&w, srv, busy, now);
+  sgrpc_net_loop_service(w.loop, now);
+  serviced = sgrpc_net_loop_serviced(w.loop) - s0;
+  assert_int_equal(w.client_closed, 1);
+  assert_int_equal(writes_except(&w, busy), other);
+
+  sgrpc_conn_del(srv);
+  world_free(&w); /* frees the channels too */
+  free(ch);
+  return serviced;
+}
+
+static void test_client_is_o_active(void **state) {
+  uint64_t small, big;
+  (void)state;
+  small = client_scenario(16);
+  big = client_scenario(2000);
+  print_message("client connections serviced for one call (16 / 2000 channels): %u/%u\n",
+                (unsigned)small, (unsigned)big);
+  assert_int_equal(big, small);
+  assert_true(big >= 1 && big <= 8);
+}
+
 /* The allocations of the accept that grows the expiry heap (past 64
  * connections) fail one by one: the accept is refused with NOMEM, the
  * loop goes on, and nothing leaks. */
@@ -345,6 +480,7 @@ static void test_channel_heap_growth_nomem(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_service_is_o_active),
+      cmocka_unit_test(test_client_is_o_active),
       cmocka_unit_test(test_heap_growth_nomem),
       cmocka_unit_test(test_channel_heap_growth_nomem),
   };
