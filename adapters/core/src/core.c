@@ -204,39 +204,45 @@ static int64_t conn_key(const sgrpc_net_conn *c) {
   return when;
 }
 
-static void heap_set(sgrpc_net_loop *l, size_t i, sgrpc_net_conn *c) {
-  l->heap[i] = c;
-  c->heap_idx = i + 1;
+/* The heap is 4-ary with each entry's key beside its pointer: a sift
+ * reads a cache line of keys per level and touches only the connections
+ * it moves (at 19 000 connections the binary heap reading each child's
+ * connection cost 4 % of a busy server's CPU in cache misses). */
+static void heap_set(sgrpc_net_loop *l, size_t i, sg_heap_ent e) {
+  l->heap[i] = e;
+  e.c->heap_idx = i + 1;
 }
 
 static void heap_up(sgrpc_net_loop *l, size_t i) {
-  sgrpc_net_conn *c = l->heap[i];
+  sg_heap_ent e = l->heap[i];
   while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (l->heap[p]->heap_key <= c->heap_key) break;
+    size_t p = (i - 1) / 4;
+    if (l->heap[p].key <= e.key) break;
     heap_set(l, i, l->heap[p]);
     i = p;
   }
-  heap_set(l, i, c);
+  heap_set(l, i, e);
 }
 
 static void heap_down(sgrpc_net_loop *l, size_t i) {
-  sgrpc_net_conn *c = l->heap[i];
+  sg_heap_ent e = l->heap[i];
   for (;;) {
-    size_t k = 2 * i + 1;
+    size_t k = 4 * i + 1, m, end;
     if (k >= l->heap_len) break;
-    if (k + 1 < l->heap_len && l->heap[k + 1]->heap_key < l->heap[k]->heap_key) k++;
-    if (l->heap[k]->heap_key >= c->heap_key) break;
-    heap_set(l, i, l->heap[k]);
-    i = k;
+    end = k + 4 < l->heap_len ? k + 4 : l->heap_len;
+    for (m = k++; k < end; k++)
+      if (l->heap[k].key < l->heap[m].key) m = k;
+    if (l->heap[m].key >= e.key) break;
+    heap_set(l, i, l->heap[m]);
+    i = m;
   }
-  heap_set(l, i, c);
+  heap_set(l, i, e);
 }
 
 /* Room for one more connection, taken when the connection is made so
  * that putting it in the heap later cannot fail. */
 static int heap_reserve(sgrpc_net_loop *l) {
-  sgrpc_net_conn **h;
+  sg_heap_ent *h;
   size_t cap;
   if (l->nlive < l->heap_cap) return 0;
   cap = l->heap_cap ? l->heap_cap * 2 : 64;
@@ -250,15 +256,15 @@ static int heap_reserve(sgrpc_net_loop *l) {
 static void heap_remove(sgrpc_net_conn *c) {
   sgrpc_net_loop *l = c->loop;
   size_t i;
-  sgrpc_net_conn *last;
+  sg_heap_ent last;
   if (!c->heap_idx) return;
   i = c->heap_idx - 1;
   c->heap_idx = 0;
   last = l->heap[--l->heap_len];
-  if (last == c) return;
+  if (last.c == c) return;
   heap_set(l, i, last);
   heap_up(l, i);
-  heap_down(l, last->heap_idx - 1);
+  heap_down(l, last.c->heap_idx - 1);
 }
 
 /* Recomputes c's expiry and puts it where it belongs in the heap. */
@@ -267,13 +273,17 @@ static void heap_fix(sgrpc_net_conn *c) {
   int64_t key = conn_key(c);
   if (c->dead) return;
   if (!c->heap_idx) {
+    sg_heap_ent e;
+    e.key = key;
+    e.c = c;
     c->heap_key = key;
-    heap_set(l, l->heap_len++, c); /* room reserved in sg_conn_new */
+    heap_set(l, l->heap_len++, e); /* room reserved in sg_conn_new */
     heap_up(l, l->heap_len - 1);
     return;
   }
   if (key == c->heap_key) return;
   c->heap_key = key;
+  l->heap[c->heap_idx - 1].key = key;
   heap_up(l, c->heap_idx - 1);
   heap_down(l, c->heap_idx - 1);
 }
@@ -968,7 +978,7 @@ int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *l) {
   const sgrpc_net_server *s;
   const sgrpc_net_timer *t;
   if (!l) return SGRPC_NEVER;
-  if (l->heap_len) when = l->heap[0]->heap_key;
+  if (l->heap_len) when = l->heap[0].key;
   for (s = l->servers; s; s = s->next) {
     if (s->nconns) when = min64(when, s->drain_at);
     when = min64(when, s->accept_resume_at);
@@ -986,7 +996,8 @@ static void loop_verify(const sgrpc_net_loop *l) {
   for (c = l->conns; c; c = c->next) {
     if (c->dead) continue;
     live++;
-    if (!c->heap_idx || c->heap_idx > l->heap_len || l->heap[c->heap_idx - 1] != c) {
+    if (!c->heap_idx || c->heap_idx > l->heap_len || l->heap[c->heap_idx - 1].c != c ||
+        l->heap[c->heap_idx - 1].key != c->heap_key) {
       fprintf(stderr, "sgrpc net: connection %llu is not in the expiry heap\n",
               (unsigned long long)c->id);
       abort();
@@ -1008,7 +1019,7 @@ static void loop_verify(const sgrpc_net_loop *l) {
     abort();
   }
   for (i = 1; i < l->heap_len; i++)
-    if (l->heap[(i - 1) / 2]->heap_key > l->heap[i]->heap_key) {
+    if (l->heap[(i - 1) / 4].key > l->heap[i].key) {
       fprintf(stderr, "sgrpc net: expiry heap out of order at %zu\n", i);
       abort();
     }
@@ -1106,8 +1117,8 @@ void sgrpc_net_loop_timer(sgrpc_net_loop *l, int64_t now) {
    * (handling one may change or close others) and go back in with their
    * new expiry, and onto the work list. */
   due = NULL;
-  while (l->heap_len && l->heap[0]->heap_key <= now) {
-    c = l->heap[0];
+  while (l->heap_len && l->heap[0].key <= now) {
+    c = l->heap[0].c;
     heap_remove(c);
     c->tnext = due;
     due = c;

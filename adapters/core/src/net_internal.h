@@ -87,6 +87,12 @@ struct sgrpc_net_conn {
   int64_t heap_key;
 };
 
+/* An entry of the loop's expiry heap: the key beside the connection. */
+typedef struct sg_heap_ent {
+  int64_t key;
+  sgrpc_net_conn *c;
+} sg_heap_ent;
+
 struct sgrpc_net_timer {
   sgrpc_net_loop *loop;
   int64_t when;
@@ -125,8 +131,8 @@ struct sgrpc_net_loop {
    * (a pass that added some goes on). */
   sgrpc_net_conn *work_head, *work_tail;
   uint64_t woken;
-  /* Binary min-heap of the live connections by heap_key. */
-  sgrpc_net_conn **heap;
+  /* 4-ary min-heap of the live connections by heap_key. */
+  sg_heap_ent *heap;
   size_t heap_len, heap_cap;
   size_t nlive; /* connections made and not closed: the heap's worst size */
   uint64_t serviced; /* conn_service calls so far (sgrpc_net_loop_serviced) */
