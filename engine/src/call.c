@@ -168,7 +168,7 @@ void sg_call_free(sgrpc_call *call) {
   /* the budget it held may wake others (not while the conn is deleted) */
   if (c->session) {
     sg_unblock_calls(c);
-    if (c->ncalls == 0) c->trim_at = c->now + SG_TRIM_AFTER_NS;
+    if (c->ncalls == 0) c->trim_at = (c->now + SG_TRIM_AFTER_NS) & ~SG_TRIM_GRAIN_MASK;
   }
 }
 

@@ -1999,6 +1999,12 @@ void sgrpc_conn_set_peer_source(sgrpc_conn *c, sgrpc_peer_fn fn, void *ctx) {
   c->peer_ctx = fn ? ctx : NULL;
 }
 
+void sgrpc_conn_set_wake(sgrpc_conn *c, sgrpc_wake_fn fn, void *ud) {
+  if (!c) return;
+  c->wake_fn = fn;
+  c->wake_ud = fn ? ud : NULL;
+}
+
 int sgrpc_conn_peer(const sgrpc_conn *c, sgrpc_peer *peer) {
   int rv;
   if (!c || !peer) return SGRPC_ERR_INVALID_ARGUMENT;

@@ -242,6 +242,10 @@ struct sgrpc_conn {
   /* who is on the other end: the transport's callback (sgrpc_conn_peer) */
   sgrpc_peer_fn peer_fn;
   void *peer_ctx;
+  /* the driver's wake hook (sgrpc_conn_set_wake), called by record.c's
+   * wrappers after an API call that may have queued work */
+  sgrpc_wake_fn wake_fn;
+  void *wake_ud;
   uint32_t open_calls;       /* calls surfaced to the user and not yet ended */
 
   /* recording (record.c): the recorder, or NULL; calls made so far */
@@ -310,6 +314,12 @@ static inline void sg_queued_sub(sgrpc_conn *c, size_t n) {
 /* How long a connection without calls keeps what it caches for the next
  * ones (ended calls, nghttp2's blocks, the event ring, output buffer). */
 #define SG_TRIM_AFTER_NS 1000000000ll
+/* The trim falls on a multiple of 2^27 ns (134 ms) at most that much
+ * before SG_TRIM_AFTER_NS: connections of a busy server that went idle
+ * within the same 134 ms are trimmed by one timer instead of one each
+ * (a server holding thousands of connections that call now and then
+ * otherwise wakes once per call for it). */
+#define SG_TRIM_GRAIN_MASK ((int64_t)((1ll << 27) - 1))
 
 /* PING payloads the engine uses for itself (user pings keep theirs). */
 #define SG_PING_KEEPALIVE 0x73677270634b41ull /* "sgrpcKA" */
@@ -401,5 +411,12 @@ sgrpc_ssize sg_api_conn_out_peekv(sgrpc_conn *c, sgrpc_iov *iov, size_t max, siz
 int sg_api_conn_trim(sgrpc_conn *c);
 int sg_api_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags,
                               sgrpc_release_cb release, void *release_ud);
+
+/* Tells the driver that an API call may have queued work on c (record.c
+ * calls it after every API body that can). One load and a branch when no
+ * hook is set. */
+static inline void sg_conn_wake(sgrpc_conn *c) {
+  if (c && c->wake_fn) c->wake_fn(c->wake_ud);
+}
 
 #endif

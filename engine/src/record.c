@@ -8,7 +8,9 @@
  * the arguments and the result. The wrappers cost one pointer test when
  * no recorder is set. A nested call (sgrpc_conn_out_copy uses peek and
  * consume, sgrpc_call_release may cancel) records only the outer call:
- * the bodies call each other directly.
+ * the bodies call each other directly. The wrappers of calls that may
+ * queue work for the driver end with its wake hook (sgrpc_conn_set_wake),
+ * one pointer test when none is set.
  *
  * Replay drives a fresh engine with a recorder whose sink compares every
  * record it is given with the recorded one, so "the same output and
@@ -415,7 +417,7 @@ int sgrpc_conn_handle_expiry(sgrpc_conn *c, int64_t now) {
   return rv;
 }
 
-int sgrpc_conn_ping(sgrpc_conn *c, uint64_t opaque) {
+static int rec_conn_ping(sgrpc_conn *c, uint64_t opaque) {
   sgrpc_recorder *r = rec_of(c);
   int rv;
   if (!r) return sg_api_conn_ping(c, opaque);
@@ -429,7 +431,14 @@ int sgrpc_conn_ping(sgrpc_conn *c, uint64_t opaque) {
   return rv;
 }
 
-int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug, size_t debug_len) {
+int sgrpc_conn_ping(sgrpc_conn *c, uint64_t opaque) {
+  sgrpc_conn *wc = c;
+  int rv = rec_conn_ping(c, opaque);
+  sg_conn_wake(wc);
+  return rv;
+}
+
+static int rec_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug, size_t debug_len) {
   sgrpc_recorder *r = rec_of(c);
   int rv;
   if (!r) return sg_api_conn_goaway(c, error_code, debug, debug_len);
@@ -444,7 +453,14 @@ int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug, siz
   return rv;
 }
 
-int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
+int sgrpc_conn_goaway(sgrpc_conn *c, uint32_t error_code, const char *debug, size_t debug_len) {
+  sgrpc_conn *wc = c;
+  int rv = rec_conn_goaway(c, error_code, debug, debug_len);
+  sg_conn_wake(wc);
+  return rv;
+}
+
+static int rec_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
   sgrpc_recorder *r = rec_of(c);
   int rv;
   if (!r) return sg_api_conn_shutdown(c, drain_deadline, now);
@@ -455,6 +471,13 @@ int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
   put_s(r, drain_deadline);
   put_s(r, rv);
   finish(r, SGRPC_REC_SHUTDOWN, now);
+  return rv;
+}
+
+int sgrpc_conn_shutdown(sgrpc_conn *c, int64_t drain_deadline, int64_t now) {
+  sgrpc_conn *wc = c;
+  int rv = rec_conn_shutdown(c, drain_deadline, now);
+  sg_conn_wake(wc);
   return rv;
 }
 
@@ -524,7 +547,7 @@ int sgrpc_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
   return rv;
 }
 
-int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now, sgrpc_call **pcall) {
+static int rec_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now, sgrpc_call **pcall) {
   sgrpc_recorder *r = rec_of(c);
   int rv;
   if (!r || !o || !pcall) return sg_api_call_start(c, o, now, pcall);
@@ -545,10 +568,17 @@ int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now, sgrpc
   return rv;
 }
 
+int sgrpc_call_start(sgrpc_conn *c, const sgrpc_call_opts *o, int64_t now, sgrpc_call **pcall) {
+  sgrpc_conn *wc = c;
+  int rv = rec_call_start(c, o, now, pcall);
+  sg_conn_wake(wc);
+  return rv;
+}
+
 /* The recorder of a call's connection, when the call is recorded. */
 static sgrpc_recorder *call_rec(sgrpc_call *call) { return call ? rec_of(call->conn) : NULL; }
 
-int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
+static int rec_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
   sgrpc_recorder *r = call_rec(call);
   int rv;
   if (!r) return sg_api_call_send(call, data, len, flags);
@@ -567,7 +597,14 @@ int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned 
   return rv;
 }
 
-int sgrpc_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags,
+int sgrpc_call_send(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags) {
+  sgrpc_conn *wc = call ? call->conn : NULL;
+  int rv = rec_call_send(call, data, len, flags);
+  sg_conn_wake(wc);
+  return rv;
+}
+
+static int rec_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags,
                              sgrpc_release_cb release, void *release_ud) {
   sgrpc_recorder *r = call_rec(call);
   size_t mark;
@@ -595,6 +632,14 @@ int sgrpc_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, 
   return rv;
 }
 
+int sgrpc_call_send_borrowed(sgrpc_call *call, const uint8_t *data, size_t len, unsigned flags,
+                             sgrpc_release_cb release, void *release_ud) {
+  sgrpc_conn *wc = call ? call->conn : NULL;
+  int rv = rec_call_send_borrowed(call, data, len, flags, release, release_ud);
+  sg_conn_wake(wc);
+  return rv;
+}
+
 int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   sgrpc_recorder *r = call_rec(call);
   int rv;
@@ -610,7 +655,7 @@ int sgrpc_call_send_reserve(sgrpc_call *call, size_t len, uint8_t **buf) {
   return rv;
 }
 
-int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
+static int rec_call_send_commit(sgrpc_call *call, unsigned flags) {
   sgrpc_recorder *r = call_rec(call);
   int rv;
   if (!r) return sg_api_call_send_commit(call, flags);
@@ -628,6 +673,13 @@ int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
   r->busy = 0;
   put_s(r, rv);
   finish(r, SGRPC_REC_CALL_COMMIT, call->conn->now);
+  return rv;
+}
+
+int sgrpc_call_send_commit(sgrpc_call *call, unsigned flags) {
+  sgrpc_conn *wc = call ? call->conn : NULL;
+  int rv = rec_call_send_commit(call, flags);
+  sg_conn_wake(wc);
   return rv;
 }
 
@@ -649,8 +701,13 @@ int sgrpc_call_set_encoding(sgrpc_call *call, const char *encoding) {
 /* The wrapper of the call functions that take only the call. */
 static int simple_call(sgrpc_call *call, int (*fn)(sgrpc_call *), int type) {
   sgrpc_recorder *r = call_rec(call);
+  sgrpc_conn *wc = call ? call->conn : NULL;
   int rv;
-  if (!r) return fn(call);
+  if (!r) {
+    rv = fn(call);
+    sg_conn_wake(wc);
+    return rv;
+  }
   r->busy = 1;
   rv = fn(call);
   r->busy = 0;
@@ -658,6 +715,7 @@ static int simple_call(sgrpc_call *call, int (*fn)(sgrpc_call *), int type) {
   put_call(r, call);
   put_s(r, rv);
   finish(r, type, call->conn->now);
+  sg_conn_wake(wc);
   return rv;
 }
 
@@ -669,7 +727,7 @@ int sgrpc_call_cancel(sgrpc_call *call) {
   return simple_call(call, sg_api_call_cancel, SGRPC_REC_CALL_CANCEL);
 }
 
-int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
+static int rec_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
   sgrpc_recorder *r = call_rec(call);
   int rv;
   if (!r) return sg_api_call_send_headers(call, md, md_count);
@@ -684,7 +742,14 @@ int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_coun
   return rv;
 }
 
-int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
+int sgrpc_call_send_headers(sgrpc_call *call, const sgrpc_md *md, size_t md_count) {
+  sgrpc_conn *wc = call ? call->conn : NULL;
+  int rv = rec_call_send_headers(call, md, md_count);
+  sg_conn_wake(wc);
+  return rv;
+}
+
+static int rec_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
   sgrpc_recorder *r = call_rec(call);
   int rv;
   if (!r || !st) return sg_api_call_send_status(call, st);
@@ -702,7 +767,14 @@ int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
   return rv;
 }
 
-void sgrpc_call_release(sgrpc_call *call) {
+int sgrpc_call_send_status(sgrpc_call *call, const sgrpc_status *st) {
+  sgrpc_conn *wc = call ? call->conn : NULL;
+  int rv = rec_call_send_status(call, st);
+  sg_conn_wake(wc);
+  return rv;
+}
+
+static void rec_call_release(sgrpc_call *call) {
   sgrpc_recorder *r = call_rec(call);
   sgrpc_conn *c;
   if (!r || (call->flags & SG_CF_RELEASED)) {
@@ -717,6 +789,12 @@ void sgrpc_call_release(sgrpc_call *call) {
   sg_api_call_release(call);
   r->busy = 0;
   finish(r, SGRPC_REC_CALL_RELEASE, c->now);
+}
+
+void sgrpc_call_release(sgrpc_call *call) {
+  sgrpc_conn *wc = call ? call->conn : NULL;
+  rec_call_release(call);
+  sg_conn_wake(wc);
 }
 
 /* ------------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 #include "net_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CH_MIN_RESOLVE_DEFAULT (30 * 1000000000LL)
@@ -64,6 +65,7 @@ struct sgrpc_net_channel {
   sg_subch *subs;
   size_t nsubs, rr_next;
   sgrpc_net_conn *pending; /* calls waiting for the first addresses */
+  sgrpc_net_conn *conns;   /* its live connections (ch_next), newest first */
   /* state */
   int state;
   int idle; /* idle: nothing connects until a call or try_to_connect */
@@ -77,10 +79,143 @@ struct sgrpc_net_channel {
   uint64_t id;              /* loop-unique (channelz) */
   sgrpc_conn_stats closed;  /* totals of the connections already closed */
   sgrpc_net_channel *prev, *next;
+  /* Bookkeeping of the loop's passes: on the loop's dirty list (dnext),
+   * the position in its expiry heap (1-based, 0: none), the expiry there
+   * and the time it was computed at; tnext links the due ones in
+   * sg_channels_timer. */
+  int in_dirty; /* 1: on the dirty list; 2: in the batch being checked */
+  sgrpc_net_channel *dnext, *tnext;
+  size_t hidx;
+  int64_t hkey, hkey_now;
 };
 
 static void channel_resolve_now(sgrpc_net_channel *ch, int64_t now);
 static void channel_connect_all(sgrpc_net_channel *ch, int64_t now);
+static int channel_compute_state(const sgrpc_net_channel *ch, int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* Dirty list and expiry heap of the channels                          */
+/* ------------------------------------------------------------------ */
+
+void sg_channel_touch(sgrpc_net_channel *ch) {
+  sgrpc_net_loop *l = ch->loop;
+  if (ch->in_dirty) return;
+  ch->in_dirty = 1;
+  ch->dnext = l->ch_dirty;
+  l->ch_dirty = ch;
+}
+
+/* Off the dirty list, or off the batch sg_channels_check_state is working
+ * through (a callback there may delete another channel). */
+static void ch_undirty(sgrpc_net_channel *ch) {
+  sgrpc_net_loop *l = ch->loop;
+  sgrpc_net_channel **pp;
+  if (!ch->in_dirty) return;
+  for (pp = ch->in_dirty == 2 ? &l->ch_batch : &l->ch_dirty; *pp; pp = &(*pp)->dnext)
+    if (*pp == ch) {
+      *pp = ch->dnext;
+      break;
+    }
+  ch->in_dirty = 0;
+  ch->dnext = NULL;
+}
+
+/* The channel's next expiry as seen at now: resolver timeouts and due
+ * resolutions, the idle timeout, and the end of each subchannel's backoff
+ * (the state leaves TRANSIENT_FAILURE then; round_robin reconnects). */
+static int64_t ch_key(const sgrpc_net_channel *ch, int64_t now) {
+  int64_t when = SGRPC_NEVER;
+  size_t i;
+  if (ch->closing) return SGRPC_NEVER;
+  when = sg_min64(when, sg_dns_next_expiry(ch->dns));
+  if (ch->has_resolver && (!ch->idle || ch->req)) when = sg_min64(when, ch->resolve_at);
+  if (!ch->idle && ch->idle_timeout > 0 && ch->idle_since)
+    when = sg_min64(when, ch->idle_since + ch->idle_timeout);
+  for (i = 0; i < ch->nsubs; i++) {
+    int64_t r = ch->subs[i].retry_at;
+    if (r <= 0) continue;
+    if ((ch->rr && !ch->idle && !ch->subs[i].cur) || r > now) when = sg_min64(when, r);
+  }
+  return when;
+}
+
+static void ch_heap_set(sgrpc_net_loop *l, size_t i, sgrpc_net_channel *ch) {
+  l->ch_heap[i] = ch;
+  ch->hidx = i + 1;
+}
+
+static void ch_heap_up(sgrpc_net_loop *l, size_t i) {
+  sgrpc_net_channel *ch = l->ch_heap[i];
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (l->ch_heap[p]->hkey <= ch->hkey) break;
+    ch_heap_set(l, i, l->ch_heap[p]);
+    i = p;
+  }
+  ch_heap_set(l, i, ch);
+}
+
+static void ch_heap_down(sgrpc_net_loop *l, size_t i) {
+  sgrpc_net_channel *ch = l->ch_heap[i];
+  for (;;) {
+    size_t k = 2 * i + 1;
+    if (k >= l->ch_heap_len) break;
+    if (k + 1 < l->ch_heap_len && l->ch_heap[k + 1]->hkey < l->ch_heap[k]->hkey) k++;
+    if (l->ch_heap[k]->hkey >= ch->hkey) break;
+    ch_heap_set(l, i, l->ch_heap[k]);
+    i = k;
+  }
+  ch_heap_set(l, i, ch);
+}
+
+static void ch_heap_remove(sgrpc_net_channel *ch) {
+  sgrpc_net_loop *l = ch->loop;
+  sgrpc_net_channel *last;
+  size_t i;
+  if (!ch->hidx) return;
+  i = ch->hidx - 1;
+  ch->hidx = 0;
+  last = l->ch_heap[--l->ch_heap_len];
+  if (last == ch) return;
+  ch_heap_set(l, i, last);
+  ch_heap_up(l, i);
+  ch_heap_down(l, last->hidx - 1);
+}
+
+/* Recomputes ch's expiry and its place in the heap (room for every
+ * channel is reserved by sgrpc_net_channel_new). */
+static void ch_heap_fix(sgrpc_net_channel *ch, int64_t now) {
+  sgrpc_net_loop *l = ch->loop;
+  int64_t key = ch_key(ch, now);
+  ch->hkey_now = now;
+  if (!ch->hidx) {
+    ch->hkey = key;
+    ch_heap_set(l, l->ch_heap_len++, ch);
+    ch_heap_up(l, l->ch_heap_len - 1);
+    return;
+  }
+  if (key == ch->hkey) return;
+  ch->hkey = key;
+  ch_heap_up(l, ch->hidx - 1);
+  ch_heap_down(l, ch->hidx - 1);
+}
+
+static int ch_heap_reserve(sgrpc_net_loop *l) {
+  sgrpc_net_channel **h;
+  size_t cap;
+  if (l->nchannels < l->ch_heap_cap) return 0;
+  cap = l->ch_heap_cap ? l->ch_heap_cap * 2 : 16;
+  h = l->mem.realloc(l->ch_heap, cap * sizeof(*h), l->mem.user_data);
+  if (!h) return SGRPC_ERR_NOMEM;
+  l->ch_heap = h;
+  l->ch_heap_cap = cap;
+  return 0;
+}
+
+void sg_channels_settle(sgrpc_net_loop *l, int64_t now) {
+  sgrpc_net_channel *ch;
+  for (ch = l->ch_dirty; ch; ch = ch->dnext) ch_heap_fix(ch, now);
+}
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -145,7 +280,10 @@ static void conn_fail_fast(sgrpc_net_conn *c) {
     if (rv < 0 && rv != SGRPC_ERR_CALL_CLOSED) c->closing = 1;
   }
   if (!waiting || (c->channel && c->channel->closing)) c->closing = 1;
+  sg_conn_touch(c);
 }
+
+void sg_channel_fail_fast(sgrpc_net_conn *c) { conn_fail_fast(c); }
 
 void sg_channel_close_event(sgrpc_net_conn *c, sgrpc_event *e, int *changed) {
   static const char dflt[] = "connection failed";
@@ -195,6 +333,9 @@ static sgrpc_net_conn *channel_new_conn(sgrpc_net_channel *ch, sg_subch *sub, in
   }
   c->channel = ch;
   c->sub = sub;
+  c->ch_next = ch->conns;
+  if (ch->conns) ch->conns->ch_prev = c;
+  ch->conns = c;
   sg_conn_record(c, ch->record_dir, ch->record_max, "client");
   c->linger_ns = ch->linger_ns;
   c->state = NET_IDLE;
@@ -217,6 +358,7 @@ void sg_channel_start_attempt(sgrpc_net_conn *c, int64_t now) {
   sgrpc_net_loop *l = c->loop;
   sg_subch *sub = c->sub;
   int rv;
+  sg_conn_touch(c);
   if (!sub || sub->naddrs == 0) { /* detached (re-resolution dropped it) */
     c->closing = 1;
     return;
@@ -238,6 +380,7 @@ void sg_channel_start_attempt(sgrpc_net_conn *c, int64_t now) {
 void sg_channel_connect_failed(sgrpc_net_conn *c, int64_t now) {
   sgrpc_net_channel *ch = c->channel;
   sg_subch *sub = c->sub;
+  sg_conn_touch(c);
   if (c->tx) {
     void *tx = c->tx;
     c->tx = NULL;
@@ -276,6 +419,7 @@ void sg_channel_connect_failed(sgrpc_net_conn *c, int64_t now) {
 static void conn_begin(sgrpc_net_conn *c, int64_t now) {
   sg_subch *sub = c->sub;
   if (sub && now < sub->retry_at) {
+    sg_conn_touch(c);
     c->state = NET_WAITING;
     c->retry_at = sub->retry_at;
     if (!c->reason[0]) snprintf(c->reason, sizeof(c->reason), "backing off after failed connects");
@@ -311,6 +455,11 @@ void sg_channel_conn_event(sgrpc_net_conn *c, const sgrpc_event *ev) {
 void sg_channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c) {
   int64_t ka = sgrpc_conn_keepalive_time(c->engine);
   if (ch->nconns) ch->nconns--;
+  sg_channel_touch(ch);
+  if (c->ch_prev) c->ch_prev->ch_next = c->ch_next;
+  else if (ch->conns == c) ch->conns = c->ch_next;
+  if (c->ch_next) c->ch_next->ch_prev = c->ch_prev;
+  c->ch_prev = c->ch_next = NULL;
   if (c->sub && c->sub->cur == c) c->sub->cur = NULL;
   if (ch->pending == c) ch->pending = NULL;
   /* A peer that said too_many_pings doubled the engine's keepalive time;
@@ -334,6 +483,7 @@ static void subs_free(sgrpc_net_loop *l, sg_subch *subs, size_t n) {
 }
 
 static void conn_detach(sgrpc_net_conn *c) {
+  sg_conn_touch(c);
   c->sub = NULL;
   if (c->state == NET_OPEN) {
     c->close_when_idle = 1;
@@ -392,8 +542,8 @@ static int channel_set_addresses(sgrpc_net_channel *ch, const sgrpc_net_address 
   {
     sgrpc_net_conn *c;
     /* every connection of the channel points into the new array */
-    for (c = l->conns; c; c = c->next) {
-      if (c->channel != ch || !c->sub) continue;
+    for (c = ch->conns; c; c = c->ch_next) {
+      if (!c->sub) continue;
       c->sub = NULL;
       for (i = 0; i < nsubs; i++)
         if (subs[i].cur == c) c->sub = &subs[i];
@@ -446,6 +596,7 @@ static void channel_place_pending(sgrpc_net_channel *ch, int64_t now) {
   sg_subch *sub;
   if (!c || ch->nsubs == 0) return;
   ch->pending = NULL;
+  sg_conn_touch(c);
   sub = channel_pick(ch, now);
   if (sub->cur && conn_usable(sub->cur)) {
     /* the subchannel has its own connection: the pending one connects for
@@ -508,6 +659,7 @@ void sgrpc_net_resolve_done(sgrpc_net_resolve *r, const sgrpc_net_address *addrs
   if (!r || r->done) return;
   l = r->ch->loop;
   r->done = 1;
+  sg_channel_touch(r->ch);
   if (!error && (!addrs || n == 0)) error = "name resolution returned no addresses";
   if (error) {
     r->failed = 1;
@@ -636,6 +788,7 @@ int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
     if (sgrpc_net_address_parse(o->dns_server, 53, &a) != 0 || a.addr.ss_family == AF_UNIX)
       return SGRPC_ERR_INVALID_ARGUMENT;
   }
+  if (ch_heap_reserve(l) != 0) return SGRPC_ERR_NOMEM;
   ch = sg_net_calloc(l, sizeof(*ch));
   if (!ch) return SGRPC_ERR_NOMEM;
   ch->loop = l;
@@ -699,6 +852,10 @@ int sgrpc_net_channel_new(sgrpc_net_channel **pch, sgrpc_net_loop *l,
   ch->next = l->channels;
   if (l->channels) l->channels->prev = ch;
   l->channels = ch;
+  l->nchannels++;
+  if (ch->rr) l->nrr++;
+  ch_heap_fix(ch, l->now);
+  sg_channel_touch(ch);
   *pch = ch;
   return 0;
 }
@@ -750,6 +907,7 @@ int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts, i
   fail_fast = call_fail_fast(ch, opts);
   l->depth++; /* nothing below runs a callback */
   l->now = now;
+  sg_channel_touch(ch);
   channel_wake(ch, now);
   ch->idle_since = 0;
   for (attempt = 0; attempt < 2; attempt++) {
@@ -758,6 +916,7 @@ int sgrpc_net_channel_call(sgrpc_net_channel *ch, const sgrpc_call_opts *opts, i
       rv = SGRPC_ERR_NOMEM;
       break;
     }
+    sg_conn_touch(c); /* whatever happens to it below */
     if (!c->ever_connected && c->npcalls == c->cappcalls) {
       size_t cap = c->cappcalls ? c->cappcalls * 2 : 8;
       sg_pcall *p = l->mem.realloc(c->pcalls, cap * sizeof(*p), l->mem.user_data);
@@ -822,9 +981,8 @@ static int channel_compute_state(const sgrpc_net_channel *ch, int64_t now) {
       connecting = 1;
     if (s->retry_at > now) failing = 1;
   }
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch && conn_usable(c) && (c->state == NET_CONNECTING || c->state == NET_OPEN))
-      connecting = 1;
+  for (c = ch->conns; c; c = c->ch_next)
+    if (conn_usable(c) && (c->state == NET_CONNECTING || c->state == NET_OPEN)) connecting = 1;
   if (ch->req) connecting = 1;
   if (connecting) return SGRPC_NET_CHANNEL_CONNECTING;
   if (ch->idle) return SGRPC_NET_CHANNEL_IDLE;
@@ -850,6 +1008,7 @@ sgrpc_net_channel_state sgrpc_net_channel_get_state(sgrpc_net_channel *ch, int t
   int st;
   if (!ch) return SGRPC_NET_CHANNEL_SHUTDOWN;
   st = channel_compute_state(ch, now);
+  sg_channel_touch(ch);
   if (try_to_connect && st == SGRPC_NET_CHANNEL_IDLE && !ch->closing) {
     ch->loop->depth++;
     ch->loop->now = now;
@@ -879,12 +1038,12 @@ const char *sgrpc_net_channel_state_name(sgrpc_net_channel_state s) {
 static void channel_go_idle(sgrpc_net_channel *ch) {
   sgrpc_net_conn *c;
   size_t i;
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) {
-      c->close_when_idle = 1;
-      c->by_channel = 1;
-      if (c->state != NET_OPEN) c->closing = 1;
-    }
+  for (c = ch->conns; c; c = c->ch_next) {
+    c->close_when_idle = 1;
+    c->by_channel = 1;
+    if (c->state != NET_OPEN) c->closing = 1;
+    sg_conn_touch(c);
+  }
   for (i = 0; i < ch->nsubs; i++) {
     ch->subs[i].cur = NULL;
     ch->subs[i].retry_at = 0;
@@ -900,19 +1059,14 @@ static void channel_go_idle(sgrpc_net_channel *ch) {
 static size_t channel_calls(const sgrpc_net_channel *ch) {
   const sgrpc_net_conn *c;
   size_t n = 0;
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) n += sgrpc_conn_call_count(c->engine);
+  for (c = ch->conns; c; c = c->ch_next) n += sgrpc_conn_call_count(c->engine);
   return n;
 }
 
 void sg_channels_maintain(sgrpc_net_loop *l, int64_t now) {
   sgrpc_net_channel *ch;
-  sgrpc_net_conn *c;
-  for (c = l->conns; c; c = c->next)
-    if (c->failfast_due && c->channel && !c->dead) {
-      c->failfast_due = 0;
-      if (c->state != NET_OPEN) conn_fail_fast(c);
-    }
+  /* (a connection's due fail-fast calls end in its own service) */
+  if (!l->nrr) return;
   for (ch = l->channels; ch; ch = ch->next) {
     if (ch->closing) continue;
     /* round_robin keeps a connection to every backend it knows */
@@ -920,16 +1074,25 @@ void sg_channels_maintain(sgrpc_net_loop *l, int64_t now) {
   }
 }
 
+/* The marked channels only: idle bookkeeping, state (told to on_state),
+ * expiry. A callback may mark channels again: the next pass sees them. */
 int sg_channels_check_state(sgrpc_net_loop *l, int64_t now) {
   sgrpc_net_channel *ch;
   int told = 0;
-  for (ch = l->channels; ch; ch = ch->next) {
+  l->ch_batch = l->ch_dirty;
+  l->ch_dirty = NULL;
+  for (ch = l->ch_batch; ch; ch = ch->dnext) ch->in_dirty = 2;
+  while ((ch = l->ch_batch) != NULL) {
     int st;
+    l->ch_batch = ch->dnext;
+    ch->dnext = NULL;
+    ch->in_dirty = 0;
     /* idle bookkeeping after the calls of this pass have ended */
     if (!ch->closing && !ch->idle && ch->idle_timeout > 0) {
       if (channel_calls(ch) > 0 || ch->req) ch->idle_since = 0;
       else if (!ch->idle_since) ch->idle_since = now;
     }
+    ch_heap_fix(ch, now);
     st = channel_compute_state(ch, now);
     if (st == ch->state) continue;
     ch->state = st;
@@ -941,35 +1104,77 @@ int sg_channels_check_state(sgrpc_net_loop *l, int64_t now) {
   return told;
 }
 
+/* The channels whose expiry is due: out of the heap first (handling one
+ * may change others), then back in, marked. */
 void sg_channels_timer(sgrpc_net_loop *l, int64_t now) {
-  sgrpc_net_channel *ch;
-  for (ch = l->channels; ch; ch = ch->next) {
-    if (ch->closing) continue;
-    sg_dns_timer(ch->dns, now);
-    if (ch->resolve_at <= now) channel_resolve_now(ch, now);
-    if (!ch->idle && ch->idle_timeout > 0 && ch->idle_since &&
-        ch->idle_since + ch->idle_timeout <= now && channel_calls(ch) == 0)
-      channel_go_idle(ch);
+  sgrpc_net_channel *ch, *next, *due = NULL;
+  while (l->ch_heap_len && l->ch_heap[0]->hkey <= now) {
+    ch = l->ch_heap[0];
+    ch_heap_remove(ch);
+    ch->tnext = due;
+    due = ch;
+  }
+  for (ch = due; ch; ch = next) {
+    next = ch->tnext;
+    ch->tnext = NULL;
+    if (!ch->closing) {
+      sg_dns_timer(ch->dns, now);
+      if (ch->resolve_at <= now) channel_resolve_now(ch, now);
+      if (!ch->idle && ch->idle_timeout > 0 && ch->idle_since &&
+          ch->idle_since + ch->idle_timeout <= now && channel_calls(ch) == 0)
+        channel_go_idle(ch);
+    }
+    ch_heap_fix(ch, now);
+    sg_channel_touch(ch);
   }
 }
 
 int64_t sg_channels_next_expiry(const sgrpc_net_loop *l) {
-  const sgrpc_net_channel *ch;
-  int64_t when = SGRPC_NEVER;
-  size_t i;
-  for (ch = l->channels; ch; ch = ch->next) {
-    if (ch->closing) continue;
-    when = sg_min64(when, sg_dns_next_expiry(ch->dns));
-    if (ch->has_resolver && (!ch->idle || ch->req)) when = sg_min64(when, ch->resolve_at);
-    if (!ch->idle && ch->idle_timeout > 0 && ch->idle_since)
-      when = sg_min64(when, ch->idle_since + ch->idle_timeout);
-    if (ch->rr && !ch->idle)
-      for (i = 0; i < ch->nsubs; i++)
-        if (!ch->subs[i].cur && ch->subs[i].retry_at > 0)
-          when = sg_min64(when, ch->subs[i].retry_at);
-  }
-  return when;
+  return l->ch_heap_len ? l->ch_heap[0]->hkey : SGRPC_NEVER;
 }
+
+#ifndef NDEBUG
+void sg_channels_verify(const sgrpc_net_loop *l, int64_t now) {
+  const sgrpc_net_channel *ch;
+  size_t n = 0, i;
+  for (ch = l->channels; ch; ch = ch->next) {
+    n++;
+    if (!ch->hidx || ch->hidx > l->ch_heap_len || l->ch_heap[ch->hidx - 1] != ch) {
+      fprintf(stderr, "sgrpc net: channel %llu is not in the expiry heap\n",
+              (unsigned long long)ch->id);
+      abort();
+    }
+    if (ch->in_dirty) continue;
+    if (ch->hkey != ch_key(ch, ch->hkey_now)) {
+      fprintf(stderr, "sgrpc net: channel %llu: expiry %lld in the heap, %lld due\n",
+              (unsigned long long)ch->id, (long long)ch->hkey,
+              (long long)ch_key(ch, ch->hkey_now));
+      abort();
+    }
+    /* (a state that time changes is told when the expiry fires) */
+    if (ch->hkey > now && ch->state != channel_compute_state(ch, now)) {
+      fprintf(stderr, "sgrpc net: channel %llu: state %d told, %d now, not marked\n",
+              (unsigned long long)ch->id, ch->state, channel_compute_state(ch, now));
+      abort();
+    }
+  }
+  if (n != l->ch_heap_len || n != l->nchannels) {
+    fprintf(stderr, "sgrpc net: %zu channels, %zu in the heap, %zu counted\n", n,
+            l->ch_heap_len, l->nchannels);
+    abort();
+  }
+  for (i = 1; i < l->ch_heap_len; i++)
+    if (l->ch_heap[(i - 1) / 2]->hkey > l->ch_heap[i]->hkey) {
+      fprintf(stderr, "sgrpc net: channel expiry heap out of order at %zu\n", i);
+      abort();
+    }
+}
+#else
+void sg_channels_verify(const sgrpc_net_loop *l, int64_t now) {
+  (void)l;
+  (void)now;
+}
+#endif
 
 int sg_channels_have_work(const sgrpc_net_loop *l) {
   const sgrpc_net_channel *ch;
@@ -987,18 +1192,19 @@ void sgrpc_net_channel_close(sgrpc_net_channel *ch, int64_t now) {
   size_t i;
   if (!ch || ch->closing) return;
   ch->closing = 1;
+  sg_channel_touch(ch);
   for (i = 0; i < ch->nsubs; i++) ch->subs[i].cur = NULL;
   ch->pending = NULL;
   channel_cancel_resolve(ch);
   /* No GOAWAY from the client: it could stop request HEADERS the engine
    * has queued but not written yet. Each connection closes once idle;
    * one still waiting for addresses ends its calls now. */
-  for (c = ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) {
-      c->close_when_idle = 1;
-      c->by_channel = 1;
-      if (c->state == NET_IDLE || (c->state == NET_WAITING && !c->sub)) c->closing = 1;
-    }
+  for (c = ch->conns; c; c = c->ch_next) {
+    c->close_when_idle = 1;
+    c->by_channel = 1;
+    if (c->state == NET_IDLE || (c->state == NET_WAITING && !c->sub)) c->closing = 1;
+    sg_conn_touch(c);
+  }
   sg_loop_kick(ch->loop, now);
 }
 
@@ -1034,16 +1240,17 @@ int sgrpc_net_channel_failures(const sgrpc_net_channel *ch) { return ch ? ch->fa
 
 void sgrpc_net_channel_del(sgrpc_net_channel *ch) {
   sgrpc_net_loop *l;
-  sgrpc_net_conn *c, *next;
   if (!ch) return;
   l = ch->loop;
   l->depth++;
   channel_abort(ch);
-  for (c = l->conns; c; c = next) {
-    next = c->next;
-    if (c->channel == ch) sg_conn_close(c);
-  }
+  /* each close takes the connection off the channel's list */
+  while (ch->conns) sg_conn_close(ch->conns);
   l->depth--;
+  ch_heap_remove(ch);
+  ch_undirty(ch);
+  l->nchannels--;
+  if (ch->rr) l->nrr--;
   if (ch->prev) ch->prev->next = ch->next;
   else l->channels = ch->next;
   if (ch->next) ch->next->prev = ch->prev;
@@ -1089,9 +1296,8 @@ sgrpc_net_conn *sgrpc_net_channel_conn_next(const sgrpc_net_channel *ch,
                                            const sgrpc_net_conn *prev) {
   sgrpc_net_conn *c;
   if (!ch || (prev && (prev->dead || prev->channel != ch))) return NULL;
-  for (c = prev ? prev->next : ch->loop->conns; c; c = c->next)
-    if (c->channel == ch) return c;
-  return NULL;
+  c = prev ? prev->ch_next : ch->conns;
+  return c;
 }
 
 sgrpc_net_channel *sgrpc_net_loop_channel_next(const sgrpc_net_loop *l,

@@ -72,7 +72,26 @@ struct sgrpc_net_conn {
   size_t nsans;
   uint64_t id; /* loop-unique, for channelz socket ids */
   sgrpc_net_conn *prev, *next;
+  /* The channel's own list of its connections (channel.c). */
+  sgrpc_net_conn *ch_prev, *ch_next;
+  /* Service bookkeeping (core.c): a pass services only the connections
+   * on the loop's work list; the others are quiet (conn_quiet) until an
+   * adapter report, the engine's wake hook, a due expiry or a change by
+   * the channel or server code puts them there (sg_conn_touch). Every live
+   * connection sits in the loop's expiry heap under heap_key, its next
+   * expiry as of its last service. */
+  sgrpc_net_conn *wnext; /* next on the work list */
+  sgrpc_net_conn *tnext; /* next due connection, inside sgrpc_net_loop_timer */
+  uint8_t in_work;
+  size_t heap_idx; /* 1-based position in the heap; 0: not in it */
+  int64_t heap_key;
 };
+
+/* An entry of the loop's expiry heap: the key beside the connection. */
+typedef struct sg_heap_ent {
+  int64_t key;
+  sgrpc_net_conn *c;
+} sg_heap_ent;
 
 struct sgrpc_net_timer {
   sgrpc_net_loop *loop;
@@ -108,6 +127,22 @@ struct sgrpc_net_loop {
   uint64_t timer_seq;
   uint64_t seeds;
   uint64_t ids; /* last id given to a server, channel or connection */
+  /* Connections to service (FIFO through wnext) and how many were added
+   * (a pass that added some goes on). */
+  sgrpc_net_conn *work_head, *work_tail;
+  uint64_t woken;
+  /* 4-ary min-heap of the live connections by heap_key. */
+  sg_heap_ent *heap;
+  size_t heap_len, heap_cap;
+  size_t nlive; /* connections made and not closed: the heap's worst size */
+  uint64_t serviced; /* conn_service calls so far (sgrpc_net_loop_serviced) */
+  /* Channels (channel.c): the ones whose state or expiry may have changed
+   * since they were last looked at (through dnext), a min-heap of them
+   * all by their expiry, how many there are and how many balance
+   * round_robin. */
+  sgrpc_net_channel *ch_dirty, *ch_batch;
+  sgrpc_net_channel **ch_heap;
+  size_t ch_heap_len, ch_heap_cap, nchannels, nrr;
 };
 
 /* Channel targets (target.c). */
@@ -138,12 +173,18 @@ void sg_loop_kick(sgrpc_net_loop *l, int64_t now);
 void sg_free_graveyard(sgrpc_net_loop *l);
 sgrpc_net_conn *sg_conn_new(sgrpc_net_loop *l, sgrpc_conn *engine);
 void sg_conn_close(sgrpc_net_conn *c);
+/* Puts c on the work list of its loop (no-op when it is on it or dead):
+ * every change to a connection made outside its own service (state,
+ * closing, close_when_idle, deadlines, failfast_due) must be followed by
+ * this, else the connection is not looked at until its next expiry. */
+void sg_conn_touch(sgrpc_net_conn *c);
 int sg_conn_make_tls(sgrpc_net_conn *c, sgrpc_tls_factory make, void *ud, const char *name);
 int64_t sg_min64(int64_t a, int64_t b);
 
 /* channel.c hooks called by core.c */
 void sg_channel_conn_event(sgrpc_net_conn *c, const sgrpc_event *ev);
 void sg_channel_conn_gone(sgrpc_net_channel *ch, sgrpc_net_conn *c);
+void sg_channel_fail_fast(sgrpc_net_conn *c);
 void sg_channel_connect_failed(sgrpc_net_conn *c, int64_t now);
 void sg_channel_conn_connected(sgrpc_net_conn *c);
 void sg_channel_close_event(sgrpc_net_conn *c, sgrpc_event *copy, int *changed);
@@ -151,6 +192,14 @@ void sg_channel_start_attempt(sgrpc_net_conn *c, int64_t now);
 void sg_channels_maintain(sgrpc_net_loop *l, int64_t now);
 int sg_channels_check_state(sgrpc_net_loop *l, int64_t now);
 void sg_channels_timer(sgrpc_net_loop *l, int64_t now);
+/* Marks ch for a look at its state and expiry in the next pass (no-op
+ * when marked): every change to what channel_compute_state or the
+ * channel's expiry read must be followed by this. */
+void sg_channel_touch(sgrpc_net_channel *ch);
+/* The expiries of the channels still marked after a pass, brought up to
+ * date (they stay marked); and, in Debug builds, the bookkeeping checked. */
+void sg_channels_settle(sgrpc_net_loop *l, int64_t now);
+void sg_channels_verify(const sgrpc_net_loop *l, int64_t now);
 int64_t sg_channels_next_expiry(const sgrpc_net_loop *l);
 int sg_channels_have_work(const sgrpc_net_loop *l);
 void sg_channels_abort_all(sgrpc_net_loop *l);

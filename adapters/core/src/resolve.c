@@ -92,6 +92,8 @@ void sgrpc_net_fd_ready(sgrpc_net_fd *f, int events, int64_t now) {
   l = f->loop;
   s = f->fd;
   sg_loop_enter(l, now);
+  /* the resolver's timeout moves: the channel's expiry with it */
+  if (d->req) sg_channel_touch(d->req->ch);
   /* f may be freed by this (c-ares closes the socket): not used after. */
   ares_process_fd(d->ac, (events & SGRPC_NET_FD_READ) ? s : ARES_SOCKET_BAD,
                   (events & SGRPC_NET_FD_WRITE) ? s : ARES_SOCKET_BAD);

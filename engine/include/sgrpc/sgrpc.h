@@ -774,6 +774,27 @@ typedef int (*sgrpc_peer_fn)(void *ctx, sgrpc_peer *peer);
 SGRPC_EXTERN void sgrpc_conn_set_peer_source(sgrpc_conn *conn, sgrpc_peer_fn fn, void *ctx);
 
 /**
+ * A driver's wake hook: ud is the pointer given to sgrpc_conn_set_wake.
+ * It may be called while the driver is itself inside a call on the same
+ * connection (an event callback that sends); it must only note that the
+ * connection wants servicing and must not call into the engine.
+ */
+typedef void (*sgrpc_wake_fn)(void *ud);
+
+/**
+ * Registers the driver's wake hook: the engine calls fn(ud) after every
+ * API call that may have queued work for the driver on conn (a call
+ * started, a message, headers, status or half-close sent, a cancel, a
+ * release, a ping, a GOAWAY, a shutdown), whether it succeeded or not,
+ * so that a driver holding many connections services only the ones that
+ * were woken, read from or whose expiry is due, instead of asking every
+ * one sgrpc_conn_has_work. Not called for the driver's own calls (input,
+ * output, expiry, event pulls). fn NULL removes the hook. ud must outlive
+ * the connection or the next call of this function. NULL conn is a no-op.
+ */
+SGRPC_EXTERN void sgrpc_conn_set_wake(sgrpc_conn *conn, sgrpc_wake_fn fn, void *ud);
+
+/**
  * Fills *peer with what conn's transport knows of its peer. A connection
  * without a peer source (in-memory pairs, a user's own loop that set none)
  * gets address "" and nothing else. Returns 0, SGRPC_ERR_INVALID_ARGUMENT

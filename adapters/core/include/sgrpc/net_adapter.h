@@ -142,10 +142,12 @@ SGRPC_EXTERN const sgrpc_mem *sgrpc_net_loop_mem(const sgrpc_net_loop *loop);
 /** The loop's timer fired: runs engine timers, connect timeouts, backoff
  *  retries, drain deadlines and user timers due at now. */
 SGRPC_EXTERN void sgrpc_net_loop_timer(sgrpc_net_loop *loop, int64_t now);
-/** Dispatches pending events and writes pending output of every
- *  connection, closes finished ones and re-arms the timer. Run it once
- *  per loop iteration (before blocking): engine calls made outside net
- *  callbacks are written then. */
+/** Dispatches pending events and writes pending output of the
+ *  connections that have any (those read from, written to, woken by an
+ *  engine API call or due), closes finished ones and re-arms the timer.
+ *  Run it once per loop iteration (before blocking): engine calls made
+ *  outside net callbacks are written then (such a call also arms the
+ *  loop's timer for now, through the engine's wake hook). */
 SGRPC_EXTERN void sgrpc_net_loop_service(sgrpc_net_loop *loop, int64_t now);
 /** Earliest time the loop's timer must fire, or SGRPC_NEVER. */
 SGRPC_EXTERN int64_t sgrpc_net_loop_next_expiry(const sgrpc_net_loop *loop);
@@ -168,6 +170,13 @@ SGRPC_EXTERN void sgrpc_net_loop_set_io_limit(sgrpc_net_loop *loop, size_t n);
 /** The limit set with sgrpc_net_loop_set_io_limit (0: none); adapters
  *  read it before each transport read and write. */
 SGRPC_EXTERN size_t sgrpc_net_loop_io_limit(const sgrpc_net_loop *loop);
+/** How many times the loop has serviced one connection so far (a
+ *  connection's pass: its events dispatched, its output written, its
+ *  close decided). A pass services only the connections that had
+ *  something happen (an adapter report, an engine API call on them, a
+ *  due expiry), so the count grows with activity, not with the number of
+ *  connections held; for tests and diagnostics. 0 for NULL. */
+SGRPC_EXTERN uint64_t sgrpc_net_loop_serviced(const sgrpc_net_loop *loop);
 
 /* ------------------------------------------------------------------ */
 /* Connections: entry points for the adapter                           */
