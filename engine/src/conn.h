@@ -189,6 +189,10 @@ struct sgrpc_conn {
   size_t nfree_calls;
   uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
+  /* nghttp2 blocks freed after one of its allocations failed, kept until
+   * it is safe to free them (ng_quarantine_flush in conn.c) */
+  uint8_t *ng_quarantine;
+  uint8_t ng_oom; /* an allocation for nghttp2 failed: frees are quarantined */
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
 
@@ -291,6 +295,9 @@ static inline void sg_budget_take(sgrpc_conn *c, size_t n) {
 /* Gives n counted bytes back, and the held-back connection credit once
  * what drains without input is under half the budget again. */
 void sg_budget_give(sgrpc_conn *c, size_t n);
+/* Ends a quarantine of nghttp2's frees (conn.c, "Quarantine") when the
+ * connection is not fatal; called at engine entries, outside nghttp2. */
+void sg_ng_settle(sgrpc_conn *c);
 /* Whether connection-level credit is held back now. */
 static inline int sg_budget_withhold(const sgrpc_conn *c) {
   return c->mem_drain >= c->settings.conn_memory_budget / 2;
