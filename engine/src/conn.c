@@ -1217,8 +1217,8 @@ static void ng_quarantine_flush(sgrpc_conn *c) {
 }
 
 /* At an engine entry: a quarantine on a live connection ends here. */
-void sg_ng_settle(sgrpc_conn *c) {
-  if (c->ng_oom && !c->fatal && c->session) ng_quarantine_flush(c);
+void sg_ng_settle_slow(sgrpc_conn *c) {
+  if (!c->fatal && c->session) ng_quarantine_flush(c);
 }
 
 static void *ng_malloc(size_t n, void *ud) { return ng_alloc(ud, n); }

@@ -316,7 +316,10 @@ void sg_spare_park(sgrpc_conn *c, uint8_t *p, size_t cap);
 int sg_taken_recycle(sgrpc_conn *c, sgrpc_release_cb release, void *release_ud);
 /* Ends a quarantine of nghttp2's frees (conn.c, "Quarantine") when the
  * connection is not fatal; called at engine entries, outside nghttp2. */
-void sg_ng_settle(sgrpc_conn *c);
+void sg_ng_settle_slow(sgrpc_conn *c);
+static inline void sg_ng_settle(sgrpc_conn *c) {
+  if (c->ng_oom) sg_ng_settle_slow(c);
+}
 /* Whether connection-level credit is held back now. */
 static inline int sg_budget_withhold(const sgrpc_conn *c) {
   return c->mem_drain >= c->settings.conn_memory_budget / 2;
