@@ -303,8 +303,9 @@ SGRPC_EXTERN size_t sgrpc_budget_used(const sgrpc_budget *budget);
  * (non-incremental): the oldest stream with data and flow-control window
  * sends until it is done or blocked, then the next. Whole messages
  * arrive one after another instead of all together at the end, at the
- * price of a small response waiting behind a large one (at most one
- * stream window, 4 MiB by default). With any other peer (grpc-go,
+ * price of a response queued behind a large one waiting until that one
+ * is written or runs out of stream window (RFC 9218 asks the same of
+ * non-incremental responses). With any other peer (grpc-go,
  * grpc-core, which ignore the setting as RFC 9113 requires) DATA frames
  * of concurrent streams take turns, as before.
  */
