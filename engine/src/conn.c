@@ -1117,24 +1117,11 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
  * connection). A kept block is reused only by nghttp2 on the same
  * connection; a new block still comes from the user's allocator, and its
  * failure is still nghttp2's NGHTTP2_ERR_NOMEM. Every block carries a
- * 16-byte header (its class, a quarantine mark, and the size of a larger
- * block or the link of a list).
- *
- * Quarantine: once an allocation for nghttp2 has failed, its error paths
- * run, and one of them frees a block it still points to: libnghttp2 1.52's
- * RFC 9218 scheduler (server, NO_RFC7540_PRIORITIES agreed) frees a DATA
- * item whose queue insertion failed but leaves it attached to its stream,
- * and nghttp2_session_del frees it again (test_alloc found it). So after
- * a failed allocation every free is held on a list instead, a second free
- * of a held block is ignored, and the list is freed when that cannot
- * matter any more: at the next engine entry of a connection that is not
- * fatal (nghttp2 returned and keeps no such pointer), or after
- * nghttp2_session_del. */
+ * 16-byte header (its class, and the size of a larger block). */
 #define NG_HDR 16
 #define NG_NCLASS 3
 #define NG_DIRECT 0xff
 #define NG_CACHE_MAX 80
-#define NG_HELD 0x5a /* header byte 1 of a quarantined block */
 static const size_t ng_class_size[NG_NCLASS] = {64, 128, 256};
 
 static void *ng_alloc(sgrpc_conn *c, size_t n) {
@@ -1151,22 +1138,14 @@ static void *ng_alloc(sgrpc_conn *c, size_t n) {
       return b + NG_HDR;
     }
     b = sg_malloc(c, NG_HDR + ng_class_size[k]);
-    if (!b) {
-      c->ng_oom = 1;
-      return NULL;
-    }
+    if (!b) return NULL;
     b[0] = (uint8_t)k;
-    b[1] = 0;
     return b + NG_HDR;
   }
   if (n > SIZE_MAX - NG_HDR) return NULL;
   b = sg_malloc(c, NG_HDR + n);
-  if (!b) {
-    c->ng_oom = 1;
-    return NULL;
-  }
+  if (!b) return NULL;
   b[0] = NG_DIRECT;
-  b[1] = 0;
   memcpy(b + 8, &n, sizeof(n));
   return b + NG_HDR;
 }
@@ -1175,13 +1154,6 @@ static void ng_release(sgrpc_conn *c, void *p) {
   uint8_t *b;
   if (!p) return;
   b = (uint8_t *)p - NG_HDR;
-  if (c->ng_oom) { /* see Quarantine above */
-    if (b[1] == NG_HELD) return;
-    b[1] = NG_HELD;
-    memcpy(b + 8, &c->ng_quarantine, sizeof(b));
-    c->ng_quarantine = b;
-    return;
-  }
   if (b[0] != NG_DIRECT && c->ng_free_count < NG_CACHE_MAX) {
     memcpy(b + 8, &c->ng_free_blocks[b[0]], sizeof(b));
     c->ng_free_blocks[b[0]] = b;
@@ -1202,23 +1174,6 @@ static void ng_cache_clear(sgrpc_conn *c) {
     }
   }
   c->ng_free_count = 0;
-}
-
-/* Frees the quarantined blocks and ends the quarantine. Only where
- * nghttp2 keeps no pointer to them: outside nghttp2 on a connection that
- * is not fatal, or after nghttp2_session_del. */
-static void ng_quarantine_flush(sgrpc_conn *c) {
-  while (c->ng_quarantine) {
-    uint8_t *b = c->ng_quarantine;
-    memcpy(&c->ng_quarantine, b + 8, sizeof(b));
-    sg_free(c, b);
-  }
-  c->ng_oom = 0;
-}
-
-/* At an engine entry: a quarantine on a live connection ends here. */
-void sg_ng_settle_slow(sgrpc_conn *c) {
-  if (!c->fatal && c->session) ng_quarantine_flush(c);
 }
 
 static void *ng_malloc(size_t n, void *ud) { return ng_alloc(ud, n); }
@@ -1242,10 +1197,7 @@ static void *ng_realloc(void *p, size_t n, void *ud) {
     if (n > ng_class_size[NG_NCLASS - 1]) { /* stays large: the user's realloc */
       if (n > SIZE_MAX - NG_HDR) return NULL;
       nb = sg_realloc(c, b, NG_HDR + n);
-      if (!nb) {
-        c->ng_oom = 1;
-        return NULL;
-      }
+      if (!nb) return NULL;
       memcpy(nb + 8, &n, sizeof(n));
       return nb + NG_HDR;
     }
@@ -1438,7 +1390,7 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
   sgrpc_conn *c;
   nghttp2_session_callbacks *cbs = NULL;
   nghttp2_option *opt = NULL;
-  nghttp2_settings_entry iv[5];
+  nghttp2_settings_entry iv[4];
   size_t niv = 0;
   int rv;
 
@@ -1528,18 +1480,6 @@ static int conn_new(sgrpc_conn **pconn, int role, const sgrpc_settings *settings
     iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
     iv[niv++].value = 0;
   }
-  /* RFC 9218: no RFC 7540 priority tree. When the peer says the same
-   * (another sgrpc), nghttp2 schedules DATA by extensible priorities,
-   * where streams of the default priority are non-incremental: the
-   * oldest stream with data and window sends until it is done or
-   * blocked, instead of every stream taking turns frame by frame. Whole
-   * messages then arrive one after another rather than all at the end
-   * together: with 2 x 16 MiB echoes in flight the reply to the first
-   * starts while the second is still being received (docs/performance.md).
-   * A peer that does not send it (RFC 9113 peers ignore an unknown
-   * setting) keeps nghttp2's round-robin. */
-  iv[niv].settings_id = NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES;
-  iv[niv++].value = 1;
   rv = nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, niv);
   if (rv != 0) goto nomem;
   if (c->settings.connection_window > 65535) {
@@ -1554,7 +1494,6 @@ nomem:
   if (opt) nghttp2_option_del(opt);
   if (cbs) nghttp2_session_callbacks_del(cbs);
   if (c->session) nghttp2_session_del(c->session);
-  ng_quarantine_flush(c);
   ng_cache_clear(c);
   mem->free(c, mem->user_data);
   return rv == NGHTTP2_ERR_NOMEM || rv == 0 ? SGRPC_ERR_NOMEM : SGRPC_ERR_HTTP2;
@@ -1578,7 +1517,6 @@ void sgrpc_conn_del(sgrpc_conn *c) {
   /* nghttp2 first: its stream-close callbacks are not called on delete */
   nghttp2_session_del(c->session);
   c->session = NULL;
-  ng_quarantine_flush(c);
   ng_cache_clear(c);
   sg_spare_drop(c);
   for (i = 0; i < c->evq_len; i++) {
@@ -1687,7 +1625,6 @@ sgrpc_ssize sg_api_conn_recv(sgrpc_conn *c, const uint8_t *data, size_t len, int
   size_t off = 0;
   if (!c || (!data && len)) return SGRPC_ERR_INVALID_ARGUMENT;
   if (c->fatal) return c->fatal;
-  sg_ng_settle(c);
   if (c->transport_closed) return SGRPC_ERR_CONN_CLOSED;
   if (c->evq_len) return SGRPC_ERR_EVENTS_PENDING;
   sg_event_retire(c);
@@ -1761,7 +1698,6 @@ static void out_goaway_by_hand(sgrpc_conn *c) {
 
 static int prepare_output(sgrpc_conn *c) {
   if (c->out_lost) return c->fatal;
-  sg_ng_settle(c);
   while (out_pending(c) < c->settings.out_chunk) {
     const uint8_t *p;
     sg_h2_ssize n = sg_h2_session_mem_send(c->session, &p);

@@ -190,10 +190,6 @@ struct sgrpc_conn {
   sg_buf big_spare; /* a large message buffer kept for the next one (sg_spare_park) */
   uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
-  /* nghttp2 blocks freed after one of its allocations failed, kept until
-   * it is safe to free them (ng_quarantine_flush in conn.c) */
-  uint8_t *ng_quarantine;
-  uint8_t ng_oom; /* an allocation for nghttp2 failed: frees are quarantined */
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
 
@@ -314,12 +310,6 @@ void sg_spare_park(sgrpc_conn *c, uint8_t *p, size_t cap);
  * (sgrpc_conn_take_message) with its allocator; if so the buffer goes to
  * sg_spare_park instead of being freed, and 1 is returned (event.c). */
 int sg_taken_recycle(sgrpc_conn *c, sgrpc_release_cb release, void *release_ud);
-/* Ends a quarantine of nghttp2's frees (conn.c, "Quarantine") when the
- * connection is not fatal; called at engine entries, outside nghttp2. */
-void sg_ng_settle_slow(sgrpc_conn *c);
-static inline void sg_ng_settle(sgrpc_conn *c) {
-  if (c->ng_oom) sg_ng_settle_slow(c);
-}
 /* Whether connection-level credit is held back now. */
 static inline int sg_budget_withhold(const sgrpc_conn *c) {
   return c->mem_drain >= c->settings.conn_memory_budget / 2;

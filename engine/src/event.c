@@ -72,7 +72,6 @@ void sg_credit(sgrpc_conn *c, int32_t stream_id, size_t n) {
 
 int sg_api_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
   if (!c || !ev) return SGRPC_ERR_INVALID_ARGUMENT;
-  sg_ng_settle(c);
   sg_event_retire(c);
   while (c->evq_len) {
     sg_event *e = &c->evq[c->evq_head];

@@ -295,19 +295,6 @@ SGRPC_EXTERN size_t sgrpc_budget_used(const sgrpc_budget *budget);
  * zeroed with only version set is the defaults. Times are nanoseconds;
  * a time whose feature can be turned off takes SGRPC_NEVER (or any
  * negative value) for "off".
- *
- * Every connection's SETTINGS frame also carries
- * SETTINGS_NO_RFC7540_PRIORITIES = 1 (RFC 9218; not configurable). When
- * the peer sends it too (another sgrpc), a server sends its responses'
- * DATA stream after stream, by RFC 9218's default priority
- * (non-incremental): the oldest stream with data and flow-control window
- * sends until it is done or blocked, then the next. Whole messages
- * arrive one after another instead of all together at the end, at the
- * price of a response queued behind a large one waiting until that one
- * is written or runs out of stream window (RFC 9218 asks the same of
- * non-incremental responses). With any other peer (grpc-go,
- * grpc-core, which ignore the setting as RFC 9113 requires) DATA frames
- * of concurrent streams take turns, as before.
  */
 typedef struct sgrpc_settings {
   /** The SGRPC_SETTINGS_V* the caller filled the struct for; set by
