@@ -488,6 +488,66 @@ static void test_take_message(void **state) {
   }
 }
 
+/* One echo of n bytes (the server takes the request and sends it back
+ * borrowed) on a new call; returns the call's status at the client. */
+static int echo_once(pair *p, seen *g, size_t n, uint32_t seed) {
+  loan a;
+  sgrpc_call *call = start(p, NULL);
+  int before = 0, st;
+  g->closes = g->msgs = 0; /* seen keeps 4 and 8 of them */
+  loan_init(&a, n, seed);
+  assert_int_equal(sgrpc_call_send(call, a.data, a.len, SGRPC_SEND_END), 0);
+  pair_run(p, 2000);
+  assert_int_equal(g->closes, before + 1);
+  st = g->status[before];
+  if (st == SGRPC_STATUS_OK) {
+    assert_int_equal(g->len[g->msgs - 1], n);
+    assert_int_equal(g->sum[g->msgs - 1], checksum(a.data, a.len));
+  }
+  free(a.data);
+  return st;
+}
+
+/* A large message buffer the server lets go of (the taken request, once
+ * its echo is written) is kept for the next large message, counted
+ * against the budget; one that would take more than half of the room
+ * left is not kept; a message that needs the room gets it (the kept
+ * buffer is given back first); sgrpc_conn_trim gives it back. */
+static void test_kept_buffer(void **state) {
+  sgrpc_budget *shared = NULL;
+  sgrpc_settings ss;
+  pair p;
+  seen g;
+  size_t kept;
+  (void)state;
+  assert_int_equal(sgrpc_budget_new(&shared, 1u << 20, NULL), 0);
+  sgrpc_settings_default(&ss);
+  ss.shared_budget = shared;
+  setup(&p, &g, NULL, &ss, NULL);
+  g.echo = 1;
+  g.echo_status = 1;
+  assert_int_equal(echo_once(&p, &g, 300000, 21), SGRPC_STATUS_OK);
+  kept = sgrpc_budget_used(shared);
+  assert_true(kept >= 300000 && kept < 400000); /* no call open: the kept buffer */
+  /* the next message of that size comes into it: nothing more counted */
+  assert_int_equal(echo_once(&p, &g, 290000, 22), SGRPC_STATUS_OK);
+  assert_int_equal(sgrpc_budget_used(shared), kept);
+  /* 900 KB do not fit next to it: it goes, the call is served, and its
+   * own buffer is not kept (more than half of the room) */
+  assert_int_equal(echo_once(&p, &g, 900000, 23), SGRPC_STATUS_OK);
+  assert_int_equal(sgrpc_budget_used(shared), 0);
+  assert_int_equal(echo_once(&p, &g, 300000, 24), SGRPC_STATUS_OK);
+  assert_true(sgrpc_budget_used(shared) >= 300000);
+  assert_int_equal(sgrpc_conn_trim(p.srv), 0);
+  assert_int_equal(sgrpc_budget_used(shared), 0);
+  /* kept again, then freed with the connection */
+  assert_int_equal(echo_once(&p, &g, 300000, 25), SGRPC_STATUS_OK);
+  assert_true(sgrpc_budget_used(shared) >= 300000);
+  pair_free(&p);
+  assert_int_equal(sgrpc_budget_used(shared), 0);
+  sgrpc_budget_del(shared);
+}
+
 /* Every allocation of a borrowed exchange fails in turn: each send that
  * returned 0 is released exactly once, the others never; nothing leaks. */
 static void test_alloc_failures(void **state) {
@@ -623,6 +683,7 @@ int main(void) {
       cmocka_unit_test(test_refused),
       cmocka_unit_test(test_compressing_call),
       cmocka_unit_test(test_take_message),
+      cmocka_unit_test(test_kept_buffer),
       cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_large_copied),
   };

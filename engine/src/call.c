@@ -43,6 +43,16 @@ static void keep_buf(sgrpc_conn *c, sg_buf *b) {
   b->len = b->off = 0;
 }
 
+/* A reassembly buffer of an ended call: a large one is kept for the
+ * connection's next large message (sg_spare_park), as a taken one is. */
+static void keep_msg_buf(sgrpc_conn *c, sg_buf *b) {
+  if (b->cap > SG_KEEP_BYTES) {
+    sg_spare_park(c, b->p, b->cap);
+    memset(b, 0, sizeof(*b));
+  }
+  b->len = b->off = 0;
+}
+
 static void keep_hdrs(sgrpc_conn *c, sg_hdrs *h) {
   keep_buf(c, &h->store);
   if (h->fields_cap > SG_KEEP_ENTRIES) {
@@ -75,8 +85,8 @@ static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
     call_release_memory(c, call);
     return;
   }
-  keep_buf(c, &call->rbuf);
-  keep_buf(c, &call->spare);
+  keep_msg_buf(c, &call->rbuf);
+  keep_msg_buf(c, &call->spare);
   keep_buf(c, &call->sbuf);
   keep_hdrs(c, &call->hin);
   keep_hdrs(c, &call->htr);
@@ -125,7 +135,8 @@ sgrpc_call *sg_call_new(sgrpc_conn *c) {
 void sg_chunk_unref(sgrpc_conn *c, sg_chunk *k) {
   if (--k->refs) return;
   if (k->own) sg_free(c, k->own);
-  else if (k->release) k->release(k->release_ud, k->p, k->len);
+  else if (k->release && !sg_taken_recycle(c, k->release, k->release_ud))
+    k->release(k->release_ud, k->p, k->len);
   sg_free(c, k);
 }
 

@@ -187,6 +187,7 @@ struct sgrpc_conn {
   size_t ncalls;
   sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
   size_t nfree_calls;
+  sg_buf big_spare; /* a large message buffer kept for the next one (sg_spare_park) */
   uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
@@ -280,11 +281,20 @@ struct sgrpc_budget {
 };
 
 /* Whether n more bytes fit the connection's budget and the shared one. */
-static inline int sg_budget_fits(const sgrpc_conn *c, size_t n) {
+static inline int sg_budget_fits_now(const sgrpc_conn *c, size_t n) {
   const sgrpc_budget *b = c->settings.shared_budget;
   size_t lim = c->settings.conn_memory_budget;
   if (c->mem_used > lim || n > lim - c->mem_used) return 0;
   return !b || (b->used <= b->limit && n <= b->limit - b->used);
+}
+void sg_spare_drop(sgrpc_conn *c);
+/* sg_budget_fits_now, after giving back the kept large buffer (big_spare)
+ * when the bytes do not fit with it: a kept buffer never costs a call. */
+static inline int sg_budget_fits(sgrpc_conn *c, size_t n) {
+  if (sg_budget_fits_now(c, n)) return 1;
+  if (!c->big_spare.p) return 0;
+  sg_spare_drop(c);
+  return sg_budget_fits_now(c, n);
 }
 /* Counts n bytes against the budgets (the caller checked they fit, or
  * the bytes are queued output, bounded by max_outbound_queue). */
@@ -295,6 +305,15 @@ static inline void sg_budget_take(sgrpc_conn *c, size_t n) {
 /* Gives n counted bytes back, and the held-back connection credit once
  * what drains without input is under half the budget again. */
 void sg_budget_give(sgrpc_conn *c, size_t n);
+/* Keeps a large message buffer the connection no longer uses (cap bytes
+ * at p, the connection's allocator) for the next large message, counted
+ * against the budget; frees it instead when it is small, smaller than the
+ * one kept, or does not fit the budget. */
+void sg_spare_park(sgrpc_conn *c, uint8_t *p, size_t cap);
+/* Whether release/release_ud is a message taken from this connection
+ * (sgrpc_conn_take_message) with its allocator; if so the buffer goes to
+ * sg_spare_park instead of being freed, and 1 is returned (event.c). */
+int sg_taken_recycle(sgrpc_conn *c, sgrpc_release_cb release, void *release_ud);
 /* Whether connection-level credit is held back now. */
 static inline int sg_budget_withhold(const sgrpc_conn *c) {
   return c->mem_drain >= c->settings.conn_memory_budget / 2;

@@ -114,6 +114,7 @@ int sg_api_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
 typedef struct sg_taken {
   sgrpc_mem mem;
   uint8_t *p;
+  size_t cap; /* its allocated size, for sg_spare_park */
 } sg_taken;
 
 static void taken_release(void *ud, const uint8_t *data, size_t len) {
@@ -125,6 +126,20 @@ static void taken_release(void *ud, const uint8_t *data, size_t len) {
   mem.free(t, mem.user_data);
 }
 
+int sg_taken_recycle(sgrpc_conn *c, sgrpc_release_cb release, void *release_ud) {
+  sg_taken *t = release_ud;
+  uint8_t *p;
+  size_t cap;
+  if (release != taken_release || t->mem.free != c->mem.free ||
+      t->mem.user_data != c->mem.user_data)
+    return 0;
+  p = t->p;
+  cap = t->cap;
+  sg_free(c, t);
+  sg_spare_park(c, p, cap);
+  return 1;
+}
+
 int sgrpc_conn_take_message(sgrpc_conn *c, const uint8_t **data, size_t *len,
                             sgrpc_release_cb *release, void **release_ud) {
   sg_taken *t;
@@ -134,6 +149,7 @@ int sgrpc_conn_take_message(sgrpc_conn *c, const uint8_t **data, size_t *len,
   if (!t) return SGRPC_ERR_NOMEM;
   t->mem = c->mem;
   t->p = c->retired.p;
+  t->cap = c->retired.cap;
   *data = c->retired.p;
   *len = c->retired.len;
   *release = taken_release;

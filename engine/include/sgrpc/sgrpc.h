@@ -390,7 +390,15 @@ typedef struct sgrpc_settings {
    *  calls go on); when received messages the application has not
    *  released plus queued output reach half of it, the connection stops
    *  returning connection-level flow-control credit (the peer stops
-   *  sending) until they drop again. 0: 64 MiB. */
+   *  sending) until they drop again. 0: 64 MiB.
+   *  Also counted: one large message buffer (64 KiB or more) the
+   *  connection keeps after a message is done with it (a taken message
+   *  once the engine released it, an ended call's reassembly buffer) so
+   *  that the next large message is received into it instead of a fresh
+   *  one. It is kept only while it takes at most half of the room left
+   *  in this budget and the shared one, it is given back as soon as a
+   *  received message or header block would not fit otherwise (it never
+   *  costs a call), and sgrpc_conn_trim gives it back. */
   size_t conn_memory_budget;
   /** A budget shared with other connections (sgrpc_budget_new), counted
    *  besides conn_memory_budget; it must outlive the connection. NULL:
@@ -607,8 +615,10 @@ SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
 
 /**
  * Gives back to the allocator what conn keeps only to make the next calls
- * cheaper: ended calls cached with their buffers, nghttp2's freed blocks,
- * an empty event ring, a drained output buffer, scratch space. Nothing a
+ * cheaper: ended calls cached with their buffers, the large message
+ * buffer kept for the next large message (see conn_memory_budget in
+ * sgrpc_settings), nghttp2's freed blocks, an empty event ring, a drained
+ * output buffer, scratch space. Nothing a
  * call or queued output uses is touched, and the connection works on as
  * before (the next call allocates again). The engine does this by itself
  * once a connection has had no call for a second (an expiry: see
