@@ -112,6 +112,7 @@ struct sgrpc_call {
   uint64_t clen_left;    /* server, SG_RF_CLEN: DATA bytes content-length still announces */
 
   uint32_t ev_refs;      /* queued events that point at this call */
+  uint32_t rec_id;       /* the call's number in a recording (record.c) */
   size_t heap_idx;
   int64_t deadline;
 
@@ -120,7 +121,11 @@ struct sgrpc_call {
   sg_buf sbuf;           /* framed outgoing bytes, read from sbuf.off */
 
   sg_hdrs hin;           /* request headers (server) / response headers (client) */
-  sg_hdrs htr;           /* trailers (client) */
+  /* trailers (client; a server collects a request's to check them):
+   * allocated with the first trailer block and kept by the call cache,
+   * so that a server call, which almost never gets one, does not carry
+   * 80 bytes for it */
+  sg_hdrs *htr;
 
   /* server: the trailer block waiting to be submitted */
   const nghttp2_nv *trailer_nv;
@@ -137,7 +142,6 @@ struct sgrpc_call {
   sg_chunk *cq_head, *cq_tail;
   size_t cq_bytes;       /* of their 5 + len bytes: not yet framed */
 
-  uint32_t rec_id;       /* the call's number in a recording (record.c) */
   sgrpc_call *prev, *next;
 };
 
@@ -187,7 +191,7 @@ struct sgrpc_conn {
   size_t ncalls;
   sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
   size_t nfree_calls;
-  uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
+  uint8_t *ng_free_blocks[9]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
