@@ -173,7 +173,12 @@ void sg_call_free(sgrpc_call *call) {
   /* the budget it held may wake others (not while the conn is deleted) */
   if (c->session) {
     sg_unblock_calls(c);
-    if (c->ncalls == 0) c->trim_at = c->now + SG_TRIM_AFTER_NS;
+    /* A connection that has made one call so far has shown no call rate
+     * to keep memory for: it gives back at once (on the next expiry
+     * pass), so the next connection's call reuses the blocks; later
+     * calls wait a second, which a busy connection never reaches. */
+    if (c->ncalls == 0)
+      c->trim_at = c->stats.calls_started <= 1 ? c->now : c->now + SG_TRIM_AFTER_NS;
   }
 }
 
