@@ -119,7 +119,7 @@ static void settings_fill(sgrpc_settings *s) {
   s->stream_window = 4u << 20;
   s->connection_window = 4u << 20;
   s->max_concurrent_streams = 256;
-  s->max_queued_events = 256;
+  s->max_queued_events = 32;
   s->out_chunk = 64u << 10;
   s->scheme = "http";
   s->user_agent = "sgrpc-c/" SGRPC_VERSION;

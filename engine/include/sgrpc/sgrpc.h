@@ -323,7 +323,9 @@ typedef struct sgrpc_settings {
    *  Client: ignored (the peer's value applies). */
   uint32_t max_concurrent_streams;
   /** Events queued before the engine stops consuming input. The queue
-   *  can exceed it by the events of one HTTP/2 frame. 0: 256. */
+   *  can exceed it by the events of one HTTP/2 frame. 0: 32 (each queued
+   *  event is about 170 bytes of ring a connection keeps while it has
+   *  calls). */
   uint32_t max_queued_events;
   /** Bytes of output the engine prepares per sgrpc_conn_out_peek; values
    *  below 1024 become 1024. 0: 64 KiB. */
