@@ -613,8 +613,9 @@ SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
  * an empty event ring, a drained output buffer, scratch space. Nothing a
  * call or queued output uses is touched, and the connection works on as
  * before (the next call allocates again). The engine does this by itself
- * once a connection has had no call for a second (an expiry: see
- * sgrpc_conn_next_expiry); call it to do it sooner (e.g. under memory
+ * once a connection has had no call for a second, or as soon as its first
+ * call has ended (an expiry: see sgrpc_conn_next_expiry, which then
+ * returns the time that call ended); call it to do it sooner (e.g. under memory
  * pressure), which also takes that expiry away until a call ends again.
  * Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
  */
