@@ -656,6 +656,81 @@ static void test_queue_pause(void **state) {
   for (n = 96; n <= 104; n++) queue_pause(n);
 }
 
+/* A burst of new streams pauses input too: the queue stops at the bound
+ * (each request's header block is one CALL_NEW), and every call still
+ * arrives, in order, once the events are pulled. */
+static void test_queue_pause_new_streams(void **state) {
+  enum { NCALLS = 40 };
+  sgrpc_settings ss;
+  sgrpc_conn *cli, *srv;
+  sgrpc_call_opts o;
+  sgrpc_call *calls[NCALLS];
+  link c2s, s2c;
+  sgrpc_event ev;
+  int i, iter, early = 0, max_batch = 0, seen = 0;
+  int32_t last_id = 0;
+  ssize_t n;
+  (void)state;
+
+  sgrpc_settings_default(&ss);
+  ss.max_queued_events = 4;
+  assert_int_equal(sgrpc_conn_client_new(&cli, NULL, NULL, NOW), 0);
+  assert_int_equal(sgrpc_conn_server_new(&srv, &ss, NULL, NOW), 0);
+  link_init(&c2s, 1u << 16);
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.F/Burst";
+  /* SETTINGS both ways first: the client holds its calls until the
+   * server's arrive */
+  link_init(&s2c, 1u << 16);
+  link_take(&c2s, cli);
+  assert_int_equal(link_feed(&c2s, srv), (ssize_t)c2s.len);
+  while (sgrpc_conn_next_event(srv, &ev) == 1) {
+  }
+  link_take(&s2c, srv);
+  assert_int_equal(link_feed(&s2c, cli), (ssize_t)s2c.len);
+  while (sgrpc_conn_next_event(cli, &ev) == 1) {
+  }
+  c2s.len = c2s.fed = 0;
+  for (i = 0; i < NCALLS; i++) assert_int_equal(sgrpc_call_start(cli, &o, NOW, &calls[i]), 0);
+  link_take(&c2s, cli);
+
+  n = sgrpc_conn_recv(srv, c2s.buf, c2s.len, NOW);
+  assert_true(n > 0);
+  assert_true((size_t)n < c2s.len); /* returned early: the queue filled */
+  c2s.fed = (size_t)n;
+  for (iter = 0; iter < 1000; iter++) {
+    int batch = 0;
+    size_t offered;
+    while (sgrpc_conn_next_event(srv, &ev) == 1) {
+      batch++;
+      if (ev.type == SGRPC_EV_CALL_NEW) {
+        int32_t id = sgrpc_call_stream_id(ev.call);
+        assert_true(id > last_id); /* none lost, none twice, in order */
+        last_id = id;
+        seen++;
+        sgrpc_call_release(ev.call);
+      } else if (ev.type != SGRPC_EV_READY) {
+        fail_msg("unexpected server event %d", ev.type);
+      }
+    }
+    if (batch > max_batch) max_batch = batch;
+    if (c2s.fed == c2s.len) break;
+    offered = c2s.len - c2s.fed;
+    n = link_feed(&c2s, srv);
+    assert_true(n >= 0);
+    if ((size_t)n < offered) early++;
+  }
+  assert_int_equal(c2s.fed, c2s.len);
+  assert_int_equal(seen, NCALLS);
+  assert_true(early >= NCALLS / 4 - 2);
+  assert_true(max_batch <= 5); /* the bound, and what one frame adds */
+  for (i = 0; i < NCALLS; i++) sgrpc_call_release(calls[i]);
+  link_free(&c2s);
+  link_free(&s2c);
+  sgrpc_conn_del(cli);
+  sgrpc_conn_del(srv);
+}
+
 /* Partial messages on several streams must not use up the connection
  * window for good: 4 concurrent 1.5 MiB requests against a 4 MiB
  * connection window only complete if connection credit does not wait
@@ -718,6 +793,7 @@ int main(void) {
       cmocka_unit_test(test_send_buffer_bound),
       cmocka_unit_test(test_writable_once),
       cmocka_unit_test(test_queue_pause),
+      cmocka_unit_test(test_queue_pause_new_streams),
       cmocka_unit_test(test_concurrent_partial_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

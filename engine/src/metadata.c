@@ -322,5 +322,13 @@ int sg_on_header(nghttp2_session *s, const nghttp2_frame *frame,
     return 0;
   if (hdrs_add(c, h, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  /* A full queue pauses input here as it does at DATA: a burst of new
+   * streams (each a CALL_NEW) would otherwise grow the event ring, and
+   * keep a header block per stream, beyond max_queued_events. nghttp2
+   * takes the field as processed and goes on after it. */
+  if (c->evq_len >= c->settings.max_queued_events) {
+    c->paused = 1;
+    return NGHTTP2_ERR_PAUSE;
+  }
   return 0;
 }

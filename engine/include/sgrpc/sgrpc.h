@@ -322,8 +322,10 @@ typedef struct sgrpc_settings {
    *  server that wants no new streams uses sgrpc_conn_shutdown).
    *  Client: ignored (the peer's value applies). */
   uint32_t max_concurrent_streams;
-  /** Events queued before the engine stops consuming input. The queue
-   *  can exceed it by the events of one HTTP/2 frame. 0: 32 (each queued
+  /** Events queued before the engine stops consuming input (checked at
+   *  each DATA chunk and each received header field, so a burst of new
+   *  streams stops too). The queue can exceed it by the events of one
+   *  HTTP/2 frame. 0: 32 (each queued
    *  event is about 170 bytes of ring a connection keeps while it has
    *  calls). */
   uint32_t max_queued_events;
