@@ -93,7 +93,84 @@ static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
   SG_POISON(call, sizeof(*call));
 }
 
+/* A header block kept in c->hdrs_spare: its three allocations and
+ * capacities, written at the start of its store. */
+typedef struct sg_hdrs_spare {
+  uint8_t *next;   /* the next spare's store */
+  sg_field *fields;
+  sgrpc_md *md;
+  size_t store_cap;
+  uint32_t fields_cap, md_cap;
+} sg_hdrs_spare;
+
+/* Spare header blocks a connection keeps: about as many requests as one
+ * batch of input starts before their CALL_NEWs are pulled (a request of
+ * HEADERS and DATA queues two or three events, and input pauses at
+ * max_queued_events, 32 by default), so a busy connection does not
+ * allocate them per call; fewer than the queue bound, so that a burst
+ * of new streams on a connection leaves only these behind. */
+#define SG_HDRS_SPARE 16
+
+void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call) {
+  sg_hdrs *h = &call->hin;
+  sg_hdrs_spare sp;
+  if (c->role != SG_ROLE_SERVER || call->state == SG_CALL_IDLE) return;
+  if (h->ct_field) { /* request_content_type reads it when answering */
+    const sg_field *f = &h->fields[h->ct_field - 1];
+    if (f->value_len != SG_LITLEN("application/grpc") ||
+        memcmp(sg_field_value(h, f), SG_LIT("application/grpc")) != 0)
+      return;
+  }
+  sg_budget_give(c, h->total);
+  h->total = 0;
+  if (!c->session || c->nhdrs_spare >= SG_HDRS_SPARE || !h->store.p ||
+      h->store.cap < sizeof(sp) || h->store.cap > SG_KEEP_BYTES ||
+      h->fields_cap > SG_KEEP_ENTRIES || h->md_cap > SG_KEEP_ENTRIES) {
+    sg_hdrs_free(c, h);
+    return;
+  }
+  sp.next = c->hdrs_spare;
+  sp.fields = h->fields;
+  sp.md = h->md;
+  sp.store_cap = h->store.cap;
+  sp.fields_cap = h->fields_cap;
+  sp.md_cap = h->md_cap;
+  memcpy(h->store.p, &sp, sizeof(sp));
+  c->hdrs_spare = h->store.p;
+  c->nhdrs_spare++;
+  memset(h, 0, sizeof(*h));
+}
+
+void sg_call_take_spare_hdrs(sgrpc_conn *c, sgrpc_call *call) {
+  sg_hdrs *h = &call->hin;
+  sg_hdrs_spare sp;
+  if (h->store.p || !c->hdrs_spare) return;
+  memcpy(&sp, c->hdrs_spare, sizeof(sp));
+  sg_hdrs_free(c, h); /* a cached call's own arrays, if its store went */
+  h->store.p = c->hdrs_spare;
+  h->store.cap = sp.store_cap;
+  h->fields = sp.fields;
+  h->fields_cap = sp.fields_cap;
+  h->md = sp.md;
+  h->md_cap = sp.md_cap;
+  c->hdrs_spare = sp.next;
+  c->nhdrs_spare--;
+}
+
+static void hdrs_spare_clear(sgrpc_conn *c) {
+  while (c->hdrs_spare) {
+    sg_hdrs_spare sp;
+    memcpy(&sp, c->hdrs_spare, sizeof(sp));
+    sg_free(c, sp.fields);
+    sg_free(c, sp.md);
+    sg_free(c, c->hdrs_spare);
+    c->hdrs_spare = sp.next;
+  }
+  c->nhdrs_spare = 0;
+}
+
 void sg_call_cache_clear(sgrpc_conn *c) {
+  hdrs_spare_clear(c);
   while (c->free_calls) {
     sgrpc_call *call = c->free_calls;
     SG_UNPOISON(call, sizeof(*call));

@@ -537,6 +537,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
       sg_call_maybe_free(call);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
+    sg_call_take_spare_hdrs(c, call);
     c->hblock = &call->hin;
     c->hblock_stream = frame->hd.stream_id;
     return 0;

@@ -174,6 +174,7 @@ struct sgrpc_conn {
   size_t retired_counted;  /* its message bytes counted against the budget */
   sgrpc_call *retired_call;
   uint8_t retired_is_msg;  /* retired holds a MESSAGE event's bytes */
+  uint8_t retired_is_new;  /* the last pulled event was a CALL_NEW */
   char *retired_msg;
 
   /* output */
@@ -191,6 +192,11 @@ struct sgrpc_conn {
   size_t ncalls;
   sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
   size_t nfree_calls;
+  /* request header blocks (store, field and metadata arrays) given up
+   * by open calls once their CALL_NEW was pulled, for the next requests:
+   * a list threaded through the stores (call.c) */
+  uint8_t *hdrs_spare;
+  uint32_t nhdrs_spare;
   uint8_t *ng_free_blocks[9]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
@@ -362,6 +368,14 @@ sgrpc_call *sg_call_new(sgrpc_conn *c);
 void sg_call_maybe_free(sgrpc_call *call);
 void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
+/* Server: a call's CALL_NEW was pulled and the user has called into the
+ * connection since, so the request's header block may go (its strings
+ * were borrowed until then); it goes to c->hdrs_spare or back to the
+ * allocator. Kept when the answer needs it (a content-type other than
+ * application/grpc is echoed in the response). */
+void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call);
+/* Gives a new server call a spare header block, if one is kept. */
+void sg_call_take_spare_hdrs(sgrpc_conn *c, sgrpc_call *call);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
 void sg_chunk_unref(sgrpc_conn *c, sg_chunk *k);
