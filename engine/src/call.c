@@ -103,13 +103,12 @@ typedef struct sg_hdrs_spare {
   uint32_t fields_cap, md_cap;
 } sg_hdrs_spare;
 
-/* Spare header blocks a connection keeps: about as many requests as one
- * batch of input starts before their CALL_NEWs are pulled (a request of
- * HEADERS and DATA queues two or three events, and input pauses at
- * max_queued_events, 32 by default), so a busy connection does not
- * allocate them per call; fewer than the queue bound, so that a burst
- * of new streams on a connection leaves only these behind. */
-#define SG_HDRS_SPARE 16
+/* A connection keeps as many spare header blocks as one batch of input
+ * can start requests before their CALL_NEWs are pulled: input pauses
+ * once max_queued_events are queued, at a header field at the latest,
+ * so that is max_queued_events + 1 (h2load's requests, all HEADERS
+ * before their DATA, reach it). Fewer, and a busy connection allocates
+ * header blocks per call again. */
 
 void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call) {
   sg_hdrs *h = &call->hin;
@@ -123,7 +122,7 @@ void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call) {
   }
   sg_budget_give(c, h->total);
   h->total = 0;
-  if (!c->session || c->nhdrs_spare >= SG_HDRS_SPARE || !h->store.p ||
+  if (!c->session || c->nhdrs_spare > c->settings.max_queued_events || !h->store.p ||
       h->store.cap < sizeof(sp) || h->store.cap > SG_KEEP_BYTES ||
       h->fields_cap > SG_KEEP_ENTRIES || h->md_cap > SG_KEEP_ENTRIES) {
     sg_hdrs_free(c, h);

@@ -370,8 +370,8 @@ void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
 /* Server: a call's CALL_NEW was pulled and the user has called into the
  * connection since, so the request's header block may go (its strings
- * were borrowed until then); it goes to c->hdrs_spare or back to the
- * allocator. Kept when the answer needs it (a content-type other than
+ * were borrowed until then); it goes to c->hdrs_spare (up to
+ * max_queued_events + 1 of them) or back to the allocator. Kept when the answer needs it (a content-type other than
  * application/grpc is echoed in the response). */
 void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call);
 /* Gives a new server call a spare header block, if one is kept. */
