@@ -145,7 +145,8 @@ void sg_call_take_spare_hdrs(sgrpc_conn *c, sgrpc_call *call) {
   sg_hdrs_spare sp;
   if (h->store.p || !c->hdrs_spare) return;
   memcpy(&sp, c->hdrs_spare, sizeof(sp));
-  sg_hdrs_free(c, h); /* a cached call's own arrays, if its store went */
+  /* a cached call's own arrays, if only its store went (usually none) */
+  if (h->fields || h->md) sg_hdrs_free(c, h);
   h->store.p = c->hdrs_spare;
   h->store.cap = sp.store_cap;
   h->fields = sp.fields;
