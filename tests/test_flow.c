@@ -656,6 +656,175 @@ static void test_queue_pause(void **state) {
   for (n = 96; n <= 104; n++) queue_pause(n);
 }
 
+/* A burst of new streams pauses input too: the queue stops at the bound
+ * (each request's header block is one CALL_NEW), and every call still
+ * arrives, in order, once the events are pulled. */
+static void test_queue_pause_new_streams(void **state) {
+  enum { NCALLS = 40 };
+  sgrpc_settings ss;
+  sgrpc_conn *cli, *srv;
+  sgrpc_call_opts o;
+  sgrpc_call *calls[NCALLS];
+  link c2s, s2c;
+  sgrpc_event ev;
+  int i, iter, early = 0, max_batch = 0, seen = 0;
+  int32_t last_id = 0;
+  ssize_t n;
+  (void)state;
+
+  sgrpc_settings_default(&ss);
+  ss.max_queued_events = 4;
+  assert_int_equal(sgrpc_conn_client_new(&cli, NULL, NULL, NOW), 0);
+  assert_int_equal(sgrpc_conn_server_new(&srv, &ss, NULL, NOW), 0);
+  link_init(&c2s, 1u << 16);
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.F/Burst";
+  /* SETTINGS both ways first: the client holds its calls until the
+   * server's arrive */
+  link_init(&s2c, 1u << 16);
+  link_take(&c2s, cli);
+  assert_int_equal(link_feed(&c2s, srv), (ssize_t)c2s.len);
+  while (sgrpc_conn_next_event(srv, &ev) == 1) {
+  }
+  link_take(&s2c, srv);
+  assert_int_equal(link_feed(&s2c, cli), (ssize_t)s2c.len);
+  while (sgrpc_conn_next_event(cli, &ev) == 1) {
+  }
+  c2s.len = c2s.fed = 0;
+  for (i = 0; i < NCALLS; i++) assert_int_equal(sgrpc_call_start(cli, &o, NOW, &calls[i]), 0);
+  link_take(&c2s, cli);
+
+  n = sgrpc_conn_recv(srv, c2s.buf, c2s.len, NOW);
+  assert_true(n > 0);
+  assert_true((size_t)n < c2s.len); /* returned early: the queue filled */
+  c2s.fed = (size_t)n;
+  for (iter = 0; iter < 1000; iter++) {
+    int batch = 0;
+    size_t offered;
+    while (sgrpc_conn_next_event(srv, &ev) == 1) {
+      batch++;
+      if (ev.type == SGRPC_EV_CALL_NEW) {
+        int32_t id = sgrpc_call_stream_id(ev.call);
+        assert_true(id > last_id); /* none lost, none twice, in order */
+        last_id = id;
+        seen++;
+        sgrpc_call_release(ev.call);
+      } else if (ev.type != SGRPC_EV_READY) {
+        fail_msg("unexpected server event %d", ev.type);
+      }
+    }
+    if (batch > max_batch) max_batch = batch;
+    if (c2s.fed == c2s.len) break;
+    offered = c2s.len - c2s.fed;
+    n = link_feed(&c2s, srv);
+    assert_true(n >= 0);
+    if ((size_t)n < offered) early++;
+  }
+  assert_int_equal(c2s.fed, c2s.len);
+  assert_int_equal(seen, NCALLS);
+  assert_true(early >= NCALLS / 4 - 2);
+  assert_true(max_batch <= 5); /* the bound, and what one frame adds */
+  for (i = 0; i < NCALLS; i++) sgrpc_call_release(calls[i]);
+  link_free(&c2s);
+  link_free(&s2c);
+  sgrpc_conn_del(cli);
+  sgrpc_conn_del(srv);
+}
+
+/* Engine bytes a server holds for 40 open calls whose CALL_NEWs were
+ * all pulled, their requests sent with content-subtype sub (NULL: plain
+ * application/grpc). */
+static size_t open_calls_bytes(const char *sub) {
+  enum { NCALLS = 40 };
+  sgrpc_settings ss;
+  sgrpc_conn *cli, *srv;
+  sgrpc_call_opts o;
+  sgrpc_call *calls[NCALLS], *scalls[NCALLS];
+  sgrpc_mem mem;
+  failmem fm;
+  link c2s, s2c;
+  sgrpc_event ev;
+  int i, iter, seen = 0;
+  size_t bytes;
+  char ct[64];
+
+  failmem_init(&fm, &mem);
+  sgrpc_settings_default(&ss);
+  ss.max_queued_events = 4;
+  assert_int_equal(sgrpc_conn_client_new(&cli, NULL, NULL, NOW), 0);
+  assert_int_equal(sgrpc_conn_server_new(&srv, &ss, &mem, NOW), 0);
+  link_init(&c2s, 1u << 16);
+  link_init(&s2c, 1u << 16);
+  link_take(&c2s, cli);
+  assert_int_equal(link_feed(&c2s, srv), (ssize_t)c2s.len);
+  while (sgrpc_conn_next_event(srv, &ev) == 1) {
+  }
+  link_take(&s2c, srv);
+  assert_int_equal(link_feed(&s2c, cli), (ssize_t)s2c.len);
+  while (sgrpc_conn_next_event(cli, &ev) == 1) {
+  }
+  c2s.len = c2s.fed = 0;
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.F/Open";
+  o.content_subtype = sub;
+  snprintf(ct, sizeof ct, "application/grpc%s%s", sub ? "+" : "", sub ? sub : "");
+  for (i = 0; i < NCALLS; i++) assert_int_equal(sgrpc_call_start(cli, &o, NOW, &calls[i]), 0);
+  link_take(&c2s, cli);
+  for (iter = 0; iter < 1000; iter++) {
+    assert_true(link_feed(&c2s, srv) >= 0);
+    while (sgrpc_conn_next_event(srv, &ev) == 1) {
+      if (ev.type != SGRPC_EV_CALL_NEW) continue;
+      /* borrowed until the next call into the connection */
+      assert_int_equal(ev.u.call_new.path_len, strlen("/t.F/Open"));
+      assert_memory_equal(ev.u.call_new.path, "/t.F/Open", ev.u.call_new.path_len);
+      assert_string_equal(ev.u.call_new.content_type, ct);
+      assert_true(seen < NCALLS);
+      scalls[seen++] = ev.call;
+    }
+    if (c2s.fed == c2s.len) break;
+  }
+  assert_int_equal(seen, NCALLS);
+  bytes = fm.bytes;
+  /* the calls still answer, with the request's content-type */
+  for (i = 0; i < NCALLS; i++) {
+    sgrpc_status st;
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(sgrpc_call_send_status(scalls[i], &st), 0);
+  }
+  link_take(&s2c, srv);
+  for (i = 0; i < NCALLS; i++) sgrpc_call_release(scalls[i]);
+  for (i = 0, iter = 0; iter < 1000 && s2c.fed < s2c.len; iter++) {
+    assert_true(link_feed(&s2c, cli) > 0); /* in batches: the client's queue */
+    while (sgrpc_conn_next_event(cli, &ev) == 1) {
+      if (ev.type != SGRPC_EV_CLOSE) continue;
+      assert_int_equal(ev.u.close.status.code, SGRPC_STATUS_OK);
+      i++;
+    }
+  }
+  assert_int_equal(i, NCALLS);
+  for (i = 0; i < NCALLS; i++) sgrpc_call_release(calls[i]);
+  link_free(&c2s);
+  link_free(&s2c);
+  sgrpc_conn_del(cli);
+  sgrpc_conn_del(srv);
+  assert_int_equal(fm.live, 0);
+  return bytes;
+}
+
+/* Once its CALL_NEW was pulled (and the user called into the connection
+ * again), an open server call gives up its request header block (a
+ * connection keeps a few for the next requests); a call that must echo
+ * an unusual content-type keeps it. */
+static void test_request_headers_released(void **state) {
+  size_t plain, proto;
+  (void)state;
+  plain = open_calls_bytes(NULL);
+  proto = open_calls_bytes("proto");
+  /* 40 blocks kept against at most the 5 spares (queue bound 4, + 1) */
+  if (proto < plain + 30 * 250)
+    fail_msg("open calls hold %zu bytes, %zu with their header blocks", plain, proto);
+}
+
 /* Partial messages on several streams must not use up the connection
  * window for good: 4 concurrent 1.5 MiB requests against a 4 MiB
  * connection window only complete if connection credit does not wait
@@ -718,6 +887,8 @@ int main(void) {
       cmocka_unit_test(test_send_buffer_bound),
       cmocka_unit_test(test_writable_once),
       cmocka_unit_test(test_queue_pause),
+      cmocka_unit_test(test_queue_pause_new_streams),
+      cmocka_unit_test(test_request_headers_released),
       cmocka_unit_test(test_concurrent_partial_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -372,7 +372,7 @@ static void test_settings_versions(void **state) {
   assert_int_equal(d.version, SGRPC_SETTINGS_VERSION);
   assert_int_equal(d.version, SGRPC_SETTINGS_V2);
   assert_int_equal(d.max_recv_message_size, 4u << 20);
-  assert_int_equal(d.max_queued_events, 256);
+  assert_int_equal(d.max_queued_events, 32);
   assert_int_equal(d.conn_memory_budget, 64u << 20);
   assert_null(d.shared_budget);
 

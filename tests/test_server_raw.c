@@ -5,6 +5,7 @@
  * test_server_handler.py).
  */
 #include "rawpeer.h"
+#include "support.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -854,6 +855,58 @@ static void test_pseudo_header_in_trailers(void **state) {
   }
 }
 
+/* Request trailers get a header block of their own, allocated when they
+ * arrive (a server call does not carry one otherwise). Without memory
+ * for it nghttp2 resets the stream (INTERNAL_ERROR) and the server's call
+ * gets its CLOSE, the connection goes on; each later allocation failing
+ * in turn ends in a reset, a served call or a failed connection, and
+ * nothing leaks. */
+static void test_request_trailers_no_memory(void **state) {
+  static const char *const nv[] = {REQ_BASE, "te", "trailers", "content-type",
+                                   "application/grpc", NULL};
+  static const char *const trl[] = {"x-t", "1", NULL};
+  int k, served = 0;
+  (void)state;
+  for (k = 0; k <= 12; k++) {
+    app a = {APP_ECHO, SGRPC_STATUS_OK, NULL, NULL, 0, NULL};
+    failmem fm;
+    sgrpc_mem mem;
+    rawpeer rp;
+    int32_t sid;
+    uint8_t body[16];
+    size_t bl = rawpeer_grpc_frame(body, 0, "ping", 4);
+    failmem_init(&fm, &mem);
+    rawpeer_new_client_mem(&rp, NULL, &mem);
+    rp.on_event = app_event;
+    rp.ud = &a;
+    rp.auto_release = 1;
+    sid = rawpeer_submit_request(&rp, nv, body, bl, 0);
+    rawpeer_run(&rp, ROUNDS);
+    assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_MESSAGE, NULL), 1);
+    if (k) fm.fail_at = fm.count + k;
+    rawpeer_submit_trailers(&rp, sid, trl);
+    rawpeer_run(&rp, ROUNDS);
+    if (k == 1) {
+      /* the first allocation after the trailers arrive is their block */
+      assert_int_equal(rawpeer_rst_code(&rp, sid), NGHTTP2_INTERNAL_ERROR);
+      assert_int_equal(rawpeer_count_events(&rp, SGRPC_EV_HALF_CLOSE, NULL), 0);
+      assert_non_null(rawpeer_event(&rp, SGRPC_EV_CLOSE, NULL, 0));
+      assert_int_equal(rp.conn_err, 0);
+    }
+    if (rawpeer_rst_code(&rp, sid) < 0 && rp.conn_err == 0 && !rawpeer_goaway(&rp)) {
+      /* served: the trailers were a half-close, the echo ended OK */
+      assert_true(rawpeer_stream_ended(&rp, sid));
+      assert_string_equal(rawpeer_field(rawpeer_headers(&rp, sid, 1), "grpc-status"), "0");
+      served++;
+    }
+    /* a failed connection keeps its calls until it is deleted */
+    if (rp.conn_err == 0) assert_int_equal(sgrpc_conn_call_count(rp.conn), 0);
+    rawpeer_free(&rp);
+    assert_int_equal(fm.live, 0);
+  }
+  assert_true(served >= 1); /* k == 0 at least */
+}
+
 /* h2spec 8.1.2.6: DATA that does not add up to content-length makes the
  * request malformed (too little at END_STREAM, too much as it comes);
  * a matching one is served. */
@@ -921,6 +974,7 @@ int main(void) {
       cmocka_unit_test(test_early_answer),
       cmocka_unit_test(test_second_headers_without_end),
       cmocka_unit_test(test_pseudo_header_in_trailers),
+      cmocka_unit_test(test_request_trailers_no_memory),
       cmocka_unit_test(test_content_length),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

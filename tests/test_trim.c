@@ -1,6 +1,7 @@
 /*
  * What an idle connection gives back: sgrpc_conn_trim, and the engine
- * doing it by itself a second after the last call ended.
+ * doing it by itself a second after the last call ended (at once after
+ * a connection's first call).
  */
 #include "support.h"
 
@@ -79,6 +80,44 @@ static void test_idle_trim(void **state) {
   assert_int_equal(fm.live, 0);
 }
 
+/* A connection's first call gives back at once when it ends: nothing
+ * says another call is coming (a health check, a one-off call), and the
+ * next connection's call can reuse the blocks. From the second call on,
+ * the trim waits a second after the last call. */
+static void test_first_call_trim(void **state) {
+  failmem fm;
+  sgrpc_mem mem;
+  pair p;
+  size_t busy, fresh;
+  (void)state;
+  failmem_init(&fm, &mem);
+  assert_int_equal(pair_init(&p, NULL, NULL, &mem), 0);
+  p.on_event = on_event;
+  pair_run(&p, 10);
+  fresh = fm.bytes;
+  calls(&p, 1);
+  busy = fm.bytes;
+  assert_true(busy > fresh);
+  /* due now on both ends, and done on the next expiry pass */
+  assert_true(sgrpc_conn_next_expiry(p.srv) <= p.now);
+  assert_true(sgrpc_conn_next_expiry(p.cli) <= p.now);
+  pair_advance(&p, 1);
+  assert_true(fm.bytes < busy);
+  assert_true(fm.bytes < fresh + 2048);
+  assert_true(sgrpc_conn_next_expiry(p.srv) > p.now + 1000000000ll);
+  /* the second call: the usual second */
+  calls(&p, 1);
+  busy = fm.bytes;
+  assert_true(sgrpc_conn_next_expiry(p.srv) > p.now);
+  assert_true(sgrpc_conn_next_expiry(p.srv) <= p.now + 1000000000ll);
+  pair_advance(&p, 500000000ll);
+  assert_int_equal(fm.bytes, busy);
+  pair_advance(&p, 600000000ll);
+  assert_true(fm.bytes < busy);
+  pair_free(&p);
+  assert_int_equal(fm.live, 0);
+}
+
 /* Trimming while a call is open and output is queued keeps both. */
 static void test_trim_busy(void **state) {
   pair p;
@@ -112,6 +151,7 @@ static void test_trim_busy(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_idle_trim),
+      cmocka_unit_test(test_first_call_trim),
       cmocka_unit_test(test_trim_busy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

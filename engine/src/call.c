@@ -35,7 +35,7 @@ static sg_h2_ssize data_read_cb(nghttp2_session *s, int32_t stream_id, uint8_t *
 #define SG_KEEP_ENTRIES 64  /* same for the field and metadata arrays */
 
 _Static_assert(offsetof(sgrpc_call, trailer_nv) - offsetof(sgrpc_call, rbuf) ==
-                   3 * sizeof(sg_buf) + 2 * sizeof(sg_hdrs),
+                   3 * sizeof(sg_buf) + sizeof(sg_hdrs) + sizeof(sg_hdrs *),
                "call_cache_put: the kept buffers must be contiguous");
 
 static void keep_buf(sgrpc_conn *c, sg_buf *b) {
@@ -73,7 +73,10 @@ static void call_release_memory(sgrpc_conn *c, sgrpc_call *call) {
   sg_buf_free(&c->mem, &call->spare);
   sg_buf_free(&c->mem, &call->sbuf);
   sg_hdrs_free(c, &call->hin);
-  sg_hdrs_free(c, &call->htr);
+  if (call->htr) {
+    sg_hdrs_free(c, call->htr);
+    sg_free(c, call->htr);
+  }
   sg_free(c, call->trailer_mem);
   sg_free(c, call);
 }
@@ -89,7 +92,7 @@ static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
   keep_msg_buf(c, &call->spare);
   keep_buf(c, &call->sbuf);
   keep_hdrs(c, &call->hin);
-  keep_hdrs(c, &call->htr);
+  if (call->htr) keep_hdrs(c, call->htr);
   sg_free(c, call->trailer_mem);
   /* everything around the buffers (rbuf ... htr, kept together) */
   memset(call, 0, offsetof(sgrpc_call, rbuf));
@@ -100,7 +103,84 @@ static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
   SG_POISON(call, sizeof(*call));
 }
 
+/* A header block kept in c->hdrs_spare: its three allocations and
+ * capacities, written at the start of its store. */
+typedef struct sg_hdrs_spare {
+  uint8_t *next;   /* the next spare's store */
+  sg_field *fields;
+  sgrpc_md *md;
+  size_t store_cap;
+  uint32_t fields_cap, md_cap;
+} sg_hdrs_spare;
+
+/* A connection keeps as many spare header blocks as one batch of input
+ * can start requests before their CALL_NEWs are pulled: input pauses
+ * once max_queued_events are queued, at a header field at the latest,
+ * so that is max_queued_events + 1 (h2load's requests, all HEADERS
+ * before their DATA, reach it). Fewer, and a busy connection allocates
+ * header blocks per call again. */
+
+void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call) {
+  sg_hdrs *h = &call->hin;
+  sg_hdrs_spare sp;
+  if (c->role != SG_ROLE_SERVER || call->state == SG_CALL_IDLE) return;
+  if (h->ct_field) { /* request_content_type reads it when answering */
+    const sg_field *f = &h->fields[h->ct_field - 1];
+    if (f->value_len != SG_LITLEN("application/grpc") ||
+        memcmp(sg_field_value(h, f), SG_LIT("application/grpc")) != 0)
+      return;
+  }
+  sg_budget_give(c, h->total);
+  h->total = 0;
+  if (!c->session || c->nhdrs_spare > c->settings.max_queued_events || !h->store.p ||
+      h->store.cap < sizeof(sp) || h->store.cap > SG_KEEP_BYTES ||
+      h->fields_cap > SG_KEEP_ENTRIES || h->md_cap > SG_KEEP_ENTRIES) {
+    sg_hdrs_free(c, h);
+    return;
+  }
+  sp.next = c->hdrs_spare;
+  sp.fields = h->fields;
+  sp.md = h->md;
+  sp.store_cap = h->store.cap;
+  sp.fields_cap = h->fields_cap;
+  sp.md_cap = h->md_cap;
+  memcpy(h->store.p, &sp, sizeof(sp));
+  c->hdrs_spare = h->store.p;
+  c->nhdrs_spare++;
+  memset(h, 0, sizeof(*h));
+}
+
+void sg_call_take_spare_hdrs(sgrpc_conn *c, sgrpc_call *call) {
+  sg_hdrs *h = &call->hin;
+  sg_hdrs_spare sp;
+  if (h->store.p || !c->hdrs_spare) return;
+  memcpy(&sp, c->hdrs_spare, sizeof(sp));
+  /* a cached call's own arrays, if only its store went (usually none) */
+  if (h->fields || h->md) sg_hdrs_free(c, h);
+  h->store.p = c->hdrs_spare;
+  h->store.cap = sp.store_cap;
+  h->fields = sp.fields;
+  h->fields_cap = sp.fields_cap;
+  h->md = sp.md;
+  h->md_cap = sp.md_cap;
+  c->hdrs_spare = sp.next;
+  c->nhdrs_spare--;
+}
+
+static void hdrs_spare_clear(sgrpc_conn *c) {
+  while (c->hdrs_spare) {
+    sg_hdrs_spare sp;
+    memcpy(&sp, c->hdrs_spare, sizeof(sp));
+    sg_free(c, sp.fields);
+    sg_free(c, sp.md);
+    sg_free(c, c->hdrs_spare);
+    c->hdrs_spare = sp.next;
+  }
+  c->nhdrs_spare = 0;
+}
+
 void sg_call_cache_clear(sgrpc_conn *c) {
+  hdrs_spare_clear(c);
   while (c->free_calls) {
     sgrpc_call *call = c->free_calls;
     SG_UNPOISON(call, sizeof(*call));
@@ -166,12 +246,14 @@ void sg_call_free(sgrpc_call *call) {
   /* what it counts against the budget: its reassembly buffers, its
    * header blocks (the small buffers a cached call keeps are counted
    * again when it is reused) */
-  sg_budget_give(c, call->rbuf.cap + call->spare.cap + call->hin.total + call->htr.total);
+  sg_budget_give(c, call->rbuf.cap + call->spare.cap + call->hin.total +
+                        (call->htr ? call->htr->total : 0));
   call->rbuf.len = 0;
-  call->hin.total = call->htr.total = 0;
+  call->hin.total = 0;
+  if (call->htr) call->htr->total = 0;
   sg_call_heap_remove(call);
   if (c->retired_call == call) c->retired_call = NULL;
-  if (c->hblock == &call->hin || c->hblock == &call->htr) c->hblock = NULL;
+  if (c->hblock == &call->hin || (call->htr && c->hblock == call->htr)) c->hblock = NULL;
   /* nghttp2 may still hold the stream (fatal error, transport gone) */
   if (c->session && call->stream_id > 0)
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
@@ -179,7 +261,16 @@ void sg_call_free(sgrpc_call *call) {
   /* the budget it held may wake others (not while the conn is deleted) */
   if (c->session) {
     sg_unblock_calls(c);
-    if (c->ncalls == 0) c->trim_at = (c->now + SG_TRIM_AFTER_NS) & ~SG_TRIM_GRAIN_MASK;
+    /* A connection that has made one call so far has shown no call rate
+     * to keep memory for: it gives back at once (on the next expiry
+     * pass), so the next connection's call reuses the blocks; later
+     * calls wait a second, which a busy connection never reaches. The
+     * second falls on a grain, so connections that went idle together
+     * are trimmed by one timer. */
+    if (c->ncalls == 0)
+      c->trim_at = c->stats.calls_started <= 1
+                       ? c->now
+                       : (c->now + SG_TRIM_AFTER_NS) & ~SG_TRIM_GRAIN_MASK;
   }
 }
 
@@ -675,9 +766,14 @@ static const char *request_content_type(sgrpc_call *call, size_t *len) {
 }
 
 /* The response headers of almost every call: no metadata, no
- * compression, the plain content-type. */
+ * compression, the plain content-type. Literals (lowercase names), so
+ * nghttp2 need not copy the strings: its copy of the list is then the
+ * nv array alone (120 bytes instead of 205 for these three, one per
+ * call until the frame is written; a burst of new calls holds one each
+ * at once). */
 #define NV_CONST(n, v)                                                         \
-  { (uint8_t *)(n), (uint8_t *)(v), SG_LITLEN(n), SG_LITLEN(v), NGHTTP2_NV_FLAG_NONE }
+  { (uint8_t *)(n), (uint8_t *)(v), SG_LITLEN(n), SG_LITLEN(v),                \
+    NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE }
 static const nghttp2_nv plain_response_nv[] = {
     NV_CONST(":status", "200"), NV_CONST("content-type", "application/grpc"),
     NV_CONST("grpc-accept-encoding", SG_ACCEPT_ENCODING)};
@@ -753,6 +849,19 @@ static int send_prepare(sgrpc_call *call, size_t len) {
   int rv;
   if ((rv = send_check(call, len)) != 0) return rv;
   sg_buf_compact(&call->sbuf);
+  if (!call->sbuf.cap) {
+    /* A call's first buffer fits its first message (rounded up to 16,
+     * at least 64): an open stream keeps it between messages, and
+     * doubling from 64 left up to half of it unused (256 bytes for a
+     * 136-byte echo reply). It grows by doubling from there. */
+    size_t cap;
+    if (len > SIZE_MAX - 20) return SGRPC_ERR_NOMEM;
+    cap = 5 + len < 64 ? 64 : ((5 + len + 15) & ~(size_t)15);
+    call->sbuf.p = sg_malloc(c, cap);
+    if (!call->sbuf.p) return SGRPC_ERR_NOMEM;
+    call->sbuf.cap = cap;
+    return 0;
+  }
   if (sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0) return SGRPC_ERR_NOMEM;
   return 0;
 }

@@ -119,7 +119,7 @@ static void settings_fill(sgrpc_settings *s) {
   s->stream_window = 4u << 20;
   s->connection_window = 4u << 20;
   s->max_concurrent_streams = 256;
-  s->max_queued_events = 256;
+  s->max_queued_events = 32;
   s->out_chunk = 64u << 10;
   s->scheme = "http";
   s->user_agent = "sgrpc-c/" SGRPC_VERSION;
@@ -324,19 +324,19 @@ static int client_on_response(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
 
 /* Client: a later HEADERS block (trailers). */
 static int client_on_trailers(sgrpc_conn *c, sgrpc_call *call, int end_stream) {
-  sg_hdrs *h = &call->htr;
+  sg_hdrs *h = call->htr; /* set by on_begin_headers for this block */
   sg_event *e;
   if (!end_stream) {
     return client_fail(call, SGRPC_STATUS_INTERNAL,
                        SG_LIT("second header block without END_STREAM"));
   }
   call->recv |= SG_RF_END;
-  if (!h->invalid) { /* a pseudo-header makes trailers malformed (8.1.2.1) */
+  if (h && !h->invalid) { /* a pseudo-header makes trailers malformed (8.1.2.1) */
     uint32_t i;
     for (i = 0; i < h->nfields; i++)
       if (sg_kind_is_pseudo(h->fields[i].kind)) h->invalid = 1;
   }
-  if (h->invalid) {
+  if (!h || h->invalid) {
     return client_end(call, SGRPC_STATUS_INTERNAL, SG_LIT("malformed trailer field"));
   }
   if (h->overflow) {
@@ -537,16 +537,26 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
       sg_call_maybe_free(call);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
+    sg_call_take_spare_hdrs(c, call);
     c->hblock = &call->hin;
     c->hblock_stream = frame->hd.stream_id;
     return 0;
   }
   call = stream_call(c, frame->hd.stream_id);
   if (!call) return 0;
-  if (c->role == SG_ROLE_CLIENT) {
-    c->hblock = (call->recv & SG_RF_HEADERS) ? &call->htr : &call->hin;
+  if (c->role == SG_ROLE_CLIENT && !(call->recv & SG_RF_HEADERS)) {
+    c->hblock = &call->hin;
   } else {
-    c->hblock = &call->htr; /* request trailers: collected, then ignored */
+    /* trailers (a server's request trailers: collected, checked, then
+     * ignored); without memory for them nghttp2 resets the stream */
+    if (!call->htr) {
+      call->htr = c->mem.calloc(1, sizeof(*call->htr), c->mem.user_data);
+      if (!call->htr) {
+        c->hblock = NULL;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+    }
+    c->hblock = call->htr;
   }
   c->hblock_stream = frame->hd.stream_id;
   sg_budget_give(c, c->hblock->total);
@@ -929,11 +939,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
        * pseudo-header (RFC 7540 8.1, 8.1.2.1); otherwise the stream is
        * malformed. Well-formed trailers end the client's messages. */
       if (call->recv & SG_RF_MALFORMED) return 0;
-      if (!end || call->htr.invalid) return server_malformed(c, call);
+      if (!end || !call->htr || call->htr->invalid) return server_malformed(c, call);
       {
         uint32_t i;
-        for (i = 0; i < call->htr.nfields; i++)
-          if (sg_kind_is_pseudo(call->htr.fields[i].kind)) return server_malformed(c, call);
+        for (i = 0; i < call->htr->nfields; i++)
+          if (sg_kind_is_pseudo(call->htr->fields[i].kind)) return server_malformed(c, call);
       }
       if (call->state != SG_CALL_CLOSED && !(call->recv & SG_RF_END))
         return server_recv_end(c, call);
@@ -1112,24 +1122,34 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
  * call (stream, frame items, copies of header lists, header buffers);
  * the malloc/free pairs cost more than the rest of the engine's call
  * handling (callgrind). Blocks up to 256 bytes are rounded up to one of
- * three sizes and, when freed, kept on per-connection lists for the next
+ * nine sizes and, when freed, kept on per-connection lists for the next
  * ones (at most NG_CACHE_MAX blocks, about 20 KiB; all freed with the
  * connection). A kept block is reused only by nghttp2 on the same
  * connection; a new block still comes from the user's allocator, and its
  * failure is still nghttp2's NGHTTP2_ERR_NOMEM. Every block carries a
- * 16-byte header (its class, and the size of a larger block). */
+ * 16-byte header (its class, and the size of a larger block).
+ *
+ * The classes are fine because some blocks live long: an open call keeps
+ * nghttp2's stream (152 bytes in nghttp2 1.52 on 64-bit) and its DATA
+ * item (224), and a connection keeps about twenty HPACK table entries of
+ * 32 to 80 bytes. With classes of 64, 128 and 256 bytes an open call
+ * held 544 bytes of heap for the two blocks (432 now), an idle
+ * connection about 2.4 KB for its HPACK entries (1.9 KB now). Other
+ * sizes are as correct, only rounded up further. */
 #define NG_HDR 16
-#define NG_NCLASS 3
+#define NG_NCLASS 9
 #define NG_DIRECT 0xff
 #define NG_CACHE_MAX 80
-static const size_t ng_class_size[NG_NCLASS] = {64, 128, 256};
+static const size_t ng_class_size[NG_NCLASS] = {32, 48, 64, 80, 96, 128, 160, 224, 256};
+/* the class of a block of n bytes, 1 <= n <= 256, by (n - 1) / 16 */
+static const uint8_t ng_class_of[16] = {0, 0, 1, 2, 3, 4, 5, 5, 6, 6, 7, 7, 7, 7, 8, 8};
+_Static_assert(sizeof(((sgrpc_conn *)0)->ng_free_blocks) == NG_NCLASS * sizeof(uint8_t *),
+               "one free list per class");
 
 static void *ng_alloc(sgrpc_conn *c, size_t n) {
   uint8_t *b;
-  int k;
-  for (k = 0; k < NG_NCLASS; k++)
-    if (n <= ng_class_size[k]) break;
-  if (k < NG_NCLASS) {
+  if (n <= ng_class_size[NG_NCLASS - 1]) {
+    int k = n ? ng_class_of[(n - 1) >> 4] : 0;
     b = c->ng_free_blocks[k];
     if (b) {
       memcpy(&c->ng_free_blocks[k], b + 8, sizeof(b)); /* the list link */

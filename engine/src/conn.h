@@ -112,6 +112,7 @@ struct sgrpc_call {
   uint64_t clen_left;    /* server, SG_RF_CLEN: DATA bytes content-length still announces */
 
   uint32_t ev_refs;      /* queued events that point at this call */
+  uint32_t rec_id;       /* the call's number in a recording (record.c) */
   size_t heap_idx;
   int64_t deadline;
 
@@ -120,7 +121,11 @@ struct sgrpc_call {
   sg_buf sbuf;           /* framed outgoing bytes, read from sbuf.off */
 
   sg_hdrs hin;           /* request headers (server) / response headers (client) */
-  sg_hdrs htr;           /* trailers (client) */
+  /* trailers (client; a server collects a request's to check them):
+   * allocated with the first trailer block and kept by the call cache,
+   * so that a server call, which almost never gets one, does not carry
+   * 80 bytes for it */
+  sg_hdrs *htr;
 
   /* server: the trailer block waiting to be submitted */
   const nghttp2_nv *trailer_nv;
@@ -137,7 +142,6 @@ struct sgrpc_call {
   sg_chunk *cq_head, *cq_tail;
   size_t cq_bytes;       /* of their 5 + len bytes: not yet framed */
 
-  uint32_t rec_id;       /* the call's number in a recording (record.c) */
   sgrpc_call *prev, *next;
 };
 
@@ -170,6 +174,7 @@ struct sgrpc_conn {
   size_t retired_counted;  /* its message bytes counted against the budget */
   sgrpc_call *retired_call;
   uint8_t retired_is_msg;  /* retired holds a MESSAGE event's bytes */
+  uint8_t retired_is_new;  /* the last pulled event was a CALL_NEW */
   char *retired_msg;
 
   /* output */
@@ -188,7 +193,12 @@ struct sgrpc_conn {
   sgrpc_call *free_calls; /* ended calls kept for reuse, with their buffers */
   size_t nfree_calls;
   sg_buf big_spare; /* a large message buffer kept for the next one (sg_spare_park) */
-  uint8_t *ng_free_blocks[3]; /* nghttp2's freed small blocks, by size class */
+  /* request header blocks (store, field and metadata arrays) given up
+   * by open calls once their CALL_NEW was pulled, for the next requests:
+   * a list threaded through the stores (call.c) */
+  uint8_t *hdrs_spare;
+  uint32_t nhdrs_spare;
+  uint8_t *ng_free_blocks[9]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
   size_t heap_len, heap_cap;
@@ -387,6 +397,14 @@ sgrpc_call *sg_call_new(sgrpc_conn *c);
 void sg_call_maybe_free(sgrpc_call *call);
 void sg_call_free(sgrpc_call *call);
 void sg_call_cache_clear(sgrpc_conn *c);
+/* Server: a call's CALL_NEW was pulled and the user has called into the
+ * connection since, so the request's header block may go (its strings
+ * were borrowed until then); it goes to c->hdrs_spare (up to
+ * max_queued_events + 1 of them) or back to the allocator. Kept when the answer needs it (a content-type other than
+ * application/grpc is echoed in the response). */
+void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call);
+/* Gives a new server call a spare header block, if one is kept. */
+void sg_call_take_spare_hdrs(sgrpc_conn *c, sgrpc_call *call);
 void sg_call_heap_add(sgrpc_call *call);
 void sg_call_heap_remove(sgrpc_call *call);
 void sg_chunk_unref(sgrpc_conn *c, sg_chunk *k);

@@ -53,6 +53,7 @@ void sg_event_retire(sgrpc_conn *c) {
   if (c->retired_call) {
     sgrpc_call *call = c->retired_call;
     c->retired_call = NULL;
+    if (c->retired_is_new) sg_call_drop_request_hdrs(c, call);
     call->ev_refs--;
     sg_call_maybe_free(call);
   }
@@ -101,6 +102,7 @@ int sg_api_conn_next_event(sgrpc_conn *c, sgrpc_event *ev) {
     c->retired = e->owned;
     c->retired_counted = e->counted;
     c->retired_is_msg = e->ev.type == SGRPC_EV_MESSAGE;
+    c->retired_is_new = e->ev.type == SGRPC_EV_CALL_NEW;
     *ev = e->ev;
     return 1;
   }

@@ -322,8 +322,12 @@ typedef struct sgrpc_settings {
    *  server that wants no new streams uses sgrpc_conn_shutdown).
    *  Client: ignored (the peer's value applies). */
   uint32_t max_concurrent_streams;
-  /** Events queued before the engine stops consuming input. The queue
-   *  can exceed it by the events of one HTTP/2 frame. 0: 256. */
+  /** Events queued before the engine stops consuming input (checked at
+   *  each DATA chunk and each received header field, so a burst of new
+   *  streams stops too). The queue can exceed it by the events of one
+   *  HTTP/2 frame. 0: 32 (each queued
+   *  event is about 170 bytes of ring a connection keeps while it has
+   *  calls). */
   uint32_t max_queued_events;
   /** Bytes of output the engine prepares per sgrpc_conn_out_peek; values
    *  below 1024 become 1024. 0: 64 KiB. */
@@ -621,8 +625,9 @@ SGRPC_EXTERN int64_t sgrpc_conn_next_expiry(const sgrpc_conn *conn);
  * output buffer, scratch space. Nothing a
  * call or queued output uses is touched, and the connection works on as
  * before (the next call allocates again). The engine does this by itself
- * once a connection has had no call for a second (an expiry: see
- * sgrpc_conn_next_expiry); call it to do it sooner (e.g. under memory
+ * once a connection has had no call for a second, or as soon as its first
+ * call has ended (an expiry: see sgrpc_conn_next_expiry, which then
+ * returns the time that call ended); call it to do it sooner (e.g. under memory
  * pressure), which also takes that expiry away until a call ends again.
  * Returns 0 or SGRPC_ERR_INVALID_ARGUMENT.
  */
