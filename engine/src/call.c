@@ -200,8 +200,9 @@ typedef struct sg_sbuf_spare {
  * per message). */
 static void sbuf_give(sgrpc_conn *c, sgrpc_call *call) {
   sg_sbuf_spare sp;
-  if (!call->sbuf.p || call->sbuf.cap > SG_KEEP_BYTES || call->sbuf.cap < sizeof(sp) ||
-      (call->send & (SG_SF_END | SG_SF_RESERVED | SG_SF_STATUS_PENDING)) || !c->session)
+  if ((call->send & (SG_SF_END | SG_SF_RESERVED | SG_SF_STATUS_PENDING)) ||
+      call->sbuf.cap > SG_KEEP_BYTES || call->sbuf.cap < sizeof(sp) ||
+      sg_buf_avail(&call->sbuf) || !c->session)
     return;
   if (c->nsbuf_spare >= SG_SBUF_SPARE) {
     sg_buf_free(&c->mem, &call->sbuf);
@@ -783,10 +784,7 @@ sgrpc_ssize sg_call_read_data(sgrpc_call *call, uint8_t *buf, size_t length,
     call->sbuf.off += n;
     sg_queued_sub(c, n);
     avail -= n;
-    if (avail == 0) {
-      call->sbuf.off = call->sbuf.len = 0;
-      sbuf_give(c, call);
-    }
+    if (avail == 0) call->sbuf.off = call->sbuf.len = 0;
     if (after_take(c, call, avail + call->cq_bytes) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (avail) return (sgrpc_ssize)n;
   }
@@ -811,7 +809,12 @@ static sgrpc_ssize read_end(sgrpc_call *call, size_t n, uint32_t *data_flags) {
     return (sgrpc_ssize)n;
   }
   if (n) return (sgrpc_ssize)n;
+  /* nothing left to send and our side goes on: the send buffer stays
+   * empty until the next send (given here, where nghttp2 asks once more
+   * after the last bytes, not at every drain: a unary call's path does
+   * not pass here and pays nothing for it) */
   call->send |= SG_SF_DEFERRED;
+  sbuf_give(call->conn, call);
   return NGHTTP2_ERR_DEFERRED;
 }
 
@@ -911,10 +914,13 @@ static int send_prepare(sgrpc_call *call, size_t len) {
   int rv;
   if ((rv = send_check(call, len)) != 0) return rv;
   sg_buf_compact(&call->sbuf);
-  if (!call->sbuf.cap && c->sbuf_spare) sbuf_take(c, call);
   if (!call->sbuf.cap) {
+    if (c->sbuf_spare) {
+      sbuf_take(c, call);
+      return sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0 ? SGRPC_ERR_NOMEM : 0;
+    }
     /* A call's first buffer fits its first message (rounded up to 16,
-     * at least 64): an open stream keeps it between messages, and
+     * at least 64): a stream keeps it while it holds bytes, and
      * doubling from 64 left up to half of it unused (256 bytes for a
      * 136-byte echo reply). It grows by doubling from there. */
     size_t cap;
