@@ -145,6 +145,19 @@ static void test_idle_open_calls_hold_no_send_buffer(void **state) {
   if (fm.count - c1 > 4)
     fail_msg("%ld allocations for the second message on %d warm calls", fm.count - c1,
              OPEN_CALLS);
+  /* a spare smaller than the next message grows; when that fails, the
+   * send fails with no memory, the call goes on, nothing leaks */
+  {
+    static uint8_t big[3000];
+    memset(big, 0x33, sizeof(big));
+    fm.fail_at = fm.count + 1;
+    assert_int_equal(sgrpc_call_send(calls[0], big, sizeof(big), 0), SGRPC_ERR_NOMEM);
+    assert_int_equal(fm.failures, 1);
+    fm.fail_at = 0;
+    assert_int_equal(sgrpc_call_send(calls[0], big, sizeof(big), 0), 0);
+    pair_run(&p, 10);
+    assert_int_equal(h.cli_msgs, 2 * OPEN_CALLS + 1);
+  }
   for (i = 0; i < OPEN_CALLS; i++) {
     sgrpc_call_cancel(calls[i]);
     sgrpc_call_release(calls[i]);
