@@ -95,11 +95,84 @@ static void test_small_messages(void **state) { (void)state; hot_path(100, NULL)
 static void test_frame_sized_messages(void **state) { (void)state; hot_path(16000, NULL); }
 static void test_compressed_messages(void **state) { (void)state; hot_path(1000, "gzip"); }
 
+/* Open streaming calls that each sent (and got back) one message hold
+ * no send buffer while idle: a drained small buffer goes to the
+ * connection's few spares, and the next send on any call takes one of
+ * those instead of allocating. */
+#define OPEN_CALLS 24
+#define OPEN_MSG 2000
+static void test_idle_open_calls_hold_no_send_buffer(void **state) {
+  failmem fm;
+  sgrpc_mem mem;
+  pair p;
+  hot h;
+  sgrpc_call_opts o;
+  sgrpc_call *calls[OPEN_CALLS];
+  static uint8_t msg[OPEN_MSG];
+  size_t b0, b1;
+  long c1;
+  int i, round;
+  (void)state;
+  memset(msg, 0x5a, sizeof(msg));
+  failmem_init(&fm, &mem);
+  memset(&h, 0, sizeof(h));
+  assert_int_equal(pair_init(&p, NULL, NULL, &mem), 0);
+  p.on_event = on_event;
+  p.ud = &h;
+  pair_run(&p, 10);
+  memset(&o, 0, sizeof(o));
+  o.path = "/t.S/Bidi";
+  for (i = 0; i < OPEN_CALLS; i++)
+    assert_int_equal(sgrpc_call_start(p.cli, &o, p.now, &calls[i]), 0);
+  pair_run(&p, 20);
+  b0 = fm.bytes;
+  c1 = 0;
+  for (round = 0; round < 2; round++) {
+    if (round == 1) c1 = fm.count;
+    for (i = 0; i < OPEN_CALLS; i++) {
+      assert_int_equal(sgrpc_call_send(calls[i], msg, sizeof(msg), 0), 0);
+      pair_run(&p, 10);
+    }
+  }
+  b1 = fm.bytes;
+  assert_int_equal(h.srv_msgs, 2 * OPEN_CALLS);
+  assert_int_equal(h.cli_msgs, 2 * OPEN_CALLS);
+  /* a send buffer per open call on each side would be 2 * 24 * 2 KiB
+   * (96 KiB); the spares of both connections are at most 2 * 8 */
+  if (b1 - b0 >= (size_t)OPEN_CALLS * OPEN_MSG)
+    fail_msg("%zu bytes held after one message on each of %d open calls", b1 - b0, OPEN_CALLS);
+  /* the second round's sends reuse the spares */
+  if (fm.count - c1 > 4)
+    fail_msg("%ld allocations for the second message on %d warm calls", fm.count - c1,
+             OPEN_CALLS);
+  /* a spare smaller than the next message grows; when that fails, the
+   * send fails with no memory, the call goes on, nothing leaks */
+  {
+    static uint8_t big[3000];
+    memset(big, 0x33, sizeof(big));
+    fm.fail_at = fm.count + 1;
+    assert_int_equal(sgrpc_call_send(calls[0], big, sizeof(big), 0), SGRPC_ERR_NOMEM);
+    assert_int_equal(fm.failures, 1);
+    fm.fail_at = 0;
+    assert_int_equal(sgrpc_call_send(calls[0], big, sizeof(big), 0), 0);
+    pair_run(&p, 10);
+    assert_int_equal(h.cli_msgs, 2 * OPEN_CALLS + 1);
+  }
+  for (i = 0; i < OPEN_CALLS; i++) {
+    sgrpc_call_cancel(calls[i]);
+    sgrpc_call_release(calls[i]);
+  }
+  pair_run(&p, 50);
+  pair_free(&p);
+  assert_int_equal(fm.live, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_messages),
       cmocka_unit_test(test_frame_sized_messages),
       cmocka_unit_test(test_compressed_messages),
+      cmocka_unit_test(test_idle_open_calls_hold_no_send_buffer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

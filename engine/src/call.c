@@ -179,8 +179,68 @@ static void hdrs_spare_clear(sgrpc_conn *c) {
   c->nhdrs_spare = 0;
 }
 
+/* A send buffer kept in c->sbuf_spare: written at its start (a send
+ * buffer is at least 64 bytes). */
+typedef struct sg_sbuf_spare {
+  uint8_t *next; /* the next spare buffer */
+  size_t cap;
+} sg_sbuf_spare;
+
+/* Spare send buffers a connection keeps: enough for the calls that send
+ * in one input batch of a streaming exchange without allocating, few
+ * enough that open calls' buffers mostly go back to the allocator. */
+#define SG_SBUF_SPARE 8
+
+/* The call's send buffer drained: it gives the buffer to the
+ * connection's spares (or frees it) so an idle open call holds none.
+ * Not while a reservation points into it (the commit reads it there),
+ * nor once the call's side is ended (a unary call keeps it for the call
+ * cache: no list traffic per request), nor for large buffers (kept with
+ * the call as before, so a stream of large messages does not allocate
+ * per message). */
+static void sbuf_give(sgrpc_conn *c, sgrpc_call *call) {
+  sg_sbuf_spare sp;
+  if ((call->send & (SG_SF_END | SG_SF_RESERVED | SG_SF_STATUS_PENDING)) ||
+      call->sbuf.cap > SG_KEEP_BYTES || call->sbuf.cap < sizeof(sp) ||
+      sg_buf_avail(&call->sbuf) || !c->session)
+    return;
+  if (c->nsbuf_spare >= SG_SBUF_SPARE) {
+    sg_buf_free(&c->mem, &call->sbuf);
+    return;
+  }
+  sp.next = c->sbuf_spare;
+  sp.cap = call->sbuf.cap;
+  memcpy(call->sbuf.p, &sp, sizeof(sp));
+  c->sbuf_spare = call->sbuf.p;
+  c->nsbuf_spare++;
+  memset(&call->sbuf, 0, sizeof(call->sbuf));
+}
+
+/* A call without a send buffer takes a spare one (any size: a smaller
+ * one grows in sg_buf_reserve as a call's own would). */
+static void sbuf_take(sgrpc_conn *c, sgrpc_call *call) {
+  sg_sbuf_spare sp;
+  memcpy(&sp, c->sbuf_spare, sizeof(sp));
+  call->sbuf.p = c->sbuf_spare;
+  call->sbuf.cap = sp.cap;
+  call->sbuf.off = call->sbuf.len = 0;
+  c->sbuf_spare = sp.next;
+  c->nsbuf_spare--;
+}
+
+static void sbuf_spare_clear(sgrpc_conn *c) {
+  while (c->sbuf_spare) {
+    sg_sbuf_spare sp;
+    memcpy(&sp, c->sbuf_spare, sizeof(sp));
+    sg_free(c, c->sbuf_spare);
+    c->sbuf_spare = sp.next;
+  }
+  c->nsbuf_spare = 0;
+}
+
 void sg_call_cache_clear(sgrpc_conn *c) {
   hdrs_spare_clear(c);
+  sbuf_spare_clear(c);
   while (c->free_calls) {
     sgrpc_call *call = c->free_calls;
     SG_UNPOISON(call, sizeof(*call));
@@ -749,7 +809,12 @@ static sgrpc_ssize read_end(sgrpc_call *call, size_t n, uint32_t *data_flags) {
     return (sgrpc_ssize)n;
   }
   if (n) return (sgrpc_ssize)n;
+  /* nothing left to send and our side goes on: the send buffer stays
+   * empty until the next send (given here, where nghttp2 asks once more
+   * after the last bytes, not at every drain: a unary call's path does
+   * not pass here and pays nothing for it) */
   call->send |= SG_SF_DEFERRED;
+  sbuf_give(call->conn, call);
   return NGHTTP2_ERR_DEFERRED;
 }
 
@@ -850,8 +915,12 @@ static int send_prepare(sgrpc_call *call, size_t len) {
   if ((rv = send_check(call, len)) != 0) return rv;
   sg_buf_compact(&call->sbuf);
   if (!call->sbuf.cap) {
+    if (c->sbuf_spare) {
+      sbuf_take(c, call);
+      return sg_buf_reserve(&c->mem, &call->sbuf, 5 + len) != 0 ? SGRPC_ERR_NOMEM : 0;
+    }
     /* A call's first buffer fits its first message (rounded up to 16,
-     * at least 64): an open stream keeps it between messages, and
+     * at least 64): a stream keeps it while it holds bytes, and
      * doubling from 64 left up to half of it unused (256 bytes for a
      * 136-byte echo reply). It grows by doubling from there. */
     size_t cap;

@@ -198,6 +198,11 @@ struct sgrpc_conn {
    * a list threaded through the stores (call.c) */
   uint8_t *hdrs_spare;
   uint32_t nhdrs_spare;
+  /* small send buffers given up by open calls whose output drained
+   * (an idle open call holds none), for the next send on any call: a
+   * list threaded through the buffers (call.c) */
+  uint8_t *sbuf_spare;
+  uint32_t nsbuf_spare;
   uint8_t *ng_free_blocks[9]; /* nghttp2's freed small blocks, by size class */
   uint32_t ng_free_count;
   sgrpc_call **heap;     /* deadline min-heap */
