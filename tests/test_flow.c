@@ -659,6 +659,21 @@ static void test_queue_pause(void **state) {
 /* A burst of new streams pauses input too: the queue stops at the bound
  * (each request's header block is one CALL_NEW), and every call still
  * arrives, in order, once the events are pulled. */
+/* The client's preface and SETTINGS to the server and the server's
+ * SETTINGS back, every event they raise pulled; c2s is left empty. */
+static void settings_both_ways(link *c2s, link *s2c, sgrpc_conn *cli, sgrpc_conn *srv) {
+  sgrpc_event ev;
+  link_take(c2s, cli);
+  assert_int_equal(link_feed(c2s, srv), (ssize_t)c2s->len);
+  while (sgrpc_conn_next_event(srv, &ev) == 1) {
+  }
+  link_take(s2c, srv);
+  assert_int_equal(link_feed(s2c, cli), (ssize_t)s2c->len);
+  while (sgrpc_conn_next_event(cli, &ev) == 1) {
+  }
+  c2s->len = c2s->fed = 0;
+}
+
 static void test_queue_pause_new_streams(void **state) {
   enum { NCALLS = 40 };
   sgrpc_settings ss;
@@ -682,15 +697,7 @@ static void test_queue_pause_new_streams(void **state) {
   /* SETTINGS both ways first: the client holds its calls until the
    * server's arrive */
   link_init(&s2c, 1u << 16);
-  link_take(&c2s, cli);
-  assert_int_equal(link_feed(&c2s, srv), (ssize_t)c2s.len);
-  while (sgrpc_conn_next_event(srv, &ev) == 1) {
-  }
-  link_take(&s2c, srv);
-  assert_int_equal(link_feed(&s2c, cli), (ssize_t)s2c.len);
-  while (sgrpc_conn_next_event(cli, &ev) == 1) {
-  }
-  c2s.len = c2s.fed = 0;
+  settings_both_ways(&c2s, &s2c, cli, srv);
   for (i = 0; i < NCALLS; i++) assert_int_equal(sgrpc_call_start(cli, &o, NOW, &calls[i]), 0);
   link_take(&c2s, cli);
 
@@ -755,15 +762,7 @@ static size_t open_calls_bytes(const char *sub) {
   assert_int_equal(sgrpc_conn_server_new(&srv, &ss, &mem, NOW), 0);
   link_init(&c2s, 1u << 16);
   link_init(&s2c, 1u << 16);
-  link_take(&c2s, cli);
-  assert_int_equal(link_feed(&c2s, srv), (ssize_t)c2s.len);
-  while (sgrpc_conn_next_event(srv, &ev) == 1) {
-  }
-  link_take(&s2c, srv);
-  assert_int_equal(link_feed(&s2c, cli), (ssize_t)s2c.len);
-  while (sgrpc_conn_next_event(cli, &ev) == 1) {
-  }
-  c2s.len = c2s.fed = 0;
+  settings_both_ways(&c2s, &s2c, cli, srv);
   memset(&o, 0, sizeof(o));
   o.path = "/t.F/Open";
   o.content_subtype = sub;

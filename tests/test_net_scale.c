@@ -153,33 +153,50 @@ static size_t writes_except(const world *w, size_t busy) {
   return n;
 }
 
-/* Moves the client engine's output into the busy connection and the
- * busy connection's output into the client, until nothing moves. */
-static void shuttle(world *w, sgrpc_conn *cli, size_t busy, int64_t now) {
+/* Moves the test-driven peer engine's output into the busy net
+ * connection nc and nc's output (the fake transport of slot busy) into
+ * the peer, until nothing moves. With answer set the peer is a server
+ * that echoes each message and ends each call OK; else a client that
+ * releases its ended calls. */
+static void shuttle_peer(world *w, sgrpc_conn *peer, sgrpc_net_conn *nc, size_t busy,
+                         int answer, int64_t now) {
+  static const sgrpc_status ok = {SGRPC_STATUS_OK, NULL, NULL, 0, NULL, 0};
   int round;
   for (round = 0; round < 50; round++) {
     const uint8_t *p;
-    sgrpc_ssize n = sgrpc_conn_out_peek(cli, &p);
+    sgrpc_ssize n = sgrpc_conn_out_peek(peer, &p);
     ftx *x = &w->tx[busy];
     int moved = 0;
     sgrpc_event ev;
     assert_true(n >= 0);
     if (n > 0) {
-      sgrpc_net_conn_read(w->conns[busy], p, (size_t)n, now);
-      assert_int_equal(sgrpc_conn_out_consume(cli, (size_t)n), 0);
+      sgrpc_net_conn_read(nc, p, (size_t)n, now);
+      assert_int_equal(sgrpc_conn_out_consume(peer, (size_t)n), 0);
       moved = 1;
     }
     if (x->len > 0) {
       size_t len = x->len;
       x->len = 0;
-      assert_true(sgrpc_conn_recv(cli, x->buf, len, now) >= 0);
+      assert_true(sgrpc_conn_recv(peer, x->buf, len, now) >= 0);
       moved = 1;
     }
-    while (sgrpc_conn_next_event(cli, &ev) == 1)
-      if (ev.type == SGRPC_EV_CLOSE) sgrpc_call_release(ev.call);
+    while (sgrpc_conn_next_event(peer, &ev) == 1) {
+      if (answer && ev.type == SGRPC_EV_MESSAGE)
+        assert_int_equal(sgrpc_call_send(ev.call, ev.u.message.data, ev.u.message.len, 0), 0);
+      else if (answer && ev.type == SGRPC_EV_HALF_CLOSE)
+        assert_int_equal(sgrpc_call_send_status(ev.call, &ok), 0);
+      else if (ev.type == SGRPC_EV_CLOSE)
+        sgrpc_call_release(ev.call);
+      if (answer) moved = 1;
+    }
     if (!moved) return;
   }
   fail_msg("the busy connection did not settle");
+}
+
+/* The client engine against the busy server connection. */
+static void shuttle(world *w, sgrpc_conn *cli, size_t busy, int64_t now) {
+  shuttle_peer(w, cli, w->conns[busy], busy, 0, now);
 }
 
 typedef struct counts {
@@ -294,38 +311,7 @@ static void on_client_call(const sgrpc_event *ev, void *ud, int64_t now) {
 /* The server end of the busy channel's connection: an engine the test
  * drives, answering each call with its message and OK. */
 static void shuttle_client(world *w, sgrpc_conn *srv, size_t busy, int64_t now) {
-  static const sgrpc_status ok = {SGRPC_STATUS_OK, NULL, NULL, 0, NULL, 0};
-  int round;
-  for (round = 0; round < 50; round++) {
-    const uint8_t *p;
-    sgrpc_ssize n = sgrpc_conn_out_peek(srv, &p);
-    ftx *x = &w->tx[busy];
-    int moved = 0;
-    sgrpc_event ev;
-    assert_true(n >= 0);
-    if (n > 0) {
-      sgrpc_net_conn_read(w->cconns[busy], p, (size_t)n, now);
-      assert_int_equal(sgrpc_conn_out_consume(srv, (size_t)n), 0);
-      moved = 1;
-    }
-    if (x->len > 0) {
-      size_t len = x->len;
-      x->len = 0;
-      assert_true(sgrpc_conn_recv(srv, x->buf, len, now) >= 0);
-      moved = 1;
-    }
-    while (sgrpc_conn_next_event(srv, &ev) == 1) {
-      if (ev.type == SGRPC_EV_MESSAGE)
-        assert_int_equal(sgrpc_call_send(ev.call, ev.u.message.data, ev.u.message.len, 0), 0);
-      else if (ev.type == SGRPC_EV_HALF_CLOSE)
-        assert_int_equal(sgrpc_call_send_status(ev.call, &ok), 0);
-      else if (ev.type == SGRPC_EV_CLOSE)
-        sgrpc_call_release(ev.call);
-      moved = 1;
-    }
-    if (!moved) return;
-  }
-  fail_msg("the busy channel did not settle");
+  shuttle_peer(w, srv, w->cconns[busy], busy, 1, now);
 }
 
 /* n channels, each connected (one connection each), all idle but one,
