@@ -103,6 +103,26 @@ static void call_cache_put(sgrpc_conn *c, sgrpc_call *call) {
   SG_POISON(call, sizeof(*call));
 }
 
+/* Spare blocks a connection keeps for its next calls (request header
+ * blocks, send buffers): a list threaded through the blocks, each
+ * starting with a record whose first member is the next block. */
+static inline void spare_push(uint8_t **head, uint32_t *n, uint8_t *blk, void *rec,
+                              size_t len) {
+  memcpy(rec, head, sizeof(*head)); /* rec->next = *head */
+  memcpy(blk, rec, len);
+  *head = blk;
+  (*n)++;
+}
+
+/* Takes the first spare block off the list; its record goes to rec. */
+static inline uint8_t *spare_pop(uint8_t **head, uint32_t *n, void *rec, size_t len) {
+  uint8_t *blk = *head;
+  memcpy(rec, blk, len);
+  memcpy(head, rec, sizeof(*head)); /* *head = rec->next */
+  (*n)--;
+  return blk;
+}
+
 /* A header block kept in c->hdrs_spare: its three allocations and
  * capacities, written at the start of its store. */
 typedef struct sg_hdrs_spare {
@@ -113,13 +133,14 @@ typedef struct sg_hdrs_spare {
   uint32_t fields_cap, md_cap;
 } sg_hdrs_spare;
 
-/* A connection keeps as many spare header blocks as one batch of input
- * can start requests before their CALL_NEWs are pulled: input pauses
- * once max_queued_events are queued, at a header field at the latest,
- * so that is max_queued_events + 1 (h2load's requests, all HEADERS
- * before their DATA, reach it). Fewer, and a busy connection allocates
- * header blocks per call again. */
-
+/* An open server call's request header block, once its CALL_NEW was
+ * pulled, goes to the connection's spares (or is freed). A connection
+ * keeps as many spare header blocks as one batch of input can start
+ * requests before their CALL_NEWs are pulled: input pauses once
+ * max_queued_events are queued, at a header field at the latest, so that
+ * is max_queued_events + 1 (h2load's requests, all HEADERS before their
+ * DATA, reach it). Fewer, and a busy connection allocates header blocks
+ * per call again. */
 void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call) {
   sg_hdrs *h = &call->hin;
   sg_hdrs_spare sp;
@@ -138,15 +159,12 @@ void sg_call_drop_request_hdrs(sgrpc_conn *c, sgrpc_call *call) {
     sg_hdrs_free(c, h);
     return;
   }
-  sp.next = c->hdrs_spare;
   sp.fields = h->fields;
   sp.md = h->md;
   sp.store_cap = h->store.cap;
   sp.fields_cap = h->fields_cap;
   sp.md_cap = h->md_cap;
-  memcpy(h->store.p, &sp, sizeof(sp));
-  c->hdrs_spare = h->store.p;
-  c->nhdrs_spare++;
+  spare_push(&c->hdrs_spare, &c->nhdrs_spare, h->store.p, &sp, sizeof(sp));
   memset(h, 0, sizeof(*h));
 }
 
@@ -154,29 +172,24 @@ void sg_call_take_spare_hdrs(sgrpc_conn *c, sgrpc_call *call) {
   sg_hdrs *h = &call->hin;
   sg_hdrs_spare sp;
   if (h->store.p || !c->hdrs_spare) return;
-  memcpy(&sp, c->hdrs_spare, sizeof(sp));
   /* a cached call's own arrays, if only its store went (usually none) */
   if (h->fields || h->md) sg_hdrs_free(c, h);
-  h->store.p = c->hdrs_spare;
+  h->store.p = spare_pop(&c->hdrs_spare, &c->nhdrs_spare, &sp, sizeof(sp));
   h->store.cap = sp.store_cap;
   h->fields = sp.fields;
   h->fields_cap = sp.fields_cap;
   h->md = sp.md;
   h->md_cap = sp.md_cap;
-  c->hdrs_spare = sp.next;
-  c->nhdrs_spare--;
 }
 
 static void hdrs_spare_clear(sgrpc_conn *c) {
   while (c->hdrs_spare) {
     sg_hdrs_spare sp;
-    memcpy(&sp, c->hdrs_spare, sizeof(sp));
+    uint8_t *store = spare_pop(&c->hdrs_spare, &c->nhdrs_spare, &sp, sizeof(sp));
     sg_free(c, sp.fields);
     sg_free(c, sp.md);
-    sg_free(c, c->hdrs_spare);
-    c->hdrs_spare = sp.next;
+    sg_free(c, store);
   }
-  c->nhdrs_spare = 0;
 }
 
 /* A send buffer kept in c->sbuf_spare: written at its start (a send
@@ -208,11 +221,8 @@ static void sbuf_give(sgrpc_conn *c, sgrpc_call *call) {
     sg_buf_free(&c->mem, &call->sbuf);
     return;
   }
-  sp.next = c->sbuf_spare;
   sp.cap = call->sbuf.cap;
-  memcpy(call->sbuf.p, &sp, sizeof(sp));
-  c->sbuf_spare = call->sbuf.p;
-  c->nsbuf_spare++;
+  spare_push(&c->sbuf_spare, &c->nsbuf_spare, call->sbuf.p, &sp, sizeof(sp));
   memset(&call->sbuf, 0, sizeof(call->sbuf));
 }
 
@@ -220,22 +230,16 @@ static void sbuf_give(sgrpc_conn *c, sgrpc_call *call) {
  * one grows in sg_buf_reserve as a call's own would). */
 static void sbuf_take(sgrpc_conn *c, sgrpc_call *call) {
   sg_sbuf_spare sp;
-  memcpy(&sp, c->sbuf_spare, sizeof(sp));
-  call->sbuf.p = c->sbuf_spare;
+  call->sbuf.p = spare_pop(&c->sbuf_spare, &c->nsbuf_spare, &sp, sizeof(sp));
   call->sbuf.cap = sp.cap;
   call->sbuf.off = call->sbuf.len = 0;
-  c->sbuf_spare = sp.next;
-  c->nsbuf_spare--;
 }
 
 static void sbuf_spare_clear(sgrpc_conn *c) {
   while (c->sbuf_spare) {
     sg_sbuf_spare sp;
-    memcpy(&sp, c->sbuf_spare, sizeof(sp));
-    sg_free(c, c->sbuf_spare);
-    c->sbuf_spare = sp.next;
+    sg_free(c, spare_pop(&c->sbuf_spare, &c->nsbuf_spare, &sp, sizeof(sp)));
   }
-  c->nsbuf_spare = 0;
 }
 
 void sg_call_cache_clear(sgrpc_conn *c) {
